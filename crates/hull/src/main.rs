@@ -1,1 +1,86 @@
-fn main() {}
+//! `hull`: a runc-compatible command line over libcontainer. Each command
+//! parses its flags, calls one library method and prints the result.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hull", version, about = "hull: an OCI container runtime")]
+struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = libcontainer::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd.
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long, default_value = "auto", value_parser = ["true", "false", "auto"])]
+    rootless: String,
+    /// Path to the criu binary (checkpoint/restore).
+    #[arg(long, global = true, default_value = "criu")]
+    criu: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container (its process waits for `start`).
+    Create(commands::create::Args),
+    /// Start a created container.
+    Start(commands::IdArg),
+    /// Print a container's OCI state as JSON.
+    State(commands::IdArg),
+    /// Send a signal to a container's init (or all its processes).
+    Kill(commands::kill::Args),
+    /// Delete a container and everything it holds.
+    Delete(commands::delete::Args),
+    /// Create, start and (unless --detach) wait for and delete a container.
+    Run(commands::run::Args),
+    /// List containers.
+    List(commands::list::Args),
+    /// Write a default config.json into a bundle.
+    Spec(commands::spec::Args),
+}
+
+pub struct Globals {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
+    let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
+    let _ = (&cli.rootless, &cli.criu);
+    let result = match cli.command {
+        Command::Create(a) => commands::create::run(&g, a),
+        Command::Start(a) => commands::start(&g, a),
+        Command::State(a) => commands::state(&g, a),
+        Command::Kill(a) => commands::kill::run(&g, a),
+        Command::Delete(a) => commands::delete::run(&g, a),
+        Command::Run(a) => commands::run::run(&g, a),
+        Command::List(a) => commands::list::run(&g, a),
+        Command::Spec(a) => commands::spec::run(a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logging::error(&e);
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,1 +1,37 @@
+//! Container control: the OCI runtime library behind `hull`.
+//!
+//! Every lifecycle operation is a typed method: [`ContainerBuilder`] creates a
+//! container from a bundle, [`Container`] loads, starts, signals and deletes
+//! one. The library never prints; it returns data and errors.
 
+mod error;
+mod executor;
+mod fifo;
+mod hooks;
+mod id;
+mod init;
+mod namespaces;
+mod procfs;
+mod resources;
+mod signal;
+mod spec;
+mod state;
+mod sync;
+mod syscall;
+mod userns;
+
+pub mod container;
+pub mod spec_default;
+
+pub use container::{block_forwarded_signals, list, Container, ContainerBuilder, ContainerInfo, ExitStatus};
+pub use error::{Error, Result};
+pub use executor::{DefaultExecutor, Executor, ExecutorError};
+pub use id::validate_id;
+pub use signal::parse_signal;
+pub use spec::SpecError;
+pub use state::{rfc3339_now, OciState, Status};
+
+/// The OCI runtime spec version this build implements.
+pub const OCI_VERSION: &str = "1.2.0";
+/// Default state directory, as `runc` uses `/run/runc`.
+pub const DEFAULT_ROOT: &str = "/run/hull";

@@ -1,0 +1,39 @@
+use super::{create::CreateFlags, CmdResult};
+use crate::Globals;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    /// Detach: return once the container has started.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Accepted for runc compatibility; hull only becomes a subreaper when a
+    /// pid namespace needs a second fork.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Container id.
+    pub id: String,
+}
+
+pub fn run(g: &Globals, a: Args) -> CmdResult {
+    if !a.detach {
+        libcontainer::block_forwarded_signals()?;
+    }
+    let mut c = super::create::builder(g, a.flags, a.id).foreground(!a.detach).create()?;
+    if let Err(e) = c.start() {
+        let _ = libcontainer::Container::load(&g.root, c.id()).map(|c| c.delete(true));
+        return Err(e.into());
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let status = c.wait()?;
+    if !a.keep {
+        c.delete(true)?;
+    }
+    Ok(status.exit_code())
+}

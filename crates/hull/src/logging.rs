@@ -1,0 +1,97 @@
+//! A minimal tracing subscriber writing runc-style log lines (text or
+//! JSON) to `--log` or stderr. Installed only when a log file or --debug
+//! asks for it, so the common path pays nothing for logging.
+
+use std::{
+    fs::File,
+    io::Write,
+    path::Path,
+    sync::Mutex,
+};
+
+use tracing::{field::Visit, span, Event, Level, Metadata, Subscriber};
+
+struct Sink {
+    out: Mutex<Box<dyn Write + Send>>,
+    json: bool,
+    max: Level,
+}
+
+static ERROR_SINK: Mutex<Option<(std::path::PathBuf, bool)>> = Mutex::new(None);
+
+pub struct Guard;
+
+pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
+    if let Some(p) = log {
+        if let Ok(mut g) = ERROR_SINK.lock() {
+            *g = Some((p.to_owned(), json));
+        }
+    }
+    if log.is_none() && !debug {
+        return Guard;
+    }
+    let out: Box<dyn Write + Send> = match log.and_then(|p| File::options().create(true).append(true).open(p).ok()) {
+        Some(f) => Box::new(f),
+        None => Box::new(std::io::stderr()),
+    };
+    let max = if debug { Level::DEBUG } else { Level::WARN };
+    let _ = tracing::subscriber::set_global_default(Sink { out: Mutex::new(out), json, max });
+    Guard
+}
+
+/// Reports a failed command: on stderr always, and in the log file (where
+/// containerd and podman look for it) when one was given.
+pub fn error(e: &dyn std::fmt::Display) {
+    let msg = e.to_string();
+    eprintln!("hull: {msg}");
+    let target = ERROR_SINK.lock().ok().and_then(|g| g.clone());
+    if let Some((path, json)) = target {
+        if let Ok(mut f) = File::options().create(true).append(true).open(path) {
+            let _ = f.write_all(format_line(Level::ERROR, &msg, json).as_bytes());
+        }
+    }
+}
+
+fn format_line(level: Level, msg: &str, json: bool) -> String {
+    let level = level.as_str().to_ascii_lowercase();
+    let time = libcontainer::rfc3339_now();
+    if json {
+        let mut s = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
+        s.push('\n');
+        s
+    } else {
+        format!("time={time:?} level={level} msg={msg:?}\n")
+    }
+}
+
+struct MessageVisitor(String);
+
+impl Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+impl Subscriber for Sink {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        *m.level() <= self.max
+    }
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+    fn event(&self, e: &Event<'_>) {
+        let mut v = MessageVisitor(String::new());
+        e.record(&mut v);
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(format_line(*e.metadata().level(), &v.0, self.json).as_bytes());
+        }
+    }
+    fn enter(&self, _: &span::Id) {}
+    fn exit(&self, _: &span::Id) {}
+}

@@ -1,0 +1,343 @@
+//! `create`: from a bundle to an init process waiting for `start`.
+
+use std::{
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use oci_spec::runtime::{Hook, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use super::Container;
+use crate::{
+    error::{Error, Result},
+    executor::{DefaultExecutor, Executor},
+    fifo, hooks,
+    init::{self, InitArgs, PHASE_TIMEOUT},
+    namespaces::NsPlan,
+    procfs, spec,
+    state::{Lock, State, Status},
+    sync::{Channel, Msg, SyncError},
+    syscall::{self, Forked},
+    userns,
+};
+
+/// Creates a container from a bundle. `create()` returns once the init is
+/// set up and blocked on the start barrier.
+pub struct ContainerBuilder {
+    id: String,
+    root: PathBuf,
+    bundle: PathBuf,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    preserve_fds: u32,
+    no_pivot: bool,
+    no_new_keyring: bool,
+    systemd_cgroup: bool,
+    foreground: bool,
+    executor: Box<dyn Executor>,
+}
+
+impl ContainerBuilder {
+    pub fn new(id: impl Into<String>, root: impl Into<PathBuf>) -> Self {
+        ContainerBuilder {
+            id: id.into(),
+            root: root.into(),
+            bundle: PathBuf::from("."),
+            pid_file: None,
+            console_socket: None,
+            preserve_fds: 0,
+            no_pivot: false,
+            no_new_keyring: false,
+            systemd_cgroup: false,
+            foreground: false,
+            executor: Box::new(DefaultExecutor),
+        }
+    }
+    pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
+        self.bundle = p.into();
+        self
+    }
+    pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
+        self.pid_file = p;
+        self
+    }
+    pub fn console_socket(mut self, p: Option<PathBuf>) -> Self {
+        self.console_socket = p;
+        self
+    }
+    /// Pass fds 3..3+n to the container, as runc's --preserve-fds.
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+    pub fn no_pivot(mut self, v: bool) -> Self {
+        self.no_pivot = v;
+        self
+    }
+    pub fn no_new_keyring(mut self, v: bool) -> Self {
+        self.no_new_keyring = v;
+        self
+    }
+    pub fn systemd_cgroup(mut self, v: bool) -> Self {
+        self.systemd_cgroup = v;
+        self
+    }
+    /// The caller will wait for the container (`run` without `-d`): the
+    /// init must stay a child of this process even when a pid namespace
+    /// needs a second fork.
+    pub fn foreground(mut self, v: bool) -> Self {
+        self.foreground = v;
+        self
+    }
+    pub fn executor(mut self, e: Box<dyn Executor>) -> Self {
+        self.executor = e;
+        self
+    }
+
+    pub fn create(self) -> Result<Container> {
+        crate::id::validate_id(&self.id)?;
+        let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
+        let spec = spec::load(&bundle)?;
+        spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
+        if self.systemd_cgroup {
+            return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
+        }
+        if self.console_socket.is_some() {
+            return Err(Error::Init("--console-socket: terminals are not supported by this version of hull".into()));
+        }
+
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::path(&self.root, e))?;
+        let dir = self.root.join(&self.id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(self.id.clone())),
+            Err(e) => return Err(Error::path(&dir, e)),
+        }
+        let lock = match Lock::acquire(&dir) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(Error::path(&dir, e));
+            }
+        };
+        let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None };
+        match self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup) {
+            Ok(c) => {
+                cleanup.disarm();
+                Ok(c)
+            }
+            Err(e) => {
+                cleanup.run();
+                Err(e)
+            }
+        }
+    }
+
+    fn create_locked(&self, spec: &Spec, bundle: &Path, dir: &Path, lock: &Lock, cleanup: &mut Cleanup) -> Result<Container> {
+        // 0711: the container user must be able to reach the fifo through
+        // the directory fd after dropping privileges, without listing it.
+        set_mode(dir, 0o711)?;
+        fifo::create(dir)?;
+        set_mode(&dir.join(fifo::FIFO), 0o622)?;
+        let state_dir = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::path(dir, e))?;
+
+        let linux = spec.linux().as_ref();
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+        let cg = libcgroups::Manager::create(&libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id })?;
+        let cg_handle = cg.handle().clone();
+        cleanup.cgroup = Some(cg_handle.clone());
+        if let Some(r) = crate::resources::effective(spec) {
+            cg.apply(&r)?;
+        }
+
+        let plan = NsPlan::from_spec(linux);
+        if self.foreground && plan.fork_for_pid {
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
+        }
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
+        let hooks = spec.hooks().as_ref();
+        let runtime_hooks: Vec<Hook> = hooks
+            .map(|h| h.prestart().iter().flatten().chain(h.create_runtime().iter().flatten()).cloned().collect())
+            .unwrap_or_default();
+        let container_hooks: &[Hook] = hooks.and_then(|h| h.create_container().as_deref()).unwrap_or(&[]);
+
+        let (parent_ch, child_ch) = Channel::pair()?;
+        // SAFETY: hull is single-threaded here; the child runs init::run,
+        // which ends in exec or _exit.
+        let forked = unsafe { syscall::clone3(plan.clone_flags) }.map_err(|e| Error::sys("clone3", e))?;
+        let (child_pid, child_fd) = match forked {
+            Forked::Child => init::run(&InitArgs {
+                spec,
+                plan: &plan,
+                channel: &child_ch,
+                close_fds: vec![parent_ch.raw_fd(), lock.raw_fd()],
+                state_dir: state_dir.as_fd(),
+                bundle,
+                rootfs: &rootfs,
+                no_pivot: self.no_pivot,
+                no_new_keyring: self.no_new_keyring,
+                preserve_fds: self.preserve_fds,
+                executor: self.executor.as_ref(),
+                hooks_timeout: hooks_budget(&runtime_hooks),
+            }),
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        drop(child_ch);
+        cleanup.child = Some((child_pid, child_fd));
+
+        let mut state = State {
+            oci_version: spec.version().clone(),
+            id: self.id.clone(),
+            status: Status::Creating,
+            pid: child_pid,
+            pid_start_time: procfs::stat(child_pid).map(|s| s.start_time).unwrap_or(0),
+            bundle: bundle.to_owned(),
+            rootfs: rootfs.clone(),
+            created: crate::state::rfc3339_now(),
+            owner: owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: Some(cg_handle),
+            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        };
+
+        match recv(&parent_ch, PHASE_TIMEOUT, "the container init to start")? {
+            Msg::ChildReady { needs_id_maps } => {
+                cg.add_task(child_pid)?;
+                if needs_id_maps {
+                    let l = linux.ok_or_else(|| Error::Init("linux: required for a user namespace".into()))?;
+                    userns::write_id_maps(child_pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
+                }
+                // Recorded before anything else can fail, so `delete --force`
+                // finds the process and cgroup even if this create is killed.
+                state.save(dir)?;
+                parent_ch.send(&Msg::Proceed)?;
+            }
+            got => return Err(unexpected(got, "ChildReady")),
+        }
+        let init_pid = if plan.fork_for_pid {
+            match recv(&parent_ch, PHASE_TIMEOUT, "the init's pid")? {
+                Msg::InitPid(pid) => {
+                    let pidfd = rustix::process::Pid::from_raw(pid)
+                        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+                        .ok_or_else(|| Error::Init(format!("container init {pid} vanished")))?;
+                    cleanup.init = Some(pidfd);
+                    reap(child_pid);
+                    pid
+                }
+                got => return Err(unexpected(got, "InitPid")),
+            }
+        } else {
+            child_pid
+        };
+        state.pid = init_pid;
+        state.pid_start_time = procfs::stat(init_pid).map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?.start_time;
+        state.save(dir)?;
+
+        match recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")? {
+            Msg::RuntimeHooks => {
+                let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+                hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
+                hooks::run_all("createRuntime", hooks.and_then(|h| h.create_runtime().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
+                parent_ch.send(&Msg::HooksDone(oci))?;
+            }
+            got => return Err(unexpected(got, "RuntimeHooks")),
+        }
+        match recv(&parent_ch, hooks_budget(container_hooks), "the container init to finish setup")? {
+            Msg::InitReady => {}
+            got => return Err(unexpected(got, "InitReady")),
+        }
+
+        state.status = Status::Created;
+        state.save(dir)?;
+        std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        if let Some(pf) = &self.pid_file {
+            crate::state::write_atomic(pf, init_pid.to_string().as_bytes())?;
+        }
+        let init = if plan.fork_for_pid { cleanup.init.take() } else { cleanup.child.take().map(|(_, fd)| fd) };
+        Ok(Container { dir: dir.to_owned(), state, status: Status::Created, init })
+    }
+}
+
+fn recv(ch: &Channel, timeout: Duration, what: &'static str) -> Result<Msg> {
+    match ch.recv(timeout, what)? {
+        Msg::Error(m) => Err(Error::Init(m)),
+        m => Ok(m),
+    }
+}
+
+fn unexpected(got: Msg, want: &'static str) -> Error {
+    SyncError::Unexpected { got, want }.into()
+}
+
+/// A phase that runs hooks may take as long as their timeouts allow; a hook
+/// without a timeout may run for as long as it likes, bounded at an hour.
+fn hooks_budget(hooks: &[Hook]) -> Duration {
+    let mut secs = PHASE_TIMEOUT.as_secs();
+    for h in hooks {
+        secs += h.timeout().map(|t| t.max(0) as u64).unwrap_or(3600);
+    }
+    Duration::from_secs(secs)
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<()> {
+    rustix::fs::chmod(p, Mode::from_raw_mode(mode)).map_err(|e| Error::path(p, e))
+}
+
+fn owner() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    if uid == 0 {
+        "root".to_owned()
+    } else {
+        uid.to_string()
+    }
+}
+
+fn reap(pid: i32) {
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+}
+
+/// Undoes a failed create: processes first (so the cgroup can empty), then
+/// the cgroup, then the state directory.
+struct Cleanup {
+    dir: PathBuf,
+    cgroup: Option<libcgroups::CgroupHandle>,
+    child: Option<(i32, OwnedFd)>,
+    init: Option<OwnedFd>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.cgroup = None;
+        self.child = None;
+        self.init = None;
+    }
+
+    fn run(&mut self) {
+        if let Some(fd) = self.init.take() {
+            let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+            hooks::wait_readable(&fd, Duration::from_secs(5));
+        }
+        if let Some((pid, fd)) = self.child.take() {
+            let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
+            reap(pid);
+            let _ = fd.as_raw_fd();
+        }
+        if let Some(h) = self.cgroup.take() {
+            let m = libcgroups::Manager::from_handle(h);
+            // Anything the init forked before dying is ours too.
+            if let Ok(pids) = m.pids() {
+                for p in pids {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            if let Err(e) = m.destroy() {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use super::Container;
+use crate::{
+    error::{Error, Result},
+    hooks,
+    state::{Lock, Status},
+};
+
+/// How long a forced delete waits for SIGKILLed processes to die.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+impl Container {
+    /// Removes the container. A running or paused one needs `force`, which
+    /// kills every process in it first. Runs the poststop hooks.
+    pub fn delete(mut self, force: bool) -> Result<()> {
+        let _lock = match Lock::acquire(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(self.state.id.clone())),
+            Err(e) => return Err(Error::path(&self.dir, e)),
+        };
+        self.refresh();
+        match self.status {
+            Status::Stopped => {}
+            Status::Created => self.kill_everything()?,
+            Status::Creating | Status::Running | Status::Paused if force => self.kill_everything()?,
+            status => {
+                return Err(Error::WrongStatus { id: self.state.id.clone(), status, action: "cannot delete it without --force" })
+            }
+        }
+        if let Some(cg) = self.cgroup() {
+            // Processes left by a container without its own pid namespace
+            // keep the cgroup busy: they die with it.
+            if !cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
+                self.signal_all(rustix::process::Signal::KILL)?;
+            }
+            cg.destroy()?;
+        }
+        hooks::run_all_logged("poststop", &self.state.poststop, &self.oci_json());
+        std::fs::remove_dir_all(&self.dir).map_err(|e| Error::path(&self.dir, e))
+    }
+
+    /// SIGKILL to the init and everything in the cgroup; a frozen cgroup is
+    /// thawed so the kill can be delivered. Returns once the init is dead.
+    fn kill_everything(&mut self) -> Result<()> {
+        let pidfd = self.init.take().or_else(|| self.init_pidfd());
+        if let Some(fd) = &pidfd {
+            let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+        }
+        if let Some(cg) = self.cgroup() {
+            self.signal_all(rustix::process::Signal::KILL)?;
+            if cg.is_frozen().unwrap_or(false) {
+                cg.thaw()?;
+            }
+        }
+        if let Some(fd) = &pidfd {
+            if !hooks::wait_readable(fd, KILL_WAIT) {
+                return Err(Error::Init(format!("container init {} did not die after SIGKILL", self.state.pid)));
+            }
+            // Our own child (run, or a create in this process): reap it.
+            let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(fd)), rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG);
+        }
+        self.status = Status::Stopped;
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+use super::Container;
+use crate::{
+    error::{Error, Result},
+    state::Lock,
+};
+
+/// A validated signal number as rustix wants it.
+pub(crate) fn to_signal(signal: i32) -> Result<rustix::process::Signal> {
+    if !(1..=libc::SIGRTMAX()).contains(&signal) {
+        return Err(Error::InvalidSignal(signal.to_string()));
+    }
+    // SAFETY: the number is in the kernel's signal range; real-time signals
+    // have no named constant, hence the unchecked constructor.
+    Ok(unsafe { rustix::process::Signal::from_raw_unchecked(signal) })
+}
+
+impl Container {
+    /// Sends `signal` to the init, or with `all` to every process in the
+    /// container's cgroup.
+    pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
+        let sig = to_signal(signal)?;
+        let _lock = Lock::acquire(&self.dir).map_err(|e| Error::path(&self.dir, e))?;
+        self.refresh();
+        if !self.status.can_kill() {
+            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "container is not running" });
+        }
+        if all {
+            return self.signal_all(sig);
+        }
+        let pidfd = self.init_pidfd().ok_or_else(|| Error::WrongStatus {
+            id: self.state.id.clone(),
+            status: crate::Status::Stopped,
+            action: "container is not running",
+        })?;
+        // Through the pidfd the signal can only reach the process whose
+        // start time we verified, never a recycled pid.
+        rustix::process::pidfd_send_signal(&pidfd, sig).map_err(|e| Error::sys(format!("sending signal {signal} to pid {}", self.state.pid), e))
+    }
+
+    pub(crate) fn signal_all(&self, sig: rustix::process::Signal) -> Result<()> {
+        let Some(cg) = self.cgroup() else {
+            return Err(Error::Init("container has no cgroup to signal".into()));
+        };
+        for pid in cg.pids()? {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                // A process may exit between listing and signalling.
+                let _ = rustix::process::kill_process(p, sig);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The container handle: one file per verb.
+
+mod builder;
+mod delete;
+mod kill;
+mod start;
+mod wait;
+
+use std::{
+    os::fd::OwnedFd,
+    path::{Path, PathBuf},
+};
+
+pub use builder::ContainerBuilder;
+pub use wait::{block_forwarded_signals, ExitStatus};
+
+use crate::{
+    error::{Error, Result},
+    fifo, procfs,
+    state::{OciState, State, Status},
+};
+
+/// A container known to the state directory.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    state: State,
+    status: Status,
+    /// pidfd of the init, held only by the process that created it.
+    init: Option<OwnedFd>,
+}
+
+impl Container {
+    /// Loads `<root>/<id>` and derives the current status from the live
+    /// init process (pid plus its start time, so a reused pid does not count).
+    pub fn load(root: &Path, id: &str) -> Result<Container> {
+        crate::id::validate_id(id)?;
+        let dir = root.join(id);
+        let state = match State::load(&dir) {
+            Ok(s) => s,
+            Err(crate::state::StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_owned()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let status = derive_status(&dir, &state);
+        Ok(Container { dir, state, status, init: None })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// The init's pid, when it is alive.
+    pub fn pid(&self) -> Option<i32> {
+        (self.status != Status::Stopped && self.state.pid > 0).then_some(self.state.pid)
+    }
+    pub fn bundle(&self) -> &Path {
+        &self.state.bundle
+    }
+    /// The OCI state document (`hull state`).
+    pub fn state(&self) -> OciState {
+        self.state.oci(self.status)
+    }
+
+    fn cgroup(&self) -> Option<libcgroups::Manager> {
+        self.state.cgroup.clone().map(libcgroups::Manager::from_handle)
+    }
+
+    /// A pidfd for the init if it is still the process we started.
+    fn init_pidfd(&self) -> Option<OwnedFd> {
+        let pid = rustix::process::Pid::from_raw(self.state.pid)?;
+        let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()?;
+        // Re-check after opening: the pidfd now pins the process, so a
+        // matching start time proves it is ours.
+        match procfs::stat(self.state.pid) {
+            Ok(st) if st.start_time == self.state.pid_start_time && !st.is_dead() => Some(fd),
+            _ => None,
+        }
+    }
+
+    fn refresh(&mut self) {
+        self.status = derive_status(&self.dir, &self.state);
+    }
+
+    fn oci_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.state()).unwrap_or_default()
+    }
+}
+
+fn derive_status(dir: &Path, state: &State) -> Status {
+    if state.pid <= 0 {
+        return if state.status == Status::Creating { Status::Creating } else { Status::Stopped };
+    }
+    match procfs::stat(state.pid) {
+        Ok(st) if st.start_time == state.pid_start_time && !st.is_dead() => {}
+        _ => return Status::Stopped,
+    }
+    if state.status == Status::Creating {
+        return Status::Creating;
+    }
+    if dir.join(fifo::FIFO).exists() {
+        return Status::Created;
+    }
+    if let Some(cg) = &state.cgroup {
+        if libcgroups::Manager::from_handle(cg.clone()).is_frozen().unwrap_or(false) {
+            return Status::Paused;
+        }
+    }
+    Status::Running
+}
+
+/// One row of `hull list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContainerInfo {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+/// Every container under `root`, sorted by id. Entries that vanish or are
+/// unreadable mid-listing (a concurrent delete) are skipped.
+pub fn list(root: &Path) -> Result<Vec<ContainerInfo>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::path(root, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str() else { continue };
+        let Ok(c) = Container::load(root, id) else { continue };
+        let s = c.state();
+        out.push(ContainerInfo {
+            oci_version: s.oci_version,
+            id: s.id,
+            pid: s.pid,
+            status: s.status,
+            bundle: s.bundle,
+            rootfs: s.rootfs,
+            created: s.created,
+            owner: s.owner,
+            annotations: s.annotations,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}

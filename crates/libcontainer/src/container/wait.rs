@@ -1,0 +1,88 @@
+//! Foreground waiting (`run` without `-d`): forward signals to the init
+//! and collect its exit status.
+
+use std::os::fd::AsFd;
+
+use nix::sys::{
+    signal::{SigSet, SigmaskHow, Signal},
+    signalfd::{SfdFlags, SignalFd},
+};
+use rustix::event::{poll, PollFd, PollFlags};
+
+use super::Container;
+use crate::error::{Error, Result};
+
+/// How the container's init ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// The shell convention runc follows: the exit code, or 128 + signal.
+    pub fn exit_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 255,
+        }
+    }
+}
+
+/// Signals a foreground runtime passes on rather than acts on. Faults
+/// (SEGV, BUS, ...) stay with the runtime.
+fn forwarded() -> SigSet {
+    let mut set = SigSet::all();
+    for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS, Signal::SIGKILL, Signal::SIGSTOP] {
+        set.remove(s);
+    }
+    set
+}
+
+/// Blocks the forwarded signals so none is lost, or kills the runtime,
+/// between create and wait. Call before creating a foreground container;
+/// the init unblocks them for itself.
+pub fn block_forwarded_signals() -> Result<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded()), None).map_err(|e| Error::sys("sigprocmask", e))
+}
+
+impl Container {
+    /// Waits for the init (which must be a child of this process) to exit,
+    /// forwarding every signal this process receives to it.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        let pidfd = self.init.take().ok_or_else(|| Error::Init("wait: this process did not create the container".into()))?;
+        let sfd = SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
+        loop {
+            let mut fds = [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sfd, PollFlags::IN)];
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::sys("poll", e)),
+            }
+            if fds[1].revents().intersects(PollFlags::IN) {
+                while let Ok(Some(info)) = sfd.read_signal() {
+                    let signo = info.ssi_signo as i32;
+                    if signo == libc::SIGCHLD {
+                        continue;
+                    }
+                    if let Ok(sig) = super::kill::to_signal(signo) {
+                        let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
+                    }
+                }
+            }
+            if fds[0].revents().intersects(PollFlags::IN) {
+                break;
+            }
+        }
+        let status = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED)
+            .map_err(|e| Error::sys("waitid", e))?
+            .ok_or_else(|| Error::Init("waitid: no status".into()))?;
+        self.status = crate::Status::Stopped;
+        Ok(if status.killed() || status.dumped() {
+            ExitStatus { code: None, signal: status.terminating_signal() }
+        } else {
+            ExitStatus { code: status.exit_status(), signal: None }
+        })
+    }
+}

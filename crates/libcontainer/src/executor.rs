@@ -1,0 +1,102 @@
+//! The last step of init: replacing itself with the container's program.
+//! Library users (e.g. Wasm shims) plug in their own [`Executor`].
+
+use std::{
+    convert::Infallible,
+    ffi::{CString, OsStr},
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use oci_spec::runtime::Spec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
+    #[error("exec: {path:?}: {source}")]
+    Exec { path: PathBuf, source: std::io::Error },
+    #[error("exec: process.args: {0}")]
+    InvalidArgs(&'static str),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Runs inside the container's init, after every namespace, mount and
+/// credential is in place.
+pub trait Executor: Send + Sync {
+    /// Called before `create` reports success, so a program that cannot run
+    /// fails `create`, as runc does, not `start`.
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorError>;
+    /// Replaces the process; returns only on failure.
+    fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError>;
+}
+
+/// execve of `process.args` with `process.env`, looking args[0] up in the
+/// container's PATH like execvp.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultExecutor;
+
+fn args_env(spec: &Spec) -> Result<(&[String], &[String]), ExecutorError> {
+    let p = spec.process().as_ref().ok_or(ExecutorError::InvalidArgs("no process"))?;
+    let args = p.args().as_deref().filter(|a| !a.is_empty()).ok_or(ExecutorError::InvalidArgs("empty"))?;
+    Ok((args, p.env().as_deref().unwrap_or(&[])))
+}
+
+fn env_path(env: &[String]) -> &str {
+    env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+}
+
+fn is_executable(p: &Path) -> bool {
+    rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok() && p.metadata().map(|m| m.is_file()).unwrap_or(false)
+}
+
+/// Resolves a program name the way execvp does.
+pub(crate) fn lookup(prog: &str, env: &[String]) -> Result<PathBuf, ExecutorError> {
+    if prog.contains('/') {
+        let p = PathBuf::from(prog);
+        return match p.metadata() {
+            Ok(_) => Ok(p),
+            Err(source) => Err(ExecutorError::Exec { path: p, source }),
+        };
+    }
+    env_path(env)
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(prog))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| ExecutorError::NotFound(prog.to_owned()))
+}
+
+fn cstr(s: &OsStr) -> Result<CString, ExecutorError> {
+    CString::new(s.as_bytes()).map_err(|_| ExecutorError::InvalidArgs("contains a NUL byte"))
+}
+
+impl Executor for DefaultExecutor {
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let (args, env) = args_env(spec)?;
+        lookup(&args[0], env).map(|_| ())
+    }
+
+    fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError> {
+        let (args, env) = args_env(spec)?;
+        let path = lookup(&args[0], env)?;
+        let argv = args.iter().map(|a| cstr(OsStr::new(a))).collect::<Result<Vec<_>, _>>()?;
+        let envp = env.iter().map(|e| cstr(OsStr::new(e))).collect::<Result<Vec<_>, _>>()?;
+        let cpath = cstr(path.as_os_str())?;
+        let err = nix::unistd::execve(&cpath, &argv, &envp).unwrap_err();
+        Err(ExecutorError::Exec { path, source: err.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_uses_container_path() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_owned()];
+        assert!(lookup("sh", &env).unwrap().ends_with("sh"));
+        assert!(matches!(lookup("no-such-prog-hull", &env), Err(ExecutorError::NotFound(_))));
+        assert!(lookup("/no/such/abs", &env).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! The start barrier: a FIFO in the state directory. The init blocks opening
+//! it for writing until `start` opens it for reading; its existence is what
+//! tells "created" from "running".
+
+use std::{
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::Path,
+};
+
+use rustix::{
+    event::{poll, PollFd, PollFlags},
+    fs::{Mode, OFlags},
+};
+
+use crate::error::{Error, Result};
+
+pub(crate) const FIFO: &str = "exec.fifo";
+
+pub(crate) fn create(dir: &Path) -> Result<()> {
+    rustix::fs::mkfifoat(rustix::fs::CWD, dir.join(FIFO), Mode::from_raw_mode(0o600))
+        .map_err(|e| Error::path(dir.join(FIFO), e))
+}
+
+/// Init side: blocks until `start` opens the other end, then signals it.
+/// `state_dir` is an fd opened before pivot_root, so no path in the
+/// container is involved.
+pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
+    let fd = rustix::fs::openat(state_dir, FIFO, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("opening exec fifo", e))?;
+    rustix::io::write(&fd, b"0").map_err(|e| Error::sys("writing exec fifo", e))?;
+    Ok(())
+}
+
+/// `start` side: releases the init and waits for its acknowledgement. The
+/// init's pidfd is polled too, so an init that died makes this an error
+/// instead of a hang.
+pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
+    let path = dir.join(FIFO);
+    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path(&path, e))?;
+    loop {
+        let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(init, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::sys("waiting for the container to start", e)),
+            Ok(_) => {}
+        }
+        if fds[0].revents().intersects(PollFlags::IN) {
+            let mut b = [0u8; 1];
+            match rustix::io::read(fd.as_fd(), &mut b) {
+                Ok(1) => break,
+                Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
+                Err(e) => return Err(Error::sys("reading exec fifo", e)),
+            }
+        } else if fds[0].revents().intersects(PollFlags::HUP) {
+            return Err(Error::Init("container init closed the exec fifo without starting".into()));
+        }
+        if fds[1].revents().intersects(PollFlags::IN) {
+            return Err(Error::Init("container init exited before it could be started".into()));
+        }
+    }
+    rustix::fs::unlink(&path).map_err(|e| Error::path(&path, e))?;
+    Ok(())
+}

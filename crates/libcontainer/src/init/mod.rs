@@ -1,0 +1,202 @@
+//! The container's init: code that runs in the forked child, from the fork
+//! to the exec of the container's program. It talks to the parent only over
+//! the sync channel (see crate::sync for the sequence).
+
+pub(crate) mod process;
+pub(crate) mod rootfs;
+
+use std::{
+    convert::Infallible,
+    os::fd::{BorrowedFd, FromRawFd, OwnedFd},
+    path::Path,
+    time::Duration,
+};
+
+use oci_spec::runtime::{Hook, Spec};
+
+use crate::{
+    error::{Error, Result},
+    executor::Executor,
+    hooks,
+    namespaces::{self, NsPlan},
+    sync::{Channel, Msg},
+};
+
+/// How long the child waits for the parent between phases. The parent's
+/// death closes the channel at once; this only bounds a stuck parent.
+pub(crate) const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Everything the child needs, inherited through fork: nothing is
+/// serialised, nothing re-read.
+pub(crate) struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub plan: &'a NsPlan,
+    pub channel: &'a Channel,
+    /// Parent-only fds the child must close at once (the parent's channel
+    /// end, the container lock): holding them would keep the lock taken.
+    pub close_fds: Vec<i32>,
+    /// O_PATH fd of the state directory, for the exec fifo.
+    pub state_dir: BorrowedFd<'a>,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub executor: &'a dyn Executor,
+    /// Wait for the parent's go for the whole hooks phase this long.
+    pub hooks_timeout: Duration,
+}
+
+/// Child entry point; never returns.
+pub(crate) fn run(a: &InitArgs) -> ! {
+    let code = match init(a) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let _ = a.channel.send(&Msg::Error(e.to_string()));
+            1
+        }
+    };
+    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
+    // the parent's copy of this process image.
+    unsafe { libc::_exit(code) }
+}
+
+fn init(a: &InitArgs) -> Result<Infallible> {
+    for fd in &a.close_fds {
+        // SAFETY: these fds are the parent's; the child's copies are closed
+        // exactly once, here, and never used again.
+        drop(unsafe { OwnedFd::from_raw_fd(*fd) });
+    }
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    reset_signals();
+
+    let plan = a.plan;
+    if !plan.joins.is_empty() {
+        namespaces::join_all(plan)?;
+    }
+    namespaces::unshare(plan.unshare_early, "namespaces")?;
+    a.channel.send(&Msg::ChildReady { needs_id_maps: plan.new_user })?;
+    a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to set up cgroups and id maps")?;
+    namespaces::enter_late(plan)?;
+    if plan.fork_for_pid {
+        fork_into_pid_namespace(a.channel)?;
+    }
+    if plan.new_user {
+        // Become the namespace's root so files we create are owned by it.
+        rustix::thread::set_thread_res_gid(rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT)
+            .map_err(|e| Error::sys("setresgid(0) in the user namespace", e))?;
+        rustix::thread::set_thread_res_uid(rustix::thread::Uid::ROOT, rustix::thread::Uid::ROOT, rustix::thread::Uid::ROOT)
+            .map_err(|e| Error::sys("setresuid(0) in the user namespace", e))?;
+    }
+    rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
+
+    let spec = a.spec;
+    let linux = spec.linux().as_ref();
+    let rootfs_fd = if plan.new_mount {
+        let ctx = rootfs::RootfsCtx {
+            spec,
+            rootfs: a.rootfs,
+            bundle: a.bundle,
+            new_userns: plan.new_user,
+            new_netns: plan.new_net,
+            new_cgroupns: plan.new_cgroup,
+        };
+        Some(rootfs::prepare(&ctx)?)
+    } else {
+        None
+    };
+
+    a.channel.send(&Msg::RuntimeHooks)?;
+    let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
+        Msg::HooksDone(s) => s,
+        got => return Err(crate::sync::SyncError::Unexpected { got, want: "HooksDone" }.into()),
+    };
+    let hooks = spec.hooks().as_ref();
+    hooks::run_all("createContainer", hook_list(hooks.and_then(|h| h.create_container().as_deref())), state_json.as_bytes())?;
+
+    if plan.new_mount {
+        rootfs::enter(a.rootfs, a.no_pivot)?;
+        drop(rootfs_fd);
+    } else {
+        rustix::process::chroot(a.rootfs).map_err(|e| Error::sys(format!("chroot {:?}", a.rootfs), e))?;
+        nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
+    }
+    if let Some(l) = linux {
+        for (k, v) in l.sysctl().iter().flatten() {
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            std::fs::write(&path, v).map_err(|e| Error::sys(format!("linux.sysctl[{k:?}]: writing {path}"), e))?;
+        }
+        rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
+        rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
+    }
+    if let Some(h) = spec.hostname().as_deref() {
+        rustix::system::sethostname(h.as_bytes()).map_err(|e| Error::sys("hostname", e))?;
+    }
+    if let Some(d) = spec.domainname().as_deref() {
+        rustix::system::setdomainname(d.as_bytes()).map_err(|e| Error::sys("domainname", e))?;
+    }
+    if plan.new_mount && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        rootfs::remount_root_readonly()?;
+    }
+    if !a.no_new_keyring {
+        crate::syscall::join_new_session_keyring("_ses.hull").map_err(|e| Error::sys("joining a new session keyring", e))?;
+    }
+
+    let proc = spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    let caps = process::CapPlan::from_process(proc)?;
+    process::set_rlimits(proc)?;
+    process::set_oom_score_adj(proc)?;
+    let cwd = proc.cwd();
+    let early_cd = nix::unistd::chdir(cwd);
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    process::set_user_and_caps(proc, &caps, setgroups_allowed)?;
+    if early_cd.is_err() {
+        nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
+    }
+    process::set_umask(proc);
+    if proc.no_new_privileges() == Some(true) {
+        rustix::thread::set_no_new_privs(true).map_err(|e| Error::sys("process.noNewPrivileges", e))?;
+    }
+    a.executor.validate(spec)?;
+    crate::syscall::cloexec_from(3 + a.preserve_fds).map_err(|e| Error::sys("close_range", e))?;
+
+    // From here on the parent is gone: the init must survive it.
+    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    a.channel.send(&Msg::InitReady)?;
+    crate::fifo::wait_for_start(a.state_dir)?;
+    hooks::run_all("startContainer", hook_list(hooks.and_then(|h| h.start_container().as_deref())), state_json.as_bytes())?;
+    Ok(a.executor.exec(spec)?)
+}
+
+fn hook_list(h: Option<&[Hook]>) -> &[Hook] {
+    h.unwrap_or(&[])
+}
+
+/// Undo what the runtime's own process state would leak into the
+/// container: a blocked signal mask (from `run`'s signal forwarding) and
+/// SIGPIPE ignored (Rust's startup default), both inherited across exec.
+fn reset_signals() {
+    use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: restoring the default disposition installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// The second fork, needed when the pid namespace was unshared or joined
+/// (they apply to children only). The middle process reports the init's
+/// pid and exits; the init carries on.
+fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
+    // SAFETY: the child process is single-threaded.
+    match unsafe { crate::syscall::clone3(0) }.map_err(|e| Error::sys("fork into the pid namespace", e))? {
+        crate::syscall::Forked::Child => Ok(()),
+        crate::syscall::Forked::Parent { pid, pidfd: _ } => {
+            let code = match channel.send(&Msg::InitPid(pid)) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            };
+            // SAFETY: see `run`.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}

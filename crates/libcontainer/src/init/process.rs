@@ -1,0 +1,172 @@
+//! The process attributes applied last in init: rlimits, oom score, user
+//! and groups, capabilities, umask, cwd.
+
+use std::collections::HashSet;
+
+use caps::{CapSet, CapsHashSet};
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+use rustix::{
+    process::{Resource, Rlimit},
+    thread::{Gid, Uid},
+};
+
+use crate::error::{Error, Result};
+
+fn resource(t: PosixRlimitType) -> Resource {
+    match t {
+        PosixRlimitType::RlimitCpu => Resource::Cpu,
+        PosixRlimitType::RlimitFsize => Resource::Fsize,
+        PosixRlimitType::RlimitData => Resource::Data,
+        PosixRlimitType::RlimitStack => Resource::Stack,
+        PosixRlimitType::RlimitCore => Resource::Core,
+        PosixRlimitType::RlimitRss => Resource::Rss,
+        PosixRlimitType::RlimitNproc => Resource::Nproc,
+        PosixRlimitType::RlimitNofile => Resource::Nofile,
+        PosixRlimitType::RlimitMemlock => Resource::Memlock,
+        PosixRlimitType::RlimitAs => Resource::As,
+        PosixRlimitType::RlimitLocks => Resource::Locks,
+        PosixRlimitType::RlimitSigpending => Resource::Sigpending,
+        PosixRlimitType::RlimitMsgqueue => Resource::Msgqueue,
+        PosixRlimitType::RlimitNice => Resource::Nice,
+        PosixRlimitType::RlimitRtprio => Resource::Rtprio,
+        PosixRlimitType::RlimitRttime => Resource::Rttime,
+    }
+}
+
+fn limit(v: u64) -> Option<u64> {
+    (v != u64::MAX).then_some(v)
+}
+
+pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
+    for (i, r) in p.rlimits().iter().flatten().enumerate() {
+        rustix::process::setrlimit(resource(r.typ()), Rlimit { current: limit(r.soft()), maximum: limit(r.hard()) }).map_err(|e| {
+            let hint = if e == rustix::io::Errno::PERM { " (raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks)" } else { "" };
+            Error::sys(format!("process.rlimits[{i}] ({:?} soft {} hard {}){hint}", r.typ(), r.soft(), r.hard()), e)
+        })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn set_oom_score_adj(p: &Process) -> Result<()> {
+    if let Some(adj) = p.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            let hint = if adj < 0 { " (lowering the score needs CAP_SYS_RESOURCE)" } else { "" };
+            Error::sys(format!("process.oomScoreAdj ({adj}){hint}"), e)
+        })?;
+    }
+    Ok(())
+}
+
+/// The capability sets as the caps crate sees them, each checked against
+/// what this runtime can grant (its own bounding set).
+pub(crate) struct CapPlan {
+    bounding: Option<CapsHashSet>,
+    effective: CapsHashSet,
+    permitted: CapsHashSet,
+    inheritable: CapsHashSet,
+    ambient: CapsHashSet,
+}
+
+fn convert(field: &str, set: Option<&Capabilities>, available: &CapsHashSet) -> Result<CapsHashSet> {
+    let mut out = HashSet::new();
+    for c in set.into_iter().flatten() {
+        let name = format!("CAP_{c}");
+        let cap: caps::Capability = name.parse().map_err(|_| Error::Init(format!("process.capabilities.{field}: unknown capability {name}")))?;
+        if !available.contains(&cap) {
+            return Err(Error::Init(format!("process.capabilities.{field}: {name} is not in this runtime's bounding set, so it cannot be granted")));
+        }
+        out.insert(cap);
+    }
+    Ok(out)
+}
+
+impl CapPlan {
+    pub fn from_process(p: &Process) -> Result<CapPlan> {
+        let available = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("reading the bounding set: {e}")))?;
+        let Some(c) = p.capabilities() else {
+            // No capabilities object: the process gets none, as runc does.
+            return Ok(CapPlan { bounding: Some(HashSet::new()), effective: HashSet::new(), permitted: HashSet::new(), inheritable: HashSet::new(), ambient: HashSet::new() });
+        };
+        Ok(CapPlan {
+            bounding: Some(convert("bounding", c.bounding().as_ref(), &available)?),
+            effective: convert("effective", c.effective().as_ref(), &available)?,
+            permitted: convert("permitted", c.permitted().as_ref(), &available)?,
+            inheritable: convert("inheritable", c.inheritable().as_ref(), &available)?,
+            ambient: convert("ambient", c.ambient().as_ref(), &available)?,
+        })
+    }
+
+    /// Must run while the process still has CAP_SETPCAP, before setuid.
+    fn drop_bounding(&self) -> Result<()> {
+        if let Some(b) = &self.bounding {
+            // The bounding set can only shrink, one capability at a time.
+            let current = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("process.capabilities.bounding: {e}")))?;
+            for cap in current.difference(b) {
+                caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Init(format!("process.capabilities.bounding: dropping {cap}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self) -> Result<()> {
+        // Order matters to capset: inheritable and effective shrink first
+        // while the permitted set still covers them, permitted last.
+        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| Error::Init(format!("process.capabilities.inheritable: {e}")))?;
+        caps::set(None, CapSet::Effective, &self.effective).map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
+        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| Error::Init(format!("process.capabilities.permitted: {e} (effective must be a subset of permitted)")))?;
+        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("process.capabilities.ambient: {e}")))?;
+        for cap in &self.ambient {
+            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
+                Error::Init(format!("process.capabilities.ambient: raising {cap}: {e} (an ambient capability must also be permitted and inheritable)"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Switches to the container user and leaves exactly the configured
+/// capabilities, keeping them across the uid change with PR_SET_KEEPCAPS.
+pub(crate) fn set_user_and_caps(p: &Process, caps: &CapPlan, setgroups_allowed: bool) -> Result<()> {
+    let u = p.user();
+    caps.drop_bounding()?;
+    rustix::thread::set_keep_capabilities(true).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
+    if setgroups_allowed {
+        let groups: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+        rustix::thread::set_thread_groups(&groups).map_err(|e| Error::sys("process.user.additionalGids: setgroups", e))?;
+    } else if u.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
+        return Err(Error::Init("process.user.additionalGids: setgroups is denied in this user namespace".into()));
+    }
+    let gid = Gid::from_raw(u.gid());
+    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| Error::sys(format!("process.user.gid: setresgid({})", u.gid()), e))?;
+    let uid = Uid::from_raw(u.uid());
+    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| Error::sys(format!("process.user.uid: setresuid({})", u.uid()), e))?;
+    rustix::thread::set_keep_capabilities(false).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
+    caps.apply()
+}
+
+pub(crate) fn set_umask(p: &Process) {
+    let mask = p.user().umask().unwrap_or(0o022);
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask & 0o777));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_or_unavailable_caps_are_errors() {
+        let mut avail = HashSet::new();
+        avail.insert(caps::Capability::CAP_KILL);
+        let set: Capabilities = serde_json::from_str(r#"["CAP_KILL"]"#).unwrap();
+        assert_eq!(convert("bounding", Some(&set), &avail).unwrap().len(), 1);
+        let set: Capabilities = serde_json::from_str(r#"["CAP_SYS_RESOURCE"]"#).unwrap();
+        let e = convert("effective", Some(&set), &avail).unwrap_err().to_string();
+        assert!(e.contains("process.capabilities.effective: CAP_SYS_RESOURCE is not in this runtime's bounding set"), "{e}");
+    }
+
+    #[test]
+    fn unlimited_maps_to_none() {
+        assert_eq!(limit(u64::MAX), None);
+        assert_eq!(limit(1024), Some(1024));
+    }
+}

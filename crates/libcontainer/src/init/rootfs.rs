@@ -1,0 +1,556 @@
+//! Building the container's filesystem view inside its mount namespace:
+//! the rootfs bind, the `mounts` list, default devices, pivot_root, and the
+//! masked / read-only paths. Mount targets are resolved inside the rootfs
+//! with openat2(RESOLVE_IN_ROOT), and the mount is made on the resolved fd
+//! (/proc/self/fd/N), so a symlink in the rootfs can never redirect a mount
+//! onto the host.
+
+use std::{
+    os::fd::{AsRawFd, OwnedFd},
+    path::{Component, Path, PathBuf},
+};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::error::{Error, Result};
+
+const NONE: Option<&str> = None;
+
+/// Maps a propagation name (linux.rootfsPropagation or a mount option) to flags.
+pub(crate) fn propagation_flags(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// A mount entry's options split into flags to set, flags to clear,
+/// propagation changes and the data string passed to the filesystem.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MountOpts {
+    pub flags: MsFlags,
+    pub clear: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+}
+
+pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
+    let mut m = MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new() };
+    for o in opts {
+        let (set, clear) = match o.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            other => {
+                if let Some(p) = propagation_flags(other) {
+                    m.propagation.push(p);
+                } else if other.starts_with('r')
+                    && matches!(&other[1..], "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime" | "relatime" | "strictatime" | "nodiratime" | "diratime" | "nosymfollow" | "symfollow")
+                {
+                    return Err(format!("recursive option {other:?} is not supported by this version of hull"));
+                } else if other == "tmpcopyup" || other.starts_with("idmap") || other.starts_with("ridmap") {
+                    return Err(format!("option {other:?} is not supported by this version of hull"));
+                } else {
+                    m.data.push(other.to_owned());
+                }
+                continue;
+            }
+        };
+        m.flags.insert(set);
+        m.flags.remove(clear);
+        m.clear.insert(clear);
+        m.clear.remove(set);
+    }
+    Ok(m)
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
+/// Opens (creating if needed) `dest` inside the rootfs without ever leaving
+/// it: every lookup is confined to `root` by RESOLVE_IN_ROOT.
+pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> std::io::Result<OwnedFd> {
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let path_flags = OFlags::PATH | OFlags::CLOEXEC;
+    match rustix::fs::openat2(root, dest, path_flags, Mode::empty(), how) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let comps: Vec<&std::ffi::OsStr> = dest
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let mut cur = rustix::fs::openat2(root, ".", path_flags | OFlags::DIRECTORY, Mode::empty(), how)?;
+    for (i, comp) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        let next = match rustix::fs::openat2(&cur, *comp, path_flags, Mode::empty(), how) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                // mkdirat/mknodat need a real directory fd, not O_PATH.
+                let dir = rustix::fs::openat2(&cur, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), how)?;
+                let made = if last && create_file {
+                    rustix::fs::mknodat(&dir, *comp, rustix::fs::FileType::RegularFile, Mode::from_raw_mode(0o644), 0)
+                } else {
+                    rustix::fs::mkdirat(&dir, *comp, Mode::from_raw_mode(0o755))
+                };
+                match made {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                rustix::fs::openat2(&cur, *comp, path_flags, Mode::empty(), how)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        cur = next;
+    }
+    Ok(cur)
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+pub(crate) struct RootfsCtx<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub new_userns: bool,
+    pub new_netns: bool,
+    pub new_cgroupns: bool,
+}
+
+/// Everything that happens before pivot_root: propagation, the rootfs bind
+/// and every entry of `mounts`, then the devices.
+pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flags)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(NONE, "/", NONE, prop, NONE).map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
+    // pivot_root refuses a new root whose parent mount is shared.
+    make_parent_private(ctx.rootfs)?;
+    mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
+    let root = rustix::fs::open(ctx.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path(ctx.rootfs, e))?;
+
+    let mut dev_is_bind = false;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        if m.destination() == Path::new("/dev") && is_bind(m) {
+            dev_is_bind = true;
+        }
+        mount_entry(ctx, &root, m).map_err(|e| match e {
+            Error::Sys { context, source } => Error::Sys { context: format!("mounts[{i}] ({}): {context}", m.destination().display()), source },
+            other => other,
+        })?;
+    }
+    if !dev_is_bind {
+        create_default_devices(&root, ctx.new_userns)?;
+    }
+    for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
+        create_device(&root, d, ctx.new_userns).map_err(|e| Error::sys(format!("linux.devices[{i}] ({})", d.path().display()), e))?;
+    }
+    Ok(root)
+}
+
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    // Walk up to the mount point containing rootfs and make it private.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
+    let mut best: Option<PathBuf> = None;
+    for line in info.lines() {
+        let Some(mp) = line.split(' ').nth(4) else { continue };
+        let mp = PathBuf::from(unescape_mountinfo(mp));
+        if rootfs.starts_with(&mp) && best.as_ref().is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len()) {
+            best = Some(mp);
+        }
+    }
+    if let Some(mp) = best {
+        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE).map_err(|e| Error::sys(format!("making {mp:?} private"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts ({}): {r}", m.destination().display())))?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, root, m, &opts);
+    }
+    if is_bind(m) {
+        let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts ({}): bind mount without a source", dest.display())))?;
+        let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
+        let meta = std::fs::metadata(&src).map_err(|e| Error::path(&src, e))?;
+        let target = open_in_root(root, dest, !meta.is_dir()).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        let tp = fd_path(&target);
+        let rec = opts.flags & MsFlags::MS_REC;
+        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND | rec, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // Bind mounts ignore flags on creation: apply them by remount,
+            // keeping the flags the source mount has that we must not drop
+            // (the kernel refuses to clear nodev/nosuid/... in a user ns).
+            let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+            let keep = locked_flags(&fd_path(&target)) & !opts.clear;
+            mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep, NONE)
+                .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
+        }
+        return apply_propagation(root, dest, &opts);
+    }
+    if typ == "sysfs" && !ctx.new_netns {
+        // A new sysfs instance shows the host's network devices and is
+        // refused outside a new netns in a user ns: bind the host's, as runc.
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+            .map_err(|e| Error::sys("bind-mounting /sys", e))?;
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | (opts.flags & !MsFlags::MS_REMOUNT), NONE)
+            .map_err(|e| Error::sys("remounting /sys read-only", e))?;
+        return Ok(());
+    }
+    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    let data = opts.data.join(",");
+    let source = m.source().as_ref().map(|s| s.as_os_str().to_owned()).unwrap_or_else(|| typ.into());
+    mount(Some(source.as_os_str()), fd_path(&target).as_str(), Some(typ), opts.flags, if data.is_empty() { None } else { Some(data.as_str()) })
+        .map_err(|e| Error::sys(format!("mounting {typ} on {dest:?}"), e))?;
+    apply_propagation(root, dest, &opts)
+}
+
+fn apply_propagation(root: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<()> {
+    for p in &opts.propagation {
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(NONE, fd_path(&target).as_str(), NONE, *p, NONE).map_err(|e| Error::sys("setting mount propagation", e))?;
+    }
+    Ok(())
+}
+
+/// The flags of the mount at `path` that a remount must keep.
+fn locked_flags(path: &str) -> MsFlags {
+    let Ok(st) = nix::sys::statvfs::statvfs(path) else { return MsFlags::empty() };
+    use nix::sys::statvfs::FsFlags;
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// A `cgroup` mount: the container's own cgroups, not the host's tree.
+/// With a cgroup namespace fresh cgroup filesystems are mounted (rooted at
+/// the namespace); without one, the container's cgroup directories are
+/// bind-mounted from the host.
+fn mount_cgroup(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
+    let dest = m.destination();
+    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let ro = opts.flags & MsFlags::MS_RDONLY;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::path("/proc/self/cgroup", e))?;
+    let hierarchies = cgroup_mounts(&info);
+    if let [(mp, fstype, _)] = hierarchies.as_slice() {
+        if fstype == "cgroup2" && mp == Path::new("/sys/fs/cgroup") {
+            return mount_one_cgroup(ctx, root, dest, "cgroup2", "", mp, &own_path(&own, "", true), flags | ro);
+        }
+    }
+    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    mount(Some("tmpfs"), fd_path(&target).as_str(), Some("tmpfs"), flags, Some("mode=755"))
+        .map_err(|e| Error::sys("mounting tmpfs for cgroups", e))?;
+    for (mp, fstype, subsys) in &hierarchies {
+        let Some(name) = mp.file_name() else { continue };
+        let sub = dest.join(name);
+        let v2 = fstype == "cgroup2";
+        let path = own_path(&own, subsys, v2);
+        mount_one_cgroup(ctx, root, &sub, fstype, if v2 { "" } else { subsys }, mp, &path, flags | ro)?;
+    }
+    if !ro.is_empty() {
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags, NONE)
+            .map_err(|e| Error::sys("remounting cgroup tmpfs read-only", e))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mount_one_cgroup(ctx: &RootfsCtx, root: &OwnedFd, dest: &Path, fstype: &str, subsys: &str, host_mp: &Path, own: &str, flags: MsFlags) -> Result<()> {
+    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    let tp = fd_path(&target);
+    if ctx.new_cgroupns {
+        mount(Some("cgroup"), tp.as_str(), Some(fstype), flags, if subsys.is_empty() { None } else { Some(subsys) })
+            .map_err(|e| Error::sys(format!("mounting {fstype} {subsys} on {dest:?}"), e))?;
+    } else {
+        let src = host_mp.join(own.trim_start_matches('/'));
+        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, NONE)
+            .map_err(|e| Error::sys(format!("remounting {dest:?}"), e))?;
+    }
+    Ok(())
+}
+
+/// cgroup mounts under /sys/fs/cgroup: (mount point, fstype, v1 subsystem options).
+fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let mp = match pre.split(' ').nth(4) {
+            Some(mp) => PathBuf::from(unescape_mountinfo(mp)),
+            None => continue,
+        };
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let superopts = post.nth(1).unwrap_or("");
+        if (fstype != "cgroup" && fstype != "cgroup2") || !mp.starts_with("/sys/fs/cgroup") {
+            continue;
+        }
+        let subsys = superopts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro") && (o.starts_with("name=") || !o.contains('=')))
+            .filter(|o| fstype == "cgroup" && !matches!(*o, "noprefix" | "clone_children" | "xattr" | "cpuset_v2_mode"))
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push((mp, fstype.to_owned(), subsys));
+    }
+    out
+}
+
+/// The process's own cgroup path in the hierarchy with these subsystems.
+fn own_path(proc_cgroup: &str, subsys: &str, v2: bool) -> String {
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if (v2 && ctrls.is_empty()) || (!v2 && !ctrls.is_empty() && ctrls == subsys) {
+            return path.to_owned();
+        }
+    }
+    "/".to_owned()
+}
+
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+fn create_default_devices(root: &OwnedFd, userns: bool) -> Result<()> {
+    for (name, major, minor) in DEFAULT_DEVICES {
+        let path = PathBuf::from("/dev").join(name);
+        make_node(root, &path, rustix::fs::FileType::CharacterDevice, major, minor, 0o666, Some(0), Some(0), userns)
+            .map_err(|e| Error::sys(format!("creating default device {path:?}"), e))?;
+    }
+    let dev = open_in_root(root, Path::new("/dev"), false).map_err(|e| Error::sys("opening /dev in rootfs", e))?;
+    let dev = rustix::fs::openat(&dev, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening /dev", e))?;
+    let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")];
+    for (name, target) in links {
+        match rustix::fs::symlinkat(target, &dev, name) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(Error::sys(format!("creating /dev/{name}"), e)),
+        }
+    }
+    Ok(())
+}
+
+fn create_device(root: &OwnedFd, d: &LinuxDevice, userns: bool) -> std::io::Result<()> {
+    use rustix::fs::FileType;
+    let ft = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+        LinuxDeviceType::B => FileType::BlockDevice,
+        LinuxDeviceType::P => FileType::Fifo,
+        LinuxDeviceType::A => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "type \"a\" is not a device node")),
+    };
+    let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
+    make_node(root, d.path(), ft, d.major() as u64, d.minor() as u64, mode, d.uid(), d.gid(), userns)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_node(root: &OwnedFd, path: &Path, ft: rustix::fs::FileType, major: u64, minor: u64, mode: u32, uid: Option<u32>, gid: Option<u32>, userns: bool) -> std::io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let pfd = open_in_root(root, parent, false)?;
+    let dir = rustix::fs::openat(&pfd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    if userns {
+        // mknod is not allowed in a user namespace: bind the host's node
+        // onto an empty file instead, as runc does.
+        match rustix::fs::mknodat(&dir, name, rustix::fs::FileType::RegularFile, Mode::from_raw_mode(0o644), 0) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let target = open_in_root(root, path, true)?;
+        return mount(Some(path), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND, NONE).map_err(Into::into);
+    }
+    let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
+    let dev = rustix::fs::makedev(major as u32, minor as u32);
+    rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), dev)?;
+    // mknod is subject to the umask; the spec's mode is exact.
+    rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())?;
+    if uid.is_some() || gid.is_some() {
+        rustix::fs::chownat(
+            &dir,
+            name,
+            uid.map(rustix::fs::Uid::from_raw),
+            gid.map(rustix::fs::Gid::from_raw),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
+    Ok(())
+}
+
+/// Makes `rootfs` the root: pivot_root onto itself and detach the old root
+/// (runc's trick, which needs no temporary directory), or MS_MOVE + chroot
+/// with `--no-pivot`.
+pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {rootfs:?}"), e))?;
+    if no_pivot {
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).map_err(|e| Error::sys("moving rootfs to /", e))?;
+        rustix::process::chroot(".").map_err(|e| Error::sys("chroot", e))?;
+    } else {
+        nix::unistd::pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", e))?;
+        // The old root is stacked under the new one at "."; make it a slave
+        // so the detach cannot propagate to the host, then drop it.
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).map_err(|e| Error::sys("making old root a slave", e))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("detaching old root", e))?;
+    }
+    nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
+    Ok(())
+}
+
+/// Post-pivot: masked paths get /dev/null (files) or a read-only tmpfs
+/// (directories); missing paths are skipped, as runc does.
+pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        let meta = match std::fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::sys(format!("linux.maskedPaths: {p:?}"), e)),
+        };
+        let r = if meta.is_dir() {
+            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0,mode=0755"))
+        } else {
+            mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
+        };
+        r.map_err(|e| Error::sys(format!("linux.maskedPaths: masking {p:?}"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn readonly_paths(paths: &[String]) -> Result<()> {
+    for p in paths {
+        match mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::sys(format!("linux.readonlyPaths: binding {p:?}"), e)),
+        }
+        let keep = locked_flags(p);
+        mount(NONE, p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, NONE)
+            .map_err(|e| Error::sys(format!("linux.readonlyPaths: remounting {p:?} read-only"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn remount_root_readonly() -> Result<()> {
+    let keep = locked_flags("/");
+    mount(NONE, "/", NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, NONE)
+        .map_err(|e| Error::sys("root.readonly: remounting / read-only", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn options_split_into_flags_and_data() {
+        let m = parse_options(&s(&["nosuid", "ro", "mode=755", "size=65536k", "rw", "rslave"])).unwrap();
+        assert_eq!(m.flags, MsFlags::MS_NOSUID);
+        assert!(m.clear.contains(MsFlags::MS_RDONLY));
+        assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
+        assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert!(parse_options(&s(&["rro"])).is_err());
+    }
+
+    #[test]
+    fn cgroup_mount_parsing() {
+        let mi = "30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n\
+                  31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                  32 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
+                  33 25 0:29 / /proc rw - proc proc rw\n";
+        let got = cgroup_mounts(mi);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].2, "memory");
+        assert_eq!(got[1].2, "name=systemd");
+        assert_eq!(got[2].1, "cgroup2");
+        let own = "4:memory:/a/b\n1:name=systemd:/s\n0::/u\n";
+        assert_eq!(own_path(own, "memory", false), "/a/b");
+        assert_eq!(own_path(own, "name=systemd", false), "/s");
+        assert_eq!(own_path(own, "", true), "/u");
+    }
+
+    #[test]
+    fn mountinfo_unescape() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+    }
+}

@@ -1,0 +1,207 @@
+//! Which namespaces a container gets and how: created by clone3 at fork
+//! time when possible (one fork, the fast path), otherwise joined by path
+//! and unshared in the child, with a second fork when a pid namespace must
+//! be entered.
+
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    path::PathBuf,
+};
+
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
+use rustix::{
+    fs::{Mode, OFlags},
+    thread::{LinkNameSpaceType, UnshareFlags},
+};
+
+use crate::error::{Error, Result};
+
+/// The namespace part of the create plan, computed once in the parent and
+/// inherited by the child through fork.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NsPlan {
+    /// Namespaces created by clone3 itself.
+    pub clone_flags: u64,
+    /// Namespaces joined by path in the child, in spec order.
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// Namespaces the child unshares before reporting ready.
+    pub unshare_early: u64,
+    /// Unshared after the parent placed the child in its cgroup, so the
+    /// cgroup namespace is rooted at the container's cgroup.
+    pub new_cgroup: bool,
+    /// Unshared after Proceed, so offsets can be written before any process
+    /// lives in it.
+    pub new_time: bool,
+    pub time_offsets: Option<String>,
+    /// The child must fork once more to enter a pid namespace (a new one
+    /// made by unshare, or one joined by path).
+    pub fork_for_pid: bool,
+    pub new_user: bool,
+    pub new_mount: bool,
+    pub new_pid: bool,
+    pub new_net: bool,
+    pub new_uts: bool,
+    pub new_ipc: bool,
+    /// Whether the container has its own mount namespace at all.
+    pub has_mount: bool,
+    pub has_net: bool,
+}
+
+fn flag(t: LinuxNamespaceType) -> u64 {
+    (match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }) as u64
+}
+
+impl NsPlan {
+    pub fn from_spec(linux: Option<&Linux>) -> NsPlan {
+        let mut plan = NsPlan::default();
+        let Some(linux) = linux else { return plan };
+        let mut new = 0u64;
+        for ns in linux.namespaces().iter().flatten() {
+            let t = ns.typ();
+            match ns.path() {
+                Some(p) => plan.joins.push((t, p.clone())),
+                None => new |= flag(t),
+            }
+            match t {
+                LinuxNamespaceType::Mount => plan.has_mount = true,
+                LinuxNamespaceType::Network => plan.has_net = true,
+                _ => {}
+            }
+        }
+        let has = |f: libc::c_int| new & f as u64 != 0;
+        plan.new_user = has(libc::CLONE_NEWUSER);
+        plan.new_mount = has(libc::CLONE_NEWNS);
+        plan.new_pid = has(libc::CLONE_NEWPID);
+        plan.new_net = has(libc::CLONE_NEWNET);
+        plan.new_uts = has(libc::CLONE_NEWUTS);
+        plan.new_ipc = has(libc::CLONE_NEWIPC);
+        plan.new_cgroup = has(libc::CLONE_NEWCGROUP);
+        plan.new_time = has(libc::CLONE_NEWTIME);
+        let late = (libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) as u64;
+        let joins_pid = plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid);
+        if plan.joins.is_empty() {
+            // Fast path: clone3 creates user (first, so it owns the rest),
+            // pid, mount, net, uts and ipc in one go.
+            plan.clone_flags = new & !late;
+        } else {
+            plan.unshare_early = new & !late & !(libc::CLONE_NEWPID as u64);
+            plan.fork_for_pid = plan.new_pid || joins_pid;
+        }
+        if let Some(offsets) = linux.time_offsets() {
+            let mut s = String::new();
+            for (clock, off) in offsets {
+                s.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            }
+            plan.time_offsets = Some(s);
+        }
+        plan
+    }
+}
+
+fn ns_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
+    match t {
+        LinuxNamespaceType::Mount => LinkNameSpaceType::Mount,
+        LinuxNamespaceType::Cgroup => LinkNameSpaceType::ControlGroup,
+        LinuxNamespaceType::Uts => LinkNameSpaceType::HostNameAndNISDomainName,
+        LinuxNamespaceType::Ipc => LinkNameSpaceType::InterProcessCommunication,
+        LinuxNamespaceType::User => LinkNameSpaceType::User,
+        LinuxNamespaceType::Pid => LinkNameSpaceType::ProcessID,
+        LinuxNamespaceType::Network => LinkNameSpaceType::Network,
+        LinuxNamespaceType::Time => LinkNameSpaceType::Time,
+    }
+}
+
+/// Child side: joins the namespaces given by path. All paths are opened
+/// first (joining the mount namespace would change what they resolve to).
+/// Joins refused with EPERM are retried after the user namespace is joined,
+/// because a namespace owned by the container's user namespace may only be
+/// enterable from inside it.
+pub(crate) fn join_all(plan: &NsPlan) -> Result<()> {
+    let mut fds: Vec<(LinuxNamespaceType, &PathBuf, OwnedFd)> = Vec::with_capacity(plan.joins.len());
+    for (t, p) in &plan.joins {
+        let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("linux.namespaces: opening {} namespace {p:?}", t), e))?;
+        fds.push((*t, p, fd));
+    }
+    let (user, others): (Vec<_>, Vec<_>) = fds.into_iter().partition(|(t, _, _)| *t == LinuxNamespaceType::User);
+    let mut deferred = Vec::new();
+    for (t, p, fd) in others {
+        match rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t))) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::PERM) if !user.is_empty() => deferred.push((t, p, fd)),
+            Err(e) => return Err(Error::sys(format!("linux.namespaces: joining {t} namespace {p:?}"), e)),
+        }
+    }
+    for (t, p, fd) in user.into_iter().chain(deferred) {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t)))
+            .map_err(|e| Error::sys(format!("linux.namespaces: joining {t} namespace {p:?}"), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {
+    if flags == 0 {
+        return Ok(());
+    }
+    // SAFETY: the child is single-threaded and shares no fd table or fs
+    // state with another process, so changing them affects only itself.
+    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::from_bits_retain(flags as u32)) }
+        .map_err(|e| Error::sys(format!("linux.namespaces: creating {what}"), e))
+}
+
+/// Child side, after Proceed: the namespaces that must come last.
+pub(crate) fn enter_late(plan: &NsPlan) -> Result<()> {
+    if plan.new_cgroup {
+        unshare(libc::CLONE_NEWCGROUP as u64, "cgroup namespace")?;
+    }
+    if plan.new_time {
+        unshare(libc::CLONE_NEWTIME as u64, "time namespace")?;
+        if let Some(offsets) = &plan.time_offsets {
+            std::fs::write("/proc/self/timens_offsets", offsets)
+                .map_err(|e| Error::sys("linux.timeOffsets: writing /proc/self/timens_offsets", e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(json: &str) -> NsPlan {
+        let linux: Linux = serde_json::from_str(json).unwrap();
+        NsPlan::from_spec(Some(&linux))
+    }
+
+    #[test]
+    fn fast_path_creates_everything_in_clone3() {
+        let p = plan(r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"cgroup"},{"type":"time"}],
+            "uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#);
+        let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u64;
+        assert_eq!(p.clone_flags, want);
+        assert!(p.new_cgroup && p.new_time && !p.fork_for_pid && p.unshare_early == 0);
+    }
+
+    #[test]
+    fn joining_moves_creation_into_the_child() {
+        let p = plan(r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/x"},{"type":"uts"}]}"#);
+        assert_eq!(p.clone_flags, 0);
+        assert_eq!(p.unshare_early, libc::CLONE_NEWUTS as u64);
+        assert!(p.fork_for_pid && p.new_pid && p.has_net && !p.new_net);
+    }
+
+    #[test]
+    fn pid_join_needs_a_fork() {
+        let p = plan(r#"{"namespaces":[{"type":"pid","path":"/proc/1/ns/pid"}]}"#);
+        assert!(p.fork_for_pid && !p.new_pid);
+    }
+}

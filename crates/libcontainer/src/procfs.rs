@@ -1,0 +1,61 @@
+//! Reading the few /proc facts the runtime needs about a process.
+
+/// What /proc/<pid>/stat says about a process's liveness and identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    pub state: u8,
+    /// Start time in clock ticks since boot: with the pid it names a process
+    /// uniquely, so a recycled pid is never taken for the container.
+    pub start_time: u64,
+}
+
+impl ProcStat {
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, b'Z' | b'X' | b'x')
+    }
+}
+
+pub(crate) fn stat(pid: i32) -> std::io::Result<ProcStat> {
+    let raw = std::fs::read(format!("/proc/{pid}/stat"))?;
+    parse_stat(&raw).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("/proc/{pid}/stat: unparsable"))
+    })
+}
+
+fn parse_stat(raw: &[u8]) -> Option<ProcStat> {
+    // comm may hold spaces and parentheses; the fields resume after the last ')'.
+    let close = raw.iter().rposition(|&b| b == b')')?;
+    let mut fields = raw.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    // starttime is field 22 overall; we are at field 3 (state), so skip 18.
+    let start = fields.nth(18)?;
+    let start_time = std::str::from_utf8(start).ok()?.trim().parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_comm_with_spaces_and_parens() {
+        let line = b"4242 (a b) c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.state, b'S');
+        assert_eq!(st.start_time, 987654);
+        assert!(!st.is_dead());
+    }
+
+    #[test]
+    fn reads_own_stat() {
+        let me = stat(std::process::id() as i32).unwrap();
+        assert!(me.start_time > 0);
+        assert!(!me.is_dead());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_stat(b"garbage").is_none());
+        assert!(parse_stat(b"1 (x) S 1").is_none());
+    }
+}

@@ -1,0 +1,72 @@
+//! The cgroup resources actually applied: the spec's, plus the device
+//! rules every container needs (runc's default allow list), so a spec that
+//! starts with "deny all" still gets working /dev/null, ttys and mknod.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
+
+fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(true);
+    r.set_typ(Some(typ));
+    r.set_major(major);
+    r.set_minor(minor);
+    r.set_access(Some(access.to_owned()));
+    r
+}
+
+fn default_rules() -> Vec<LinuxDeviceCgroup> {
+    use LinuxDeviceType::{B, C};
+    let mut v = vec![rule(C, None, None, "m"), rule(B, None, None, "m")];
+    // null, zero, full, random, urandom, tty, console, ptmx, pts/*
+    for (maj, min) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+        v.push(rule(C, Some(maj), min, "rwm"));
+    }
+    v
+}
+
+/// `linux.resources` with the default device rules appended after the
+/// spec's own, and an allow rule for each of `linux.devices`.
+pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
+    let linux = spec.linux().as_ref()?;
+    let mut res = linux.resources().clone().unwrap_or_default();
+    if res.devices().is_none() && linux.devices().is_none() {
+        // No device policy at all: leave the devices cgroup untouched.
+        return linux.resources().clone();
+    }
+    let mut rules = res.devices().clone().unwrap_or_default();
+    rules.extend(default_rules());
+    for d in linux.devices().iter().flatten() {
+        let typ = match d.typ() {
+            LinuxDeviceType::U => LinuxDeviceType::C,
+            t => t,
+        };
+        rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    res.set_devices(Some(rules));
+    Some(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec_rules() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.0","linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},
+               "devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}}"#,
+        )
+        .unwrap();
+        let r = effective(&spec).unwrap();
+        let d = r.devices().as_ref().unwrap();
+        assert!(!d[0].allow());
+        assert!(d.iter().any(|r| r.major() == Some(1) && r.minor() == Some(3) && r.allow()));
+        assert!(d.last().is_some_and(|r| r.major() == Some(10) && r.minor() == Some(229)));
+    }
+
+    #[test]
+    fn no_device_policy_means_no_rules() {
+        let spec: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.0","linux":{"resources":{"pids":{"limit":5}}}}"#).unwrap();
+        assert!(effective(&spec).unwrap().devices().is_none());
+    }
+}

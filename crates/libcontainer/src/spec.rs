@@ -1,0 +1,344 @@
+//! Loading `config.json` and validating it before anything is created.
+//!
+//! Validation is fail-closed: a field hull cannot enforce yet is an error
+//! naming that field, never a silent no-op.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: line {line}, column {column}: {msg}")]
+    Parse { path: PathBuf, line: usize, column: usize, msg: String },
+    #[error("{path}: invalid configuration:\n{}", fmt_issues(.issues))]
+    Invalid { path: PathBuf, issues: Vec<FieldIssue> },
+}
+
+/// One problem in the spec, with the JSON path of the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for FieldIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+fn fmt_issues(issues: &[FieldIssue]) -> String {
+    issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads and parses `<bundle>/config.json`; the rootfs path is made absolute
+/// relative to the bundle.
+pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    let path = bundle.join("config.json");
+    let raw = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
+    let mut spec: Spec = serde_json::from_slice(&raw).map_err(|e| SpecError::Parse {
+        path: path.clone(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    })?;
+    if let Some(root) = spec.root_mut() {
+        if root.path().is_relative() {
+            let abs = bundle.join(root.path());
+            root.set_path(abs);
+        }
+    }
+    Ok(spec)
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// Host facts that decide whether a field can be enforced here.
+pub(crate) struct HostSupport {
+    pub apparmor: bool,
+    pub selinux: bool,
+}
+
+impl HostSupport {
+    pub fn probe() -> Self {
+        let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled").map(|v| v.starts_with(b"Y")).unwrap_or(false);
+        let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+        HostSupport { apparmor, selinux }
+    }
+}
+
+struct Issues(Vec<FieldIssue>);
+
+impl Issues {
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldIssue { field: field.into(), reason: reason.into() });
+    }
+    fn unsupported(&mut self, field: &str, present: bool) {
+        if present {
+            self.push(field, "not supported by this version of hull");
+        }
+    }
+}
+
+/// Checks everything that can be checked before creating anything.
+pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(), SpecError> {
+    let mut is = Issues(Vec::new());
+    check_version(spec.version(), &mut is);
+
+    match spec.root() {
+        None => is.push("root", "required"),
+        Some(root) if root.path().as_os_str().is_empty() => is.push("root.path", "must not be empty"),
+        Some(_) => {}
+    }
+
+    match spec.process() {
+        None => is.push("process", "required"),
+        Some(p) => {
+            if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+                is.push("process.args", "must name the program to run");
+            }
+            if !p.cwd().is_absolute() {
+                is.push("process.cwd", format!("{:?} must be an absolute path", p.cwd()));
+            }
+            if p.terminal() == Some(true) {
+                // Terminal support arrives with the operations work; until
+                // then refusing is the only honest answer.
+                is.push("process.terminal", "not supported by this version of hull");
+            }
+            if let Some(rl) = p.rlimits() {
+                let mut seen = HashSet::new();
+                for (i, r) in rl.iter().enumerate() {
+                    if !seen.insert(format!("{:?}", r.typ())) {
+                        is.push(format!("process.rlimits[{i}].type"), format!("{:?} listed twice", r.typ()));
+                    }
+                    if r.soft() > r.hard() {
+                        is.push(format!("process.rlimits[{i}]"), "soft limit is above the hard limit");
+                    }
+                }
+            }
+            if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+                if host.apparmor {
+                    is.push("process.apparmorProfile", "AppArmor profiles are not supported by this version of hull");
+                } else {
+                    is.push("process.apparmorProfile", format!("{profile:?} requested but AppArmor is not enabled on this host"));
+                }
+            }
+            if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+                is.push("process.selinuxLabel", selinux_reason(label, host));
+            }
+            is.unsupported("process.ioPriority", p.io_priority().is_some());
+            is.unsupported("process.scheduler", p.scheduler().is_some());
+            is.unsupported("process.execCPUAffinity", p.exec_cpu_affinity().is_some());
+        }
+    }
+
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            is.push(format!("mounts[{i}].destination"), format!("{:?} must be an absolute path", m.destination()));
+        }
+        let idmapped = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
+            || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+        is.unsupported(&format!("mounts[{i}].uidMappings"), idmapped);
+    }
+
+    check_hooks(spec, &mut is);
+
+    if let Some(linux) = spec.linux() {
+        check_namespaces(linux, &mut is);
+        is.unsupported("linux.seccomp", linux.seccomp().is_some());
+        is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
+        is.unsupported("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()));
+        is.unsupported("linux.memoryPolicy", linux.memory_policy().is_some());
+        is.unsupported("linux.personality", linux.personality().is_some());
+        if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
+            is.push("linux.mountLabel", selinux_reason(label, host));
+        }
+        if let Some(p) = linux.rootfs_propagation().as_deref() {
+            if crate::init::rootfs::propagation_flags(p).is_none() {
+                is.push("linux.rootfsPropagation", format!("unknown propagation {p:?}"));
+            }
+        }
+        for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+            if key.is_empty() || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+                is.push(format!("linux.sysctl[{key:?}]"), "not a valid sysctl name");
+            }
+        }
+    }
+
+    if is.0.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecError::Invalid { path: path.to_owned(), issues: is.0 })
+    }
+}
+
+fn selinux_reason(label: &str, host: &HostSupport) -> String {
+    if host.selinux {
+        "SELinux labels are not supported by this version of hull".to_owned()
+    } else {
+        format!("{label:?} requested but SELinux is not enabled on this host")
+    }
+}
+
+fn check_version(version: &str, is: &mut Issues) {
+    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    match major {
+        Some(1) => {}
+        Some(m) => is.push("ociVersion", format!("{version:?}: major version {m} is not supported (this runtime implements 1.x)")),
+        None => is.push("ociVersion", format!("{version:?} is not a valid version")),
+    }
+}
+
+fn check_hooks(spec: &Spec, is: &mut Issues) {
+    let Some(hooks) = spec.hooks() else { return };
+    let kinds = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, h) in list.iter().flatten().enumerate() {
+            if !h.path().is_absolute() {
+                is.push(format!("hooks.{kind}[{i}].path"), format!("{:?} must be an absolute path", h.path()));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                is.push(format!("hooks.{kind}[{i}].timeout"), "must be a positive number of seconds");
+            }
+        }
+    }
+}
+
+fn check_namespaces(linux: &oci_spec::runtime::Linux, is: &mut Issues) {
+    let mut seen = HashSet::new();
+    let mut new_user = false;
+    let mut has_user = false;
+    let mut has_time = false;
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            is.push(format!("linux.namespaces[{i}].type"), format!("{:?} listed twice", ns.typ().to_string()));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                is.push(format!("linux.namespaces[{i}].path"), format!("{p:?} must be an absolute path"));
+            }
+        }
+        match ns.typ() {
+            LinuxNamespaceType::User => {
+                has_user = true;
+                new_user = ns.path().is_none();
+            }
+            LinuxNamespaceType::Time => {
+                has_time = true;
+                if ns.path().is_some() && linux.time_offsets().is_some() {
+                    is.push("linux.timeOffsets", "cannot be set when joining an existing time namespace");
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let has_gmaps = linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_user && !has_maps {
+        is.push("linux.uidMappings", "required with a new user namespace");
+    }
+    if new_user && !has_gmaps {
+        is.push("linux.gidMappings", "required with a new user namespace");
+    }
+    if !new_user && (has_maps || has_gmaps) {
+        is.push("linux.uidMappings", "only allowed with a new user namespace");
+    }
+    let _ = has_user;
+    if let Some(offsets) = linux.time_offsets() {
+        if !has_time {
+            is.push("linux.timeOffsets", "requires a time namespace");
+        }
+        for clock in offsets.keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                is.push(format!("linux.timeOffsets[{clock:?}]"), "only \"monotonic\" and \"boottime\" can be offset");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_from(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn issues(json: &str) -> Vec<String> {
+        let host = HostSupport { apparmor: false, selinux: false };
+        match validate(&spec_from(json), &host, Path::new("config.json")) {
+            Ok(()) => vec![],
+            Err(SpecError::Invalid { issues, .. }) => issues.iter().map(|i| i.to_string()).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    const OK: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+        "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+        "linux":{"namespaces":[{"type":"pid"},{"type":"mount"}]}}"#;
+
+    #[test]
+    fn minimal_spec_is_valid() {
+        assert!(issues(OK).is_empty(), "{:?}", issues(OK));
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_path() {
+        let bad = r#"{"ociVersion":"2.0.0","root":{"path":"rootfs"},
+            "process":{"args":[],"cwd":"rel","user":{"uid":0,"gid":0},"apparmorProfile":"x",
+              "rlimits":[{"type":"RLIMIT_NOFILE","soft":1,"hard":1},{"type":"RLIMIT_NOFILE","soft":2,"hard":1}]},
+            "mounts":[{"destination":"relative","type":"tmpfs"}],
+            "hooks":{"prestart":[{"path":"hook"}]},
+            "linux":{"namespaces":[{"type":"pid"},{"type":"pid"},{"type":"user"}],
+                     "seccomp":{"defaultAction":"SCMP_ACT_ALLOW"},
+                     "sysctl":{"net/../x":"1"}, "timeOffsets":{"monotonic":{"secs":1}}}}"#;
+        let got = issues(bad);
+        for want in [
+            "ociVersion: \"2.0.0\": major version 2",
+            "process.args: must name",
+            "process.cwd: \"rel\" must be an absolute path",
+            "process.rlimits[1].type: RlimitNofile listed twice",
+            "process.rlimits[1]: soft limit is above the hard limit",
+            "process.apparmorProfile: \"x\" requested but AppArmor is not enabled",
+            "mounts[0].destination",
+            "hooks.prestart[0].path",
+            "linux.namespaces[1].type: \"pid\" listed twice",
+            "linux.uidMappings: required with a new user namespace",
+            "linux.seccomp: not supported",
+            "linux.sysctl[\"net/../x\"]",
+            "linux.timeOffsets: requires a time namespace",
+        ] {
+            assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_carry_line_and_column() {
+        let dir = std::env::temp_dir().join(format!("hull-spec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), "{\n  \"ociVersion\": \"1.0.0\",\n  \"linux\": {\"namespaces\": [{\"type\": \"foo\"}]}\n}").unwrap();
+        let err = load(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("foo"), "{err}");
+    }
+}

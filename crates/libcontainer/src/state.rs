@@ -1,0 +1,253 @@
+//! The persisted container record: `<root>/<id>/state.json`, written
+//! atomically (temp file + rename) and mutated only under the container lock.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    io::Write,
+    os::fd::{AsFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use oci_spec::runtime::Hook;
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use serde::{Deserialize, Serialize};
+
+pub(crate) const STATE_FILE: &str = "state.json";
+pub(crate) const SPEC_FILE: &str = "config.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: corrupt state: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+}
+
+/// Lifecycle status, as the OCI spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn can_start(self) -> bool {
+        self == Status::Created
+    }
+    pub fn can_kill(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+    /// Without `--force`: a created container may be deleted (its init is
+    /// only waiting to start), a running or paused one may not.
+    pub fn can_delete(self) -> bool {
+        matches!(self, Status::Created | Status::Stopped)
+    }
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What hull records about a container. `status` is only a hint for the
+/// phases that have no live process to look at (creating); everything else
+/// is derived from the init process at load time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    /// Start time of the init from /proc/<pid>/stat, to detect pid reuse.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: Option<libcgroups::CgroupHandle>,
+    /// Hooks that outlive `create`, kept here so `start`/`delete` need not
+    /// parse the full spec.
+    #[serde(default)]
+    pub poststart: Vec<Hook>,
+    #[serde(default)]
+    pub poststop: Vec<Hook>,
+}
+
+/// The OCI state, as `hull state` prints it (runc's field set).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty", default)]
+    pub annotations: HashMap<String, String>,
+}
+
+impl State {
+    pub fn oci(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.oci_version.clone(),
+            id: self.id.clone(),
+            // A stopped container has no pid, as runc reports.
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            owner: self.owner.clone(),
+            annotations: self.annotations.clone(),
+        }
+    }
+
+    pub fn load(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(STATE_FILE);
+        let raw = std::fs::read(&path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+        serde_json::from_slice(&raw).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let json = serde_json::to_vec(self).map_err(|source| StateError::Corrupt { path: dir.join(STATE_FILE), source })?;
+        write_atomic(&dir.join(STATE_FILE), &json)
+    }
+}
+
+/// Writes `data` to `path` so that readers see the old or the new content,
+/// never a mix: a temp file in the same directory, renamed over the target.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
+    let io = |source| StateError::Io { path: path.to_owned(), source };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
+    f.write_all(data).map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// An exclusive flock on the container's state directory, held for the
+/// whole of a mutating command.
+pub(crate) struct Lock {
+    _fd: OwnedFd,
+}
+
+impl Lock {
+    /// Locks `dir`. Fails with NotFound if the directory was removed by the
+    /// previous holder (a concurrent delete), so callers never act on a
+    /// container that no longer exists.
+    pub fn acquire(dir: &Path) -> std::io::Result<Lock> {
+        let fd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
+        if rustix::fs::fstat(fd.as_fd())?.st_nlink == 0 {
+            return Err(std::io::ErrorKind::NotFound.into());
+        }
+        Ok(Lock { _fd: fd })
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self._fd.as_raw_fd()
+    }
+}
+
+/// RFC 3339 timestamp (UTC, nanoseconds) without a date library.
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_696), (2026, 8, 31));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn status_predicates() {
+        assert!(Status::Created.can_start() && !Status::Running.can_start());
+        assert!(Status::Running.can_kill() && !Status::Stopped.can_kill());
+        assert!(Status::Stopped.can_delete() && Status::Created.can_delete() && !Status::Running.can_delete());
+        assert!(Status::Running.can_pause() && Status::Paused.can_resume());
+        assert_eq!(serde_json::to_string(&Status::Paused).unwrap(), "\"paused\"");
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let dir = std::env::temp_dir().join(format!("hull-state-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f.json");
+        write_atomic(&p, b"first-long-content").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second");
+        assert!(!dir.join("f.json.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn lock_on_removed_dir_is_not_found() {
+        let dir = std::env::temp_dir().join(format!("hull-lock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let held = Lock::acquire(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        drop(held);
+        assert!(Lock::acquire(&dir).is_err());
+    }
+}

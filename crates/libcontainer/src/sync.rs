@@ -1,0 +1,208 @@
+//! The parent/child channel used during create: a SOCK_SEQPACKET socketpair
+//! carrying a small, versioned sequence of messages. Every receive has a
+//! deadline, and a peer that dies closes its end, so a failure on one side
+//! is an error on the other, never a hang.
+//!
+//! The sequence (see ARCHITECTURE.md):
+//!   child  -> ChildReady     (namespaces joined / unshared)
+//!   parent -> Proceed        (child placed in its cgroup, id maps written)
+//!   child  -> InitPid(pid)   (only when a pid namespace needed a second fork)
+//!   child  -> RuntimeHooks   (mounts prepared, before pivot_root)
+//!   parent -> HooksDone(state) (prestart + createRuntime hooks ran)
+//!   child  -> InitReady      (everything set up; init waits for `start`)
+//! and at any point: child -> Error(message).
+
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    time::{Duration, Instant},
+};
+
+use rustix::{
+    event::{poll, PollFd, PollFlags},
+    net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType},
+};
+
+const VERSION: u8 = 1;
+const MAX_MSG: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync channel: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sync channel: {0}")]
+    Errno(#[from] rustix::io::Errno),
+    #[error("sync channel: the other side exited while waiting for {0}")]
+    PeerGone(&'static str),
+    #[error("sync channel: timed out after {secs}s waiting for {what}")]
+    Timeout { what: &'static str, secs: u64 },
+    #[error("sync channel: protocol version {0} is not {VERSION}")]
+    Version(u8),
+    #[error("sync channel: unexpected message {got:?} while waiting for {want}")]
+    Unexpected { got: Msg, want: &'static str },
+    #[error("sync channel: malformed message")]
+    Malformed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    ChildReady { needs_id_maps: bool },
+    Proceed,
+    InitPid(i32),
+    RuntimeHooks,
+    /// Carries the OCI state JSON the child passes to its own hooks.
+    HooksDone(String),
+    InitReady,
+    Error(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let mut b = vec![VERSION];
+        match self {
+            Msg::ChildReady { needs_id_maps } => b.extend([1, *needs_id_maps as u8]),
+            Msg::Proceed => b.push(2),
+            Msg::InitPid(pid) => {
+                b.push(3);
+                b.extend(pid.to_le_bytes());
+            }
+            Msg::RuntimeHooks => b.push(4),
+            Msg::HooksDone(s) => {
+                b.push(5);
+                b.extend(s.as_bytes());
+            }
+            Msg::InitReady => b.push(6),
+            Msg::Error(s) => {
+                b.push(7);
+                // A message longer than the buffer is cut, not lost.
+                let s = s.as_bytes();
+                b.extend(&s[..s.len().min(MAX_MSG - 2)]);
+            }
+        }
+        b
+    }
+
+    fn decode(b: &[u8]) -> Result<Msg, SyncError> {
+        let (&v, rest) = b.split_first().ok_or(SyncError::Malformed)?;
+        if v != VERSION {
+            return Err(SyncError::Version(v));
+        }
+        let (&tag, body) = rest.split_first().ok_or(SyncError::Malformed)?;
+        Ok(match (tag, body) {
+            (1, [m]) => Msg::ChildReady { needs_id_maps: *m != 0 },
+            (2, []) => Msg::Proceed,
+            (3, p) => Msg::InitPid(i32::from_le_bytes(p.try_into().map_err(|_| SyncError::Malformed)?)),
+            (4, []) => Msg::RuntimeHooks,
+            (5, s) => Msg::HooksDone(String::from_utf8_lossy(s).into_owned()),
+            (6, []) => Msg::InitReady,
+            (7, s) => Msg::Error(String::from_utf8_lossy(s).into_owned()),
+            _ => return Err(SyncError::Malformed),
+        })
+    }
+}
+
+/// One end of the channel.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    pub fn pair() -> Result<(Channel, Channel), SyncError> {
+        let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
+        match rustix::net::send(&self.fd, &msg.encode(), SendFlags::NOSIGNAL) {
+            Ok(_) => Ok(()),
+            Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET) => Err(SyncError::PeerGone("a send")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits up to `timeout` for the next message; `what` names the phase for errors.
+    pub fn recv(&self, timeout: Duration, what: &'static str) -> Result<Msg, SyncError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SyncError::Timeout { what, secs: timeout.as_secs() });
+            }
+            let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => continue,
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut buf = [0u8; MAX_MSG];
+        let n = loop {
+            match rustix::net::recv(self.fd.as_fd(), &mut buf, RecvFlags::empty()) {
+                Ok((n, _)) => break n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(rustix::io::Errno::CONNRESET) => return Err(SyncError::PeerGone(what)),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if n == 0 {
+            return Err(SyncError::PeerGone(what));
+        }
+        Msg::decode(&buf[..n])
+    }
+
+    /// Receives and insists on one kind of message.
+    pub fn expect(&self, want: Msg, timeout: Duration, what: &'static str) -> Result<(), SyncError> {
+        match self.recv(timeout, what)? {
+            m if m == want => Ok(()),
+            got => Err(SyncError::Unexpected { got, want: what }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_message() {
+        let (a, b) = Channel::pair().unwrap();
+        let msgs = [
+            Msg::ChildReady { needs_id_maps: true },
+            Msg::Proceed,
+            Msg::InitPid(12345),
+            Msg::RuntimeHooks,
+            Msg::HooksDone("{\"id\":\"c\"}".into()),
+            Msg::InitReady,
+            Msg::Error("mount \"/x\": no such file".into()),
+        ];
+        for m in &msgs {
+            a.send(m).unwrap();
+            assert_eq!(&b.recv(Duration::from_secs(1), "test").unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn dead_peer_is_an_error_not_a_hang() {
+        let (a, b) = Channel::pair().unwrap();
+        drop(b);
+        assert!(matches!(a.recv(Duration::from_secs(5), "x"), Err(SyncError::PeerGone(_))));
+    }
+
+    #[test]
+    fn silent_peer_times_out() {
+        let (a, _b) = Channel::pair().unwrap();
+        assert!(matches!(a.recv(Duration::from_millis(20), "x"), Err(SyncError::Timeout { .. })));
+    }
+
+    #[test]
+    fn wrong_version_is_rejected() {
+        assert!(matches!(Msg::decode(&[9, 2]), Err(SyncError::Version(9))));
+        assert!(matches!(Msg::decode(&[VERSION, 3, 1]), Err(SyncError::Malformed)));
+    }
+}

@@ -1,0 +1,91 @@
+//! The few system calls neither rustix nor nix wraps: clone3 (with the
+//! namespace and pidfd flags), close_range and keyctl.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+pub(crate) enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Forks like `fork(2)` (copy-on-write, same stack) but creates the child
+/// directly in the namespaces named by `ns_flags` and returns a pidfd for it,
+/// so the parent can signal and wait without pid-reuse races.
+///
+/// # Safety
+/// The caller must be single-threaded; the child may only run code that is
+/// safe after fork and must end with `_exit` or `exec`.
+pub(crate) unsafe fn clone3(ns_flags: u64) -> std::io::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: ns_flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    let mut ret = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
+    if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // Pre-5.3 kernels: clone(2) takes the same flags (minus CLONE_NEWTIME,
+        // which callers never pass here) and returns the pidfd via parent_tid.
+        ret = libc::syscall(
+            libc::SYS_clone,
+            ns_flags | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64,
+            0usize,
+            &mut pidfd as *mut libc::c_int,
+            0usize,
+            0usize,
+        );
+    }
+    match ret {
+        r if r < 0 => Err(std::io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }),
+    }
+}
+
+/// Marks every fd from `first` up close-on-exec, so nothing of the runtime's
+/// leaks into the container (CVE-2024-21626) while setup can still use them.
+pub(crate) fn cloexec_from(first: u32) -> std::io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes plain integers.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives the process a fresh session keyring so containers never share the
+/// host's keys (runc does the same unless --no-new-keyring).
+pub(crate) fn join_new_session_keyring(name: &str) -> std::io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    let name = std::ffi::CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: the name is a valid NUL-terminated string for the call's duration.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keyrings (or a seccomp'd host) refuse; runc ignores
+        // ENOSYS too, since there is then no shared keyring to protect.
+        if e.raw_os_error() == Some(libc::ENOSYS) {
+            return Ok(());
+        }
+        return Err(e);
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! Writing a new user namespace's id maps, done by the parent (which holds
+//! the privileges in the outer namespace) once the child has created it.
+
+use oci_spec::runtime::LinuxIdMapping;
+
+use crate::error::{Error, Result};
+
+fn format_map(maps: &[LinuxIdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+}
+
+pub(crate) fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    for (file, maps, field) in [("uid_map", uid, "linux.uidMappings"), ("gid_map", gid, "linux.gidMappings")] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, format_map(maps)).map_err(|e| Error::sys(format!("{field}: writing {path}"), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_lines() {
+        let m: Vec<LinuxIdMapping> =
+            serde_json::from_str(r#"[{"containerID":0,"hostID":100000,"size":65536},{"containerID":65536,"hostID":5,"size":1}]"#).unwrap();
+        assert_eq!(format_map(&m), "0 100000 65536\n65536 5 1\n");
+    }
+}
