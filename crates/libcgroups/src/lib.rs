@@ -1,1 +1,27 @@
+//! Cgroup management for hull.
+//!
+//! [`Manager`] owns one container's cgroup on every hierarchy of the host.
+//! The driver is chosen by [`detect_setup`]: **Legacy** (cgroup v1 only),
+//! **Hybrid** (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified, where
+//! the container is placed too) or **Unified** (pure cgroup v2).
+//! A [`CgroupHandle`] captures everything needed to rebuild the manager in
+//! later commands without the spec.
 
+mod convert;
+mod error;
+mod fs;
+mod manager;
+mod path;
+mod setup;
+mod stats;
+mod v1;
+mod v2;
+
+pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
+pub use error::{CgroupError, Result};
+pub use manager::{CgroupHandle, CgroupOptions, HierarchyDir, Manager};
+pub use setup::{detect_setup, CgroupSetup};
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
+    Stats, Throttling,
+};

@@ -1,0 +1,122 @@
+//! Error type shared by every driver.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, CgroupError>;
+
+/// Every error names the spec field, file or path at fault so that a user
+/// can act on the message without reading hull's source.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// The cgroup setup of the host could not be determined.
+    #[error("cgroup setup detection: {0}")]
+    Detect(String),
+
+    /// The requested cgroupsPath (or the id used in its place) is unusable.
+    #[error("cgroupsPath {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+
+    /// A cgroupfs operation failed; `context` is the spec field or the
+    /// manager operation that needed it.
+    #[error("{context}: {op} {file} in {}: {}", .dir.display(), os_msg(.source))]
+    File {
+        context: String,
+        op: &'static str,
+        file: String,
+        dir: PathBuf,
+        source: io::Error,
+    },
+
+    /// A requested resource cannot be applied on this host/setup
+    /// (controller not mounted, knob not available on this cgroup version).
+    #[error("{field}: {reason}")]
+    Unsupported { field: String, reason: String },
+
+    /// A requested resource value is malformed or rejected before writing.
+    #[error("{field}: {reason}")]
+    InvalidValue { field: String, reason: String },
+
+    /// A cgroup file had unexpected content.
+    #[error("parsing {}: {reason}", .path.display())]
+    Parse { path: PathBuf, reason: String },
+
+    /// A bounded wait (freeze, thaw) did not complete.
+    #[error("{context}: {reason}")]
+    Timeout { context: String, reason: String },
+
+    /// destroy() refuses to remove a cgroup that still holds processes.
+    #[error("cgroup {} still has processes {pids:?}; kill them before destroying it", .dir.display())]
+    NotEmpty { dir: PathBuf, pids: Vec<i32> },
+}
+
+impl CgroupError {
+    pub(crate) fn file(
+        context: impl Into<String>,
+        op: &'static str,
+        file: impl Into<String>,
+        dir: &Path,
+        source: io::Error,
+    ) -> Self {
+        CgroupError::File {
+            context: context.into(),
+            op,
+            file: file.into(),
+            dir: dir.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn unsupported(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CgroupError::Unsupported {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CgroupError::InvalidValue {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The errno behind a failed cgroupfs operation, if that is what failed.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            CgroupError::File { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// `io::Error` appends " (os error N)"; users want the plain strerror text.
+fn os_msg(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_error_message_names_field_file_and_dir() {
+        let e = CgroupError::file(
+            "linux.resources.memory.limit",
+            "writing",
+            "memory.limit_in_bytes",
+            Path::new("/sys/fs/cgroup/memory/hull-test-1/c"),
+            io::Error::from_raw_os_error(libc::EINVAL),
+        );
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.memory.limit: writing memory.limit_in_bytes in /sys/fs/cgroup/memory/hull-test-1/c: Invalid argument"
+        );
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+}

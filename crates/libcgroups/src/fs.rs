@@ -1,0 +1,124 @@
+//! Thin helpers over cgroupfs files. Every fallible helper takes the
+//! context (spec field or operation) so errors always say what was wanted.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::error::{CgroupError, Result};
+
+/// Opens without O_CREAT: a missing knob must surface as ENOENT instead of
+/// silently creating a regular file (matters for test trees made of plain
+/// directories, and makes "knob absent" detectable everywhere).
+pub(crate) fn try_write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(dir.join(file))?;
+    // cgroupfs parses each write(2) as one value, so it must be one call.
+    let n = f.write(value.as_bytes())?;
+    if n != value.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write ({n} of {} bytes)", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn write(ctx: &str, dir: &Path, file: &str, value: &str) -> Result<()> {
+    try_write(dir, file, value).map_err(|e| CgroupError::file(ctx, "writing", file, dir, e))
+}
+
+pub(crate) fn try_read(dir: &Path, file: &str) -> io::Result<String> {
+    std::fs::read_to_string(dir.join(file))
+}
+
+pub(crate) fn read(ctx: &str, dir: &Path, file: &str) -> Result<String> {
+    try_read(dir, file).map_err(|e| CgroupError::file(ctx, "reading", file, dir, e))
+}
+
+/// Absent file => `None`; stats use this because knobs vary by kernel config.
+pub(crate) fn read_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<String>> {
+    match try_read(dir, file) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CgroupError::file(ctx, "reading", file, dir, e)),
+    }
+}
+
+pub(crate) fn exists(dir: &Path, file: &str) -> bool {
+    dir.join(file).exists()
+}
+
+/// Parses a single-value file; "max" maps to `u64::MAX`.
+pub(crate) fn read_u64(ctx: &str, dir: &Path, file: &str) -> Result<u64> {
+    let s = read(ctx, dir, file)?;
+    parse_u64_max(&s).ok_or_else(|| CgroupError::Parse {
+        path: dir.join(file),
+        reason: format!("expected an unsigned integer or \"max\", got {:?}", s.trim()),
+    })
+}
+
+/// Like [`read_u64`] but an absent file yields `None`.
+pub(crate) fn read_u64_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<u64>> {
+    match read_opt(ctx, dir, file)? {
+        None => Ok(None),
+        Some(s) => parse_u64_max(&s).map(Some).ok_or_else(|| CgroupError::Parse {
+            path: dir.join(file),
+            reason: format!("expected an unsigned integer or \"max\", got {:?}", s.trim()),
+        }),
+    }
+}
+
+pub(crate) fn parse_u64_max(s: &str) -> Option<u64> {
+    let t = s.trim();
+    if t == "max" {
+        Some(u64::MAX)
+    } else {
+        t.parse().ok()
+    }
+}
+
+/// Parses "key value" lines (memory.stat, cpu.stat, cgroup.events, ...).
+/// Lines that do not fit are skipped: kernels add keys over time and a
+/// stats reader must not break on them.
+pub(crate) fn parse_flat_keyed(s: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for line in s.lines() {
+        let mut it = line.split_whitespace();
+        if let (Some(k), Some(v), None) = (it.next(), it.next(), it.next()) {
+            if let Some(v) = parse_u64_max(v) {
+                m.insert(k.to_string(), v);
+            }
+        }
+    }
+    m
+}
+
+pub(crate) fn is_errno(e: &io::Error, errno: i32) -> bool {
+    e.raw_os_error() == Some(errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_u64_and_max() {
+        assert_eq!(parse_u64_max("42\n"), Some(42));
+        assert_eq!(parse_u64_max("max\n"), Some(u64::MAX));
+        assert_eq!(parse_u64_max("-1"), None);
+        assert_eq!(parse_u64_max(""), None);
+    }
+
+    #[test]
+    fn parses_flat_keyed_and_skips_junk() {
+        let m = parse_flat_keyed("cache 10\nrss 20\nbogus\nx y z\nswap max\n");
+        assert_eq!(m.get("cache"), Some(&10));
+        assert_eq!(m.get("rss"), Some(&20));
+        assert_eq!(m.get("swap"), Some(&u64::MAX));
+        assert_eq!(m.len(), 3);
+    }
+}

@@ -1,0 +1,471 @@
+//! The `Manager`: creation, placement, resource application and removal of
+//! one container's cgroup across every hierarchy of the host.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CgroupError, Result};
+use crate::fs;
+use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
+use crate::setup::{CgroupSetup, SystemView};
+use crate::stats::Stats;
+use crate::v1::{self, V1};
+use crate::v2::{self, V2};
+
+/// How long destroy() waits for the last processes to leave.
+const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the container cgroup lives; persisted by libcontainer (state.json)
+/// so later commands can rebuild the manager without a spec or detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupHandle {
+    pub setup: CgroupSetup,
+    /// Cgroup path of the container, e.g. "/hull-test-123/c1" (as seen in
+    /// the unified hierarchy on Unified/Hybrid, else the first v1 one; only
+    /// relative cgroupsPaths can make it differ between hierarchies).
+    pub path: String,
+    /// One entry per hierarchy the container is placed in.
+    pub hierarchies: Vec<HierarchyDir>,
+}
+
+/// The container's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HierarchyDir {
+    /// v1 controllers of this hierarchy ("cpu", "name=systemd", ...);
+    /// empty for the cgroup2 hierarchy.
+    #[serde(default)]
+    pub controllers: Vec<String>,
+    /// True for the cgroup2 hierarchy (Unified, or Hybrid's unified mount).
+    #[serde(default)]
+    pub unified: bool,
+    /// Mount point of the hierarchy.
+    pub mountpoint: PathBuf,
+    /// Absolute directory of the container cgroup.
+    pub dir: PathBuf,
+    /// Directories create() made here, outermost first; destroy() removes
+    /// exactly these (plus sub-cgroups of the leaf when the leaf is ours).
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+impl HierarchyDir {
+    /// Whether this hierarchy carries the v1 `controller`.
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    /// Whether create() made the leaf itself (as opposed to joining it).
+    pub fn leaf_created(&self) -> bool {
+        self.created.last() == Some(&self.dir)
+    }
+}
+
+impl CgroupHandle {
+    /// Directory of the container cgroup in the v1 hierarchy carrying `controller`.
+    pub fn dir_for(&self, controller: &str) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| !h.unified && h.has(controller))
+            .map(|h| h.dir.as_path())
+    }
+
+    /// Directory of the container cgroup in the cgroup2 hierarchy, if any.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.unified)
+            .map(|h| h.dir.as_path())
+    }
+}
+
+/// Inputs for [`Manager::create`].
+#[derive(Debug, Clone, Copy)]
+pub struct CgroupOptions<'a> {
+    /// OCI `linux.cgroupsPath`: absolute = from each hierarchy's root,
+    /// relative or empty = below the runtime's own cgroup.
+    pub cgroups_path: Option<&'a str>,
+    /// Used as the cgroup name when `cgroups_path` is absent or empty.
+    pub container_id: &'a str,
+}
+
+/// Operations every driver provides; selected from the handle's setup.
+pub(crate) trait Driver {
+    fn apply(&self, r: &LinuxResources) -> Result<()>;
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn is_frozen(&self) -> Result<bool>;
+    fn stats(&self) -> Result<Stats>;
+}
+
+/// Manages one container's cgroup.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    handle: CgroupHandle,
+}
+
+impl Manager {
+    /// Resolves the path and creates it in every hierarchy (all mounted v1
+    /// controllers incl. name=systemd, plus unified on Hybrid). An existing
+    /// leaf is joined and recorded as not created. On error, removes
+    /// whatever it created.
+    pub fn create(opts: &CgroupOptions) -> Result<Manager> {
+        let view = SystemView::load()?;
+        Self::create_in(&view, opts)
+    }
+
+    pub(crate) fn create_in(view: &SystemView, opts: &CgroupOptions) -> Result<Manager> {
+        let resolved = resolve(opts.cgroups_path, opts.container_id)?;
+        let comps = resolved.components();
+
+        // Resolve every hierarchy before touching anything.
+        let mut plans = Vec::with_capacity(view.hierarchies.len());
+        for h in &view.hierarchies {
+            let (base_dir, base_cg) = match &resolved {
+                Resolved::Absolute(_) => (h.mountpoint.clone(), "/".to_string()),
+                Resolved::Relative(_) => {
+                    let own = view.own_path(h)?;
+                    let rel = strip_mount_root(own, &h.root)?;
+                    let base = if rel.is_empty() {
+                        h.mountpoint.clone()
+                    } else {
+                        h.mountpoint.join(rel)
+                    };
+                    (base, own.to_string())
+                }
+            };
+            plans.push((h, base_dir, join_cgroup(&base_cg, comps)));
+        }
+        let primary = plans
+            .iter()
+            .find(|(h, _, _)| h.unified)
+            .or_else(|| plans.first())
+            .map(|(_, _, cg)| cg.clone())
+            .unwrap_or_else(|| join_cgroup("/", comps));
+
+        let mut handle = CgroupHandle {
+            setup: view.setup,
+            path: primary,
+            hierarchies: Vec::with_capacity(plans.len()),
+        };
+        for (h, base, _) in &plans {
+            let mut created = Vec::new();
+            let res = mkdir_levels(base, comps, &mut created);
+            let is_cpuset = h.controllers.iter().any(|c| c == "cpuset");
+            handle.hierarchies.push(HierarchyDir {
+                controllers: h.controllers.clone(),
+                unified: h.unified,
+                mountpoint: h.mountpoint.clone(),
+                dir: join_components(base, comps),
+                created: created.clone(),
+            });
+            let res = res.and_then(|()| {
+                if is_cpuset {
+                    v1::cpuset::init_created(&created)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = res {
+                rollback(&handle);
+                return Err(e);
+            }
+        }
+        if view.setup == CgroupSetup::Unified {
+            for h in handle.hierarchies.iter().filter(|h| h.unified) {
+                v2::enable_controllers(&h.mountpoint, &h.dir);
+            }
+        }
+        Ok(Manager { handle })
+    }
+
+    /// Rebuilds a manager from a persisted handle; does no I/O.
+    pub fn from_handle(h: CgroupHandle) -> Manager {
+        Manager { handle: h }
+    }
+
+    /// The handle to persist for later commands.
+    pub fn handle(&self) -> &CgroupHandle {
+        &self.handle
+    }
+
+    fn driver(&self) -> Result<Box<dyn Driver + '_>> {
+        match self.handle.setup {
+            CgroupSetup::Legacy | CgroupSetup::Hybrid => Ok(Box::new(V1 { h: &self.handle })),
+            CgroupSetup::Unified => {
+                let dir = self.handle.unified_dir().ok_or_else(|| {
+                    CgroupError::Detect("handle has no cgroup2 directory for a Unified setup".to_string())
+                })?;
+                Ok(Box::new(V2 { dir }))
+            }
+        }
+    }
+
+    /// Moves `pid` into the container cgroup in every hierarchy.
+    pub fn add_task(&self, pid: i32) -> Result<()> {
+        if pid <= 0 {
+            // Writing 0 would move the runtime itself.
+            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+        }
+        for h in &self.handle.hierarchies {
+            fs::try_write(&h.dir, "cgroup.procs", &pid.to_string()).map_err(|e| {
+                let ctx = if fs::is_errno(&e, libc::ENOSPC) && h.has("cpuset") {
+                    format!("adding pid {pid} (cpuset.cpus or cpuset.mems of the cgroup is empty)")
+                } else {
+                    format!("adding pid {pid}")
+                };
+                CgroupError::file(ctx, "writing", "cgroup.procs", &h.dir, e)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies every field of linux.resources; an unappliable field is an
+    /// error naming it, checked before anything is written.
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        self.driver()?.apply(r)
+    }
+
+    /// Freezes all processes and waits until the kernel reports them frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.driver()?.freeze()
+    }
+
+    /// Thaws the cgroup and waits until it is running again.
+    pub fn thaw(&self) -> Result<()> {
+        self.driver()?.thaw()
+    }
+
+    /// Whether the cgroup is currently frozen (a single read).
+    pub fn is_frozen(&self) -> Result<bool> {
+        self.driver()?.is_frozen()
+    }
+
+    /// Resource usage statistics; fields the setup cannot provide stay empty.
+    pub fn stats(&self) -> Result<Stats> {
+        self.driver()?.stats()
+    }
+
+    /// The hierarchy whose process lists are authoritative.
+    fn procs_hierarchy(&self) -> Option<&HierarchyDir> {
+        let hs = &self.handle.hierarchies;
+        if self.handle.setup == CgroupSetup::Unified {
+            return hs.iter().find(|h| h.unified);
+        }
+        ["freezer", "pids", "name=systemd"]
+            .iter()
+            .find_map(|c| hs.iter().find(|h| !h.unified && h.has(c)))
+            .or_else(|| hs.iter().find(|h| h.unified))
+            .or_else(|| hs.first())
+    }
+
+    /// All pids in the container cgroup, including sub-cgroups.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let mut out = Vec::new();
+        if let Some(h) = self.procs_hierarchy() {
+            collect_procs(&h.dir, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Waits (bounded) for the cgroup to be empty, then removes the leaf
+    /// with its sub-cgroups and the ancestors create() made, in every
+    /// hierarchy. Kills nothing; never removes a directory create() did not
+    /// make; already-removed directories are fine.
+    pub fn destroy(&self) -> Result<()> {
+        self.destroy_with_timeout(EMPTY_TIMEOUT)
+    }
+
+    pub(crate) fn destroy_with_timeout(&self, timeout: Duration) -> Result<()> {
+        let hs = &self.handle.hierarchies;
+        for h in hs {
+            // A tampered or corrupt handle must not turn destroy() into an
+            // arbitrary rmdir.
+            if let Some(bad) = h.created.iter().find(|c| !h.dir.starts_with(c) || !c.starts_with(&h.mountpoint) || *c == &h.mountpoint) {
+                return Err(CgroupError::InvalidPath {
+                    path: bad.display().to_string(),
+                    reason: format!(
+                        "recorded as created but is not an ancestor of {} below {}",
+                        h.dir.display(),
+                        h.mountpoint.display()
+                    ),
+                });
+            }
+        }
+        let ours: Vec<&HierarchyDir> = hs.iter().filter(|h| h.leaf_created()).collect();
+        wait_empty(&ours, timeout)?;
+
+        let mut first_err = None;
+        for h in hs {
+            let mut to_remove: &[PathBuf] = &h.created;
+            if h.leaf_created() {
+                if let Err(e) = remove_tree(&h.dir) {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
+                to_remove = &h.created[..h.created.len() - 1];
+            }
+            for anc in to_remove.iter().rev() {
+                match remove_dir_retry(anc) {
+                    Ok(()) => {}
+                    // Shared with another container created below it since.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                        tracing::debug!("keeping {}: still in use", anc.display());
+                        break;
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(dir_err("removing cgroup", anc, e));
+                        break;
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn dir_err(ctx: &str, dir: &Path, e: io::Error) -> CgroupError {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    CgroupError::file(ctx, "removing directory", name, parent, e)
+}
+
+/// Creates `base/comps...` one level at a time, recording what it made.
+fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Result<()> {
+    let mut cur = base.to_path_buf();
+    for c in comps {
+        cur.push(c);
+        match std::fs::create_dir(&cur) {
+            Ok(()) => created.push(cur.clone()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // e.g. a path component naming a control file.
+                if !cur.is_dir() {
+                    return Err(CgroupError::InvalidPath {
+                        path: cur.display().to_string(),
+                        reason: "exists and is not a cgroup directory".to_string(),
+                    });
+                }
+            }
+            Err(e) => {
+                let parent = cur.parent().unwrap_or(base).to_path_buf();
+                return Err(CgroupError::file("creating cgroup", "creating directory", c.as_str(), &parent, e));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rollback(h: &CgroupHandle) {
+    for hd in h.hierarchies.iter().rev() {
+        for d in hd.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+/// Appends the pids of `dir` and its sub-cgroups; a vanished cgroup is empty.
+fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    match fs::try_read(dir, "cgroup.procs") {
+        Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if is_gone(&e) => return Ok(()),
+        Err(e) => return Err(CgroupError::file("listing processes", "reading", "cgroup.procs", dir, e)),
+    }
+    for sub in subdirs(dir)? {
+        collect_procs(&sub, out)?;
+    }
+    Ok(())
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if is_gone(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(CgroupError::file("listing sub-cgroups", "reading", ".", dir, e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| CgroupError::file("listing sub-cgroups", "reading", ".", dir, e))?;
+        if ent.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push(ent.path());
+        }
+    }
+    Ok(out)
+}
+
+fn hierarchy_empty(h: &HierarchyDir) -> Result<bool> {
+    if h.unified {
+        // One read covers the whole subtree.
+        match fs::try_read(&h.dir, "cgroup.events") {
+            Ok(s) => return Ok(fs::parse_flat_keyed(&s).get("populated") != Some(&1)),
+            Err(e) if is_gone(&e) => return Ok(true),
+            Err(_) => {} // fall back to listing
+        }
+    }
+    let mut pids = Vec::new();
+    collect_procs(&h.dir, &mut pids)?;
+    Ok(pids.is_empty())
+}
+
+fn wait_empty(hs: &[&HierarchyDir], timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut sleep = Duration::from_millis(1);
+    loop {
+        let mut busy = None;
+        for h in hs {
+            if !hierarchy_empty(h)? {
+                busy = Some(*h);
+                break;
+            }
+        }
+        let Some(h) = busy else { return Ok(()) };
+        if start.elapsed() >= timeout {
+            let mut pids = Vec::new();
+            collect_procs(&h.dir, &mut pids)?;
+            return Err(CgroupError::NotEmpty { dir: h.dir.clone(), pids });
+        }
+        std::thread::sleep(sleep);
+        sleep = (sleep * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// rmdir can briefly fail with EBUSY after the last task exited while the
+/// kernel finishes tearing it down; retry a few times (runc does too).
+fn remove_dir_retry(dir: &Path) -> io::Result<()> {
+    let mut delay = Duration::from_millis(10);
+    for attempt in 0..5 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if fs::is_errno(&e, libc::EBUSY) && attempt < 4 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes `dir` and every sub-cgroup below it, deepest first.
+fn remove_tree(dir: &Path) -> Result<()> {
+    for sub in subdirs(dir)? {
+        remove_tree(&sub)?;
+    }
+    remove_dir_retry(dir).map_err(|e| dir_err("removing cgroup", dir, e))
+}
+
+#[cfg(test)]
+mod tests;

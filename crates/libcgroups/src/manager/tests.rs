@@ -1,0 +1,428 @@
+//! Manager tests against plain directories standing in for cgroupfs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use oci_spec::runtime::{
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxHugepageLimitBuilder,
+    LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder,
+};
+
+use super::*;
+use crate::path::parse_proc_cgroup;
+use crate::setup::Hierarchy;
+
+struct TempTree(PathBuf);
+
+impl TempTree {
+    fn new() -> TempTree {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "libcgroups-unit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempTree(p)
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn hier(root: &Path, name: &str) -> Hierarchy {
+    let unified = name == "unified";
+    let mp = root.join(name);
+    std::fs::create_dir_all(mp.join("own")).unwrap();
+    Hierarchy {
+        controllers: if unified { vec![] } else { vec![name.to_string()] },
+        unified,
+        mountpoint: mp,
+        root: "/".to_string(),
+    }
+}
+
+fn view(root: &Path, setup: CgroupSetup, names: &[&str]) -> SystemView {
+    SystemView {
+        setup,
+        hierarchies: names.iter().map(|n| hier(root, n)).collect(),
+        own: parse_proc_cgroup("3:memory:/own\n2:cpu:/own\n1:pids:/own\n0::/own\n"),
+    }
+}
+
+fn opts(p: &str) -> CgroupOptions<'_> {
+    CgroupOptions { cgroups_path: Some(p), container_id: "ctr" }
+}
+
+fn put(dir: &Path, file: &str, val: &str) {
+    std::fs::write(dir.join(file), val).unwrap();
+}
+
+fn get(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap()
+}
+
+#[test]
+fn absolute_create_records_and_destroy_removes_only_created() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Hybrid, &["memory", "cpu", "unified"]);
+    // A pre-existing ancestor in one hierarchy must survive destroy.
+    std::fs::create_dir_all(t.0.join("cpu/shared")).unwrap();
+
+    let m = Manager::create_in(&v, &opts("/shared/c1")).unwrap();
+    let h = m.handle();
+    assert_eq!(h.path, "/shared/c1");
+    assert_eq!(h.hierarchies.len(), 3);
+    assert_eq!(h.hierarchies[0].dir, t.0.join("memory/shared/c1"));
+    assert_eq!(
+        h.hierarchies[0].created,
+        vec![t.0.join("memory/shared"), t.0.join("memory/shared/c1")]
+    );
+    assert_eq!(h.hierarchies[1].created, vec![t.0.join("cpu/shared/c1")]);
+    assert!(h.hierarchies[2].unified);
+    assert_eq!(h.unified_dir(), Some(t.0.join("unified/shared/c1").as_path()));
+    assert_eq!(h.dir_for("cpu"), Some(t.0.join("cpu/shared/c1").as_path()));
+
+    // Joining the existing leaf records nothing as created.
+    let joined = Manager::create_in(&v, &opts("/shared/c1")).unwrap();
+    assert!(joined.handle().hierarchies.iter().all(|h| h.created.is_empty()));
+    joined.destroy().unwrap();
+    assert!(t.0.join("memory/shared/c1").is_dir());
+
+    // A sub-cgroup made by the container goes with the leaf.
+    std::fs::create_dir(t.0.join("memory/shared/c1/sub")).unwrap();
+    m.destroy().unwrap();
+    assert!(!t.0.join("memory/shared").exists());
+    assert!(!t.0.join("unified/shared").exists());
+    assert!(!t.0.join("cpu/shared/c1").exists());
+    assert!(t.0.join("cpu/shared").is_dir());
+    // Idempotent.
+    m.destroy().unwrap();
+}
+
+#[test]
+fn relative_paths_are_below_own_cgroup() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Legacy, &["memory", "pids"]);
+    let m = Manager::create_in(&v, &CgroupOptions { cgroups_path: None, container_id: "ctr" }).unwrap();
+    assert_eq!(m.handle().path, "/own/ctr");
+    assert_eq!(m.handle().hierarchies[0].dir, t.0.join("memory/own/ctr"));
+    assert_eq!(m.handle().hierarchies[1].created, vec![t.0.join("pids/own/ctr")]);
+    m.destroy().unwrap();
+    assert!(t.0.join("memory/own").is_dir());
+    assert!(!t.0.join("memory/own/ctr").exists());
+}
+
+#[test]
+fn relative_path_with_mount_root_inside_cgroup_namespace() {
+    let t = TempTree::new();
+    let mut v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
+    // The mount exposes only /own, so own cgroup "/own" is the mount point.
+    v.hierarchies[0].root = "/own".to_string();
+    let m = Manager::create_in(&v, &opts("x/y")).unwrap();
+    assert_eq!(m.handle().hierarchies[0].dir, t.0.join("memory/x/y"));
+    assert_eq!(m.handle().path, "/own/x/y");
+    m.destroy().unwrap();
+    assert!(!t.0.join("memory/x").exists());
+}
+
+#[test]
+fn failed_create_rolls_back() {
+    let t = TempTree::new();
+    let mut v = view(&t.0, CgroupSetup::Legacy, &["memory", "cpu"]);
+    v.hierarchies[1].mountpoint = t.0.join("missing-mount");
+    let e = Manager::create_in(&v, &opts("/a/b")).unwrap_err();
+    assert!(e.to_string().contains("creating directory"), "{e}");
+    assert!(!t.0.join("memory/a").exists());
+}
+
+#[test]
+fn invalid_paths_create_nothing() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
+    let e = Manager::create_in(&v, &opts("/a/../b")).unwrap_err();
+    assert!(matches!(e, CgroupError::InvalidPath { .. }));
+    assert!(!t.0.join("memory/a").exists());
+    // A component that is a control file is not a cgroup.
+    put(&t.0.join("memory"), "memory.limit_in_bytes", "1");
+    assert!(Manager::create_in(&v, &opts("/memory.limit_in_bytes")).is_err());
+}
+
+#[test]
+fn cpuset_levels_inherit_parent_values() {
+    let t = TempTree::new();
+    let root = t.0.join("cpuset");
+    std::fs::create_dir_all(root.join("a/b")).unwrap();
+    put(&root, "cpuset.cpus", "0-3\n");
+    put(&root, "cpuset.mems", "0\n");
+    for d in ["a", "a/b"] {
+        put(&root.join(d), "cpuset.cpus", "\n");
+        put(&root.join(d), "cpuset.mems", "\n");
+    }
+    put(&root.join("a/b"), "cpuset.mems", "0\n");
+    crate::v1::cpuset::init_created(&[root.join("a"), root.join("a/b")]).unwrap();
+    assert_eq!(get(&root.join("a"), "cpuset.cpus"), "0-3");
+    assert_eq!(get(&root.join("a/b"), "cpuset.cpus"), "0-3");
+    assert_eq!(get(&root.join("a/b"), "cpuset.mems"), "0\n"); // untouched
+}
+
+#[test]
+fn handle_roundtrips_through_json() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Hybrid, &["memory", "unified"]);
+    let m = Manager::create_in(&v, &opts("/rt")).unwrap();
+    let j = serde_json::to_string(m.handle()).unwrap();
+    let back: CgroupHandle = serde_json::from_str(&j).unwrap();
+    assert_eq!(&back, m.handle());
+    Manager::from_handle(back).destroy().unwrap();
+    assert!(!t.0.join("memory/rt").exists());
+}
+
+#[test]
+fn destroy_refuses_tampered_handle() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
+    let m = Manager::create_in(&v, &opts("/x")).unwrap();
+    let mut h = m.handle().clone();
+    h.hierarchies[0].created.insert(0, t.0.join("memory/own"));
+    assert!(Manager::from_handle(h).destroy().is_err());
+    assert!(t.0.join("memory/own").is_dir());
+    m.destroy().unwrap();
+}
+
+#[test]
+fn destroy_waits_then_reports_remaining_pids() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
+    let m = Manager::create_in(&v, &opts("/busy")).unwrap();
+    put(&t.0.join("memory/busy"), "cgroup.procs", "4242\n");
+    assert_eq!(m.pids().unwrap(), vec![4242]);
+    let e = m.destroy_with_timeout(Duration::from_millis(20)).unwrap_err();
+    match e {
+        CgroupError::NotEmpty { pids, .. } => assert_eq!(pids, vec![4242]),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(t.0.join("memory/busy").is_dir());
+}
+
+#[test]
+fn pids_are_collected_recursively() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Legacy, &["memory", "pids"]);
+    let m = Manager::create_in(&v, &opts("/p")).unwrap();
+    let d = t.0.join("pids/p");
+    put(&d, "cgroup.procs", "1\n2\n");
+    std::fs::create_dir(d.join("sub")).unwrap();
+    put(&d.join("sub"), "cgroup.procs", "3\n");
+    let mut p = m.pids().unwrap();
+    p.sort();
+    assert_eq!(p, vec![1, 2, 3]);
+}
+
+#[test]
+fn add_task_rejects_non_pids() {
+    let m = Manager::from_handle(CgroupHandle { setup: CgroupSetup::Legacy, path: "/x".into(), hierarchies: vec![] });
+    assert!(m.add_task(0).is_err());
+    assert!(m.add_task(-5).is_err());
+}
+
+fn v1_leaf(t: &TempTree, names: &[&str]) -> Manager {
+    let v = view(&t.0, CgroupSetup::Hybrid, names);
+    Manager::create_in(&v, &opts("/c")).unwrap()
+}
+
+fn mem(limit: i64, swap: Option<i64>) -> LinuxResources {
+    let mut b = LinuxMemoryBuilder::default().limit(limit);
+    if let Some(s) = swap {
+        b = b.swap(s);
+    }
+    LinuxResourcesBuilder::default().memory(b.build().unwrap()).build().unwrap()
+}
+
+#[test]
+fn v1_memory_writes_limits() {
+    let t = TempTree::new();
+    let m = v1_leaf(&t, &["memory", "unified"]);
+    let d = t.0.join("memory/c");
+    put(&d, "memory.limit_in_bytes", "9223372036854771712\n");
+    put(&d, "memory.memsw.limit_in_bytes", "9223372036854771712\n");
+    put(&d, "memory.soft_limit_in_bytes", "");
+    put(&d, "memory.swappiness", "");
+    m.apply(&mem(1 << 20, Some(2 << 20))).unwrap();
+    assert_eq!(get(&d, "memory.limit_in_bytes"), "1048576");
+    assert_eq!(get(&d, "memory.memsw.limit_in_bytes"), "2097152");
+    // limit -1 with unset swap also lifts memsw.
+    m.apply(&mem(-1, None)).unwrap();
+    assert_eq!(get(&d, "memory.memsw.limit_in_bytes"), "-1");
+
+    let r = LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().swappiness(101u64).build().unwrap())
+        .build()
+        .unwrap();
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.memory.swappiness: "), "{e}");
+    // Missing memsw (swap accounting off) is an error naming the field.
+    std::fs::remove_file(d.join("memory.memsw.limit_in_bytes")).unwrap();
+    put(&d, "memory.limit_in_bytes", "1048576"); // the kernel never reads back -1
+    let e = m.apply(&mem(1 << 20, Some(4 << 20))).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.memory.swap: writing memory.memsw.limit_in_bytes"), "{e}");
+}
+
+#[test]
+fn v1_unsupported_field_fails_before_any_write() {
+    let t = TempTree::new();
+    let m = v1_leaf(&t, &["memory", "unified"]);
+    let d = t.0.join("memory/c");
+    put(&d, "memory.limit_in_bytes", "orig");
+    let mut r = mem(1 << 20, None);
+    r.set_network(Some(LinuxNetworkBuilder::default().class_id(7u32).build().unwrap()));
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert_eq!(e, "linux.resources.network.classID: net_cls controller is not mounted");
+    assert_eq!(get(&d, "memory.limit_in_bytes"), "orig");
+
+    let r = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2MB".to_string()).limit(1i64).build().unwrap()])
+        .build()
+        .unwrap();
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert_eq!(e, "linux.resources.hugepageLimits: hugetlb controller is not mounted");
+}
+
+#[test]
+fn v1_blkio_uses_bfq_when_weight_absent() {
+    let t = TempTree::new();
+    let m = v1_leaf(&t, &["blkio", "unified"]);
+    let d = t.0.join("blkio/c");
+    put(&d, "blkio.bfq.weight", "");
+    put(&d, "blkio.throttle.read_bps_device", "");
+    let r = LinuxResourcesBuilder::default()
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(200u16)
+                .throttle_read_bps_device(vec![oci_spec::runtime::LinuxThrottleDeviceBuilder::default()
+                    .major(8)
+                    .minor(0)
+                    .rate(1024u64)
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    m.apply(&r).unwrap();
+    assert_eq!(get(&d, "blkio.bfq.weight"), "200");
+    assert_eq!(get(&d, "blkio.throttle.read_bps_device"), "8:0 1024");
+    let r = LinuxResourcesBuilder::default()
+        .block_io(LinuxBlockIoBuilder::default().leaf_weight(100u16).build().unwrap())
+        .build()
+        .unwrap();
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.blockIO.leafWeight: writing blkio.leaf_weight"), "{e}");
+}
+
+#[test]
+fn legacy_rejects_unified_and_hybrid_writes_it_raw() {
+    let t = TempTree::new();
+    let mut u = HashMap::new();
+    u.insert("cgroup.max.depth".to_string(), "3".to_string());
+    let r = LinuxResourcesBuilder::default().unified(u).build().unwrap();
+
+    let legacy = Manager::create_in(&view(&t.0, CgroupSetup::Legacy, &["memory"]), &opts("/l")).unwrap();
+    let e = legacy.apply(&r).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.unified: "), "{e}");
+
+    let m = v1_leaf(&t, &["memory", "unified"]);
+    let d = t.0.join("unified/c");
+    put(&d, "cgroup.max.depth", "max");
+    m.apply(&r).unwrap();
+    assert_eq!(get(&d, "cgroup.max.depth"), "3");
+    let mut bad = HashMap::new();
+    bad.insert("memory.high".to_string(), "1".to_string());
+    let e = m.apply(&LinuxResourcesBuilder::default().unified(bad).build().unwrap()).unwrap_err().to_string();
+    assert!(e.starts_with("linux.resources.unified[\"memory.high\"]: controller \"memory\" is not available"), "{e}");
+    let mut evil = HashMap::new();
+    evil.insert("../x".to_string(), "1".to_string());
+    assert!(m.apply(&LinuxResourcesBuilder::default().unified(evil).build().unwrap()).is_err());
+}
+
+fn v2_leaf(t: &TempTree, controllers: &str) -> (Manager, PathBuf) {
+    let v = view(&t.0, CgroupSetup::Unified, &["unified"]);
+    let m = Manager::create_in(&v, &opts("/c")).unwrap();
+    let d = t.0.join("unified/c");
+    put(&d, "cgroup.controllers", controllers);
+    for f in [
+        "cpu.weight", "cpu.max", "memory.max", "memory.swap.max", "memory.low", "pids.max",
+        "io.weight", "io.max", "cpuset.cpus",
+    ] {
+        put(&d, f, "");
+    }
+    (m, d)
+}
+
+#[test]
+fn v2_converts_and_writes() {
+    let t = TempTree::new();
+    let (m, d) = v2_leaf(&t, "cpuset cpu io memory pids\n");
+    let r = LinuxResourcesBuilder::default()
+        .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(50_000i64).period(100_000u64).cpus("0".to_string()).build().unwrap())
+        .memory(LinuxMemoryBuilder::default().limit(100i64).swap(300i64).reservation(50i64).build().unwrap())
+        .pids(LinuxPidsBuilder::default().limit(-1i64).build().unwrap())
+        .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
+        .build()
+        .unwrap();
+    m.apply(&r).unwrap();
+    assert_eq!(get(&d, "cpu.weight"), "39");
+    assert_eq!(get(&d, "cpu.max"), "50000 100000");
+    assert_eq!(get(&d, "cpuset.cpus"), "0");
+    assert_eq!(get(&d, "memory.max"), "100");
+    assert_eq!(get(&d, "memory.swap.max"), "200");
+    assert_eq!(get(&d, "memory.low"), "50");
+    assert_eq!(get(&d, "pids.max"), "max");
+    assert_eq!(get(&d, "io.weight"), crate::convert::blkio_weight_to_io_weight(500).to_string());
+
+    // With BFQ present the raw blkio weight goes to io.bfq.weight.
+    put(&d, "io.bfq.weight", "");
+    m.apply(&LinuxResourcesBuilder::default()
+        .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
+        .build()
+        .unwrap())
+        .unwrap();
+    assert_eq!(get(&d, "io.bfq.weight"), "500");
+}
+
+#[test]
+fn v2_refuses_what_it_cannot_apply() {
+    let t = TempTree::new();
+    let (m, _d) = v2_leaf(&t, "cpu memory\n");
+    let cases: Vec<(LinuxResources, &str)> = vec![
+        (LinuxResourcesBuilder::default().pids(LinuxPidsBuilder::default().limit(5i64).build().unwrap()).build().unwrap(),
+         "linux.resources.pids.limit: pids controller is not enabled"),
+        (LinuxResourcesBuilder::default().memory(LinuxMemoryBuilder::default().swappiness(5u64).build().unwrap()).build().unwrap(),
+         "linux.resources.memory.swappiness: not supported on cgroup v2"),
+        (LinuxResourcesBuilder::default().cpu(LinuxCpuBuilder::default().realtime_runtime(5i64).build().unwrap()).build().unwrap(),
+         "linux.resources.cpu.realtimeRuntime: not supported on cgroup v2"),
+        (LinuxResourcesBuilder::default().network(LinuxNetworkBuilder::default().class_id(1u32).build().unwrap()).build().unwrap(),
+         "linux.resources.network.classID: not supported on cgroup v2"),
+        (LinuxResourcesBuilder::default().devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm".to_string()).build().unwrap()]).build().unwrap(),
+         "linux.resources.devices: cgroup v2 device filtering not implemented yet"),
+        (LinuxResourcesBuilder::default().memory(LinuxMemoryBuilder::default().swap(5i64).build().unwrap()).build().unwrap(),
+         "linux.resources.memory.swap: "),
+    ];
+    for (r, want) in cases {
+        let e = m.apply(&r).unwrap_err().to_string();
+        assert!(e.starts_with(want), "got {e:?}, want prefix {want:?}");
+    }
+    // Allow-all device lists are fine without eBPF.
+    let r = LinuxResourcesBuilder::default()
+        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(true).access("rwm".to_string()).build().unwrap()])
+        .build()
+        .unwrap();
+    m.apply(&r).unwrap();
+}

@@ -1,0 +1,123 @@
+//! v1 blkio controller (CFQ or BFQ weights, throttling).
+
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxBlockIo, LinuxResources, LinuxThrottleDevice};
+
+use super::nz;
+use crate::error::{CgroupError, Result};
+use crate::fs;
+use crate::stats::{parse_blkio_v1, BlkioStats};
+
+const F_WEIGHT: &str = "linux.resources.blockIO.weight";
+const F_LEAF_WEIGHT: &str = "linux.resources.blockIO.leafWeight";
+const F_WEIGHT_DEVICE: &str = "linux.resources.blockIO.weightDevice";
+const F_READ_BPS: &str = "linux.resources.blockIO.throttleReadBpsDevice";
+const F_WRITE_BPS: &str = "linux.resources.blockIO.throttleWriteBpsDevice";
+const F_READ_IOPS: &str = "linux.resources.blockIO.throttleReadIOPSDevice";
+const F_WRITE_IOPS: &str = "linux.resources.blockIO.throttleWriteIOPSDevice";
+
+fn devno(field: &str, major: i64, minor: i64) -> Result<String> {
+    if major < 0 || minor < 0 {
+        return Err(CgroupError::invalid(
+            field,
+            format!("device {major}:{minor} has a negative number"),
+        ));
+    }
+    Ok(format!("{major}:{minor}"))
+}
+
+/// Throttle lists in spec order with their field and v1/v2 key names.
+pub(crate) fn throttles(
+    b: &LinuxBlockIo,
+) -> [(&'static str, &'static str, &'static str, &Option<Vec<LinuxThrottleDevice>>); 4] {
+    [
+        (F_READ_BPS, "blkio.throttle.read_bps_device", "rbps", b.throttle_read_bps_device()),
+        (F_WRITE_BPS, "blkio.throttle.write_bps_device", "wbps", b.throttle_write_bps_device()),
+        (F_READ_IOPS, "blkio.throttle.read_iops_device", "riops", b.throttle_read_iops_device()),
+        (F_WRITE_IOPS, "blkio.throttle.write_iops_device", "wiops", b.throttle_write_iops_device()),
+    ]
+}
+
+/// Validates device numbers and returns the first field that needs the
+/// controller; shared with the v2 io driver, which uses the same fields.
+pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
+    let Some(b) = r.block_io() else { return Ok(None) };
+    let mut first = None;
+    let mut note = |set: bool, f: &'static str| {
+        if set && first.is_none() {
+            first = Some(f);
+        }
+    };
+    note(nz(b.weight()).is_some(), F_WEIGHT);
+    note(nz(b.leaf_weight()).is_some(), F_LEAF_WEIGHT);
+    for wd in b.weight_device().iter().flatten() {
+        devno(F_WEIGHT_DEVICE, wd.major(), wd.minor())?;
+        note(true, F_WEIGHT_DEVICE);
+    }
+    for (field, _, _, list) in throttles(b) {
+        for td in list.iter().flatten() {
+            devno(field, td.major(), td.minor())?;
+            note(true, field);
+        }
+    }
+    Ok(first)
+}
+
+pub(super) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    // With the BFQ scheduler (CFQ is gone since 5.0) only the bfq knobs
+    // exist; runc picks whichever is present.
+    let (weight_file, weight_device_file) = if fs::exists(dir, "blkio.weight") {
+        ("blkio.weight", "blkio.weight_device")
+    } else {
+        ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    };
+    if let Some(w) = nz(b.weight()) {
+        fs::write(F_WEIGHT, dir, weight_file, &w.to_string())?;
+    }
+    if let Some(w) = nz(b.leaf_weight()) {
+        fs::write(F_LEAF_WEIGHT, dir, "blkio.leaf_weight", &w.to_string())?;
+    }
+    for wd in b.weight_device().iter().flatten() {
+        let dev = devno(F_WEIGHT_DEVICE, wd.major(), wd.minor())?;
+        if let Some(w) = nz(wd.weight()) {
+            fs::write(F_WEIGHT_DEVICE, dir, weight_device_file, &format!("{dev} {w}"))?;
+        }
+        if let Some(w) = nz(wd.leaf_weight()) {
+            fs::write(F_WEIGHT_DEVICE, dir, "blkio.leaf_weight_device", &format!("{dev} {w}"))?;
+        }
+    }
+    for (field, file, _, list) in throttles(b) {
+        for td in list.iter().flatten() {
+            let dev = devno(field, td.major(), td.minor())?;
+            fs::write(field, dir, file, &format!("{dev} {}", td.rate()))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn stats(dir: &Path, out: &mut BlkioStats) -> Result<()> {
+    const CTX: &str = "blkio stats";
+    let read = |f: &str| -> Result<Option<Vec<_>>> {
+        Ok(fs::read_opt(CTX, dir, f)?.map(|s| parse_blkio_v1(&s)))
+    };
+    // Same preference as runc: CFQ stats, else BFQ, else throttle counters.
+    if let Some(v) = read("blkio.io_service_bytes_recursive")? {
+        out.io_service_bytes_recursive = v;
+        out.io_serviced_recursive = read("blkio.io_serviced_recursive")?.unwrap_or_default();
+        out.io_queued_recursive = read("blkio.io_queued_recursive")?.unwrap_or_default();
+        out.io_service_time_recursive = read("blkio.io_service_time_recursive")?.unwrap_or_default();
+        out.io_wait_time_recursive = read("blkio.io_wait_time_recursive")?.unwrap_or_default();
+        out.io_merged_recursive = read("blkio.io_merged_recursive")?.unwrap_or_default();
+        out.io_time_recursive = read("blkio.time_recursive")?.unwrap_or_default();
+        out.sectors_recursive = read("blkio.sectors_recursive")?.unwrap_or_default();
+    } else if let Some(v) = read("blkio.bfq.io_service_bytes_recursive")? {
+        out.io_service_bytes_recursive = v;
+        out.io_serviced_recursive = read("blkio.bfq.io_serviced_recursive")?.unwrap_or_default();
+    } else {
+        out.io_service_bytes_recursive =
+            read("blkio.throttle.io_service_bytes_recursive")?.unwrap_or_default();
+        out.io_serviced_recursive = read("blkio.throttle.io_serviced_recursive")?.unwrap_or_default();
+    }
+    Ok(())
+}
