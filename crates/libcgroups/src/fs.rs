@@ -57,7 +57,10 @@ pub(crate) fn read_u64(ctx: &str, dir: &Path, file: &str) -> Result<u64> {
     let s = read(ctx, dir, file)?;
     parse_u64_max(&s).ok_or_else(|| CgroupError::Parse {
         path: dir.join(file),
-        reason: format!("expected an unsigned integer or \"max\", got {:?}", s.trim()),
+        reason: format!(
+            "expected an unsigned integer or \"max\", got {:?}",
+            s.trim()
+        ),
     })
 }
 
@@ -65,10 +68,15 @@ pub(crate) fn read_u64(ctx: &str, dir: &Path, file: &str) -> Result<u64> {
 pub(crate) fn read_u64_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<u64>> {
     match read_opt(ctx, dir, file)? {
         None => Ok(None),
-        Some(s) => parse_u64_max(&s).map(Some).ok_or_else(|| CgroupError::Parse {
-            path: dir.join(file),
-            reason: format!("expected an unsigned integer or \"max\", got {:?}", s.trim()),
-        }),
+        Some(s) => parse_u64_max(&s)
+            .map(Some)
+            .ok_or_else(|| CgroupError::Parse {
+                path: dir.join(file),
+                reason: format!(
+                    "expected an unsigned integer or \"max\", got {:?}",
+                    s.trim()
+                ),
+            }),
     }
 }
 

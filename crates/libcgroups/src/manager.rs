@@ -197,7 +197,9 @@ impl Manager {
             CgroupSetup::Legacy | CgroupSetup::Hybrid => Ok(Box::new(V1 { h: &self.handle })),
             CgroupSetup::Unified => {
                 let dir = self.handle.unified_dir().ok_or_else(|| {
-                    CgroupError::Detect("handle has no cgroup2 directory for a Unified setup".to_string())
+                    CgroupError::Detect(
+                        "handle has no cgroup2 directory for a Unified setup".to_string(),
+                    )
                 })?;
                 Ok(Box::new(V2 { dir }))
             }
@@ -208,7 +210,10 @@ impl Manager {
     pub fn add_task(&self, pid: i32) -> Result<()> {
         if pid <= 0 {
             // Writing 0 would move the runtime itself.
-            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+            return Err(CgroupError::invalid(
+                "pid",
+                format!("{pid} is not a process id"),
+            ));
         }
         for h in &self.handle.hierarchies {
             fs::try_write(&h.dir, "cgroup.procs", &pid.to_string()).map_err(|e| {
@@ -284,7 +289,9 @@ impl Manager {
         for h in hs {
             // A tampered or corrupt handle must not turn destroy() into an
             // arbitrary rmdir.
-            if let Some(bad) = h.created.iter().find(|c| !h.dir.starts_with(c) || !c.starts_with(&h.mountpoint) || *c == &h.mountpoint) {
+            if let Some(bad) = h.created.iter().find(|c| {
+                !h.dir.starts_with(c) || !c.starts_with(&h.mountpoint) || *c == &h.mountpoint
+            }) {
                 return Err(CgroupError::InvalidPath {
                     path: bad.display().to_string(),
                     reason: format!(
@@ -312,7 +319,12 @@ impl Manager {
                 match remove_dir_retry(anc) {
                     Ok(()) => {}
                     // Shared with another container created below it since.
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
+                        ) =>
+                    {
                         tracing::debug!("keeping {}: still in use", anc.display());
                         break;
                     }
@@ -357,7 +369,13 @@ fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Re
             }
             Err(e) => {
                 let parent = cur.parent().unwrap_or(base).to_path_buf();
-                return Err(CgroupError::file("creating cgroup", "creating directory", c.as_str(), &parent, e));
+                return Err(CgroupError::file(
+                    "creating cgroup",
+                    "creating directory",
+                    c.as_str(),
+                    &parent,
+                    e,
+                ));
             }
         }
     }
@@ -381,7 +399,15 @@ fn collect_procs(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     match fs::try_read(dir, "cgroup.procs") {
         Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if is_gone(&e) => return Ok(()),
-        Err(e) => return Err(CgroupError::file("listing processes", "reading", "cgroup.procs", dir, e)),
+        Err(e) => {
+            return Err(CgroupError::file(
+                "listing processes",
+                "reading",
+                "cgroup.procs",
+                dir,
+                e,
+            ))
+        }
     }
     for sub in subdirs(dir)? {
         collect_procs(&sub, out)?;
@@ -393,11 +419,20 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if is_gone(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(CgroupError::file("listing sub-cgroups", "reading", ".", dir, e)),
+        Err(e) => {
+            return Err(CgroupError::file(
+                "listing sub-cgroups",
+                "reading",
+                ".",
+                dir,
+                e,
+            ))
+        }
     };
     let mut out = Vec::new();
     for ent in rd {
-        let ent = ent.map_err(|e| CgroupError::file("listing sub-cgroups", "reading", ".", dir, e))?;
+        let ent =
+            ent.map_err(|e| CgroupError::file("listing sub-cgroups", "reading", ".", dir, e))?;
         if ent.file_type().is_ok_and(|t| t.is_dir()) {
             out.push(ent.path());
         }
@@ -434,7 +469,10 @@ fn wait_empty(hs: &[&HierarchyDir], timeout: Duration) -> Result<()> {
         if start.elapsed() >= timeout {
             let mut pids = Vec::new();
             collect_procs(&h.dir, &mut pids)?;
-            return Err(CgroupError::NotEmpty { dir: h.dir.clone(), pids });
+            return Err(CgroupError::NotEmpty {
+                dir: h.dir.clone(),
+                pids,
+            });
         }
         std::thread::sleep(sleep);
         sleep = (sleep * 2).min(Duration::from_millis(50));

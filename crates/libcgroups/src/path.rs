@@ -28,7 +28,11 @@ pub(crate) fn resolve(cgroups_path: Option<&str>, container_id: &str) -> Result<
         _ => {
             // The id becomes a single directory name; a '/' in it would
             // silently nest the cgroup somewhere the caller did not ask for.
-            if container_id.is_empty() || container_id.contains('/') || container_id == "." || container_id == ".." {
+            if container_id.is_empty()
+                || container_id.contains('/')
+                || container_id == "."
+                || container_id == ".."
+            {
                 return Err(CgroupError::InvalidPath {
                     path: String::new(),
                     reason: format!(
@@ -167,7 +171,10 @@ mod tests {
     #[test]
     fn empty_uses_container_id() {
         assert_eq!(resolve(None, "c1").unwrap(), Resolved::Relative(v(&["c1"])));
-        assert_eq!(resolve(Some(""), "c1").unwrap(), Resolved::Relative(v(&["c1"])));
+        assert_eq!(
+            resolve(Some(""), "c1").unwrap(),
+            Resolved::Relative(v(&["c1"]))
+        );
         assert!(resolve(None, "").is_err());
         assert!(resolve(None, "a/b").is_err());
         assert!(resolve(None, "..").is_err());
@@ -179,8 +186,14 @@ mod tests {
         assert!(e.contains("\"..\""), "{e}");
         assert!(e.contains("/a/../b"), "{e}");
         assert!(resolve(Some("../x"), "id").is_err());
-        assert!(resolve(Some("/"), "id").unwrap_err().to_string().contains("root cgroup"));
-        assert!(resolve(Some("./"), "id").unwrap_err().to_string().contains("own cgroup"));
+        assert!(resolve(Some("/"), "id")
+            .unwrap_err()
+            .to_string()
+            .contains("root cgroup"));
+        assert!(resolve(Some("./"), "id")
+            .unwrap_err()
+            .to_string()
+            .contains("own cgroup"));
     }
 
     #[test]

@@ -323,7 +323,14 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["cpu", "cpuacct", "cpuset", "memory", "name=systemd", "unified"]
+            [
+                "cpu",
+                "cpuacct",
+                "cpuset",
+                "memory",
+                "name=systemd",
+                "unified"
+            ]
         );
         // The bind mount of a sub-cgroup of the memory hierarchy is ignored.
         assert_eq!(hs[3].mountpoint, PathBuf::from("/sys/fs/cgroup/memory"));

@@ -80,7 +80,11 @@ pub struct BlkioStats {
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", rename = "ioQueueRecursive")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        rename = "ioQueueRecursive"
+    )]
     pub io_queued_recursive: Vec<BlkioEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_service_time_recursive: Vec<BlkioEntry>,
@@ -150,7 +154,9 @@ pub(crate) fn parse_io_stat(s: &str, out: &mut BlkioStats) {
             continue;
         };
         for kv in it {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(value) = v.parse() else { continue };
             let (list, op) = match k {
                 "rbytes" => (&mut out.io_service_bytes_recursive, "Read"),
@@ -173,7 +179,9 @@ pub(crate) fn parse_io_stat(s: &str, out: &mut BlkioStats) {
 
 /// Space-separated counters, e.g. cpuacct.usage_percpu.
 pub(crate) fn parse_u64_list(s: &str) -> Vec<u64> {
-    s.split_whitespace().filter_map(|x| x.parse().ok()).collect()
+    s.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -186,7 +194,12 @@ mod tests {
         assert_eq!(e.len(), 3);
         assert_eq!(
             e[0],
-            BlkioEntry { major: 8, minor: 0, op: "Read".into(), value: 10 }
+            BlkioEntry {
+                major: 8,
+                minor: 0,
+                op: "Read".into(),
+                value: 10
+            }
         );
         assert_eq!(e[2].minor, 16);
         let s = parse_blkio_v1("8:0 77\n");
@@ -197,7 +210,10 @@ mod tests {
     #[test]
     fn io_stat_v2() {
         let mut b = BlkioStats::default();
-        parse_io_stat("259:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n", &mut b);
+        parse_io_stat(
+            "259:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n",
+            &mut b,
+        );
         assert_eq!(b.io_service_bytes_recursive.len(), 3);
         assert_eq!(b.io_service_bytes_recursive[1].op, "Write");
         assert_eq!(b.io_service_bytes_recursive[1].value, 200);

@@ -57,13 +57,19 @@ struct Guard {
 impl Guard {
     fn new() -> Guard {
         let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let g = Guard { _lock: lock, children: Vec::new() };
+        let g = Guard {
+            _lock: lock,
+            children: Vec::new(),
+        };
         g.cleanup_dirs();
         g
     }
 
     fn spawn_sleep(&mut self) -> i32 {
-        let c = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+        let c = Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("spawn sleep");
         let pid = c.id() as i32;
         self.children.push(c);
         pid
@@ -149,7 +155,11 @@ fn full_lifecycle_on_host() {
     let mut g = Guard::new();
     let setup = libcgroups::detect_setup().unwrap();
     let path = format!("/{}/life/c1", test_root());
-    let m = Manager::create(&CgroupOptions { cgroups_path: Some(&path), container_id: "c1" }).unwrap();
+    let m = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c1",
+    })
+    .unwrap();
     assert_eq!(m.handle().setup, setup);
     assert_eq!(m.handle().path, path);
     for h in &m.handle().hierarchies {
@@ -163,9 +173,16 @@ fn full_lifecycle_on_host() {
     let pid = g.spawn_sleep();
     m.add_task(pid).unwrap();
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(own.lines().any(|l| l.ends_with(&format!(":memory:{path}")) || l == format!("0::{path}")), "{own}");
+    assert!(
+        own.lines()
+            .any(|l| l.ends_with(&format!(":memory:{path}")) || l == format!("0::{path}")),
+        "{own}"
+    );
     if setup == CgroupSetup::Hybrid {
-        assert!(own.lines().any(|l| l == format!("0::{path}")), "not in unified: {own}");
+        assert!(
+            own.lines().any(|l| l == format!("0::{path}")),
+            "not in unified: {own}"
+        );
     }
     assert_eq!(m.pids().unwrap(), vec![pid]);
 
@@ -173,7 +190,10 @@ fn full_lifecycle_on_host() {
         // Limits need controllers delegated to the leaf; only check pids
         // when available (not verifiable on the hybrid dev host).
         let d = m.handle().unified_dir().unwrap().to_path_buf();
-        if read(&d, "cgroup.controllers").split_whitespace().any(|c| c == "pids") {
+        if read(&d, "cgroup.controllers")
+            .split_whitespace()
+            .any(|c| c == "pids")
+        {
             let r = LinuxResourcesBuilder::default()
                 .pids(LinuxPidsBuilder::default().limit(50i64).build().unwrap())
                 .build()
@@ -192,7 +212,10 @@ fn full_lifecycle_on_host() {
             mb = mb.swap(128i64 << 20);
         }
         let dev = |allow: bool, t: LinuxDeviceType, maj: Option<i64>, min: Option<i64>| {
-            let mut b = LinuxDeviceCgroupBuilder::default().allow(allow).typ(t).access("rwm".to_string());
+            let mut b = LinuxDeviceCgroupBuilder::default()
+                .allow(allow)
+                .typ(t)
+                .access("rwm".to_string());
             if let Some(x) = maj {
                 b = b.major(x);
             }
@@ -219,16 +242,30 @@ fn full_lifecycle_on_host() {
                 dev(true, LinuxDeviceType::C, Some(1), Some(3)),
                 dev(true, LinuxDeviceType::C, Some(1), Some(5)),
             ])
-            .block_io(LinuxBlockIoBuilder::default().weight(200u16).build().unwrap())
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(200u16)
+                    .build()
+                    .unwrap(),
+            )
             .build()
             .unwrap();
         m.apply(&r).unwrap();
 
-        assert_eq!(read(&mem_dir, "memory.limit_in_bytes"), (64u64 << 20).to_string());
-        assert_eq!(read(&mem_dir, "memory.soft_limit_in_bytes"), (32u64 << 20).to_string());
+        assert_eq!(
+            read(&mem_dir, "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(&mem_dir, "memory.soft_limit_in_bytes"),
+            (32u64 << 20).to_string()
+        );
         assert_eq!(read(&mem_dir, "memory.swappiness"), "10");
         if has_memsw {
-            assert_eq!(read(&mem_dir, "memory.memsw.limit_in_bytes"), (128u64 << 20).to_string());
+            assert_eq!(
+                read(&mem_dir, "memory.memsw.limit_in_bytes"),
+                (128u64 << 20).to_string()
+            );
         }
         let pids_dir = m.handle().dir_for("pids").unwrap();
         assert_eq!(read(pids_dir, "pids.max"), "50");
@@ -242,21 +279,40 @@ fn full_lifecycle_on_host() {
         let dev_dir = m.handle().dir_for("devices").unwrap();
         let list = read(dev_dir, "devices.list");
         let lines: Vec<&str> = list.lines().collect();
-        assert!(lines.contains(&"c 1:3 rwm") && lines.contains(&"c 1:5 rwm"), "{list}");
+        assert!(
+            lines.contains(&"c 1:3 rwm") && lines.contains(&"c 1:5 rwm"),
+            "{list}"
+        );
         assert!(!lines.contains(&"a *:* rwm"), "{list}");
         let blk = m.handle().dir_for("blkio").unwrap();
-        let wfile = if blk.join("blkio.weight").exists() { "blkio.weight" } else { "blkio.bfq.weight" };
+        let wfile = if blk.join("blkio.weight").exists() {
+            "blkio.weight"
+        } else {
+            "blkio.bfq.weight"
+        };
         assert_eq!(read(blk, wfile).trim_start_matches("default "), "200");
 
         // Lowering memory+swap exercises the reverse write order.
         if has_memsw {
             let r = LinuxResourcesBuilder::default()
-                .memory(LinuxMemoryBuilder::default().limit(16i64 << 20).swap(24i64 << 20).build().unwrap())
+                .memory(
+                    LinuxMemoryBuilder::default()
+                        .limit(16i64 << 20)
+                        .swap(24i64 << 20)
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap();
             m.apply(&r).unwrap();
-            assert_eq!(read(&mem_dir, "memory.limit_in_bytes"), (16u64 << 20).to_string());
-            assert_eq!(read(&mem_dir, "memory.memsw.limit_in_bytes"), (24u64 << 20).to_string());
+            assert_eq!(
+                read(&mem_dir, "memory.limit_in_bytes"),
+                (16u64 << 20).to_string()
+            );
+            assert_eq!(
+                read(&mem_dir, "memory.memsw.limit_in_bytes"),
+                (24u64 << 20).to_string()
+            );
         }
 
         let s = m.stats().unwrap();
@@ -282,11 +338,17 @@ fn full_lifecycle_on_host() {
         assert_eq!(read(fz, "freezer.state"), "FROZEN");
     }
     let st = proc_state(pid);
-    assert!(st.starts_with('D') || st.starts_with('T'), "frozen task state {st:?}");
+    assert!(
+        st.starts_with('D') || st.starts_with('T'),
+        "frozen task state {st:?}"
+    );
     m.thaw().unwrap();
     assert!(!m.is_frozen().unwrap());
     let st = proc_state(pid);
-    assert!(st.starts_with('S') || st.starts_with('R'), "thawed task state {st:?}");
+    assert!(
+        st.starts_with('S') || st.starts_with('R'),
+        "thawed task state {st:?}"
+    );
 
     // A sub-cgroup made "by the container" goes away with the leaf.
     let sub = m.handle().hierarchies[0].dir.join("inner");
@@ -304,15 +366,32 @@ fn unsupported_field_errors_and_leaves_nothing() {
     require_root!();
     let _g = Guard::new();
     let path = format!("/{}/net/c", test_root());
-    let m = Manager::create(&CgroupOptions { cgroups_path: Some(&path), container_id: "c" }).unwrap();
+    let m = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c",
+    })
+    .unwrap();
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(64i64 << 20).build().unwrap())
-        .network(LinuxNetworkBuilder::default().class_id(0x10001u32).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(64i64 << 20)
+                .build()
+                .unwrap(),
+        )
+        .network(
+            LinuxNetworkBuilder::default()
+                .class_id(0x10001u32)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = m.apply(&r).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.starts_with("linux.resources.network.classID: "), "{msg}");
+    assert!(
+        msg.starts_with("linux.resources.network.classID: "),
+        "{msg}"
+    );
     if m.handle().dir_for("net_cls").is_none() {
         assert!(matches!(e, CgroupError::Unsupported { .. }));
         assert!(msg.contains("net_cls"), "{msg}");
@@ -335,19 +414,34 @@ fn existing_dirs_are_joined_not_removed() {
         std::fs::create_dir_all(mp.join(parent.trim_start_matches('/'))).unwrap();
     }
     let leaf = format!("{parent}/c");
-    let m = Manager::create(&CgroupOptions { cgroups_path: Some(&leaf), container_id: "c" }).unwrap();
+    let m = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&leaf),
+        container_id: "c",
+    })
+    .unwrap();
     for h in &m.handle().hierarchies {
         assert_eq!(h.created, vec![h.dir.clone()]);
     }
-    let joined = Manager::create(&CgroupOptions { cgroups_path: Some(&leaf), container_id: "c" }).unwrap();
-    assert!(joined.handle().hierarchies.iter().all(|h| h.created.is_empty()));
+    let joined = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&leaf),
+        container_id: "c",
+    })
+    .unwrap();
+    assert!(joined
+        .handle()
+        .hierarchies
+        .iter()
+        .all(|h| h.created.is_empty()));
     joined.destroy().unwrap();
     assert!(m.handle().hierarchies.iter().all(|h| h.dir.is_dir()));
 
     m.destroy().unwrap();
     for h in &m.handle().hierarchies {
         assert!(!h.dir.exists(), "{}", h.dir.display());
-        assert!(h.dir.parent().unwrap().is_dir(), "pre-existing parent removed");
+        assert!(
+            h.dir.parent().unwrap().is_dir(),
+            "pre-existing parent removed"
+        );
     }
 }
 
@@ -356,9 +450,66 @@ fn dotdot_is_rejected_before_touching_anything() {
     require_root!();
     let _g = Guard::new();
     let path = format!("/{}/a/../b", test_root());
-    let e = Manager::create(&CgroupOptions { cgroups_path: Some(&path), container_id: "c" }).unwrap_err();
+    let e = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c",
+    })
+    .unwrap_err();
     assert!(e.to_string().contains("\"..\""), "{e}");
     for mp in cgroup_mounts() {
         assert!(!mp.join(test_root()).exists());
     }
+}
+
+#[test]
+fn destroy_refuses_busy_cgroup_and_kills_nothing() {
+    require_root!();
+    let mut g = Guard::new();
+    let path = format!("/{}/busy/c", test_root());
+    let m = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c",
+    })
+    .unwrap();
+    let pid = g.spawn_sleep();
+    m.add_task(pid).unwrap();
+    let start = std::time::Instant::now();
+    match m.destroy() {
+        Err(CgroupError::NotEmpty { pids, .. }) => assert_eq!(pids, vec![pid]),
+        other => panic!("expected NotEmpty, got {other:?}"),
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        g.children[0].try_wait().unwrap().is_none(),
+        "destroy must not kill"
+    );
+    assert!(m.handle().hierarchies.iter().all(|h| h.dir.is_dir()));
+    g.kill_children();
+    m.destroy().unwrap();
+    assert_gone_everywhere(&m);
+}
+
+#[test]
+fn kernel_rejection_names_field_file_and_dir() {
+    require_root!();
+    let _g = Guard::new();
+    let path = format!("/{}/einval/c", test_root());
+    let m = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c",
+    })
+    .unwrap();
+    if let Some(md) = m.handle().dir_for("memory") {
+        let r = LinuxResourcesBuilder::default()
+            .memory(LinuxMemoryBuilder::default().limit(-5i64).build().unwrap())
+            .build()
+            .unwrap();
+        let e = m.apply(&r).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("linux.resources.memory.limit: writing memory.limit_in_bytes in {}: Invalid argument", md.display())
+        );
+    }
+    m.destroy().unwrap();
+    assert_gone_everywhere(&m);
 }

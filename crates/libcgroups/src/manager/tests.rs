@@ -41,7 +41,11 @@ fn hier(root: &Path, name: &str) -> Hierarchy {
     let mp = root.join(name);
     std::fs::create_dir_all(mp.join("own")).unwrap();
     Hierarchy {
-        controllers: if unified { vec![] } else { vec![name.to_string()] },
+        controllers: if unified {
+            vec![]
+        } else {
+            vec![name.to_string()]
+        },
         unified,
         mountpoint: mp,
         root: "/".to_string(),
@@ -57,7 +61,10 @@ fn view(root: &Path, setup: CgroupSetup, names: &[&str]) -> SystemView {
 }
 
 fn opts(p: &str) -> CgroupOptions<'_> {
-    CgroupOptions { cgroups_path: Some(p), container_id: "ctr" }
+    CgroupOptions {
+        cgroups_path: Some(p),
+        container_id: "ctr",
+    }
 }
 
 fn put(dir: &Path, file: &str, val: &str) {
@@ -86,12 +93,19 @@ fn absolute_create_records_and_destroy_removes_only_created() {
     );
     assert_eq!(h.hierarchies[1].created, vec![t.0.join("cpu/shared/c1")]);
     assert!(h.hierarchies[2].unified);
-    assert_eq!(h.unified_dir(), Some(t.0.join("unified/shared/c1").as_path()));
+    assert_eq!(
+        h.unified_dir(),
+        Some(t.0.join("unified/shared/c1").as_path())
+    );
     assert_eq!(h.dir_for("cpu"), Some(t.0.join("cpu/shared/c1").as_path()));
 
     // Joining the existing leaf records nothing as created.
     let joined = Manager::create_in(&v, &opts("/shared/c1")).unwrap();
-    assert!(joined.handle().hierarchies.iter().all(|h| h.created.is_empty()));
+    assert!(joined
+        .handle()
+        .hierarchies
+        .iter()
+        .all(|h| h.created.is_empty()));
     joined.destroy().unwrap();
     assert!(t.0.join("memory/shared/c1").is_dir());
 
@@ -110,10 +124,20 @@ fn absolute_create_records_and_destroy_removes_only_created() {
 fn relative_paths_are_below_own_cgroup() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Legacy, &["memory", "pids"]);
-    let m = Manager::create_in(&v, &CgroupOptions { cgroups_path: None, container_id: "ctr" }).unwrap();
+    let m = Manager::create_in(
+        &v,
+        &CgroupOptions {
+            cgroups_path: None,
+            container_id: "ctr",
+        },
+    )
+    .unwrap();
     assert_eq!(m.handle().path, "/own/ctr");
     assert_eq!(m.handle().hierarchies[0].dir, t.0.join("memory/own/ctr"));
-    assert_eq!(m.handle().hierarchies[1].created, vec![t.0.join("pids/own/ctr")]);
+    assert_eq!(
+        m.handle().hierarchies[1].created,
+        vec![t.0.join("pids/own/ctr")]
+    );
     m.destroy().unwrap();
     assert!(t.0.join("memory/own").is_dir());
     assert!(!t.0.join("memory/own/ctr").exists());
@@ -203,7 +227,9 @@ fn destroy_waits_then_reports_remaining_pids() {
     let m = Manager::create_in(&v, &opts("/busy")).unwrap();
     put(&t.0.join("memory/busy"), "cgroup.procs", "4242\n");
     assert_eq!(m.pids().unwrap(), vec![4242]);
-    let e = m.destroy_with_timeout(Duration::from_millis(20)).unwrap_err();
+    let e = m
+        .destroy_with_timeout(Duration::from_millis(20))
+        .unwrap_err();
     match e {
         CgroupError::NotEmpty { pids, .. } => assert_eq!(pids, vec![4242]),
         other => panic!("unexpected {other}"),
@@ -227,7 +253,11 @@ fn pids_are_collected_recursively() {
 
 #[test]
 fn add_task_rejects_non_pids() {
-    let m = Manager::from_handle(CgroupHandle { setup: CgroupSetup::Legacy, path: "/x".into(), hierarchies: vec![] });
+    let m = Manager::from_handle(CgroupHandle {
+        setup: CgroupSetup::Legacy,
+        path: "/x".into(),
+        hierarchies: vec![],
+    });
     assert!(m.add_task(0).is_err());
     assert!(m.add_task(-5).is_err());
 }
@@ -242,7 +272,10 @@ fn mem(limit: i64, swap: Option<i64>) -> LinuxResources {
     if let Some(s) = swap {
         b = b.swap(s);
     }
-    LinuxResourcesBuilder::default().memory(b.build().unwrap()).build().unwrap()
+    LinuxResourcesBuilder::default()
+        .memory(b.build().unwrap())
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -262,7 +295,12 @@ fn v1_memory_writes_limits() {
     assert_eq!(get(&d, "memory.memsw.limit_in_bytes"), "-1");
 
     let r = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().swappiness(101u64).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .swappiness(101u64)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = m.apply(&r).unwrap_err().to_string();
@@ -270,8 +308,15 @@ fn v1_memory_writes_limits() {
     // Missing memsw (swap accounting off) is an error naming the field.
     std::fs::remove_file(d.join("memory.memsw.limit_in_bytes")).unwrap();
     put(&d, "memory.limit_in_bytes", "1048576"); // the kernel never reads back -1
-    let e = m.apply(&mem(1 << 20, Some(4 << 20))).unwrap_err().to_string();
-    assert!(e.starts_with("linux.resources.memory.swap: writing memory.memsw.limit_in_bytes"), "{e}");
+    let e = m
+        .apply(&mem(2 << 20, Some(4 << 20)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("linux.resources.memory.swap: memory.memsw.limit_in_bytes does not exist"),
+        "{e}"
+    );
+    assert_eq!(get(&d, "memory.limit_in_bytes"), "1048576"); // nothing written
 }
 
 #[test]
@@ -281,17 +326,32 @@ fn v1_unsupported_field_fails_before_any_write() {
     let d = t.0.join("memory/c");
     put(&d, "memory.limit_in_bytes", "orig");
     let mut r = mem(1 << 20, None);
-    r.set_network(Some(LinuxNetworkBuilder::default().class_id(7u32).build().unwrap()));
+    r.set_network(Some(
+        LinuxNetworkBuilder::default()
+            .class_id(7u32)
+            .build()
+            .unwrap(),
+    ));
     let e = m.apply(&r).unwrap_err().to_string();
-    assert_eq!(e, "linux.resources.network.classID: net_cls controller is not mounted");
+    assert_eq!(
+        e,
+        "linux.resources.network.classID: net_cls controller is not mounted"
+    );
     assert_eq!(get(&d, "memory.limit_in_bytes"), "orig");
 
     let r = LinuxResourcesBuilder::default()
-        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default().page_size("2MB".to_string()).limit(1i64).build().unwrap()])
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("2MB".to_string())
+            .limit(1i64)
+            .build()
+            .unwrap()])
         .build()
         .unwrap();
     let e = m.apply(&r).unwrap_err().to_string();
-    assert_eq!(e, "linux.resources.hugepageLimits: hugetlb controller is not mounted");
+    assert_eq!(
+        e,
+        "linux.resources.hugepageLimits: hugetlb controller is not mounted"
+    );
 }
 
 #[test]
@@ -305,12 +365,14 @@ fn v1_blkio_uses_bfq_when_weight_absent() {
         .block_io(
             LinuxBlockIoBuilder::default()
                 .weight(200u16)
-                .throttle_read_bps_device(vec![oci_spec::runtime::LinuxThrottleDeviceBuilder::default()
-                    .major(8)
-                    .minor(0)
-                    .rate(1024u64)
-                    .build()
-                    .unwrap()])
+                .throttle_read_bps_device(vec![
+                    oci_spec::runtime::LinuxThrottleDeviceBuilder::default()
+                        .major(8)
+                        .minor(0)
+                        .rate(1024u64)
+                        .build()
+                        .unwrap(),
+                ])
                 .build()
                 .unwrap(),
         )
@@ -320,11 +382,19 @@ fn v1_blkio_uses_bfq_when_weight_absent() {
     assert_eq!(get(&d, "blkio.bfq.weight"), "200");
     assert_eq!(get(&d, "blkio.throttle.read_bps_device"), "8:0 1024");
     let r = LinuxResourcesBuilder::default()
-        .block_io(LinuxBlockIoBuilder::default().leaf_weight(100u16).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .leaf_weight(100u16)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let e = m.apply(&r).unwrap_err().to_string();
-    assert!(e.starts_with("linux.resources.blockIO.leafWeight: writing blkio.leaf_weight"), "{e}");
+    assert!(
+        e.starts_with("linux.resources.blockIO.leafWeight: blkio.leaf_weight does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -334,7 +404,8 @@ fn legacy_rejects_unified_and_hybrid_writes_it_raw() {
     u.insert("cgroup.max.depth".to_string(), "3".to_string());
     let r = LinuxResourcesBuilder::default().unified(u).build().unwrap();
 
-    let legacy = Manager::create_in(&view(&t.0, CgroupSetup::Legacy, &["memory"]), &opts("/l")).unwrap();
+    let legacy =
+        Manager::create_in(&view(&t.0, CgroupSetup::Legacy, &["memory"]), &opts("/l")).unwrap();
     let e = legacy.apply(&r).unwrap_err().to_string();
     assert!(e.starts_with("linux.resources.unified: "), "{e}");
 
@@ -345,11 +416,31 @@ fn legacy_rejects_unified_and_hybrid_writes_it_raw() {
     assert_eq!(get(&d, "cgroup.max.depth"), "3");
     let mut bad = HashMap::new();
     bad.insert("memory.high".to_string(), "1".to_string());
-    let e = m.apply(&LinuxResourcesBuilder::default().unified(bad).build().unwrap()).unwrap_err().to_string();
-    assert!(e.starts_with("linux.resources.unified[\"memory.high\"]: controller \"memory\" is not available"), "{e}");
+    let e = m
+        .apply(
+            &LinuxResourcesBuilder::default()
+                .unified(bad)
+                .build()
+                .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "linux.resources.unified[\"memory.high\"]: controller \"memory\" is not available"
+        ),
+        "{e}"
+    );
     let mut evil = HashMap::new();
     evil.insert("../x".to_string(), "1".to_string());
-    assert!(m.apply(&LinuxResourcesBuilder::default().unified(evil).build().unwrap()).is_err());
+    assert!(m
+        .apply(
+            &LinuxResourcesBuilder::default()
+                .unified(evil)
+                .build()
+                .unwrap()
+        )
+        .is_err());
 }
 
 fn v2_leaf(t: &TempTree, controllers: &str) -> (Manager, PathBuf) {
@@ -358,8 +449,15 @@ fn v2_leaf(t: &TempTree, controllers: &str) -> (Manager, PathBuf) {
     let d = t.0.join("unified/c");
     put(&d, "cgroup.controllers", controllers);
     for f in [
-        "cpu.weight", "cpu.max", "memory.max", "memory.swap.max", "memory.low", "pids.max",
-        "io.weight", "io.max", "cpuset.cpus",
+        "cpu.weight",
+        "cpu.max",
+        "memory.max",
+        "memory.swap.max",
+        "memory.low",
+        "pids.max",
+        "io.weight",
+        "io.max",
+        "cpuset.cpus",
     ] {
         put(&d, f, "");
     }
@@ -371,10 +469,30 @@ fn v2_converts_and_writes() {
     let t = TempTree::new();
     let (m, d) = v2_leaf(&t, "cpuset cpu io memory pids\n");
     let r = LinuxResourcesBuilder::default()
-        .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(50_000i64).period(100_000u64).cpus("0".to_string()).build().unwrap())
-        .memory(LinuxMemoryBuilder::default().limit(100i64).swap(300i64).reservation(50i64).build().unwrap())
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(1024u64)
+                .quota(50_000i64)
+                .period(100_000u64)
+                .cpus("0".to_string())
+                .build()
+                .unwrap(),
+        )
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(100i64)
+                .swap(300i64)
+                .reservation(50i64)
+                .build()
+                .unwrap(),
+        )
         .pids(LinuxPidsBuilder::default().limit(-1i64).build().unwrap())
-        .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
+        .block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(500u16)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     m.apply(&r).unwrap();
@@ -385,43 +503,123 @@ fn v2_converts_and_writes() {
     assert_eq!(get(&d, "memory.swap.max"), "200");
     assert_eq!(get(&d, "memory.low"), "50");
     assert_eq!(get(&d, "pids.max"), "max");
-    assert_eq!(get(&d, "io.weight"), crate::convert::blkio_weight_to_io_weight(500).to_string());
+    assert_eq!(
+        get(&d, "io.weight"),
+        crate::convert::blkio_weight_to_io_weight(500).to_string()
+    );
 
     // With BFQ present the raw blkio weight goes to io.bfq.weight.
     put(&d, "io.bfq.weight", "");
-    m.apply(&LinuxResourcesBuilder::default()
-        .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
-        .build()
-        .unwrap())
-        .unwrap();
+    m.apply(
+        &LinuxResourcesBuilder::default()
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(500u16)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(get(&d, "io.bfq.weight"), "500");
 }
 
 #[test]
 fn v2_refuses_what_it_cannot_apply() {
     let t = TempTree::new();
-    let (m, _d) = v2_leaf(&t, "cpu memory\n");
+    let (m, d) = v2_leaf(&t, "cpu memory\n");
     let cases: Vec<(LinuxResources, &str)> = vec![
-        (LinuxResourcesBuilder::default().pids(LinuxPidsBuilder::default().limit(5i64).build().unwrap()).build().unwrap(),
-         "linux.resources.pids.limit: pids controller is not enabled"),
-        (LinuxResourcesBuilder::default().memory(LinuxMemoryBuilder::default().swappiness(5u64).build().unwrap()).build().unwrap(),
-         "linux.resources.memory.swappiness: not supported on cgroup v2"),
-        (LinuxResourcesBuilder::default().cpu(LinuxCpuBuilder::default().realtime_runtime(5i64).build().unwrap()).build().unwrap(),
-         "linux.resources.cpu.realtimeRuntime: not supported on cgroup v2"),
-        (LinuxResourcesBuilder::default().network(LinuxNetworkBuilder::default().class_id(1u32).build().unwrap()).build().unwrap(),
-         "linux.resources.network.classID: not supported on cgroup v2"),
-        (LinuxResourcesBuilder::default().devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm".to_string()).build().unwrap()]).build().unwrap(),
-         "linux.resources.devices: cgroup v2 device filtering not implemented yet"),
-        (LinuxResourcesBuilder::default().memory(LinuxMemoryBuilder::default().swap(5i64).build().unwrap()).build().unwrap(),
-         "linux.resources.memory.swap: "),
+        (
+            LinuxResourcesBuilder::default()
+                .pids(LinuxPidsBuilder::default().limit(5i64).build().unwrap())
+                .build()
+                .unwrap(),
+            "linux.resources.pids.limit: pids controller is not enabled",
+        ),
+        (
+            LinuxResourcesBuilder::default()
+                .memory(
+                    LinuxMemoryBuilder::default()
+                        .swappiness(5u64)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+            "linux.resources.memory.swappiness: not supported on cgroup v2",
+        ),
+        (
+            LinuxResourcesBuilder::default()
+                .cpu(
+                    LinuxCpuBuilder::default()
+                        .realtime_runtime(5i64)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+            "linux.resources.cpu.realtimeRuntime: not supported on cgroup v2",
+        ),
+        (
+            LinuxResourcesBuilder::default()
+                .network(
+                    LinuxNetworkBuilder::default()
+                        .class_id(1u32)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+            "linux.resources.network.classID: not supported on cgroup v2",
+        ),
+        (
+            LinuxResourcesBuilder::default()
+                .devices(vec![LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm".to_string())
+                    .build()
+                    .unwrap()])
+                .build()
+                .unwrap(),
+            "linux.resources.devices: cgroup v2 device filtering not implemented yet",
+        ),
+        (
+            LinuxResourcesBuilder::default()
+                .memory(LinuxMemoryBuilder::default().swap(5i64).build().unwrap())
+                .build()
+                .unwrap(),
+            "linux.resources.memory.swap: ",
+        ),
     ];
     for (r, want) in cases {
         let e = m.apply(&r).unwrap_err().to_string();
         assert!(e.starts_with(want), "got {e:?}, want prefix {want:?}");
     }
+    // Controller present but the page size has no knob on this host.
+    put(&d, "cgroup.controllers", "cpu memory hugetlb\n");
+    let r = LinuxResourcesBuilder::default()
+        .hugepage_limits(vec![LinuxHugepageLimitBuilder::default()
+            .page_size("16GB".to_string())
+            .limit(1i64)
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "linux.resources.hugepageLimits[0].pageSize: hugetlb.16GB.max does not exist"
+        ),
+        "{e}"
+    );
     // Allow-all device lists are fine without eBPF.
     let r = LinuxResourcesBuilder::default()
-        .devices(vec![LinuxDeviceCgroupBuilder::default().allow(true).access("rwm".to_string()).build().unwrap()])
+        .devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm".to_string())
+            .build()
+            .unwrap()])
         .build()
         .unwrap();
     m.apply(&r).unwrap();

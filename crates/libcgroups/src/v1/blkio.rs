@@ -30,19 +30,46 @@ fn devno(field: &str, major: i64, minor: i64) -> Result<String> {
 /// Throttle lists in spec order with their field and v1/v2 key names.
 pub(crate) fn throttles(
     b: &LinuxBlockIo,
-) -> [(&'static str, &'static str, &'static str, &Option<Vec<LinuxThrottleDevice>>); 4] {
+) -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &Option<Vec<LinuxThrottleDevice>>,
+); 4] {
     [
-        (F_READ_BPS, "blkio.throttle.read_bps_device", "rbps", b.throttle_read_bps_device()),
-        (F_WRITE_BPS, "blkio.throttle.write_bps_device", "wbps", b.throttle_write_bps_device()),
-        (F_READ_IOPS, "blkio.throttle.read_iops_device", "riops", b.throttle_read_iops_device()),
-        (F_WRITE_IOPS, "blkio.throttle.write_iops_device", "wiops", b.throttle_write_iops_device()),
+        (
+            F_READ_BPS,
+            "blkio.throttle.read_bps_device",
+            "rbps",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            F_WRITE_BPS,
+            "blkio.throttle.write_bps_device",
+            "wbps",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            F_READ_IOPS,
+            "blkio.throttle.read_iops_device",
+            "riops",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            F_WRITE_IOPS,
+            "blkio.throttle.write_iops_device",
+            "wiops",
+            b.throttle_write_iops_device(),
+        ),
     ]
 }
 
 /// Validates device numbers and returns the first field that needs the
 /// controller; shared with the v2 io driver, which uses the same fields.
 pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
-    let Some(b) = r.block_io() else { return Ok(None) };
+    let Some(b) = r.block_io() else {
+        return Ok(None);
+    };
     let mut first = None;
     let mut note = |set: bool, f: &'static str| {
         if set && first.is_none() {
@@ -64,6 +91,36 @@ pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     Ok(first)
 }
 
+/// Leaf weights only exist with CFQ (gone since Linux 5.0); checked before
+/// any write.
+pub(super) fn check(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    let leaf_dev = b
+        .weight_device()
+        .iter()
+        .flatten()
+        .any(|w| nz(w.leaf_weight()).is_some());
+    let files = [
+        (
+            nz(b.leaf_weight()).is_some(),
+            F_LEAF_WEIGHT,
+            "blkio.leaf_weight",
+        ),
+        (leaf_dev, F_WEIGHT_DEVICE, "blkio.leaf_weight_device"),
+    ];
+    for (set, field, file) in files {
+        if set && !fs::exists(dir, file) {
+            return Err(CgroupError::unsupported(
+                field,
+                format!(
+                    "{file} does not exist in {} (needs the CFQ I/O scheduler)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     // With the BFQ scheduler (CFQ is gone since 5.0) only the bfq knobs
     // exist; runc picks whichever is present.
@@ -81,10 +138,20 @@ pub(super) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     for wd in b.weight_device().iter().flatten() {
         let dev = devno(F_WEIGHT_DEVICE, wd.major(), wd.minor())?;
         if let Some(w) = nz(wd.weight()) {
-            fs::write(F_WEIGHT_DEVICE, dir, weight_device_file, &format!("{dev} {w}"))?;
+            fs::write(
+                F_WEIGHT_DEVICE,
+                dir,
+                weight_device_file,
+                &format!("{dev} {w}"),
+            )?;
         }
         if let Some(w) = nz(wd.leaf_weight()) {
-            fs::write(F_WEIGHT_DEVICE, dir, "blkio.leaf_weight_device", &format!("{dev} {w}"))?;
+            fs::write(
+                F_WEIGHT_DEVICE,
+                dir,
+                "blkio.leaf_weight_device",
+                &format!("{dev} {w}"),
+            )?;
         }
     }
     for (field, file, _, list) in throttles(b) {
@@ -106,7 +173,8 @@ pub(super) fn stats(dir: &Path, out: &mut BlkioStats) -> Result<()> {
         out.io_service_bytes_recursive = v;
         out.io_serviced_recursive = read("blkio.io_serviced_recursive")?.unwrap_or_default();
         out.io_queued_recursive = read("blkio.io_queued_recursive")?.unwrap_or_default();
-        out.io_service_time_recursive = read("blkio.io_service_time_recursive")?.unwrap_or_default();
+        out.io_service_time_recursive =
+            read("blkio.io_service_time_recursive")?.unwrap_or_default();
         out.io_wait_time_recursive = read("blkio.io_wait_time_recursive")?.unwrap_or_default();
         out.io_merged_recursive = read("blkio.io_merged_recursive")?.unwrap_or_default();
         out.io_time_recursive = read("blkio.time_recursive")?.unwrap_or_default();
@@ -117,7 +185,8 @@ pub(super) fn stats(dir: &Path, out: &mut BlkioStats) -> Result<()> {
     } else {
         out.io_service_bytes_recursive =
             read("blkio.throttle.io_service_bytes_recursive")?.unwrap_or_default();
-        out.io_serviced_recursive = read("blkio.throttle.io_serviced_recursive")?.unwrap_or_default();
+        out.io_serviced_recursive =
+            read("blkio.throttle.io_serviced_recursive")?.unwrap_or_default();
     }
     Ok(())
 }

@@ -31,6 +31,36 @@ pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     Ok(fields.iter().find(|(set, _)| *set).map(|(_, f)| *f))
 }
 
+/// Knobs that only exist with some kernel configs (RT group scheduling,
+/// SCHED_IDLE groups); checked before any write.
+pub(super) fn check(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    let files = [
+        (
+            nz(c.realtime_runtime()).is_some(),
+            F_RT_RUNTIME,
+            "cpu.rt_runtime_us",
+        ),
+        (
+            nz(c.realtime_period()).is_some(),
+            F_RT_PERIOD,
+            "cpu.rt_period_us",
+        ),
+        (c.idle().is_some(), F_IDLE, "cpu.idle"),
+    ];
+    for (set, field, file) in files {
+        if set && !fs::exists(dir, file) {
+            return Err(CgroupError::unsupported(
+                field,
+                format!(
+                    "{file} does not exist in {} (not supported by this kernel)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(shares) = nz(c.shares()) {
         fs::write(F_SHARES, dir, "cpu.shares", &shares.to_string())?;
@@ -53,7 +83,15 @@ pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
         match fs::try_write(dir, "cpu.cfs_period_us", &p.to_string()) {
             Ok(()) => {}
             Err(e) if fs::is_errno(&e, libc::EINVAL) && quota.is_some() => pending_period = Some(p),
-            Err(e) => return Err(CgroupError::file(F_PERIOD, "writing", "cpu.cfs_period_us", dir, e)),
+            Err(e) => {
+                return Err(CgroupError::file(
+                    F_PERIOD,
+                    "writing",
+                    "cpu.cfs_period_us",
+                    dir,
+                    e,
+                ))
+            }
         }
     }
     let mut pending_burst = None;
@@ -65,7 +103,15 @@ pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
                 tracing::warn!("{F_BURST} is ignored: cpu.cfs_burst_us does not exist");
             }
             Err(e) if fs::is_errno(&e, libc::EINVAL) && quota.is_some() => pending_burst = Some(b),
-            Err(e) => return Err(CgroupError::file(F_BURST, "writing", "cpu.cfs_burst_us", dir, e)),
+            Err(e) => {
+                return Err(CgroupError::file(
+                    F_BURST,
+                    "writing",
+                    "cpu.cfs_burst_us",
+                    dir,
+                    e,
+                ))
+            }
         }
     }
     if let Some(q) = quota {
@@ -88,8 +134,18 @@ pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(p) = nz(c.realtime_period()) {
         match fs::try_write(dir, "cpu.rt_period_us", &p.to_string()) {
             Ok(()) => {}
-            Err(e) if fs::is_errno(&e, libc::EINVAL) && rt_runtime.is_some() => pending_rt_period = Some(p),
-            Err(e) => return Err(CgroupError::file(F_RT_PERIOD, "writing", "cpu.rt_period_us", dir, e)),
+            Err(e) if fs::is_errno(&e, libc::EINVAL) && rt_runtime.is_some() => {
+                pending_rt_period = Some(p)
+            }
+            Err(e) => {
+                return Err(CgroupError::file(
+                    F_RT_PERIOD,
+                    "writing",
+                    "cpu.rt_period_us",
+                    dir,
+                    e,
+                ))
+            }
         }
     }
     if let Some(rt) = rt_runtime {

@@ -32,8 +32,16 @@ pub(super) fn stats(dir: &Path, out: &mut CpuUsage) -> Result<()> {
     } else if let Some(s) = fs::read_opt(CTX, dir, "cpuacct.stat")? {
         let m = fs::parse_flat_keyed(&s);
         let ns_per_tick = 1_000_000_000 / clock_ticks();
-        out.user = m.get("user").copied().unwrap_or(0).saturating_mul(ns_per_tick);
-        out.kernel = m.get("system").copied().unwrap_or(0).saturating_mul(ns_per_tick);
+        out.user = m
+            .get("user")
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul(ns_per_tick);
+        out.kernel = m
+            .get("system")
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul(ns_per_tick);
     }
     Ok(())
 }

@@ -46,7 +46,10 @@ pub(crate) fn rule_string(i: usize, rule: &LinuxDeviceCgroup) -> Result<String> 
         Some(other) => {
             return Err(CgroupError::invalid(
                 field(i),
-                format!("type {:?} is not valid in a device cgroup rule (use a, b or c)", other.as_str()),
+                format!(
+                    "type {:?} is not valid in a device cgroup rule (use a, b or c)",
+                    other.as_str()
+                ),
             ))
         }
     };
@@ -63,7 +66,11 @@ pub(crate) fn rule_string(i: usize, rule: &LinuxDeviceCgroup) -> Result<String> 
         Some(n) if n >= 0 => n.to_string(),
         _ => "*".to_string(),
     };
-    Ok(format!("{t} {}:{} {a}", num(rule.major()), num(rule.minor())))
+    Ok(format!(
+        "{t} {}:{} {a}",
+        num(rule.major()),
+        num(rule.minor())
+    ))
 }
 
 /// True for a rule covering every device with every access.
@@ -75,7 +82,9 @@ pub(crate) fn is_all(rule: &LinuxDeviceCgroup) -> bool {
 }
 
 pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
-    let Some(rules) = r.devices() else { return Ok(None) };
+    let Some(rules) = r.devices() else {
+        return Ok(None);
+    };
     for (i, rule) in rules.iter().enumerate() {
         rule_string(i, rule)?;
     }
@@ -87,7 +96,11 @@ pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
 pub(super) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for (i, rule) in rules.iter().enumerate() {
         let line = rule_string(i, rule)?;
-        let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         fs::write(&field(i), dir, file, &line)?;
     }
     Ok(())
@@ -98,7 +111,13 @@ mod tests {
     use super::*;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 
-    fn rule(allow: bool, t: Option<LinuxDeviceType>, maj: Option<i64>, min: Option<i64>, a: Option<&str>) -> LinuxDeviceCgroup {
+    fn rule(
+        allow: bool,
+        t: Option<LinuxDeviceType>,
+        maj: Option<i64>,
+        min: Option<i64>,
+        a: Option<&str>,
+    ) -> LinuxDeviceCgroup {
         let mut b = LinuxDeviceCgroupBuilder::default().allow(allow);
         if let Some(t) = t {
             b = b.typ(t);
@@ -117,26 +136,57 @@ mod tests {
 
     #[test]
     fn formats_rules() {
-        assert_eq!(rule_string(0, &rule(false, None, None, None, Some("rwm"))).unwrap(), "a *:* rwm");
-        assert_eq!(rule_string(0, &rule(false, None, None, None, None)).unwrap(), "a *:* rwm");
         assert_eq!(
-            rule_string(0, &rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), Some("rw"))).unwrap(),
+            rule_string(0, &rule(false, None, None, None, Some("rwm"))).unwrap(),
+            "a *:* rwm"
+        );
+        assert_eq!(
+            rule_string(0, &rule(false, None, None, None, None)).unwrap(),
+            "a *:* rwm"
+        );
+        assert_eq!(
+            rule_string(
+                0,
+                &rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), Some("rw"))
+            )
+            .unwrap(),
             "c 1:3 rw"
         );
         assert_eq!(
-            rule_string(0, &rule(true, Some(LinuxDeviceType::C), Some(136), None, Some("rwm"))).unwrap(),
+            rule_string(
+                0,
+                &rule(true, Some(LinuxDeviceType::C), Some(136), None, Some("rwm"))
+            )
+            .unwrap(),
             "c 136:* rwm"
         );
         assert_eq!(
-            rule_string(0, &rule(true, Some(LinuxDeviceType::B), Some(-1), Some(-1), Some("m"))).unwrap(),
+            rule_string(
+                0,
+                &rule(
+                    true,
+                    Some(LinuxDeviceType::B),
+                    Some(-1),
+                    Some(-1),
+                    Some("m")
+                )
+            )
+            .unwrap(),
             "b *:* m"
         );
     }
 
     #[test]
     fn rejects_bad_rules() {
-        let e = rule_string(2, &rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), Some("rx"))).unwrap_err();
-        assert!(e.to_string().starts_with("linux.resources.devices[2]: "), "{e}");
+        let e = rule_string(
+            2,
+            &rule(true, Some(LinuxDeviceType::C), Some(1), Some(3), Some("rx")),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("linux.resources.devices[2]: "),
+            "{e}"
+        );
         assert!(rule_string(0, &rule(true, Some(LinuxDeviceType::P), None, None, None)).is_err());
         assert!(rule_string(0, &rule(true, None, Some(1), Some(3), None)).is_err());
         assert!(rule_string(0, &rule(false, None, None, None, Some("r"))).is_err());
@@ -145,7 +195,19 @@ mod tests {
     #[test]
     fn detects_all_rule() {
         assert!(is_all(&rule(true, None, None, None, None)));
-        assert!(is_all(&rule(true, Some(LinuxDeviceType::A), Some(-1), None, Some("mwr"))));
-        assert!(!is_all(&rule(true, Some(LinuxDeviceType::C), None, None, None)));
+        assert!(is_all(&rule(
+            true,
+            Some(LinuxDeviceType::A),
+            Some(-1),
+            None,
+            Some("mwr")
+        )));
+        assert!(!is_all(&rule(
+            true,
+            Some(LinuxDeviceType::C),
+            None,
+            None,
+            None
+        )));
     }
 }

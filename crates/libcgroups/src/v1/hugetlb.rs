@@ -13,16 +13,39 @@ pub(crate) const F_HUGETLB: &str = "linux.resources.hugepageLimits";
 
 /// Shared with v2: page sizes become part of file names, so validate them.
 pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
-    let Some(limits) = r.hugepage_limits() else { return Ok(None) };
+    let Some(limits) = r.hugepage_limits() else {
+        return Ok(None);
+    };
     for (i, l) in limits.iter().enumerate() {
         if !valid_pagesize(l.page_size()) {
             return Err(CgroupError::invalid(
                 format!("{F_HUGETLB}[{i}].pageSize"),
-                format!("{:?} is not a page size like \"2MB\" or \"1GB\"", l.page_size()),
+                format!(
+                    "{:?} is not a page size like \"2MB\" or \"1GB\"",
+                    l.page_size()
+                ),
             ));
         }
     }
     Ok((!limits.is_empty()).then_some(F_HUGETLB))
+}
+
+/// A page size the host does not support has no knob; checked before any
+/// write. `suffix` is "limit_in_bytes" (v1) or "max" (v2).
+pub(crate) fn check(dir: &Path, limits: &[LinuxHugepageLimit], suffix: &str) -> Result<()> {
+    for (i, l) in limits.iter().enumerate() {
+        let file = format!("hugetlb.{}.{suffix}", l.page_size());
+        if !fs::exists(dir, &file) {
+            return Err(CgroupError::unsupported(
+                format!("{F_HUGETLB}[{i}].pageSize"),
+                format!(
+                    "{file} does not exist in {} (page size not supported by the host)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
@@ -32,7 +55,12 @@ pub(super) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     for (i, l) in limits.iter().enumerate() {
         let field = format!("{F_HUGETLB}[{i}]");
         let val = l.limit().to_string();
-        fs::write(&field, dir, &format!("hugetlb.{}.limit_in_bytes", l.page_size()), &val)?;
+        fs::write(
+            &field,
+            dir,
+            &format!("hugetlb.{}.limit_in_bytes", l.page_size()),
+            &val,
+        )?;
         if rsvd {
             let file = format!("hugetlb.{}.rsvd.limit_in_bytes", l.page_size());
             match fs::try_write(dir, &file, &val) {
@@ -45,7 +73,10 @@ pub(super) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn stats(dir: &Path, out: &mut std::collections::BTreeMap<String, HugetlbStats>) -> Result<()> {
+pub(super) fn stats(
+    dir: &Path,
+    out: &mut std::collections::BTreeMap<String, HugetlbStats>,
+) -> Result<()> {
     const CTX: &str = "hugetlb stats";
     let rd = std::fs::read_dir(dir).map_err(|e| CgroupError::file(CTX, "listing", ".", dir, e))?;
     for ent in rd.flatten() {

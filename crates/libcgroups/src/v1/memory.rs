@@ -46,6 +46,31 @@ pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     Ok(fields.iter().find(|(set, _)| *set).map(|(_, f)| *f))
 }
 
+/// Checks that need the cgroup directory, done before any write.
+pub(super) fn check(dir: &Path, m: &LinuxMemory) -> Result<()> {
+    if nz(m.swap()).is_some() && !fs::exists(dir, MEMSW_LIMIT) {
+        return Err(CgroupError::unsupported(
+            F_SWAP,
+            format!(
+                "{MEMSW_LIMIT} does not exist in {} (swap accounting disabled in the kernel)",
+                dir.display()
+            ),
+        ));
+    }
+    if m.check_before_update() == Some(true) {
+        if let Some(l) = nz(m.limit()).filter(|l| *l > 0) {
+            let usage = fs::read_u64(F_LIMIT, dir, "memory.usage_in_bytes")?;
+            if usage >= l as u64 {
+                return Err(CgroupError::invalid(
+                    F_LIMIT,
+                    format!("rejecting memory limit {l} below current usage {usage} (checkBeforeUpdate)"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn set_limit(dir: &Path, limit: i64) -> Result<()> {
     fs::try_write(dir, LIMIT, &limit.to_string()).map_err(|e| {
         // EBUSY means the kernel could not reclaim down to the new limit;
@@ -68,18 +93,6 @@ fn set_swap(dir: &Path, swap: i64) -> Result<()> {
 pub(super) fn apply(dir: &Path, m: &LinuxMemory) -> Result<()> {
     let limit = nz(m.limit());
     let mut swap = nz(m.swap());
-
-    if m.check_before_update() == Some(true) {
-        if let Some(l) = limit.filter(|l| *l > 0) {
-            let usage = fs::read_u64(F_LIMIT, dir, "memory.usage_in_bytes")?;
-            if usage >= l as u64 {
-                return Err(CgroupError::invalid(
-                    F_LIMIT,
-                    format!("rejecting memory limit {l} below current usage {usage} (checkBeforeUpdate)"),
-                ));
-            }
-        }
-    }
 
     // Unlimited memory with unset swap means unlimited memory+swap too;
     // otherwise the old memsw limit would silently keep capping memory.
@@ -123,7 +136,12 @@ pub(super) fn apply(dir: &Path, m: &LinuxMemory) -> Result<()> {
         }
     }
     if let Some(r) = nz(m.reservation()) {
-        fs::write(F_RESERVATION, dir, "memory.soft_limit_in_bytes", &r.to_string())?;
+        fs::write(
+            F_RESERVATION,
+            dir,
+            "memory.soft_limit_in_bytes",
+            &r.to_string(),
+        )?;
     }
     match m.disable_oom_killer() {
         Some(true) => fs::write(F_OOM, dir, "memory.oom_control", "1")?,

@@ -64,6 +64,18 @@ impl<'a> V1<'a> {
                 self.need(controller, field)?;
             }
         }
+        if let (Some(d), Some(m)) = (self.dir("memory"), r.memory()) {
+            memory::check(d, m)?;
+        }
+        if let (Some(d), Some(c)) = (self.dir("cpu"), r.cpu()) {
+            cpu::check(d, c)?;
+        }
+        if let (Some(d), Some(b)) = (self.dir("blkio"), r.block_io()) {
+            blkio::check(d, b)?;
+        }
+        if let (Some(d), Some(l)) = (self.dir("hugetlb"), r.hugepage_limits()) {
+            hugetlb::check(d, l, "limit_in_bytes")?;
+        }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             if self.h.unified_dir().is_none() {
                 return Err(CgroupError::unsupported(
@@ -118,7 +130,10 @@ impl Driver for V1<'_> {
                 net_cls::apply(self.need("net_cls", "linux.resources.network.classID")?, id)?;
             }
             if let Some(p) = n.priorities().as_ref().filter(|p| !p.is_empty()) {
-                net_prio::apply(self.need("net_prio", "linux.resources.network.priorities")?, p)?;
+                net_prio::apply(
+                    self.need("net_prio", "linux.resources.network.priorities")?,
+                    p,
+                )?;
             }
         }
         if let Some(m) = r.rdma().as_ref().filter(|m| !m.is_empty()) {

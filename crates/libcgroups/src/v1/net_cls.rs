@@ -10,7 +10,10 @@ use crate::fs;
 const F_CLASSID: &str = "linux.resources.network.classID";
 
 pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
-    Ok(r.network().as_ref().and_then(|n| n.class_id()).map(|_| F_CLASSID))
+    Ok(r.network()
+        .as_ref()
+        .and_then(|n| n.class_id())
+        .map(|_| F_CLASSID))
 }
 
 pub(super) fn apply(dir: &Path, class_id: u32) -> Result<()> {

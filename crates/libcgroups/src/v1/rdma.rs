@@ -14,7 +14,10 @@ pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     let Some(m) = r.rdma() else { return Ok(None) };
     for dev in m.keys() {
         if dev.is_empty() || dev.chars().any(char::is_whitespace) {
-            return Err(CgroupError::invalid(F_RDMA, format!("{dev:?} is not an RDMA device name")));
+            return Err(CgroupError::invalid(
+                F_RDMA,
+                format!("{dev:?} is not an RDMA device name"),
+            ));
         }
     }
     Ok((!m.is_empty()).then_some(F_RDMA))

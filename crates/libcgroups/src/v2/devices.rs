@@ -59,7 +59,10 @@ mod tests {
         assert!(!restricts(&[all(false), null(true), all(true)]));
         assert!(restricts(&[all(false), null(true)]));
         assert!(restricts(&[all(true), null(false)]));
-        assert!(check(&[all(false)]).unwrap_err().to_string().contains("not implemented yet"));
+        assert!(check(&[all(false)])
+            .unwrap_err()
+            .to_string()
+            .contains("not implemented yet"));
         assert!(check(&[all(false), all(true)]).is_ok());
     }
 }

@@ -18,7 +18,11 @@ pub(crate) fn is_frozen(dir: &Path) -> Result<bool> {
 }
 
 fn set_and_wait(dir: &Path, want: bool) -> Result<()> {
-    let ctx = if want { "freezing the cgroup" } else { "thawing the cgroup" };
+    let ctx = if want {
+        "freezing the cgroup"
+    } else {
+        "thawing the cgroup"
+    };
     fs::write(ctx, dir, "cgroup.freeze", if want { "1" } else { "0" })?;
     let start = Instant::now();
     let mut sleep = Duration::from_millis(1);

@@ -26,14 +26,20 @@ pub(crate) struct V2<'a> {
 /// own, or a delegated subtree, may refuse; applying a resource that then
 /// lacks its controller fails later with an error naming the field.
 pub(crate) fn enable_controllers(mountpoint: &Path, leaf: &Path) {
-    let Ok(rel) = leaf.strip_prefix(mountpoint) else { return };
+    let Ok(rel) = leaf.strip_prefix(mountpoint) else {
+        return;
+    };
     let mut cur = mountpoint.to_path_buf();
     // Each iteration enables controllers in the parent of `c`; the leaf
     // itself is never touched (it would then refuse processes).
     for c in rel.components() {
-        let Ok(avail) = fs::try_read(&cur, "cgroup.controllers") else { return };
+        let Ok(avail) = fs::try_read(&cur, "cgroup.controllers") else {
+            return;
+        };
         let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
-        if !want.is_empty() && fs::try_write(&cur, "cgroup.subtree_control", &want.join(" ")).is_err() {
+        if !want.is_empty()
+            && fs::try_write(&cur, "cgroup.subtree_control", &want.join(" ")).is_err()
+        {
             for w in &want {
                 let _ = fs::try_write(&cur, "cgroup.subtree_control", w);
             }
@@ -83,7 +89,10 @@ fn stats(dir: &Path) -> Result<Stats> {
             usage,
             limit: fs::read_u64_opt(CTX, dir, "memory.max")?.unwrap_or(u64::MAX),
             max: fs::read_u64_opt(CTX, dir, "memory.peak")?.unwrap_or(0),
-            failcnt: events.as_ref().and_then(|e| e.get("max").copied()).unwrap_or(0),
+            failcnt: events
+                .as_ref()
+                .and_then(|e| e.get("max").copied())
+                .unwrap_or(0),
         };
         if let Some(swap) = fs::read_u64_opt(CTX, dir, "memory.swap.current")? {
             // Report memory+swap like v1's memsw so consumers see one meaning.
@@ -117,11 +126,19 @@ fn stats(dir: &Path) -> Result<Stats> {
             if size.contains('.') {
                 continue; // hugetlb.<size>.rsvd.current
             }
-            let usage = fs::read_u64_opt(CTX, dir, &format!("hugetlb.{size}.current"))?.unwrap_or(0);
+            let usage =
+                fs::read_u64_opt(CTX, dir, &format!("hugetlb.{size}.current"))?.unwrap_or(0);
             let failcnt = fs::read_opt(CTX, dir, &format!("hugetlb.{size}.events"))?
                 .and_then(|e| fs::parse_flat_keyed(&e).get("max").copied())
                 .unwrap_or(0);
-            s.hugetlb.insert(size.to_string(), HugetlbStats { usage, max: 0, failcnt });
+            s.hugetlb.insert(
+                size.to_string(),
+                HugetlbStats {
+                    usage,
+                    max: 0,
+                    failcnt,
+                },
+            );
         }
     }
     Ok(s)

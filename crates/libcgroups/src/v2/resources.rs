@@ -18,10 +18,11 @@ const F_SWAP: &str = "linux.resources.memory.swap";
 /// Refuses v1-only knobs and checks that each requested controller is
 /// enabled for the cgroup, before anything is written.
 pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
-    let avail: BTreeSet<String> = fs::read("checking available controllers", dir, "cgroup.controllers")?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let avail: BTreeSet<String> =
+        fs::read("checking available controllers", dir, "cgroup.controllers")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
     let need = |controller: &str, field: &str| -> Result<()> {
         if avail.contains(controller) {
             Ok(())
@@ -31,7 +32,11 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
                 format!(
                     "{controller} controller is not enabled for {} (cgroup.controllers: {:?})",
                     dir.display(),
-                    avail.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
+                    avail
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             ))
         }
@@ -56,6 +61,17 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
         ];
         if let Some((_, f)) = set.iter().find(|(s, _)| *s) {
             need("memory", f)?;
+        }
+        // A real swap limit without swap accounting cannot be honoured.
+        let swap = swap_to_v2(nz(m.swap()), nz(m.limit())).ok().flatten();
+        if swap.is_some_and(|s| s > 0) && !fs::exists(dir, "memory.swap.max") {
+            return Err(CgroupError::unsupported(
+                F_SWAP,
+                format!(
+                    "memory.swap.max does not exist in {} (swap accounting disabled)",
+                    dir.display()
+                ),
+            ));
         }
     }
     if let Some(c) = r.cpu() {
@@ -89,7 +105,11 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
         if nz(b.leaf_weight()).is_some() {
             return Err(v1_only("linux.resources.blockIO.leafWeight"));
         }
-        if b.weight_device().iter().flatten().any(|w| nz(w.leaf_weight()).is_some()) {
+        if b.weight_device()
+            .iter()
+            .flatten()
+            .any(|w| nz(w.leaf_weight()).is_some())
+        {
             return Err(v1_only("linux.resources.blockIO.weightDevice.leafWeight"));
         }
         if let Some(f) = blkio::requested(r)? {
@@ -98,6 +118,9 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
     }
     if let Some(f) = hugetlb::requested(r)? {
         need("hugetlb", f)?;
+        if let Some(l) = r.hugepage_limits() {
+            hugetlb::check(dir, l, "max")?;
+        }
     }
     if let Some(n) = r.network() {
         if n.class_id().is_some() {
@@ -140,7 +163,13 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
             // "no swap" are then already true (runc behaves the same).
             let harmless = e.kind() == std::io::ErrorKind::NotFound && (s == -1 || s == 0);
             if !harmless {
-                return Err(CgroupError::file(F_SWAP, "writing", "memory.swap.max", dir, e));
+                return Err(CgroupError::file(
+                    F_SWAP,
+                    "writing",
+                    "memory.swap.max",
+                    dir,
+                    e,
+                ));
             }
         }
     }
@@ -151,18 +180,30 @@ pub(crate) fn memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
         fs::write(F_RESERVATION, dir, "memory.low", &max_or(r))?;
     }
     if nz(m.kernel()).is_some() || nz(m.kernel_tcp()).is_some() {
-        tracing::warn!("{F_MEM}.kernel/kernelTCP are ignored: cgroup v2 has no separate kernel memory limits");
+        tracing::warn!(
+            "{F_MEM}.kernel/kernelTCP are ignored: cgroup v2 has no separate kernel memory limits"
+        );
     }
     Ok(())
 }
 
 pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     if let Some(idle) = c.idle() {
-        fs::write("linux.resources.cpu.idle", dir, "cpu.idle", &idle.to_string())?;
+        fs::write(
+            "linux.resources.cpu.idle",
+            dir,
+            "cpu.idle",
+            &idle.to_string(),
+        )?;
     }
     if let Some(shares) = nz(c.shares()) {
         let w = cpu_shares_to_weight(shares);
-        fs::write("linux.resources.cpu.shares", dir, "cpu.weight", &w.to_string())?;
+        fs::write(
+            "linux.resources.cpu.shares",
+            dir,
+            "cpu.weight",
+            &w.to_string(),
+        )?;
     }
     let quota = nz(c.quota());
     let period = nz(c.period());
@@ -174,7 +215,13 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
             Ok(()) => {}
             Err(e) if fs::is_errno(&e, libc::EINVAL) && quota.is_some() => pending_burst = Some(b),
             Err(e) => {
-                return Err(CgroupError::file("linux.resources.cpu.burst", "writing", "cpu.max.burst", dir, e))
+                return Err(CgroupError::file(
+                    "linux.resources.cpu.burst",
+                    "writing",
+                    "cpu.max.burst",
+                    dir,
+                    e,
+                ))
             }
         }
     }
@@ -186,10 +233,19 @@ pub(crate) fn cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
         if let Some(p) = period {
             v.push_str(&format!(" {p}"));
         }
-        let field = if quota.is_some() { "linux.resources.cpu.quota" } else { "linux.resources.cpu.period" };
+        let field = if quota.is_some() {
+            "linux.resources.cpu.quota"
+        } else {
+            "linux.resources.cpu.period"
+        };
         fs::write(field, dir, "cpu.max", &v)?;
         if let Some(b) = pending_burst {
-            fs::write("linux.resources.cpu.burst", dir, "cpu.max.burst", &b.to_string())?;
+            fs::write(
+                "linux.resources.cpu.burst",
+                dir,
+                "cpu.max.burst",
+                &b.to_string(),
+            )?;
         }
     }
     if let Some(cpus) = c.cpus().as_deref().map(str::trim).filter(|s| !s.is_empty()) {

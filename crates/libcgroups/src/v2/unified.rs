@@ -42,16 +42,21 @@ pub(crate) fn apply(dir: &Path, u: &HashMap<String, String>) -> Result<()> {
         // Multi-line values (io.max, several devices) need one write per
         // line, like runc's WriteFileByLine.
         let lines: Vec<&str> = v.split('\n').filter(|l| !l.is_empty()).collect();
-        let lines = if lines.is_empty() { vec![v.as_str()] } else { lines };
+        let lines = if lines.is_empty() {
+            vec![v.as_str()]
+        } else {
+            lines
+        };
         for line in lines {
             if let Err(e) = fs::try_write(dir, k, line) {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     let ctrl = k.split('.').next().unwrap_or("");
-                    let reason = if k.contains('.') && ctrl != "cgroup" && !available(dir).contains(ctrl) {
-                        format!("controller {ctrl:?} is not available in {}", dir.display())
-                    } else {
-                        format!("no such cgroup file in {}", dir.display())
-                    };
+                    let reason =
+                        if k.contains('.') && ctrl != "cgroup" && !available(dir).contains(ctrl) {
+                            format!("controller {ctrl:?} is not available in {}", dir.display())
+                        } else {
+                            format!("no such cgroup file in {}", dir.display())
+                        };
                     return Err(CgroupError::unsupported(field(k), reason));
                 }
                 return Err(CgroupError::file(field(k), "writing", k.as_str(), dir, e));
