@@ -93,7 +93,9 @@ impl NsPlan {
             // pid, mount, net, uts and ipc in one go.
             plan.clone_flags = new & !late;
         } else {
-            plan.unshare_early = new & !late & !(libc::CLONE_NEWPID as u64);
+            // A pid namespace made by unshare applies to children only:
+            // the fork that follows puts the init in it.
+            plan.unshare_early = new & !late;
             plan.fork_for_pid = plan.new_pid || joins_pid;
         }
         if let Some(offsets) = linux.time_offsets() {
@@ -195,7 +197,7 @@ mod tests {
     fn joining_moves_creation_into_the_child() {
         let p = plan(r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/x"},{"type":"uts"}]}"#);
         assert_eq!(p.clone_flags, 0);
-        assert_eq!(p.unshare_early, libc::CLONE_NEWUTS as u64);
+        assert_eq!(p.unshare_early, (libc::CLONE_NEWUTS | libc::CLONE_NEWPID) as u64);
         assert!(p.fork_for_pid && p.new_pid && p.has_net && !p.new_net);
     }
 
