@@ -1,1 +1,607 @@
-fn main() {}
+//! `hull-probe`: a test helper that runs INSIDE a container and reports what
+//! it sees as a single JSON object on stdout (one line, terminated by '\n').
+//!
+//! Subcommands:
+//!
+//! * `report` — everything below (see [`report`]).
+//! * `exit N` — exit with status N.
+//! * `sleep SECS` — sleep (fractional seconds allowed). SIGTERM, SIGINT,
+//!   SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 get a handler that exits with
+//!   128+signo, so the probe is killable by SIGTERM even as the init of a PID
+//!   namespace (where signals with the default disposition are ignored).
+//! * `fds` — only the open file descriptors: `{"fds":[{"fd":0,"target":"..."}]}`.
+//! * `kill-self SIG` — send signal number SIG to itself (exit status 128+SIG
+//!   as seen by a parent); if it survives, exits 99.
+//! * `stat PATH...` — lstat each path: `{"stat":{"PATH":{"type":"char",
+//!   "mode":"0666","major":1,"minor":3,"uid":0,"gid":0,"link":"..."}}}`, or
+//!   `{"error":"...","errno":N}` per path. `type` is one of file, dir,
+//!   symlink, char, block, fifo, socket.
+//! * `read PATH` — `{"ok":true,"content":"..."}` or
+//!   `{"ok":false,"errno":N,"error":"..."}`.
+//! * `write PATH DATA` — open(O_WRONLY|O_CREAT|O_TRUNC, 0644) and write DATA;
+//!   `{"ok":true}` or `{"ok":false,"errno":N,"error":"..."}`.
+//! * `ls PATH` — `{"ok":true,"entries":["a","b"]}` (sorted, without . and
+//!   ..) or `{"ok":false,"errno":N,"error":"..."}`.
+//! * `cat PATH` — copy the file to stdout verbatim (no JSON).
+//! * `print-env` / `echo ARGS...` — the environment / the arguments, as JSON.
+//!
+//! Conventions of `report`:
+//!
+//! * rlimits: `{"RLIMIT_NOFILE":[soft,hard],...}`; RLIM_INFINITY is written as
+//!   `-1`.
+//! * uid/gid: `{"real":0,"effective":0,"saved":0,"fs":0}` (from
+//!   /proc/self/status).
+//! * capabilities: the hex strings exactly as in /proc/self/status, e.g.
+//!   `"CapEff":"00000000a80425fb"`.
+//! * namespaces: `{"pid":"pid:[4026531836]",...}`; a namespace the kernel
+//!   doesn't have is `null`.
+//! * files that can't be read (e.g. uid_map without /proc) are `null`.
+//! * `monotonic` / `boottime`: seconds as floating point numbers.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt;
+
+// ---------------------------------------------------------------------------
+// Minimal JSON writer
+// ---------------------------------------------------------------------------
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_bytes(b: &[u8]) -> String {
+    json_str(&String::from_utf8_lossy(b))
+}
+
+fn json_opt_str(s: Option<&str>) -> String {
+    match s {
+        Some(s) => json_str(s),
+        None => "null".to_string(),
+    }
+}
+
+fn json_arr<I: IntoIterator<Item = String>>(items: I) -> String {
+    let v: Vec<String> = items.into_iter().collect();
+    format!("[{}]", v.join(","))
+}
+
+/// An ordered JSON object under construction.
+#[derive(Default)]
+struct Obj(Vec<(String, String)>);
+
+impl Obj {
+    fn raw(&mut self, k: &str, v: String) -> &mut Self {
+        self.0.push((k.to_string(), v));
+        self
+    }
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.raw(k, json_str(v))
+    }
+    fn opt_str(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+        self.raw(k, json_opt_str(v))
+    }
+    fn num<T: std::fmt::Display>(&mut self, k: &str, v: T) -> &mut Self {
+        self.raw(k, v.to_string())
+    }
+    fn boolean(&mut self, k: &str, v: bool) -> &mut Self {
+        self.raw(k, v.to_string())
+    }
+    fn finish(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{}", json_str(k), v))
+            .collect();
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn emit(s: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn err_obj(e: &std::io::Error) -> Obj {
+    let mut o = Obj::default();
+    o.boolean("ok", false)
+        .num("errno", e.raw_os_error().unwrap_or(0))
+        .str("error", &e.to_string());
+    o
+}
+
+fn read_string(path: &str) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn readlink(path: &str) -> Option<String> {
+    std::fs::read_link(path)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+fn status_fields() -> Vec<(String, String)> {
+    read_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
+}
+
+fn status_get<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn id_quad(v: Option<&str>) -> String {
+    let nums: Vec<&str> = v
+        .map(|s| s.split_whitespace().collect())
+        .unwrap_or_default();
+    let get = |i: usize| nums.get(i).copied().unwrap_or("null").to_string();
+    let mut o = Obj::default();
+    o.raw("real", get(0))
+        .raw("effective", get(1))
+        .raw("saved", get(2))
+        .raw("fs", get(3));
+    o.finish()
+}
+
+fn cstr_field(buf: &[libc::c_char]) -> String {
+    // SAFETY: utsname fields are NUL-terminated within their buffer.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn clock_secs(clk: libc::clockid_t) -> String {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    if unsafe { libc::clock_gettime(clk, &mut ts) } != 0 {
+        return "null".into();
+    }
+    format!("{}.{:09}", ts.tv_sec, ts.tv_nsec)
+}
+
+const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+];
+
+fn rlim_json(v: libc::rlim_t) -> String {
+    if v == libc::RLIM_INFINITY {
+        "-1".into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn rlimits() -> String {
+    let mut o = Obj::default();
+    for (name, res) in RLIMITS {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: valid pointer; resource ids come from libc.
+        let r = unsafe { libc::getrlimit(*res as _, &mut rl) };
+        if r == 0 {
+            o.raw(
+                name,
+                format!("[{},{}]", rlim_json(rl.rlim_cur), rlim_json(rl.rlim_max)),
+            );
+        } else {
+            o.raw(name, "null".into());
+        }
+    }
+    o.finish()
+}
+
+const NAMESPACES: &[&str] = &[
+    "cgroup",
+    "ipc",
+    "mnt",
+    "net",
+    "pid",
+    "pid_for_children",
+    "time",
+    "time_for_children",
+    "user",
+    "uts",
+];
+
+fn namespaces() -> String {
+    let mut o = Obj::default();
+    for ns in NAMESPACES {
+        o.opt_str(ns, readlink(&format!("/proc/self/ns/{ns}")).as_deref());
+    }
+    o.finish()
+}
+
+/// Open fds (numbers and readlink targets), excluding the directory fd used
+/// to list /proc/self/fd.
+fn fds() -> String {
+    let mut entries: Vec<(i32, Option<String>)> = Vec::new();
+    let path = CString::new("/proc/self/fd").unwrap();
+    // SAFETY: straightforward use of opendir/readdir/closedir.
+    unsafe {
+        let dir = libc::opendir(path.as_ptr());
+        if dir.is_null() {
+            return "null".into();
+        }
+        let own = libc::dirfd(dir);
+        loop {
+            let ent = libc::readdir(dir);
+            if ent.is_null() {
+                break;
+            }
+            let name = CStr::from_ptr((*ent).d_name.as_ptr());
+            let Ok(name) = name.to_str() else { continue };
+            let Ok(fd) = name.parse::<i32>() else {
+                continue;
+            };
+            if fd == own {
+                continue;
+            }
+            entries.push((fd, readlink(&format!("/proc/self/fd/{fd}"))));
+        }
+        libc::closedir(dir);
+    }
+    entries.sort();
+    json_arr(entries.into_iter().map(|(fd, t)| {
+        let mut o = Obj::default();
+        o.num("fd", fd).opt_str("target", t.as_deref());
+        o.finish()
+    }))
+}
+
+fn lines_or_null(path: &str) -> String {
+    match read_string(path) {
+        Some(s) => json_arr(s.lines().map(json_str)),
+        None => "null".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Subcommands
+// ---------------------------------------------------------------------------
+
+fn report() {
+    let st = status_fields();
+    let mut o = Obj::default();
+
+    // SAFETY: trivial libc getters.
+    let (pid, ppid) = unsafe { (libc::getpid(), libc::getppid()) };
+    o.num("pid", pid).num("ppid", ppid);
+    o.raw("uid", id_quad(status_get(&st, "Uid")));
+    o.raw("gid", id_quad(status_get(&st, "Gid")));
+    o.raw(
+        "groups",
+        json_arr(
+            status_get(&st, "Groups")
+                .unwrap_or("")
+                .split_whitespace()
+                .map(|s| s.to_string()),
+        ),
+    );
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        o.opt_str(k, status_get(&st, k));
+    }
+    o.raw(
+        "NoNewPrivs",
+        status_get(&st, "NoNewPrivs").unwrap_or("null").to_string(),
+    );
+    o.raw(
+        "Seccomp",
+        status_get(&st, "Seccomp").unwrap_or("null").to_string(),
+    );
+    o.opt_str("umask", status_get(&st, "Umask"));
+    o.raw("rlimits", rlimits());
+    o.raw("namespaces", namespaces());
+
+    // SAFETY: utsname is plain data, uname fills it.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut uts) } == 0 {
+        o.str("hostname", &cstr_field(&uts.nodename));
+        o.str("domainname", &cstr_field(&uts.domainname));
+    } else {
+        o.raw("hostname", "null".into())
+            .raw("domainname", "null".into());
+    }
+
+    o.opt_str(
+        "cwd",
+        std::env::current_dir()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+            .as_deref(),
+    );
+    o.raw(
+        "env",
+        json_arr(std::env::vars_os().map(|(k, v)| {
+            let mut s = k.as_bytes().to_vec();
+            s.push(b'=');
+            s.extend_from_slice(v.as_bytes());
+            json_bytes(&s)
+        })),
+    );
+    o.raw(
+        "args",
+        json_arr(std::env::args_os().map(|a| json_bytes(a.as_bytes()))),
+    );
+    o.opt_str("uid_map", read_string("/proc/self/uid_map").as_deref());
+    o.opt_str("gid_map", read_string("/proc/self/gid_map").as_deref());
+    o.opt_str(
+        "setgroups",
+        read_string("/proc/self/setgroups")
+            .as_deref()
+            .map(|s| s.trim()),
+    );
+    match read_string("/proc/self/oom_score_adj").and_then(|s| s.trim().parse::<i64>().ok()) {
+        Some(v) => o.num("oom_score_adj", v),
+        None => o.raw("oom_score_adj", "null".into()),
+    };
+    o.raw("cgroup", lines_or_null("/proc/self/cgroup"));
+    o.raw("mountinfo", lines_or_null("/proc/self/mountinfo"));
+    o.raw("fds", fds());
+    match read_string("/proc/uptime").and_then(|s| s.split_whitespace().next().map(String::from)) {
+        Some(u) => o.raw("uptime", u),
+        None => o.raw("uptime", "null".into()),
+    };
+    o.raw("monotonic", clock_secs(libc::CLOCK_MONOTONIC));
+    o.raw("boottime", clock_secs(libc::CLOCK_BOOTTIME));
+    o.opt_str("exe", readlink("/proc/self/exe").as_deref());
+    emit(o.finish());
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+fn sleep(secs: f64) {
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: installing a handler that only calls _exit.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+    let end = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs.max(0.0));
+    loop {
+        let now = std::time::Instant::now();
+        if now >= end {
+            break;
+        }
+        std::thread::sleep(end - now);
+    }
+}
+
+fn file_type(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "file",
+        libc::S_IFDIR => "dir",
+        libc::S_IFLNK => "symlink",
+        libc::S_IFCHR => "char",
+        libc::S_IFBLK => "block",
+        libc::S_IFIFO => "fifo",
+        libc::S_IFSOCK => "socket",
+        _ => "unknown",
+    }
+}
+
+fn stat_paths(paths: &[String]) {
+    let mut all = Obj::default();
+    for p in paths {
+        let c = CString::new(OsStr::new(p).as_bytes()).unwrap();
+        // SAFETY: stat is plain data, lstat fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let mut o = Obj::default();
+        if unsafe { libc::lstat(c.as_ptr(), &mut st) } != 0 {
+            let e = std::io::Error::from_raw_os_error(errno());
+            o.num("errno", e.raw_os_error().unwrap_or(0))
+                .str("error", &e.to_string());
+        } else {
+            o.str("type", file_type(st.st_mode))
+                .str("mode", &format!("{:04o}", st.st_mode & 0o7777))
+                .num("major", libc::major(st.st_rdev))
+                .num("minor", libc::minor(st.st_rdev))
+                .num("uid", st.st_uid)
+                .num("gid", st.st_gid)
+                .num("size", st.st_size);
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                o.opt_str("link", readlink(p).as_deref());
+            }
+        }
+        all.raw(p, o.finish());
+    }
+    let mut top = Obj::default();
+    top.raw("stat", all.finish());
+    emit(top.finish());
+}
+
+fn read_path(path: &str) {
+    match std::fs::read(path) {
+        Ok(b) => {
+            let mut o = Obj::default();
+            o.boolean("ok", true)
+                .raw("content", json_bytes(&b))
+                .num("len", b.len());
+            emit(o.finish());
+        }
+        Err(e) => emit(err_obj(&e).finish()),
+    }
+}
+
+fn write_path(path: &str, data: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .and_then(|mut f| f.write_all(data.as_bytes()));
+    match r {
+        Ok(()) => {
+            let mut o = Obj::default();
+            o.boolean("ok", true);
+            emit(o.finish());
+        }
+        Err(e) => emit(err_obj(&e).finish()),
+    }
+}
+
+fn ls_path(path: &str) {
+    match std::fs::read_dir(path) {
+        Ok(rd) => {
+            let mut names: Vec<String> = rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            let mut o = Obj::default();
+            o.boolean("ok", true)
+                .raw("entries", json_arr(names.iter().map(|n| json_str(n))));
+            emit(o.finish());
+        }
+        Err(e) => emit(err_obj(&e).finish()),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: hull-probe report | exit N | sleep SECS | fds | kill-self SIG | \
+         stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS..."
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("report");
+    let rest = if args.is_empty() { &[][..] } else { &args[1..] };
+    match cmd {
+        "report" => report(),
+        "exit" => {
+            let n: i32 = rest
+                .first()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| usage());
+            std::process::exit(n)
+        }
+        "sleep" => {
+            let s: f64 = rest
+                .first()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| usage());
+            sleep(s)
+        }
+        "fds" => {
+            let mut o = Obj::default();
+            o.raw("fds", fds());
+            emit(o.finish());
+        }
+        "kill-self" => {
+            let n: i32 = rest
+                .first()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| usage());
+            // SAFETY: sending a signal to ourselves; restore default action first.
+            unsafe {
+                libc::signal(n, libc::SIG_DFL);
+                libc::kill(libc::getpid(), n);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            std::process::exit(99)
+        }
+        "stat" if !rest.is_empty() => stat_paths(rest),
+        "read" if rest.len() == 1 => read_path(&rest[0]),
+        "write" if rest.len() == 2 => write_path(&rest[0], &rest[1]),
+        "ls" if rest.len() == 1 => ls_path(&rest[0]),
+        "cat" if rest.len() == 1 => match std::fs::read(&rest[0]) {
+            Ok(b) => {
+                let _ = std::io::stdout().write_all(&b);
+            }
+            Err(e) => {
+                eprintln!("hull-probe: {}: {e}", rest[0]);
+                std::process::exit(1)
+            }
+        },
+        "print-env" => {
+            let mut o = Obj::default();
+            o.raw(
+                "env",
+                json_arr(std::env::vars_os().map(|(k, v)| {
+                    let mut s = k.as_bytes().to_vec();
+                    s.push(b'=');
+                    s.extend_from_slice(v.as_bytes());
+                    json_bytes(&s)
+                })),
+            );
+            emit(o.finish());
+        }
+        "echo" => {
+            let mut o = Obj::default();
+            o.raw("args", json_arr(rest.iter().map(|a| json_str(a))));
+            emit(o.finish());
+        }
+        _ => usage(),
+    }
+}

@@ -1,0 +1,394 @@
+//! `process.*`: args, env, cwd, hostname, exit codes, user, rlimits,
+//! noNewPrivileges, oomScoreAdj, capabilities.
+
+use hull_integration::*;
+use std::time::Duration;
+
+#[test]
+fn run_hostname_domainname_cwd_env_args() {
+    require_root!();
+    let rt = Runtime::new("run_basics");
+    let mut b = rt.bundle();
+    b.spec["hostname"] = json!("hull-host-a");
+    b.spec["domainname"] = json!("hull-domain-a");
+    b.process()["cwd"] = json!("/tmp");
+    b.process()["env"] = json!([
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "HULL_A=1",
+        "HULL_B=two words = and more",
+        "HULL_EMPTY="
+    ]);
+    b.args(&["hull-probe", "report", "extra arg", "--x=y"]);
+    let r = rt.report(&b);
+
+    assert_eq!(r["hostname"], "hull-host-a");
+    if is_runc() {
+        // runc differs: runc 1.1 ignores `domainname` (the spec says it sets
+        // the container's NIS domain name in its UTS namespace).
+        eprintln!("note: runc ignores domainname; assertion skipped");
+    } else {
+        assert_eq!(r["domainname"], "hull-domain-a");
+    }
+    assert_eq!(r["cwd"], "/tmp");
+    assert_eq!(
+        r["args"],
+        json!(["hull-probe", "report", "extra arg", "--x=y"])
+    );
+    assert_eq!(r["exe"], "/bin/hull-probe", "args[0] resolved through PATH");
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in [
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "HULL_A=1",
+        "HULL_B=two words = and more",
+        "HULL_EMPTY=",
+    ] {
+        assert!(
+            env.contains(&want),
+            "{want:?} missing from container env {env:?}"
+        );
+    }
+    // nothing of the runtime's own environment leaks in (cargo sets these
+    // for the test process, and the runtime inherits them)
+    for e in &env {
+        assert!(
+            !e.starts_with("CARGO") && !e.starts_with("RUST_TEST") && !e.starts_with("HULL_BIN="),
+            "host environment leaked into the container: {e}"
+        );
+    }
+    // the hostname is the container's, not the host's
+    assert_ne!(
+        r["hostname"].as_str().unwrap(),
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+}
+
+#[test]
+fn cwd_home_dir() {
+    require_root!();
+    let rt = Runtime::new("cwd_home");
+    let mut b = rt.bundle();
+    b.process()["cwd"] = json!("/home/tester");
+    let r = rt.report(&b);
+    assert_eq!(r["cwd"], "/home/tester");
+}
+
+#[test]
+fn exit_code_propagates() {
+    require_root!();
+    let rt = Runtime::new("exit_code");
+    for code in [0, 7, 255] {
+        let mut b = rt.bundle();
+        let c = code.to_string();
+        b.args(&["hull-probe", "exit", &c]);
+        let o = rt.run(&b);
+        assert_eq!(o.code, code, "{o}");
+    }
+}
+
+#[test]
+fn exit_code_killed_by_signal_is_128_plus_sig() {
+    require_root!();
+    let rt = Runtime::new("exit_signal");
+    // Without a PID namespace the process isn't a namespace init, so it can
+    // be killed by its own signals.
+    let mut b = rt.bundle();
+    b.remove_namespace("pid");
+    b.args(&["sh", "-c", "kill -9 $$"]);
+    let o = rt.run(&b);
+    assert_eq!(o.code, 137, "{o}");
+
+    let mut b = rt.bundle();
+    b.remove_namespace("pid");
+    b.args(&["hull-probe", "kill-self", "15"]);
+    let o = rt.run(&b);
+    assert_eq!(o.code, 143, "{o}");
+}
+
+#[test]
+fn exit_code_killed_from_outside() {
+    require_root!();
+    let rt = Runtime::new("exit_killed");
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "60"]);
+    let run = rt.spawn_run(&b, &[]);
+    // wait until the container is running
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(s) = rt.state(&b.id) {
+            if s["status"] == "running" {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "container never reached running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rt.kill(&b.id, Some("KILL")).ok();
+    let o = run.wait(Duration::from_secs(20));
+    assert_eq!(o.code, 137, "{o}");
+}
+
+#[test]
+fn user_uid_gid_additional_gids_umask() {
+    require_root!();
+    let rt = Runtime::new("user_ids");
+    let mut b = rt.bundle();
+    b.process()["user"] = json!({
+        "uid": 1000, "gid": 1000, "additionalGids": [5, 2000], "umask": 0o027
+    });
+    let r = rt.report(&b);
+    for k in ["real", "effective", "saved", "fs"] {
+        assert_eq!(r["uid"][k], 1000, "uid {k}: {}", r["uid"]);
+        assert_eq!(r["gid"][k], 1000, "gid {k}: {}", r["gid"]);
+    }
+    let mut groups: Vec<i64> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_i64().unwrap())
+        .collect();
+    groups.sort();
+    assert_eq!(groups, vec![5, 2000]);
+    assert_eq!(r["umask"], "0027");
+}
+
+#[test]
+fn user_root_has_no_supplementary_groups_by_default() {
+    require_root!();
+    let rt = Runtime::new("user_root");
+    let mut b = rt.bundle();
+    b.process()["user"] = json!({"uid": 0, "gid": 0, "umask": 0o077});
+    let r = rt.report(&b);
+    assert_eq!(r["uid"]["effective"], 0);
+    assert_eq!(r["gid"]["effective"], 0);
+    assert_eq!(r["groups"], json!([]));
+    assert_eq!(r["umask"], "0077");
+}
+
+#[test]
+fn rlimits_applied() {
+    require_root!();
+    let rt = Runtime::new("rlimits");
+    let mut b = rt.bundle();
+    b.process()["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024},
+        {"type": "RLIMIT_NPROC", "soft": 512, "hard": 1024},
+        {"type": "RLIMIT_CORE", "soft": 1048576, "hard": u64::MAX},
+        {"type": "RLIMIT_MSGQUEUE", "soft": 4096, "hard": 8192}
+    ]);
+    let r = rt.report(&b);
+    let rl = &r["rlimits"];
+    assert_eq!(rl["RLIMIT_NOFILE"], json!([1024, 1024]));
+    assert_eq!(rl["RLIMIT_NPROC"], json!([512, 1024]));
+    assert_eq!(
+        rl["RLIMIT_CORE"],
+        json!([1048576, -1]),
+        "u64::MAX means RLIM_INFINITY"
+    );
+    assert_eq!(rl["RLIMIT_MSGQUEUE"], json!([4096, 8192]));
+}
+
+#[test]
+fn rlimit_above_hard_limit_without_cap_sys_resource_fails() {
+    require_root!();
+    // Raising a hard limit needs CAP_SYS_RESOURCE; on hosts where we have it
+    // the request is legitimate and this test has nothing to check.
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) };
+    if host_has_cap(cap_bit("CAP_SYS_RESOURCE")) || cur.rlim_max == libc::RLIM_INFINITY {
+        eprintln!("note: host can raise RLIMIT_NOFILE; skipping");
+        return;
+    }
+    let rt = Runtime::new("rlimit_too_high");
+    let mut b = rt.bundle();
+    let too_high = cur.rlim_max + 10000;
+    b.process()["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": too_high}]);
+    let o = rt.run(&b);
+    o.failed();
+    assert!(
+        parse_probe(&o.stdout).is_none(),
+        "the process must not have run: {o}"
+    );
+    assert!(rt.list_ids().is_empty());
+}
+
+#[test]
+fn no_new_privileges() {
+    require_root!();
+    let rt = Runtime::new("nnp");
+    for (nnp, want) in [(true, 1), (false, 0)] {
+        let mut b = rt.bundle();
+        b.process()["noNewPrivileges"] = json!(nnp);
+        let r = rt.report(&b);
+        assert_eq!(r["NoNewPrivs"], want, "noNewPrivileges={nnp}");
+    }
+}
+
+#[test]
+fn oom_score_adj() {
+    require_root!();
+    let rt = Runtime::new("oom_score_adj");
+    let mut b = rt.bundle();
+    b.process()["oomScoreAdj"] = json!(500);
+    let r = rt.report(&b);
+    assert_eq!(r["oom_score_adj"], 500);
+
+    // unset: inherited unchanged from the runtime's caller
+    let host: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let b = rt.bundle();
+    let r = rt.report(&b);
+    assert_eq!(r["oom_score_adj"], host);
+}
+
+fn caps_json(
+    bounding: &[&str],
+    effective: &[&str],
+    permitted: &[&str],
+    inheritable: &[&str],
+    ambient: &[&str],
+) -> Value {
+    json!({
+        "bounding": bounding, "effective": effective, "permitted": permitted,
+        "inheritable": inheritable, "ambient": ambient
+    })
+}
+
+#[test]
+fn capabilities_default_set() {
+    require_root!();
+    let rt = Runtime::new("caps_default");
+    let b = rt.bundle();
+    let r = rt.report(&b);
+    let want = cap_hex(DEFAULT_CAPS);
+    assert_eq!(r["CapBnd"], want.as_str());
+    assert_eq!(r["CapPrm"], want.as_str());
+    assert_eq!(r["CapEff"], want.as_str());
+    assert_eq!(r["CapInh"], cap_hex(&[]).as_str());
+    // runc's default lists ambient caps without inheritable ones; the kernel
+    // can't raise an ambient cap that isn't inheritable, and the runtime must
+    // not fail because of it.
+    assert_eq!(r["CapAmb"], cap_hex(&[]).as_str());
+    // and it differs from the host's full set
+    let host_eff = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
+        .unwrap();
+    assert_ne!(r["CapEff"].as_str().unwrap(), host_eff);
+}
+
+#[test]
+fn capabilities_root_custom_sets() {
+    require_root!();
+    let rt = Runtime::new("caps_root");
+    // For uid 0 the kernel recomputes permitted/effective at execve as
+    // bounding|inheritable, so a config that is consistent with that
+    // (permitted == effective == bounding ⊇ inheritable ⊇ ambient) must be
+    // reproduced exactly.
+    let bnd = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_NET_RAW",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_SYS_CHROOT",
+    ];
+    let inh = ["CAP_KILL", "CAP_NET_RAW"];
+    let amb = ["CAP_KILL"];
+    let mut b = rt.bundle();
+    b.process()["capabilities"] = caps_json(&bnd, &bnd, &bnd, &inh, &amb);
+    let r = rt.report(&b);
+    assert_eq!(r["CapBnd"], cap_hex(&bnd).as_str());
+    assert_eq!(r["CapPrm"], cap_hex(&bnd).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&bnd).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&inh).as_str());
+    assert_eq!(r["CapAmb"], cap_hex(&amb).as_str());
+}
+
+#[test]
+fn capabilities_empty_sets() {
+    require_root!();
+    let rt = Runtime::new("caps_empty");
+    let mut b = rt.bundle();
+    b.process()["capabilities"] = caps_json(&[], &[], &[], &[], &[]);
+    let r = rt.report(&b);
+    for k in ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        assert_eq!(r[k], "0000000000000000", "{k}");
+    }
+}
+
+#[test]
+fn capabilities_non_root_with_ambient() {
+    require_root!();
+    let rt = Runtime::new("caps_user_ambient");
+    // For a non-root user without file caps, permitted and effective after
+    // execve are exactly the ambient set.
+    let bnd = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+        "CAP_SETUID",
+    ];
+    let inh = ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"];
+    let amb = ["CAP_NET_BIND_SERVICE", "CAP_NET_RAW"];
+    let mut b = rt.bundle();
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    b.process()["capabilities"] = caps_json(&bnd, &amb, &amb, &inh, &amb);
+    let r = rt.report(&b);
+    assert_eq!(r["uid"]["effective"], 1000);
+    assert_eq!(r["CapBnd"], cap_hex(&bnd).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&inh).as_str());
+    assert_eq!(r["CapAmb"], cap_hex(&amb).as_str());
+    assert_eq!(r["CapPrm"], cap_hex(&amb).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&amb).as_str());
+}
+
+#[test]
+fn capabilities_non_root_without_ambient_has_none() {
+    require_root!();
+    let rt = Runtime::new("caps_user_plain");
+    let mut b = rt.bundle();
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    let r = rt.report(&b);
+    assert_eq!(r["CapBnd"], cap_hex(DEFAULT_CAPS).as_str());
+    assert_eq!(r["CapPrm"], "0000000000000000");
+    assert_eq!(r["CapEff"], "0000000000000000");
+}
+
+#[test]
+fn stdio_fds_only() {
+    require_root!();
+    let rt = Runtime::new("fds");
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "fds"]);
+    let o = rt.run(&b);
+    o.ok();
+    let fds: Vec<i64> = o.json()["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fd"].as_i64().unwrap())
+        .collect();
+    // no runtime-internal fd (sync pipes, state dir, exec fifo...) leaks
+    assert_eq!(fds, vec![0, 1, 2], "{}", o.stdout);
+}
