@@ -164,7 +164,13 @@ impl Manager {
             });
             let res = res.and_then(|()| {
                 if is_cpuset {
-                    v1::cpuset::init_created(&created)
+                    // Every level, not only the ones we made: a concurrent
+                    // create may have made a shared parent and not yet
+                    // filled it in (runc's cpusetEnsureParent does the same).
+                    let leaf = join_components(base, comps);
+                    let levels: Vec<PathBuf> =
+                        leaf.ancestors().take_while(|p| p.starts_with(&h.mountpoint) && *p != h.mountpoint).map(Path::to_path_buf).collect();
+                    v1::cpuset::init_created(&levels.into_iter().rev().collect::<Vec<_>>())
                 } else {
                     Ok(())
                 }

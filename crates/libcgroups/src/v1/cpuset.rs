@@ -37,7 +37,7 @@ pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks
 /// (ENOSPC) until they are set, so inherit the parent's values into every
-/// level we created, outermost first.
+/// empty level given, outermost first.
 pub(crate) fn init_created(created: &[PathBuf]) -> Result<()> {
     const CTX: &str = "initialising cpuset of a new cgroup";
     for dir in created {
