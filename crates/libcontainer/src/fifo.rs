@@ -21,14 +21,22 @@ pub(crate) fn create(dir: &Path) -> Result<()> {
         .map_err(|e| Error::path(dir.join(FIFO), e))
 }
 
-/// Init side: blocks until `start` opens the other end, then signals it.
-/// `state_dir` is an fd opened before pivot_root, so no path in the
-/// container is involved.
-pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<()> {
-    let fd = rustix::fs::openat(state_dir, FIFO, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::sys("opening exec fifo", e))?;
-    rustix::io::write(&fd, b"0").map_err(|e| Error::sys("writing exec fifo", e))?;
-    Ok(())
+/// Init side: blocks until `start` opens the other end. `state_dir` is an
+/// fd opened before pivot_root, so no path in the container is involved.
+/// The caller then reports the startContainer hooks' outcome with
+/// [`report_started`], so `start` can fail when they fail.
+pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<OwnedFd> {
+    rustix::fs::openat(state_dir, FIFO, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening exec fifo", e))
+}
+
+/// Init side: "0" means about to exec; "1" + message means the start failed.
+pub(crate) fn report_started(fifo: &OwnedFd, outcome: std::result::Result<(), String>) {
+    let msg = match outcome {
+        Ok(()) => b"0".to_vec(),
+        Err(m) => [b"1".as_slice(), m.as_bytes()].concat(),
+    };
+    // PIPE_BUF-sized writes are atomic; a longer message is cut, not mixed.
+    let _ = rustix::io::write(fifo, &msg[..msg.len().min(4096)]);
 }
 
 /// `start` side: releases the init and waits for its acknowledgement. The
@@ -46,10 +54,16 @@ pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
             Ok(_) => {}
         }
         if fds[0].revents().intersects(PollFlags::IN) {
-            let mut b = [0u8; 1];
+            let mut b = [0u8; 4096];
             match rustix::io::read(fd.as_fd(), &mut b) {
-                Ok(1) => break,
-                Ok(_) | Err(rustix::io::Errno::AGAIN) => {}
+                Ok(0) | Err(rustix::io::Errno::AGAIN) => {}
+                Ok(n) => {
+                    let _ = rustix::fs::unlink(&path);
+                    return match b[0] {
+                        b'0' => Ok(()),
+                        _ => Err(Error::Init(String::from_utf8_lossy(&b[1..n]).into_owned())),
+                    };
+                }
                 Err(e) => return Err(Error::sys("reading exec fifo", e)),
             }
         } else if fds[0].revents().intersects(PollFlags::HUP) {
@@ -59,6 +73,4 @@ pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
             return Err(Error::Init("container init exited before it could be started".into()));
         }
     }
-    rustix::fs::unlink(&path).map_err(|e| Error::path(&path, e))?;
-    Ok(())
 }

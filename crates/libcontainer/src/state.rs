@@ -42,10 +42,11 @@ impl Status {
     pub fn can_kill(self) -> bool {
         matches!(self, Status::Created | Status::Running | Status::Paused)
     }
-    /// Without `--force`: a created container may be deleted (its init is
-    /// only waiting to start), a running or paused one may not.
+    /// Without `--force` only a stopped container may be deleted: the spec
+    /// says deleting one that is not stopped must fail (runc deviates and
+    /// deletes a created one).
     pub fn can_delete(self) -> bool {
-        matches!(self, Status::Created | Status::Stopped)
+        self == Status::Stopped
     }
     pub fn can_pause(self) -> bool {
         self == Status::Running
@@ -224,7 +225,7 @@ mod tests {
     fn status_predicates() {
         assert!(Status::Created.can_start() && !Status::Running.can_start());
         assert!(Status::Running.can_kill() && !Status::Stopped.can_kill());
-        assert!(Status::Stopped.can_delete() && Status::Created.can_delete() && !Status::Running.can_delete());
+        assert!(Status::Stopped.can_delete() && !Status::Created.can_delete() && !Status::Running.can_delete());
         assert!(Status::Running.can_pause() && Status::Paused.can_resume());
         assert_eq!(serde_json::to_string(&Status::Paused).unwrap(), "\"paused\"");
     }

@@ -319,8 +319,7 @@ pub fn base_spec(root_path: &Path, cgroups_path: &str) -> Value {
             "capabilities": {
                 "bounding": DEFAULT_CAPS,
                 "effective": DEFAULT_CAPS,
-                "permitted": DEFAULT_CAPS,
-                "ambient": DEFAULT_CAPS
+                "permitted": DEFAULT_CAPS
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true

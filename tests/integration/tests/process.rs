@@ -281,9 +281,6 @@ fn capabilities_default_set() {
     assert_eq!(r["CapPrm"], want.as_str());
     assert_eq!(r["CapEff"], want.as_str());
     assert_eq!(r["CapInh"], cap_hex(&[]).as_str());
-    // runc's default lists ambient caps without inheritable ones; the kernel
-    // can't raise an ambient cap that isn't inheritable, and the runtime must
-    // not fail because of it.
     assert_eq!(r["CapAmb"], cap_hex(&[]).as_str());
     // and it differs from the host's full set
     let host_eff = std::fs::read_to_string("/proc/self/status")
@@ -292,6 +289,22 @@ fn capabilities_default_set() {
         .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
         .unwrap();
     assert_ne!(r["CapEff"].as_str().unwrap(), host_eff);
+}
+
+#[test]
+fn ambient_caps_that_cannot_be_raised_are_an_error() {
+    require_root!();
+    let rt = Runtime::new("caps_amb_bad");
+    // runc's `spec` lists ambient caps without making them inheritable; the
+    // kernel refuses to raise them. runc only logs that; hull fails closed.
+    if is_runc() {
+        return; // runc differs: ignores the failure and runs without ambient caps
+    }
+    let mut b = rt.bundle();
+    b.process()["capabilities"]["ambient"] = serde_json::json!(DEFAULT_CAPS);
+    let out = rt.run(&b);
+    out.failed();
+    assert!(out.stderr.contains("process.capabilities.ambient"), "{}", out.stderr);
 }
 
 #[test]

@@ -122,7 +122,7 @@ impl ContainerBuilder {
                 return Err(Error::path(&dir, e));
             }
         };
-        let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None };
+        let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None, poststop: None };
         match self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup) {
             Ok(c) => {
                 cleanup.disarm();
@@ -240,6 +240,9 @@ impl ContainerBuilder {
         match recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")? {
             Msg::RuntimeHooks => {
                 let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+                // From the first hook on, a failure continues the lifecycle
+                // at delete, which runs the poststop hooks.
+                cleanup.poststop = Some((state.poststop.clone(), serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default()));
                 hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
                 hooks::run_all("createRuntime", hooks.and_then(|h| h.create_runtime().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
                 parent_ch.send(&Msg::HooksDone(oci))?;
@@ -307,6 +310,7 @@ struct Cleanup {
     cgroup: Option<libcgroups::CgroupHandle>,
     child: Option<(i32, OwnedFd)>,
     init: Option<OwnedFd>,
+    poststop: Option<(Vec<Hook>, Vec<u8>)>,
 }
 
 impl Cleanup {
@@ -314,6 +318,7 @@ impl Cleanup {
         self.cgroup = None;
         self.child = None;
         self.init = None;
+        self.poststop = None;
     }
 
     fn run(&mut self) {
@@ -337,6 +342,9 @@ impl Cleanup {
             if let Err(e) = m.destroy() {
                 tracing::warn!("cleanup after failed create: {e}");
             }
+        }
+        if let Some((hooks, state)) = self.poststop.take() {
+            hooks::run_all_logged("poststop", &hooks, &state);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -22,8 +22,7 @@ impl Container {
         self.refresh();
         match self.status {
             Status::Stopped => {}
-            Status::Created => self.kill_everything()?,
-            Status::Creating | Status::Running | Status::Paused if force => self.kill_everything()?,
+            Status::Creating | Status::Created | Status::Running | Status::Paused if force => self.kill_everything()?,
             status => {
                 return Err(Error::WrongStatus { id: self.state.id.clone(), status, action: "cannot delete it without --force" })
             }

@@ -61,8 +61,10 @@ pub(crate) fn run(a: &InitArgs) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn init(a: &InitArgs) -> Result<Infallible> {
-    for fd in &a.close_fds {
+/// First steps of every child: drop the parent's fds, die with the
+/// parent, and clear the runtime's signal state.
+pub(crate) fn child_prologue(close_fds: &[i32]) -> Result<()> {
+    for fd in close_fds {
         // SAFETY: these fds are the parent's; the child's copies are closed
         // exactly once, here, and never used again.
         drop(unsafe { OwnedFd::from_raw_fd(*fd) });
@@ -70,7 +72,11 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     reset_signals();
+    Ok(())
+}
 
+fn init(a: &InitArgs) -> Result<Infallible> {
+    child_prologue(&a.close_fds)?;
     let plan = a.plan;
     if !plan.joins.is_empty() {
         namespaces::join_all(plan)?;
@@ -144,6 +150,22 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     }
 
     let proc = spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    apply_process(proc, a.executor, spec, a.preserve_fds)?;
+
+    // From here on the parent is gone: the init must survive it.
+    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    a.channel.send(&Msg::InitReady)?;
+    let fifo = crate::fifo::wait_for_start(a.state_dir)?;
+    let started = hooks::run_all("startContainer", hook_list(hooks.and_then(|h| h.start_container().as_deref())), with_status(&state_json, "created").as_bytes());
+    crate::fifo::report_started(&fifo, started.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    started?;
+    Ok(a.executor.exec(spec)?)
+}
+
+/// The process attributes shared by the init and `exec`: rlimits, oom
+/// score, cwd, user and capabilities, umask, no_new_privs, the executable
+/// check and close-on-exec for every fd the process must not inherit.
+pub(crate) fn apply_process(proc: &oci_spec::runtime::Process, executor: &dyn Executor, spec: &Spec, preserve_fds: u32) -> Result<()> {
     let caps = process::CapPlan::from_process(proc)?;
     process::set_rlimits(proc)?;
     process::set_oom_score_adj(proc)?;
@@ -158,15 +180,19 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if proc.no_new_privileges() == Some(true) {
         rustix::thread::set_no_new_privs(true).map_err(|e| Error::sys("process.noNewPrivileges", e))?;
     }
-    a.executor.validate(spec)?;
-    crate::syscall::cloexec_from(3 + a.preserve_fds).map_err(|e| Error::sys("close_range", e))?;
+    executor.validate(spec)?;
+    crate::syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("close_range", e))
+}
 
-    // From here on the parent is gone: the init must survive it.
-    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
-    a.channel.send(&Msg::InitReady)?;
-    crate::fifo::wait_for_start(a.state_dir)?;
-    hooks::run_all("startContainer", hook_list(hooks.and_then(|h| h.start_container().as_deref())), state_json.as_bytes())?;
-    Ok(a.executor.exec(spec)?)
+/// The state document with another status (the parent sends "creating").
+fn with_status(state_json: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state_json) {
+        Ok(mut v) => {
+            v["status"] = serde_json::Value::String(status.to_owned());
+            v.to_string()
+        }
+        Err(_) => state_json.to_owned(),
+    }
 }
 
 fn hook_list(h: Option<&[Hook]>) -> &[Hook] {
