@@ -50,6 +50,8 @@ enum Command {
     Delete(commands::delete::Args),
     /// Create, start and (unless --detach) wait for and delete a container.
     Run(commands::run::Args),
+    /// Run a new process inside a container.
+    Exec(commands::exec::Args),
     /// List containers.
     List(commands::list::Args),
     /// Write a default config.json into a bundle.
@@ -73,6 +75,7 @@ fn main() {
         Command::Kill(a) => commands::kill::run(&g, a),
         Command::Delete(a) => commands::delete::run(&g, a),
         Command::Run(a) => commands::run::run(&g, a),
+        Command::Exec(a) => commands::exec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Spec(a) => commands::spec::run(a),
     };

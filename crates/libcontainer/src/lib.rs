@@ -23,7 +23,7 @@ mod userns;
 pub mod container;
 pub mod spec_default;
 
-pub use container::{block_forwarded_signals, list, Container, ContainerBuilder, ContainerInfo, ExitStatus};
+pub use container::{block_forwarded_signals, list, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
 pub use error::{Error, Result};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use id::validate_id;

@@ -122,32 +122,64 @@ fn ns_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
     }
 }
 
-/// Child side: joins the namespaces given by path. All paths are opened
-/// first (joining the mount namespace would change what they resolve to).
-/// Joins refused with EPERM are retried after the user namespace is joined,
-/// because a namespace owned by the container's user namespace may only be
-/// enterable from inside it.
-pub(crate) fn join_all(plan: &NsPlan) -> Result<()> {
-    let mut fds: Vec<(LinuxNamespaceType, &PathBuf, OwnedFd)> = Vec::with_capacity(plan.joins.len());
-    for (t, p) in &plan.joins {
-        let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::sys(format!("linux.namespaces: opening {} namespace {p:?}", t), e))?;
-        fds.push((*t, p, fd));
-    }
-    let (user, others): (Vec<_>, Vec<_>) = fds.into_iter().partition(|(t, _, _)| *t == LinuxNamespaceType::User);
+/// Opens every namespace path first: joining the mount namespace would
+/// change what the remaining paths resolve to.
+pub(crate) fn open_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    joins
+        .iter()
+        .map(|(t, p)| {
+            rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map(|fd| (*t, fd))
+                .map_err(|e| Error::sys(format!("linux.namespaces: opening {t} namespace {p:?}"), e))
+        })
+        .collect()
+}
+
+/// Joins namespaces by fd. Joins refused with EPERM are retried after the
+/// user namespace is joined, because a namespace owned by the container's
+/// user namespace may only be enterable from inside it.
+pub(crate) fn join_fds(fds: Vec<(LinuxNamespaceType, OwnedFd)>) -> Result<()> {
+    let (user, others): (Vec<_>, Vec<_>) = fds.into_iter().partition(|(t, _)| *t == LinuxNamespaceType::User);
     let mut deferred = Vec::new();
-    for (t, p, fd) in others {
+    for (t, fd) in others {
         match rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t))) {
             Ok(()) => {}
-            Err(rustix::io::Errno::PERM) if !user.is_empty() => deferred.push((t, p, fd)),
-            Err(e) => return Err(Error::sys(format!("linux.namespaces: joining {t} namespace {p:?}"), e)),
+            Err(rustix::io::Errno::PERM) if !user.is_empty() => deferred.push((t, fd)),
+            Err(e) => return Err(Error::sys(format!("joining the {t} namespace"), e)),
         }
     }
-    for (t, p, fd) in user.into_iter().chain(deferred) {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t)))
-            .map_err(|e| Error::sys(format!("linux.namespaces: joining {t} namespace {p:?}"), e))?;
+    for (t, fd) in user.into_iter().chain(deferred) {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t))).map_err(|e| Error::sys(format!("joining the {t} namespace"), e))?;
     }
     Ok(())
+}
+
+/// Child side: joins the namespaces given by path in the spec.
+pub(crate) fn join_all(plan: &NsPlan) -> Result<()> {
+    join_fds(open_all(&plan.joins)?)
+}
+
+/// The namespaces of a running process, for `exec`: only those that differ
+/// from this process's own (joining one's own namespace is a no-op that may
+/// still fail, e.g. the user namespace).
+pub(crate) fn of_process(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    use LinuxNamespaceType::*;
+    let mut out = Vec::new();
+    for (t, name) in [(User, "user"), (Mount, "mnt"), (Network, "net"), (Ipc, "ipc"), (Uts, "uts"), (Cgroup, "cgroup"), (Time, "time"), (Pid, "pid")] {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(format!("/proc/self/ns/{name}"))) else { continue };
+        use std::os::unix::fs::MetadataExt;
+        if a.ino() == b.ino() && a.dev() == b.dev() {
+            continue;
+        }
+        let fd = rustix::fs::open(&theirs, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys(format!("opening {theirs}"), e))?;
+        out.push((t, fd));
+    }
+    Ok(out)
+}
+
+pub(crate) fn set_pid_for_children(fd: &OwnedFd) -> Result<()> {
+    rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::ProcessID)).map_err(|e| Error::sys("joining the pid namespace", e))
 }
 
 pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {

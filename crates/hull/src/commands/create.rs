@@ -48,7 +48,7 @@ pub fn builder(g: &Globals, f: CreateFlags, id: String) -> ContainerBuilder {
 }
 
 /// runc resolves the pid file against the caller's cwd.
-fn absolute(p: PathBuf) -> PathBuf {
+pub fn absolute(p: PathBuf) -> PathBuf {
     if p.is_absolute() {
         p
     } else {

@@ -2,6 +2,7 @@
 
 mod builder;
 mod delete;
+mod exec;
 mod kill;
 mod start;
 mod wait;
@@ -12,6 +13,7 @@ use std::{
 };
 
 pub use builder::ContainerBuilder;
+pub use exec::{ExecOptions, ExecProcess};
 pub use wait::{block_forwarded_signals, ExitStatus};
 
 use crate::{

@@ -52,6 +52,15 @@ impl Container {
     /// forwarding every signal this process receives to it.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let pidfd = self.init.take().ok_or_else(|| Error::Init("wait: this process did not create the container".into()))?;
+        let status = wait_forwarding(pidfd)?;
+        self.status = crate::Status::Stopped;
+        Ok(status)
+    }
+}
+
+/// Waits for a child (by pidfd) while forwarding signals to it.
+pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd) -> Result<ExitStatus> {
+    {
         let sfd = SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
         loop {
             let mut fds = [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sfd, PollFlags::IN)];
@@ -78,7 +87,6 @@ impl Container {
         let status = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED)
             .map_err(|e| Error::sys("waitid", e))?
             .ok_or_else(|| Error::Init("waitid: no status".into()))?;
-        self.status = crate::Status::Stopped;
         Ok(if status.killed() || status.dumped() {
             ExitStatus { code: None, signal: status.terminating_signal() }
         } else {

@@ -1,0 +1,241 @@
+//! `exec`: a new process inside a running container, with the container's
+//! own security context (user, capabilities, no_new_privs, rlimits, umask,
+//! seccomp) unless the caller overrides a field. The configuration comes
+//! from the copy persisted at create time, never from the bundle.
+
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    path::PathBuf,
+};
+
+use oci_spec::runtime::{Capabilities, Process, Spec};
+
+use super::{wait::wait_forwarding, Container, ExitStatus};
+use crate::{
+    error::{Error, Result},
+    executor::{DefaultExecutor, Executor},
+    init::{self, PHASE_TIMEOUT},
+    namespaces,
+    state::Status,
+    sync::{Channel, Msg},
+    syscall::{self, Forked},
+};
+
+/// What `hull exec` may change about the process; everything left unset is
+/// the container's own.
+#[derive(Default)]
+pub struct ExecOptions {
+    /// A whole process description (`--process process.json`): replaces the
+    /// container's, flags below still apply on top.
+    pub process: Option<Process>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    /// Capabilities added to the bounding, effective and permitted sets.
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    pub cgroup: Option<String>,
+}
+
+/// A process started by [`Container::exec`].
+pub struct ExecProcess {
+    pid: i32,
+    pidfd: OwnedFd,
+}
+
+impl ExecProcess {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+    /// Waits for the process, forwarding this process's signals to it.
+    pub fn wait(self) -> Result<ExitStatus> {
+        wait_forwarding(self.pidfd)
+    }
+}
+
+fn persisted_spec(c: &Container) -> Result<Spec> {
+    let path = c.dir.join(crate::state::SPEC_FILE);
+    let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
+    serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+}
+
+fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
+    let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| Error::Init("exec: the container has no process to base this one on".into()))?;
+    if !o.args.is_empty() {
+        p.set_args(Some(o.args.clone()));
+    } else if o.process.is_none() {
+        return Err(Error::Init("exec: no command given".into()));
+    }
+    if !o.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(o.env.iter().cloned());
+        p.set_env(Some(env));
+    }
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some((uid, gid)) = o.user {
+        let mut u = p.user().clone();
+        u.set_uid(uid);
+        if let Some(g) = gid {
+            u.set_gid(g);
+        }
+        p.set_user(u);
+    }
+    if !o.additional_gids.is_empty() {
+        let mut u = p.user().clone();
+        u.set_additional_gids(Some(o.additional_gids.clone()));
+        p.set_user(u);
+    }
+    if !o.caps.is_empty() {
+        let extra: Capabilities = o
+            .caps
+            .iter()
+            .map(|c| {
+                let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
+                serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| Error::Init(format!("exec --cap: unknown capability {name}")))
+            })
+            .collect::<Result<_>>()?;
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        let add = |set: &Option<Capabilities>| -> Option<Capabilities> { Some(set.clone().unwrap_or_default().union(&extra).cloned().collect()) };
+        caps.set_bounding(add(caps.bounding()));
+        caps.set_effective(add(caps.effective()));
+        caps.set_permitted(add(caps.permitted()));
+        p.set_capabilities(Some(caps));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if o.tty {
+        p.set_terminal(Some(true));
+    }
+    Ok(p)
+}
+
+impl Container {
+    /// Starts a process in the container and returns once it has exec'd
+    /// (or failed to, which is this call's error).
+    pub fn exec(&self, o: ExecOptions) -> Result<ExecProcess> {
+        match self.status {
+            Status::Running | Status::Created => {}
+            Status::Paused if o.ignore_paused => {}
+            status => return Err(Error::WrongStatus { id: self.state.id.clone(), status, action: "cannot exec in it" }),
+        }
+        if o.apparmor.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(Error::Init("exec --apparmor: AppArmor is not enabled on this host".into()));
+        }
+        if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(Error::Init("exec --process-label: SELinux is not enabled on this host".into()));
+        }
+        if o.cgroup.is_some() {
+            return Err(Error::Init("exec --cgroup: sub-cgroups are not supported by this version of hull".into()));
+        }
+        if o.tty || o.console_socket.is_some() {
+            return Err(Error::Init("exec --tty: terminals are not supported by this version of hull".into()));
+        }
+        let mut spec = persisted_spec(self)?;
+        let process = build_process(spec.process().as_ref(), &o)?;
+        spec.set_process(Some(process));
+        // Same checks as create, on the merged process.
+        crate::spec::validate(&spec, &crate::spec::HostSupport::probe(), &self.dir.join(crate::state::SPEC_FILE))?;
+
+        let init_pid = self.pid().ok_or_else(|| Error::WrongStatus { id: self.state.id.clone(), status: Status::Stopped, action: "cannot exec in it" })?;
+        let mut ns = namespaces::of_process(init_pid)?;
+        // The init must still be the process we started: the namespace fds
+        // we just opened are then the container's, not a recycled pid's.
+        let pinned = self.init_pidfd().ok_or_else(|| Error::WrongStatus { id: self.state.id.clone(), status: Status::Stopped, action: "cannot exec in it" })?;
+        let pid_ns = ns.iter().position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid).map(|i| ns.remove(i).1);
+        if let Some(fd) = &pid_ns {
+            // Affects only this process's future children: the child below
+            // is born in the container's pid namespace, no second fork.
+            namespaces::set_pid_for_children(fd)?;
+        }
+        let (parent_ch, child_ch) = Channel::pair()?;
+        let executor = DefaultExecutor;
+        // SAFETY: single-threaded; the child ends in exec or _exit.
+        let forked = unsafe { syscall::clone3(0) }.map_err(|e| Error::sys("clone3", e))?;
+        let (pid, pidfd) = match forked {
+            Forked::Child => exec_child(&ExecChild { spec: &spec, ns, channel: &child_ch, close_fds: vec![parent_ch.raw_fd()], preserve_fds: o.preserve_fds, executor: &executor }),
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+        drop(child_ch);
+        drop(pinned);
+        let result = self.exec_parent(&parent_ch, pid);
+        if let Err(e) = result {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
+            return Err(e);
+        }
+        if let Some(pf) = &o.pid_file {
+            crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
+        }
+        Ok(ExecProcess { pid, pidfd })
+    }
+
+    fn exec_parent(&self, ch: &Channel, pid: i32) -> Result<()> {
+        match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
+            Msg::ChildReady { .. } => {}
+            Msg::Error(m) => return Err(Error::Init(m)),
+            got => return Err(crate::sync::SyncError::Unexpected { got, want: "ChildReady" }.into()),
+        }
+        if let Some(cg) = self.cgroup() {
+            cg.add_task(pid)?;
+        }
+        ch.send(&Msg::Proceed)?;
+        match ch.recv(PHASE_TIMEOUT, "the exec process to be set up")? {
+            Msg::InitReady => {}
+            Msg::Error(m) => return Err(Error::Init(m)),
+            got => return Err(crate::sync::SyncError::Unexpected { got, want: "InitReady" }.into()),
+        }
+        // The channel is close-on-exec: EOF means execve succeeded, an
+        // Error message means it failed.
+        match ch.recv(PHASE_TIMEOUT, "execve") {
+            Err(crate::sync::SyncError::PeerGone(_)) => Ok(()),
+            Ok(Msg::Error(m)) => Err(Error::Init(m)),
+            Ok(got) => Err(crate::sync::SyncError::Unexpected { got, want: "execve" }.into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+struct ExecChild<'a> {
+    spec: &'a Spec,
+    ns: Vec<(oci_spec::runtime::LinuxNamespaceType, OwnedFd)>,
+    channel: &'a Channel,
+    close_fds: Vec<i32>,
+    preserve_fds: u32,
+    executor: &'a dyn Executor,
+}
+
+fn exec_child(a: &ExecChild) -> ! {
+    let code = match exec_setup(a) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let _ = a.channel.send(&Msg::Error(e.to_string()));
+            1
+        }
+    };
+    // SAFETY: see init::run.
+    unsafe { libc::_exit(code) }
+}
+
+fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
+    init::child_prologue(&a.close_fds)?;
+    a.channel.send(&Msg::ChildReady { needs_id_maps: false })?;
+    a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to place the process in the container's cgroup")?;
+    let ns = a.ns.iter().map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd))).collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::sys("dup", e))?;
+    namespaces::join_fds(ns)?;
+    let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    init::apply_process(proc, a.executor, a.spec, a.preserve_fds)?;
+    a.channel.send(&Msg::InitReady)?;
+    Ok(a.executor.exec(a.spec)?)
+}
