@@ -6,6 +6,7 @@
 
 mod error;
 mod executor;
+mod fdpass;
 mod fifo;
 mod hooks;
 mod id;
@@ -18,6 +19,7 @@ mod spec;
 mod state;
 mod sync;
 mod syscall;
+mod terminal;
 mod userns;
 
 pub mod container;

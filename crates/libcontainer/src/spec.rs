@@ -112,11 +112,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             if !p.cwd().is_absolute() {
                 is.push("process.cwd", format!("{:?} must be an absolute path", p.cwd()));
             }
-            if p.terminal() == Some(true) {
-                // Terminal support arrives with the operations work; until
-                // then refusing is the only honest answer.
-                is.push("process.terminal", "not supported by this version of hull");
-            }
             if let Some(rl) = p.rlimits() {
                 let mut seen = HashSet::new();
                 for (i, r) in rl.iter().enumerate() {

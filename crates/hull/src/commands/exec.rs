@@ -94,6 +94,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         console_socket: a.console_socket,
         pid_file: a.pid_file.map(super::create::absolute),
         preserve_fds: a.preserve_fds,
+        detach: a.detach,
         ignore_paused: a.ignore_paused,
         apparmor: a.apparmor,
         process_label: a.process_label,

@@ -104,9 +104,6 @@ impl ContainerBuilder {
         if self.systemd_cgroup {
             return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
         }
-        if self.console_socket.is_some() {
-            return Err(Error::Init("--console-socket: terminals are not supported by this version of hull".into()));
-        }
 
         std::fs::create_dir_all(&self.root).map_err(|e| Error::path(&self.root, e))?;
         let dir = self.root.join(&self.id);
@@ -164,6 +161,21 @@ impl ContainerBuilder {
             .unwrap_or_default();
         let container_hooks: &[Hook] = hooks.and_then(|h| h.create_container().as_deref()).unwrap_or(&[]);
 
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        let size = spec.process().as_ref().and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
+        // (socket the child sends the pty master to, our end when we relay it)
+        let (console, relay) = match (&self.console_socket, terminal, self.foreground) {
+            (Some(path), true, _) => (Some(crate::terminal::connect(path)?), None),
+            (None, true, true) => {
+                let (mine, theirs) = crate::terminal::local_pair()?;
+                (Some(theirs), Some(mine))
+            }
+            (None, true, false) => {
+                return Err(Error::Init("process.terminal: a detached container needs --console-socket to receive its terminal".into()))
+            }
+            (Some(_), false, _) => return Err(Error::Init("--console-socket: process.terminal is false, there is no terminal to send".into())),
+            (None, false, _) => (None, None),
+        };
         let (parent_ch, child_ch) = Channel::pair()?;
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
@@ -182,10 +194,12 @@ impl ContainerBuilder {
                 preserve_fds: self.preserve_fds,
                 executor: self.executor.as_ref(),
                 hooks_timeout: hooks_budget(&runtime_hooks),
+                console: console.as_ref().map(|c| (c.as_fd(), size)),
             }),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_ch);
+        drop(console);
         cleanup.child = Some((child_pid, child_fd));
 
         let mut state = State {
@@ -254,6 +268,7 @@ impl ContainerBuilder {
             got => return Err(unexpected(got, "InitReady")),
         }
 
+        let console = relay.as_ref().map(crate::terminal::receive_master).transpose()?;
         state.status = Status::Created;
         state.save(dir)?;
         std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
@@ -261,7 +276,7 @@ impl ContainerBuilder {
             crate::state::write_atomic(pf, init_pid.to_string().as_bytes())?;
         }
         let init = if plan.fork_for_pid { cleanup.init.take() } else { cleanup.child.take().map(|(_, fd)| fd) };
-        Ok(Container { dir: dir.to_owned(), state, status: Status::Created, init })
+        Ok(Container { dir: dir.to_owned(), state, status: Status::Created, init, console })
     }
 }
 

@@ -40,6 +40,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// The caller will not wait: a terminal then needs a console socket.
+    pub detach: bool,
     pub ignore_paused: bool,
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
@@ -50,6 +52,8 @@ pub struct ExecOptions {
 pub struct ExecProcess {
     pid: i32,
     pidfd: OwnedFd,
+    /// The pty master when hull relays the terminal itself.
+    console: Option<OwnedFd>,
 }
 
 impl ExecProcess {
@@ -58,7 +62,7 @@ impl ExecProcess {
     }
     /// Waits for the process, forwarding this process's signals to it.
     pub fn wait(self) -> Result<ExitStatus> {
-        wait_forwarding(self.pidfd)
+        wait_forwarding(self.pidfd, self.console)
     }
 }
 
@@ -139,9 +143,6 @@ impl Container {
         if o.cgroup.is_some() {
             return Err(Error::Init("exec --cgroup: sub-cgroups are not supported by this version of hull".into()));
         }
-        if o.tty || o.console_socket.is_some() {
-            return Err(Error::Init("exec --tty: terminals are not supported by this version of hull".into()));
-        }
         let mut spec = persisted_spec(self)?;
         let process = build_process(spec.process().as_ref(), &o)?;
         spec.set_process(Some(process));
@@ -159,16 +160,37 @@ impl Container {
             // is born in the container's pid namespace, no second fork.
             namespaces::set_pid_for_children(fd)?;
         }
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        let size = spec.process().as_ref().and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
+        let (console, relay) = match (&o.console_socket, terminal, o.detach) {
+            (Some(path), true, _) => (Some(crate::terminal::connect(path)?), None),
+            (None, true, false) => {
+                let (mine, theirs) = crate::terminal::local_pair()?;
+                (Some(theirs), Some(mine))
+            }
+            (None, true, true) => return Err(Error::Init("exec --tty: a detached process needs --console-socket to receive its terminal".into())),
+            (Some(_), false, _) => return Err(Error::Init("exec --console-socket: the process has no terminal (--tty)".into())),
+            (None, false, _) => (None, None),
+        };
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor;
         // SAFETY: single-threaded; the child ends in exec or _exit.
         let forked = unsafe { syscall::clone3(0) }.map_err(|e| Error::sys("clone3", e))?;
         let (pid, pidfd) = match forked {
-            Forked::Child => exec_child(&ExecChild { spec: &spec, ns, channel: &child_ch, close_fds: vec![parent_ch.raw_fd()], preserve_fds: o.preserve_fds, executor: &executor }),
+            Forked::Child => exec_child(&ExecChild {
+                spec: &spec,
+                ns,
+                channel: &child_ch,
+                close_fds: vec![parent_ch.raw_fd()],
+                preserve_fds: o.preserve_fds,
+                executor: &executor,
+                console: console.as_ref().map(|c| (c.as_fd(), size)),
+            }),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_ch);
         drop(pinned);
+        drop(console);
         let result = self.exec_parent(&parent_ch, pid);
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
@@ -178,7 +200,8 @@ impl Container {
         if let Some(pf) = &o.pid_file {
             crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
         }
-        Ok(ExecProcess { pid, pidfd })
+        let console = relay.as_ref().map(crate::terminal::receive_master).transpose()?;
+        Ok(ExecProcess { pid, pidfd, console })
     }
 
     fn exec_parent(&self, ch: &Channel, pid: i32) -> Result<()> {
@@ -214,6 +237,7 @@ struct ExecChild<'a> {
     close_fds: Vec<i32>,
     preserve_fds: u32,
     executor: &'a dyn Executor,
+    console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
 }
 
 fn exec_child(a: &ExecChild) -> ! {
@@ -234,6 +258,11 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to place the process in the container's cgroup")?;
     let ns = a.ns.iter().map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd))).collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::sys("dup", e))?;
     namespaces::join_fds(ns)?;
+    if let Some((sock, size)) = a.console {
+        // A controlling terminal needs a session of its own.
+        rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
+        crate::terminal::setup(sock, size, false)?;
+    }
     let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
     init::apply_process(proc, a.executor, a.spec, a.preserve_fds)?;
     a.channel.send(&Msg::InitReady)?;

@@ -30,6 +30,8 @@ pub struct Container {
     status: Status,
     /// pidfd of the init, held only by the process that created it.
     init: Option<OwnedFd>,
+    /// The pty master, when this process relays the container's terminal.
+    console: Option<OwnedFd>,
 }
 
 impl Container {
@@ -46,7 +48,7 @@ impl Container {
             Err(e) => return Err(e.into()),
         };
         let status = derive_status(&dir, &state);
-        Ok(Container { dir, state, status, init: None })
+        Ok(Container { dir, state, status, init: None, console: None })
     }
 
     pub fn id(&self) -> &str {

@@ -52,35 +52,75 @@ impl Container {
     /// forwarding every signal this process receives to it.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let pidfd = self.init.take().ok_or_else(|| Error::Init("wait: this process did not create the container".into()))?;
-        let status = wait_forwarding(pidfd)?;
+        let status = wait_forwarding(pidfd, self.console.take())?;
         self.status = crate::Status::Stopped;
         Ok(status)
     }
 }
 
 /// Waits for a child (by pidfd) while forwarding signals to it.
-pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd) -> Result<ExitStatus> {
+/// With `console`, hull's stdio is relayed to and from the container's
+/// terminal (raw mode, window size kept in sync) until the process exits.
+pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd, console: Option<std::os::fd::OwnedFd>) -> Result<ExitStatus> {
     {
+        use crate::terminal;
         let sfd = SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
+        let _raw = console.as_ref().map(|_| terminal::RawGuard::new());
+        if let Some(m) = &console {
+            terminal::sync_winsize(m);
+        }
+        let stdin = rustix::stdio::stdin();
+        let stdout = rustix::stdio::stdout();
+        let mut stdin_open = console.is_some();
         loop {
-            let mut fds = [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sfd, PollFlags::IN)];
+            let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sfd, PollFlags::IN)];
+            if let Some(m) = &console {
+                fds.push(PollFd::new(m, PollFlags::IN));
+                if stdin_open {
+                    fds.push(PollFd::from_borrowed_fd(stdin, PollFlags::IN));
+                }
+            }
             match poll(&mut fds, None) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(Error::sys("poll", e)),
             }
-            if fds[1].revents().intersects(PollFlags::IN) {
+            let exited = fds[0].revents().intersects(PollFlags::IN);
+            let signalled = fds[1].revents().intersects(PollFlags::IN);
+            let from_container = fds.get(2).is_some_and(|f| !f.revents().is_empty());
+            let from_user = fds.get(3).is_some_and(|f| !f.revents().is_empty());
+            drop(fds);
+            if signalled {
                 while let Ok(Some(info)) = sfd.read_signal() {
                     let signo = info.ssi_signo as i32;
                     if signo == libc::SIGCHLD {
                         continue;
+                    }
+                    if signo == libc::SIGWINCH {
+                        if let Some(m) = &console {
+                            terminal::sync_winsize(m);
+                            continue;
+                        }
                     }
                     if let Ok(sig) = super::kill::to_signal(signo) {
                         let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
                     }
                 }
             }
-            if fds[0].revents().intersects(PollFlags::IN) {
+            if let Some(m) = &console {
+                if from_container {
+                    terminal::pump(m.as_fd(), stdout);
+                }
+                if from_user && !terminal::pump(stdin, m.as_fd()) {
+                    stdin_open = false;
+                }
+            }
+            if exited {
+                if let Some(m) = &console {
+                    // Whatever the process wrote last is still in the pty.
+                    let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+                    terminal::drain(m.as_fd(), stdout);
+                }
                 break;
             }
         }

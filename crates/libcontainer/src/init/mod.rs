@@ -45,6 +45,8 @@ pub(crate) struct InitArgs<'a> {
     pub executor: &'a dyn Executor,
     /// Wait for the parent's go for the whole hooks phase this long.
     pub hooks_timeout: Duration,
+    /// Console socket and size when process.terminal is set.
+    pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
 }
 
 /// Child entry point; never returns.
@@ -135,6 +137,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         }
         rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
+    }
+    if let Some((sock, size)) = a.console {
+        crate::terminal::setup(sock, size, plan.new_mount)?;
     }
     if let Some(h) = spec.hostname().as_deref() {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| Error::sys("hostname", e))?;

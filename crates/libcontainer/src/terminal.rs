@@ -1,0 +1,146 @@
+//! process.terminal: a pty created inside the container (in its own devpts
+//! instance), the slave as the process's controlling terminal and stdio,
+//! the master handed to the caller over the console socket (runc's
+//! protocol), or bridged to hull's own stdio for a foreground `run`/`exec`.
+
+use std::{
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::Path,
+};
+
+use rustix::{
+    pty::OpenptFlags,
+    termios::{Termios, Winsize},
+};
+
+use crate::error::{Error, Result};
+
+/// Parent side, before forking: connect to the caller's console socket so
+/// the child can reach it after pivot_root.
+pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::path(path, e))?;
+    Ok(OwnedFd::from(s))
+}
+
+/// A socketpair standing in for a console socket when hull itself will
+/// relay the terminal (foreground with no --console-socket).
+pub(crate) fn local_pair() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
+        .map_err(|e| Error::sys("socketpair for the terminal", e))
+}
+
+/// Child side, in the container's mount namespace and after setsid: makes a
+/// pty, takes the slave as controlling terminal and stdio, sends the master.
+pub(crate) fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, mount_console: bool) -> Result<()> {
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .map_err(|e| Error::sys("process.terminal: opening /dev/ptmx in the container", e))?;
+    rustix::pty::grantpt(&master).map_err(|e| Error::sys("process.terminal: grantpt", e))?;
+    rustix::pty::unlockpt(&master).map_err(|e| Error::sys("process.terminal: unlockpt", e))?;
+    let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| Error::sys("process.terminal: ptsname", e))?;
+    // TIOCGPTPEER opens the slave through the master, never by a path the
+    // container could have replaced.
+    let slave = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)
+        .map_err(|e| Error::sys("process.terminal: opening the pty slave", e))?;
+    if let Some((height, width)) = size {
+        let ws = Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
+        rustix::termios::tcsetwinsize(&master, ws).map_err(|e| Error::sys("process.consoleSize", e))?;
+    }
+    if mount_console {
+        bind_console(name.to_str().unwrap_or("/dev/console"))?;
+    }
+    crate::fdpass::send_fd(socket, name.as_bytes(), master.as_fd()).map_err(|e| Error::sys("sending the pty master to the console socket", e))?;
+    drop(master);
+    rustix::process::ioctl_tiocsctty(&slave).map_err(|e| Error::sys("process.terminal: TIOCSCTTY", e))?;
+    rustix::stdio::dup2_stdin(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
+    rustix::stdio::dup2_stdout(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
+    rustix::stdio::dup2_stderr(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
+    Ok(())
+}
+
+/// /dev/console shows the container's own pty, as runc arranges.
+fn bind_console(pts: &str) -> Result<()> {
+    match rustix::fs::open("/dev/console", rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::from_raw_mode(0o600)) {
+        Ok(_) => {}
+        Err(e) => return Err(Error::sys("creating /dev/console", e)),
+    }
+    nix::mount::mount(Some(pts), "/dev/console", None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| Error::sys(format!("bind-mounting {pts} on /dev/console"), e))
+}
+
+/// Receives the pty master sent by the child over a local pair.
+pub(crate) fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
+    let (_, fd) = crate::fdpass::recv_fd(sock).map_err(|e| Error::sys("receiving the pty master", e))?;
+    fd.ok_or_else(|| Error::Init("the container sent no pty master".into()))
+}
+
+/// Puts hull's own terminal (if stdin is one) in raw mode for the relay and
+/// restores it on drop.
+pub(crate) struct RawGuard {
+    saved: Option<Termios>,
+}
+
+impl RawGuard {
+    pub fn new() -> RawGuard {
+        let stdin = rustix::stdio::stdin();
+        if !rustix::termios::isatty(stdin) {
+            return RawGuard { saved: None };
+        }
+        let Ok(saved) = rustix::termios::tcgetattr(stdin) else { return RawGuard { saved: None } };
+        let mut raw = saved.clone();
+        raw.make_raw();
+        let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
+        RawGuard { saved: Some(saved) }
+    }
+}
+
+impl Drop for RawGuard {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, t);
+        }
+    }
+}
+
+/// Copies the window size of hull's terminal to the container's.
+pub(crate) fn sync_winsize(master: &OwnedFd) {
+    match rustix::termios::tcgetwinsize(rustix::stdio::stdin()) {
+        // A 0x0 size means "unknown" (no real terminal): keep consoleSize.
+        Ok(ws) if ws.ws_row != 0 || ws.ws_col != 0 => {
+            let _ = rustix::termios::tcsetwinsize(master, ws);
+        }
+        _ => {}
+    }
+}
+
+/// Moves what is readable from `from` to `to`; false at EOF or error.
+pub(crate) fn pump(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 8192];
+    match rustix::io::read(from, &mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            let mut off = 0;
+            while off < n {
+                match rustix::io::write(to, &buf[off..n]) {
+                    Ok(w) => off += w,
+                    Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => continue,
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+        Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+/// Copies everything left in a non-blocking `from` (the pty after the
+/// process exited) to `to`.
+pub(crate) fn drain(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
+    let mut buf = [0u8; 8192];
+    // EIO: the slave side is closed; EAGAIN: nothing more buffered.
+    while let Ok(n) = rustix::io::read(from, &mut buf) {
+        if n == 0 || rustix::io::write(to, &buf[..n]).is_err() {
+            break;
+        }
+    }
+}
