@@ -1,0 +1,162 @@
+//! `exec` runs with the container's security context, and terminals reach
+//! the caller through a console socket — both checked from inside.
+
+use std::{
+    io::Read,
+    os::{
+        fd::{FromRawFd, OwnedFd},
+        unix::net::UnixListener,
+    },
+    time::Duration,
+};
+
+use hull_integration::*;
+use serde_json::json;
+
+fn running(rt: &Runtime, b: &mut Bundle) -> i32 {
+    b.args(&["hull-probe", "sleep", "120"]);
+    rt.create(b).ok();
+    rt.start(&b.id).ok();
+    rt.state_ok(&b.id)["pid"].as_i64().unwrap() as i32
+}
+
+fn exec_report(rt: &Runtime, id: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["exec"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[id, "hull-probe", "report"]);
+    let o = rt.exec(&args);
+    o.ok();
+    parse_probe(&o.stdout).unwrap_or_else(|| panic!("no report in {:?}", o.stdout))
+}
+
+#[test]
+fn exec_gets_the_containers_security_context() {
+    require_root!();
+    let rt = Runtime::new("exec_ctx");
+    let mut b = rt.bundle();
+    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 23});
+    b.process()["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": caps});
+    b.process()["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}]);
+    b.process()["noNewPrivileges"] = json!(true);
+    let pid = running(&rt, &mut b);
+    let r = exec_report(&rt, &b.id, &[]);
+    assert_eq!(r["uid"]["effective"], 1000);
+    assert_eq!(r["gid"]["effective"], 1000);
+    assert_eq!(r["groups"], json!([5]));
+    assert_eq!(r["umask"], "0027");
+    assert_eq!(r["CapEff"], cap_hex(&caps).as_str());
+    assert_eq!(r["CapBnd"], cap_hex(&caps).as_str());
+    assert_eq!(r["CapAmb"], cap_hex(&caps).as_str());
+    assert_eq!(r["NoNewPrivs"], 1);
+    assert_eq!(r["rlimits"]["RLIMIT_NOFILE"], json!([256, 512]));
+    // the same namespaces as the container's init, not the host's
+    for ns in ["pid", "mnt", "net", "ipc", "uts"] {
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        assert_eq!(r["namespaces"][ns], init.to_string_lossy().as_ref(), "{ns}");
+        assert_ne!(r["namespaces"][ns], host_ns(ns).as_str(), "{ns}");
+    }
+    assert_eq!(r["hostname"], "hull-test");
+    // and the container's cgroup
+    let init_cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want: Vec<&str> = init_cg.lines().collect();
+    assert_eq!(r["cgroup"], json!(want));
+    // nothing of hull's leaks: stdio only
+    let fds: Vec<i64> = r["fds"].as_array().unwrap().iter().map(|f| f["fd"].as_i64().unwrap()).collect();
+    assert_eq!(fds, vec![0, 1, 2], "{}", r["fds"]);
+}
+
+#[test]
+fn exec_flags_override_and_exit_code_propagates() {
+    require_root!();
+    let rt = Runtime::new("exec_flags");
+    let mut b = rt.bundle();
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    running(&rt, &mut b);
+    let r = exec_report(&rt, &b.id, &["-u", "0:0", "--cwd", "/tmp", "-e", "FOO=bar"]);
+    assert_eq!(r["uid"]["effective"], 0);
+    assert_eq!(r["cwd"], "/tmp");
+    assert!(r["env"].as_array().unwrap().iter().any(|e| e == "FOO=bar"), "{}", r["env"]);
+    let o = rt.exec(&["exec", &b.id, "hull-probe", "exit", "7"]);
+    assert_eq!(o.code, 7, "{o:?}");
+}
+
+#[test]
+fn exec_failures_are_clear() {
+    require_root!();
+    let rt = Runtime::new("exec_fail");
+    let mut b = rt.bundle();
+    running(&rt, &mut b);
+    let o = rt.exec(&["exec", &b.id, "no-such-binary"]);
+    o.failed();
+    assert!(o.stderr.contains("no-such-binary"), "{}", o.stderr);
+    rt.kill(&b.id, Some("KILL")).ok();
+    rt.wait_status(&b.id, "stopped", Duration::from_secs(10));
+    rt.exec(&["exec", &b.id, "true"]).failed();
+    rt.exec(&["exec", "no-such-container", "true"]).failed();
+}
+
+/// Accepts one connection and receives the fd sent with SCM_RIGHTS.
+fn receive_master(listener: &UnixListener) -> OwnedFd {
+    use std::os::fd::AsRawFd;
+    let (conn, _) = listener.accept().unwrap();
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut cmsg = [0u8; 64];
+    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.len();
+        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) > 0);
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no fd received");
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
+        OwnedFd::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    require_root!();
+    let rt = Runtime::new("console_sock");
+    let mut b = rt.bundle();
+    b.process()["terminal"] = json!(true);
+    b.process()["consoleSize"] = json!({"height": 33, "width": 101});
+    b.args(&["sh", "-c", "hull-probe fds; stty size; ls -l /dev/console"]);
+    let sock = b.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let s = sock.to_string_lossy().into_owned();
+    let reader = std::thread::spawn(move || {
+        let master = receive_master(&listener);
+        let mut f = std::fs::File::from(master);
+        let mut out = Vec::new();
+        // EIO once the container's side of the pty is gone.
+        let _ = f.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    rt.create_as(&b, &b.id, &["--console-socket", &s]).ok();
+    rt.start(&b.id).ok();
+    let out = reader.join().unwrap();
+    let fds = parse_probe(&out).unwrap_or_else(|| panic!("no probe output on the terminal: {out:?}"));
+    for f in fds["fds"].as_array().unwrap().iter().take(3) {
+        assert!(f["target"].as_str().unwrap().starts_with("/dev/pts/"), "stdio is not the pty: {}", fds["fds"]);
+    }
+    assert!(out.contains("33 101"), "consoleSize not applied: {out:?}");
+    assert!(out.contains("136,"), "/dev/console is not a pty: {out:?}");
+}
+
+#[test]
+fn terminal_without_console_socket_when_detached_is_an_error() {
+    require_root!();
+    let rt = Runtime::new("console_none");
+    let mut b = rt.bundle();
+    b.process()["terminal"] = json!(true);
+    let o = rt.create(&b);
+    o.failed();
+    assert!(o.stderr.contains("console"), "{}", o.stderr);
+    assert!(rt.list_ids().is_empty());
+    assert!(rt.cgroup_dirs(&b).is_empty());
+}
