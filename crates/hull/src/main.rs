@@ -38,6 +38,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Validate a bundle's config.json against the spec and this host.
+    Check(commands::check::Args),
     /// Create a container (its process waits for `start`).
     Create(commands::create::Args),
     /// Start a created container.
@@ -69,6 +71,7 @@ fn main() {
     let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
     let _ = (&cli.rootless, &cli.criu);
     let result = match cli.command {
+        Command::Check(a) => commands::check::run(a),
         Command::Create(a) => commands::create::run(&g, a),
         Command::Start(a) => commands::start(&g, a),
         Command::State(a) => commands::state(&g, a),

@@ -14,6 +14,7 @@ mod init;
 mod namespaces;
 mod procfs;
 mod resources;
+mod seccomp;
 mod signal;
 mod spec;
 mod state;
@@ -30,7 +31,7 @@ pub use error::{Error, Result};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use id::validate_id;
 pub use signal::parse_signal;
-pub use spec::SpecError;
+pub use spec::{check_bundle, FieldIssue, SpecError};
 pub use state::{rfc3339_now, OciState, Status};
 
 /// The OCI runtime spec version this build implements.

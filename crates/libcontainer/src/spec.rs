@@ -43,12 +43,7 @@ fn fmt_issues(issues: &[FieldIssue]) -> String {
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
     let raw = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
-    let mut spec: Spec = serde_json::from_slice(&raw).map_err(|e| SpecError::Parse {
-        path: path.clone(),
-        line: e.line(),
-        column: e.column(),
-        msg: strip_position(&e.to_string()),
-    })?;
+    let mut spec = parse(&raw, &path)?;
     if let Some(root) = spec.root_mut() {
         if root.path().is_relative() {
             let abs = bundle.join(root.path());
@@ -56,6 +51,23 @@ pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
         }
     }
     Ok(spec)
+}
+
+/// Parses with the JSON path of the failing field in the message
+/// (`linux.namespaces[2].type: unknown variant "foo"`), plus line/column.
+pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
+    let de = &mut serde_json::Deserializer::from_slice(raw);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = strip_position(&inner.to_string());
+        SpecError::Parse {
+            path: path.to_owned(),
+            line: inner.line(),
+            column: inner.column(),
+            msg: if field.is_empty() || field == "." { msg } else { format!("{field}: {msg}") },
+        }
+    })
 }
 
 fn strip_position(msg: &str) -> String {
@@ -69,13 +81,25 @@ fn strip_position(msg: &str) -> String {
 pub(crate) struct HostSupport {
     pub apparmor: bool,
     pub selinux: bool,
+    /// This runtime's bounding set, as capability names ("CAP_KILL"); None
+    /// when unknown (then capability checks are left to the init).
+    pub bounding: Option<HashSet<String>>,
+    /// Whether rlimits may be raised and oom_score_adj lowered.
+    pub sys_resource: bool,
 }
 
 impl HostSupport {
     pub fn probe() -> Self {
         let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled").map(|v| v.starts_with(b"Y")).unwrap_or(false);
         let selinux = Path::new("/sys/fs/selinux/enforce").exists();
-        HostSupport { apparmor, selinux }
+        let bounding = caps::read(None, caps::CapSet::Bounding).ok().map(|s| s.iter().map(|c| c.to_string()).collect::<HashSet<_>>());
+        let sys_resource = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false);
+        HostSupport { apparmor, selinux, bounding, sys_resource }
+    }
+
+    #[cfg(test)]
+    pub fn none() -> Self {
+        HostSupport { apparmor: false, selinux: false, bounding: None, sys_resource: true }
     }
 }
 
@@ -90,6 +114,29 @@ impl Issues {
             self.push(field, "not supported by this version of hull");
         }
     }
+}
+
+/// `hull check`: loads `<bundle>/config.json` and reports every problem
+/// create would refuse, without creating anything.
+pub fn check_bundle(bundle: &Path) -> Result<(), SpecError> {
+    let spec = load(bundle)?;
+    let path = bundle.join("config.json");
+    let mut result = validate(&spec, &HostSupport::probe(), &path);
+    // The rootfs must exist: add that to whatever else was found.
+    if let Some(root) = spec.root() {
+        if !root.path().is_dir() {
+            let issue = FieldIssue { field: "root.path".into(), reason: format!("{:?} is not a directory", root.path()) };
+            result = match result {
+                Ok(()) => Err(SpecError::Invalid { path, issues: vec![issue] }),
+                Err(SpecError::Invalid { path, mut issues }) => {
+                    issues.push(issue);
+                    Err(SpecError::Invalid { path, issues })
+                }
+                Err(e) => Err(e),
+            };
+        }
+    }
+    result
 }
 
 /// Checks everything that can be checked before creating anything.
@@ -120,6 +167,31 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     }
                     if r.soft() > r.hard() {
                         is.push(format!("process.rlimits[{i}]"), "soft limit is above the hard limit");
+                    }
+                    if !host.sys_resource {
+                        let current = crate::init::process::current_hard_limit(r.typ());
+                        if current.is_some_and(|h| r.hard() > h) {
+                            is.push(
+                                format!("process.rlimits[{i}].hard"),
+                                format!("{} is above this runtime's hard limit {} and raising it needs CAP_SYS_RESOURCE", r.hard(), current.unwrap_or(0)),
+                            );
+                        }
+                    }
+                }
+            }
+            if let (Some(adj), false) = (p.oom_score_adj(), host.sys_resource) {
+                let own = std::fs::read_to_string("/proc/self/oom_score_adj").ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(0);
+                if adj < own {
+                    is.push("process.oomScoreAdj", format!("{adj} is below this runtime's {own} and lowering it needs CAP_SYS_RESOURCE"));
+                }
+            }
+            if let (Some(c), Some(bounding)) = (p.capabilities(), &host.bounding) {
+                let sets = [("bounding", c.bounding()), ("effective", c.effective()), ("permitted", c.permitted()), ("inheritable", c.inheritable()), ("ambient", c.ambient())];
+                for (set, caps) in sets {
+                    let mut names: Vec<String> = caps.iter().flatten().map(|c| format!("CAP_{c}")).collect();
+                    names.sort();
+                    for name in names.into_iter().filter(|n| !bounding.contains(n)) {
+                        is.push(format!("process.capabilities.{set}"), format!("{name} is not in this runtime's bounding set"));
                     }
                 }
             }
@@ -152,6 +224,20 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
 
     if let Some(linux) = spec.linux() {
         check_namespaces(linux, &mut is);
+        let has_ns = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+            is.push("hostname", "setting a hostname needs a UTS namespace (it would change the host's)");
+        }
+        if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+            is.push("domainname", "setting a domainname needs a UTS namespace (it would change the host's)");
+        }
+        for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+            match sysctl_namespace(key) {
+                Some(t) if has_ns(t) => {}
+                Some(t) => is.push(format!("linux.sysctl[{key:?}]"), format!("needs a {t} namespace, or it would change the host's value")),
+                None => is.push(format!("linux.sysctl[{key:?}]"), "not namespaced: it would change the host's value"),
+            }
+        }
         is.unsupported("linux.seccomp", linux.seccomp().is_some());
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()));
@@ -176,6 +262,21 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         Ok(())
     } else {
         Err(SpecError::Invalid { path: path.to_owned(), issues: is.0 })
+    }
+}
+
+/// The namespace a sysctl belongs to, as runc's allow list has it.
+fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    const IPC: [&str; 8] = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let key = key.replace('/', ".");
+    if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
     }
 }
 
@@ -279,7 +380,7 @@ mod tests {
     }
 
     fn issues(json: &str) -> Vec<String> {
-        let host = HostSupport { apparmor: false, selinux: false };
+        let host = HostSupport::none();
         match validate(&spec_from(json), &host, Path::new("config.json")) {
             Ok(()) => vec![],
             Err(SpecError::Invalid { issues, .. }) => issues.iter().map(|i| i.to_string()).collect(),
@@ -305,7 +406,8 @@ mod tests {
             "hooks":{"prestart":[{"path":"hook"}]},
             "linux":{"namespaces":[{"type":"pid"},{"type":"pid"},{"type":"user"}],
                      "seccomp":{"defaultAction":"SCMP_ACT_ALLOW"},
-                     "sysctl":{"net/../x":"1"}, "timeOffsets":{"monotonic":{"secs":1}}}}"#;
+                     "sysctl":{"net/../x":"1","kernel.foo":"1","net.core.somaxconn":"1"}, "timeOffsets":{"monotonic":{"secs":1}}},
+            "hostname":"h"}"#;
         let got = issues(bad);
         for want in [
             "ociVersion: \"2.0.0\": major version 2",
@@ -321,6 +423,9 @@ mod tests {
             "linux.seccomp: not supported",
             "linux.sysctl[\"net/../x\"]",
             "linux.timeOffsets: requires a time namespace",
+            "linux.sysctl[\"kernel.foo\"]: not namespaced",
+            "linux.sysctl[\"net.core.somaxconn\"]: needs a net namespace",
+            "hostname: setting a hostname needs a UTS namespace",
         ] {
             assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
         }
@@ -334,6 +439,6 @@ mod tests {
         let err = load(&dir).unwrap_err().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.contains("line 3"), "{err}");
-        assert!(err.contains("foo"), "{err}");
+        assert!(err.contains("linux.namespaces[0].type: unknown variant `foo`"), "{err}");
     }
 }

@@ -33,6 +33,11 @@ fn resource(t: PosixRlimitType) -> Resource {
     }
 }
 
+/// The hard limit this process has now (None: unlimited).
+pub(crate) fn current_hard_limit(t: PosixRlimitType) -> Option<u64> {
+    rustix::process::getrlimit(resource(t)).maximum
+}
+
 fn limit(v: u64) -> Option<u64> {
     (v != u64::MAX).then_some(v)
 }

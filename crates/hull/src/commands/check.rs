@@ -1,0 +1,25 @@
+use std::path::PathBuf;
+
+use super::CmdResult;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Bundle directory holding config.json.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+}
+
+/// Exit 0 and print nothing when the bundle would be accepted; otherwise
+/// every problem, one per line, and exit 1.
+pub fn run(a: Args) -> CmdResult {
+    match libcontainer::check_bundle(&a.bundle) {
+        Ok(()) => Ok(0),
+        Err(libcontainer::SpecError::Invalid { issues, .. }) => {
+            for i in issues {
+                eprintln!("{i}");
+            }
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
