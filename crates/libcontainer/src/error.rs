@@ -17,6 +17,8 @@ pub enum Error {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Executor(#[from] ExecutorError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// The container's init reported a failure during setup.
     #[error("{0}")]
     Init(String),
@@ -35,6 +37,9 @@ pub enum Error {
     Sys { context: String, source: std::io::Error },
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
+    /// A caller-supplied argument is out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -58,6 +58,22 @@ pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
 pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
     let de = &mut serde_json::Deserializer::from_slice(raw);
     serde_path_to_error::deserialize(de).map_err(|e| {
+        // oci-spec's seccomp enums say only "unknown variant"; the seccomp
+        // module knows the names and says which one is wrong and why.
+        if e.path().to_string().starts_with("linux.seccomp") {
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
+                let issues: Vec<FieldIssue> = crate::seccomp::json_issues(&v["linux"]["seccomp"])
+                    .into_iter()
+                    .map(|i| match i {
+                        crate::seccomp::SeccompError::Field { path, reason } => FieldIssue { field: path, reason },
+                        other => FieldIssue { field: "linux.seccomp".into(), reason: other.to_string() },
+                    })
+                    .collect();
+                if !issues.is_empty() {
+                    return SpecError::Invalid { path: path.to_owned(), issues };
+                }
+            }
+        }
         let field = e.path().to_string();
         let inner = e.into_inner();
         let msg = strip_position(&inner.to_string());
@@ -238,7 +254,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 None => is.push(format!("linux.sysctl[{key:?}]"), "not namespaced: it would change the host's value"),
             }
         }
-        is.unsupported("linux.seccomp", linux.seccomp().is_some());
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()));
         is.unsupported("linux.memoryPolicy", linux.memory_policy().is_some());
@@ -420,7 +435,6 @@ mod tests {
             "hooks.prestart[0].path",
             "linux.namespaces[1].type: \"pid\" listed twice",
             "linux.uidMappings: required with a new user namespace",
-            "linux.seccomp: not supported",
             "linux.sysctl[\"net/../x\"]",
             "linux.timeOffsets: requires a time namespace",
             "linux.sysctl[\"kernel.foo\"]: not namespaced",

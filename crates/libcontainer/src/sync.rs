@@ -9,6 +9,8 @@
 //!   child  -> InitPid(pid)   (only when a pid namespace needed a second fork)
 //!   child  -> RuntimeHooks   (mounts prepared, before pivot_root)
 //!   parent -> HooksDone(state) (prestart + createRuntime hooks ran)
+//!   child  -> SeccompFd + fd (only with SCMP_ACT_NOTIFY rules; the parent
+//!                             hands the fd to linux.seccomp.listenerPath)
 //!   child  -> InitReady      (everything set up; init waits for `start`)
 //! and at any point: child -> Error(message).
 
@@ -52,6 +54,8 @@ pub enum Msg {
     /// Carries the OCI state JSON the child passes to its own hooks.
     HooksDone(String),
     InitReady,
+    /// The seccomp notify fd rides along in SCM_RIGHTS.
+    SeccompFd,
     Error(String),
 }
 
@@ -71,6 +75,7 @@ impl Msg {
                 b.extend(s.as_bytes());
             }
             Msg::InitReady => b.push(6),
+            Msg::SeccompFd => b.push(8),
             Msg::Error(s) => {
                 b.push(7);
                 // A message longer than the buffer is cut, not lost.
@@ -94,6 +99,7 @@ impl Msg {
             (4, []) => Msg::RuntimeHooks,
             (5, s) => Msg::HooksDone(String::from_utf8_lossy(s).into_owned()),
             (6, []) => Msg::InitReady,
+            (8, []) => Msg::SeccompFd,
             (7, s) => Msg::Error(String::from_utf8_lossy(s).into_owned()),
             _ => return Err(SyncError::Malformed),
         })
@@ -124,8 +130,32 @@ impl Channel {
         }
     }
 
-    /// Waits up to `timeout` for the next message; `what` names the phase for errors.
-    pub fn recv(&self, timeout: Duration, what: &'static str) -> Result<Msg, SyncError> {
+    /// Sends a message with an fd attached.
+    pub fn send_fd(&self, msg: &Msg, fd: std::os::fd::BorrowedFd<'_>) -> Result<(), SyncError> {
+        crate::fdpass::send_fd(&self.fd, &msg.encode(), fd).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPIPE) | Some(libc::ECONNRESET) => SyncError::PeerGone("a send"),
+            _ => SyncError::Io(e),
+        })
+    }
+
+    /// Like [`Channel::recv`], also returning an fd sent with the message.
+    pub fn recv_with_fd(&self, timeout: Duration, what: &'static str) -> Result<(Msg, Option<OwnedFd>), SyncError> {
+        self.wait_readable(timeout, what)?;
+        let (buf, fd) = loop {
+            match crate::fdpass::recv_fd(&self.fd) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Err(SyncError::PeerGone(what)),
+                Err(e) => return Err(e.into()),
+                Ok(r) => break r,
+            }
+        };
+        if buf.is_empty() {
+            return Err(SyncError::PeerGone(what));
+        }
+        Ok((Msg::decode(&buf)?, fd))
+    }
+
+    fn wait_readable(&self, timeout: Duration, what: &'static str) -> Result<(), SyncError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -136,11 +166,16 @@ impl Channel {
             let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
             match poll(&mut fds, Some(&ts)) {
                 Ok(0) => continue,
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Waits up to `timeout` for the next message; `what` names the phase for errors.
+    pub fn recv(&self, timeout: Duration, what: &'static str) -> Result<Msg, SyncError> {
+        self.wait_readable(timeout, what)?;
         let mut buf = [0u8; MAX_MSG];
         let n = loop {
             match rustix::net::recv(self.fd.as_fd(), &mut buf, RecvFlags::empty()) {
@@ -179,6 +214,7 @@ mod tests {
             Msg::RuntimeHooks,
             Msg::HooksDone("{\"id\":\"c\"}".into()),
             Msg::InitReady,
+            Msg::SeccompFd,
             Msg::Error("mount \"/x\": no such file".into()),
         ];
         for m in &msgs {

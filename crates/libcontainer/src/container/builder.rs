@@ -176,6 +176,11 @@ impl ContainerBuilder {
             (Some(_), false, _) => return Err(Error::Init("--console-socket: process.terminal is false, there is no terminal to send".into())),
             (None, false, _) => (None, None),
         };
+        let seccomp_spec = linux.and_then(|l| l.seccomp().as_ref());
+        let filter = seccomp_spec.map(crate::seccomp::Filter::build).transpose()?;
+        if let Some(f) = &filter {
+            tracing::debug!("seccomp filter: {} BPF instructions", f.instructions());
+        }
         let (parent_ch, child_ch) = Channel::pair()?;
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
@@ -195,6 +200,7 @@ impl ContainerBuilder {
                 executor: self.executor.as_ref(),
                 hooks_timeout: hooks_budget(&runtime_hooks),
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
+                seccomp: filter.as_ref(),
             }),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
@@ -263,7 +269,8 @@ impl ContainerBuilder {
             }
             got => return Err(unexpected(got, "RuntimeHooks")),
         }
-        match recv(&parent_ch, hooks_budget(container_hooks), "the container init to finish setup")? {
+        let creating = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+        match recv_ready(&parent_ch, hooks_budget(container_hooks), "the container init to finish setup", seccomp_spec, init_pid, &creating)? {
             Msg::InitReady => {}
             got => return Err(unexpected(got, "InitReady")),
         }
@@ -284,6 +291,32 @@ fn recv(ch: &Channel, timeout: Duration, what: &'static str) -> Result<Msg> {
     match ch.recv(timeout, what)? {
         Msg::Error(m) => Err(Error::Init(m)),
         m => Ok(m),
+    }
+}
+
+/// Receives the message ending setup. With a seccomp notify filter the
+/// notify fd comes first and is handed to the agent at listenerPath at
+/// once, before waiting further: the child may already be blocked on a
+/// notified syscall that only the agent can answer.
+pub(super) fn recv_ready(
+    ch: &Channel,
+    timeout: Duration,
+    what: &'static str,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    pid: i32,
+    state_json: &str,
+) -> Result<Msg> {
+    loop {
+        match ch.recv_with_fd(timeout, what)? {
+            (Msg::SeccompFd, Some(fd)) => {
+                let s = seccomp.ok_or_else(|| Error::Init("the init sent a seccomp fd without a seccomp profile".into()))?;
+                let listener = s.listener_path().as_ref().ok_or_else(|| Error::Init("linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into()))?;
+                crate::seccomp::send_to_listener(listener, fd.as_fd(), pid, s.listener_metadata().as_deref(), state_json)?;
+            }
+            (Msg::SeccompFd, None) => return Err(Error::Init("the init's seccomp notify fd did not arrive".into())),
+            (Msg::Error(m), _) => return Err(Error::Init(m)),
+            (m, _) => return Ok(m),
+        }
     }
 }
 

@@ -172,6 +172,10 @@ impl Container {
             (Some(_), false, _) => return Err(Error::Init("exec --console-socket: the process has no terminal (--tty)".into())),
             (None, false, _) => (None, None),
         };
+        // The container's filter, so exec'd processes are held to the same
+        // profile (youki drops it here; we must not).
+        let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+        let filter = seccomp_spec.as_ref().map(crate::seccomp::Filter::build).transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor;
         // SAFETY: single-threaded; the child ends in exec or _exit.
@@ -185,13 +189,14 @@ impl Container {
                 preserve_fds: o.preserve_fds,
                 executor: &executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
+                seccomp: filter.as_ref(),
             }),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
         drop(child_ch);
         drop(pinned);
         drop(console);
-        let result = self.exec_parent(&parent_ch, pid);
+        let result = self.exec_parent(&parent_ch, pid, seccomp_spec.as_ref());
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
@@ -204,7 +209,7 @@ impl Container {
         Ok(ExecProcess { pid, pidfd, console })
     }
 
-    fn exec_parent(&self, ch: &Channel, pid: i32) -> Result<()> {
+    fn exec_parent(&self, ch: &Channel, pid: i32, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
@@ -214,7 +219,8 @@ impl Container {
             cg.add_task(pid)?;
         }
         ch.send(&Msg::Proceed)?;
-        match ch.recv(PHASE_TIMEOUT, "the exec process to be set up")? {
+        let state = serde_json::to_string(&self.state()).unwrap_or_default();
+        match super::builder::recv_ready(ch, PHASE_TIMEOUT, "the exec process to be set up", seccomp, pid, &state)? {
             Msg::InitReady => {}
             Msg::Error(m) => return Err(Error::Init(m)),
             got => return Err(crate::sync::SyncError::Unexpected { got, want: "InitReady" }.into()),
@@ -238,6 +244,7 @@ struct ExecChild<'a> {
     preserve_fds: u32,
     executor: &'a dyn Executor,
     console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
+    seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 fn exec_child(a: &ExecChild) -> ! {
@@ -264,7 +271,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         crate::terminal::setup(sock, size, false)?;
     }
     let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
-    init::apply_process(proc, a.executor, a.spec, a.preserve_fds)?;
+    init::apply_process(proc, a.executor, a.spec, a.preserve_fds, a.seccomp, a.channel)?;
     a.channel.send(&Msg::InitReady)?;
     Ok(a.executor.exec(a.spec)?)
 }

@@ -45,6 +45,8 @@ pub(crate) struct InitArgs<'a> {
     pub executor: &'a dyn Executor,
     /// Wait for the parent's go for the whole hooks phase this long.
     pub hooks_timeout: Duration,
+    /// The compiled linux.seccomp filter.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Console socket and size when process.terminal is set.
     pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
 }
@@ -155,7 +157,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     }
 
     let proc = spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
-    apply_process(proc, a.executor, spec, a.preserve_fds)?;
+    apply_process(proc, a.executor, spec, a.preserve_fds, a.seccomp, a.channel)?;
 
     // From here on the parent is gone: the init must survive it.
     rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
@@ -170,23 +172,51 @@ fn init(a: &InitArgs) -> Result<Infallible> {
 /// The process attributes shared by the init and `exec`: rlimits, oom
 /// score, cwd, user and capabilities, umask, no_new_privs, the executable
 /// check and close-on-exec for every fd the process must not inherit.
-pub(crate) fn apply_process(proc: &oci_spec::runtime::Process, executor: &dyn Executor, spec: &Spec, preserve_fds: u32) -> Result<()> {
+///
+/// The seccomp filter loads where runc loads it: before the capabilities
+/// are dropped when no_new_privs is off (loading then needs
+/// CAP_SYS_ADMIN), otherwise as late as possible, after the executable
+/// check, so profiles need not allow the setup's own syscalls. A notify fd
+/// goes to the parent over `channel`.
+pub(crate) fn apply_process(
+    proc: &oci_spec::runtime::Process,
+    executor: &dyn Executor,
+    spec: &Spec,
+    preserve_fds: u32,
+    seccomp: Option<&crate::seccomp::Filter>,
+    channel: &Channel,
+) -> Result<()> {
+    let nnp = proc.no_new_privileges() == Some(true);
     let caps = process::CapPlan::from_process(proc)?;
     process::set_rlimits(proc)?;
     process::set_oom_score_adj(proc)?;
     let cwd = proc.cwd();
     let early_cd = nix::unistd::chdir(cwd);
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    if let (Some(f), false) = (seccomp, nnp) {
+        load_seccomp(f, channel)?;
+    }
     process::set_user_and_caps(proc, &caps, setgroups_allowed)?;
     if early_cd.is_err() {
         nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
     }
     process::set_umask(proc);
-    if proc.no_new_privileges() == Some(true) {
+    if nnp {
         rustix::thread::set_no_new_privs(true).map_err(|e| Error::sys("process.noNewPrivileges", e))?;
     }
     executor.validate(spec)?;
-    crate::syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("close_range", e))
+    crate::syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("close_range", e))?;
+    if let (Some(f), true) = (seccomp, nnp) {
+        load_seccomp(f, channel)?;
+    }
+    Ok(())
+}
+
+fn load_seccomp(f: &crate::seccomp::Filter, channel: &Channel) -> Result<()> {
+    if let Some(fd) = f.load()? {
+        channel.send_fd(&Msg::SeccompFd, std::os::fd::AsFd::as_fd(&fd))?;
+    }
+    Ok(())
 }
 
 /// The state document with another status (the parent sends "creating").

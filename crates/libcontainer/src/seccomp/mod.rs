@@ -22,8 +22,6 @@
 //! job. Without it the load needs CAP_SYS_ADMIN (in the container's user
 //! namespace), so the init must load before it drops capabilities.
 
-// Until the init and the create path call into it, only the tests do.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 mod compile;
 mod json;
