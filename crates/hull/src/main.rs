@@ -67,6 +67,14 @@ pub struct Globals {
 
 fn main() {
     let cli = Cli::parse();
+    // Only the commands that put a hull process inside a container pay for
+    // the exe protection; state, kill, list... stay as cheap as they are.
+    if matches!(cli.command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+        if let Err(e) = libcontainer::ensure_protected_exe() {
+            logging::error(&e);
+            std::process::exit(1);
+        }
+    }
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
     let _ = (&cli.rootless, &cli.criu);

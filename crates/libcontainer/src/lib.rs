@@ -6,6 +6,7 @@
 
 mod error;
 mod executor;
+mod exe;
 mod fdpass;
 mod fifo;
 mod hooks;
@@ -28,6 +29,7 @@ pub mod spec_default;
 
 pub use container::{block_forwarded_signals, list, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
 pub use error::{Error, Result};
+pub use exe::{ensure_protected_exe, exe_is_protected};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use id::validate_id;
 pub use signal::parse_signal;

@@ -75,6 +75,11 @@ pub(crate) fn child_prologue(close_fds: &[i32]) -> Result<()> {
     }
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    // Until it execs, this process holds host fds (state dir, channel) and
+    // runs the hull binary: container processes must not ptrace it or
+    // reach them through /proc/<pid>/{fd,exe,root}. execve resets this.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))?;
     reset_signals();
     Ok(())
 }
@@ -200,6 +205,7 @@ pub(crate) fn apply_process(
     if early_cd.is_err() {
         nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
     }
+    check_cwd_inside(cwd)?;
     process::set_umask(proc);
     if nnp {
         rustix::thread::set_no_new_privs(true).map_err(|e| Error::sys("process.noNewPrivileges", e))?;
@@ -210,6 +216,18 @@ pub(crate) fn apply_process(
         load_seccomp(f, channel)?;
     }
     Ok(())
+}
+
+/// CVE-2024-21626: a cwd like /proc/self/fd/N can land on a directory fd
+/// the runtime still holds, outside the container's root. The kernel then
+/// reports the cwd as "(unreachable)..." (or cannot name it at all).
+fn check_cwd_inside(cwd: &std::path::Path) -> Result<()> {
+    let outside = || Error::Init(format!("process.cwd: {cwd:?} resolves outside the container's root"));
+    match rustix::process::getcwd(Vec::new()) {
+        Ok(p) if p.as_bytes().starts_with(b"/") => Ok(()),
+        Ok(_) | Err(rustix::io::Errno::NOENT) => Err(outside()),
+        Err(e) => Err(Error::sys("process.cwd: getcwd", e)),
+    }
 }
 
 fn load_seccomp(f: &crate::seccomp::Filter, channel: &Channel) -> Result<()> {

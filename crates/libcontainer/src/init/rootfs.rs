@@ -6,7 +6,10 @@
 //! onto the host.
 
 use std::{
-    os::fd::{AsRawFd, OwnedFd},
+    os::{
+        fd::{AsRawFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
     path::{Component, Path, PathBuf},
 };
 
@@ -104,6 +107,14 @@ fn is_bind(m: &Mount) -> bool {
 /// Opens (creating if needed) `dest` inside the rootfs without ever leaving
 /// it: every lookup is confined to `root` by RESOLVE_IN_ROOT.
 pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> std::io::Result<OwnedFd> {
+    open_in_root_depth(root, dest, create_file, 0)
+}
+
+fn open_in_root_depth(root: &OwnedFd, dest: &Path, create_file: bool, depth: u32) -> std::io::Result<OwnedFd> {
+    // Same bound as the kernel's for nested symlinks.
+    if depth > 40 {
+        return Err(rustix::io::Errno::LOOP.into());
+    }
     let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
     let path_flags = OFlags::PATH | OFlags::CLOEXEC;
     match rustix::fs::openat2(root, dest, path_flags, Mode::empty(), how) {
@@ -119,6 +130,7 @@ pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> st
         })
         .collect();
     let mut cur = rustix::fs::openat2(root, ".", path_flags | OFlags::DIRECTORY, Mode::empty(), how)?;
+    let mut walked = PathBuf::from("/");
     for (i, comp) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
         let next = match rustix::fs::openat2(&cur, *comp, path_flags, Mode::empty(), how) {
@@ -126,6 +138,17 @@ pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> st
             Err(rustix::io::Errno::NOENT) => {
                 // mkdirat/mknodat need a real directory fd, not O_PATH.
                 let dir = rustix::fs::openat2(&cur, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), how)?;
+                if let Ok(target) = rustix::fs::readlinkat(&dir, *comp, Vec::new()) {
+                    // A dangling symlink: create what it points to, read as
+                    // a path inside the rootfs (RESOLVE_IN_ROOT keeps even
+                    // "/host/path" and "../../.." under the root).
+                    let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
+                    let mut next = if target.is_absolute() { target } else { walked.join(target) };
+                    for rest in &comps[i + 1..] {
+                        next.push(rest);
+                    }
+                    return open_in_root_depth(root, &next, create_file, depth + 1);
+                }
                 let made = if last && create_file {
                     rustix::fs::mknodat(&dir, *comp, rustix::fs::FileType::RegularFile, Mode::from_raw_mode(0o644), 0)
                 } else {
@@ -139,6 +162,7 @@ pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> st
             }
             Err(e) => return Err(e.into()),
         };
+        walked.push(comp);
         cur = next;
     }
     Ok(cur)
