@@ -58,6 +58,18 @@ enum Command {
     List(commands::list::Args),
     /// Write a default config.json into a bundle.
     Spec(commands::spec::Args),
+    /// Suspend every process of a container.
+    Pause(commands::IdArg),
+    /// Resume a paused container.
+    Resume(commands::IdArg),
+    /// List the processes of a container.
+    Ps(commands::ps::Args),
+    /// Print resource statistics and OOM events of a container as JSON lines.
+    Events(commands::events::Args),
+    /// Change the resource limits of a container.
+    Update(commands::update::Args),
+    /// Print the OCI features this runtime supports.
+    Features,
 }
 
 pub struct Globals {
@@ -89,6 +101,12 @@ fn main() {
         Command::Exec(a) => commands::exec::run(&g, a),
         Command::List(a) => commands::list::run(&g, a),
         Command::Spec(a) => commands::spec::run(a),
+        Command::Pause(a) => commands::pause::run(&g, a),
+        Command::Resume(a) => commands::resume::run(&g, a),
+        Command::Ps(a) => commands::ps::run(&g, a),
+        Command::Events(a) => commands::events::run(&g, a),
+        Command::Update(a) => commands::update::run(&g, a),
+        Command::Features => commands::features::run(),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -8,6 +8,7 @@ mod error;
 mod executor;
 mod exe;
 mod fdpass;
+mod features;
 mod fifo;
 mod hooks;
 mod id;
@@ -27,8 +28,13 @@ mod userns;
 pub mod container;
 pub mod spec_default;
 
-pub use container::{block_forwarded_signals, list, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
+pub use container::{block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
+pub use container::{Event, Events};
 pub use error::{Error, Result};
+pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
+pub use libcgroups::Stats;
+/// The OCI types in this library's API (e.g. `LinuxResources` for `Container::update`).
+pub use oci_spec;
 pub use exe::{ensure_protected_exe, exe_is_protected};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use id::validate_id;

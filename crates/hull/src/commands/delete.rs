@@ -15,8 +15,9 @@ pub struct Args {
 pub fn run(g: &Globals, a: Args) -> CmdResult {
     match Container::load(&g.root, &a.id) {
         Ok(c) => c.delete(a.force)?,
-        // runc: a forced delete of a missing container succeeds.
-        Err(Error::NotFound(_)) if a.force => {}
+        // runc: a forced delete of a missing container succeeds, and
+        // removes a directory left without a state file.
+        Err(Error::NotFound(_)) if a.force => libcontainer::remove_stateless_dir(&g.root, &a.id)?,
         Err(e) => return Err(e.into()),
     }
     Ok(0)

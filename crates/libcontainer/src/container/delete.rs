@@ -4,7 +4,7 @@ use super::Container;
 use crate::{
     error::{Error, Result},
     hooks,
-    state::{Lock, Status},
+    state::Status,
 };
 
 /// How long a forced delete waits for SIGKILLed processes to die.
@@ -14,11 +14,7 @@ impl Container {
     /// Removes the container. A running or paused one needs `force`, which
     /// kills every process in it first. Runs the poststop hooks.
     pub fn delete(mut self, force: bool) -> Result<()> {
-        let _lock = match Lock::acquire(&self.dir) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound(self.state.id.clone())),
-            Err(e) => return Err(Error::path(&self.dir, e)),
-        };
+        let _lock = self.lock()?;
         self.refresh();
         match self.status {
             Status::Stopped => {}
@@ -61,5 +57,24 @@ impl Container {
         }
         self.status = Status::Stopped;
         Ok(())
+    }
+}
+
+/// `delete --force` of an id with no readable state: a create killed
+/// before it wrote state.json leaves only the directory (and nothing else:
+/// the cgroup and process are recorded before anything can outlive it).
+pub fn remove_stateless_dir(root: &std::path::Path, id: &str) -> Result<()> {
+    crate::id::validate_id(id)?;
+    let dir = root.join(id);
+    if dir.join(crate::state::STATE_FILE).exists() {
+        return Err(Error::Init(format!("container {id:?} has a state file but could not be loaded")));
+    }
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {
+            tracing::warn!("removed {dir:?}, which had no state file");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::path(&dir, e)),
     }
 }

@@ -1,8 +1,5 @@
 use super::Container;
-use crate::{
-    error::{Error, Result},
-    state::Lock,
-};
+use crate::error::{Error, Result};
 
 /// A validated signal number as rustix wants it.
 pub(crate) fn to_signal(signal: i32) -> Result<rustix::process::Signal> {
@@ -19,11 +16,25 @@ impl Container {
     /// container's cgroup.
     pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
         let sig = to_signal(signal)?;
-        let _lock = Lock::acquire(&self.dir).map_err(|e| Error::path(&self.dir, e))?;
+        let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_kill() {
             return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "container is not running" });
         }
+        // A frozen task acts on SIGKILL only once thawed: thaw after
+        // signalling, so the kill lands and the container stops (runc too).
+        let thaw = self.status == crate::Status::Paused && sig == rustix::process::Signal::KILL;
+        let result = self.send(sig, all);
+        if thaw {
+            if let Some(cg) = self.cgroup() {
+                cg.thaw()?;
+            }
+        }
+        result
+    }
+
+    fn send(&self, sig: rustix::process::Signal, all: bool) -> Result<()> {
+        let signal = sig.as_raw();
         if all {
             return self.signal_all(sig);
         }

@@ -2,9 +2,13 @@
 
 mod builder;
 mod delete;
+mod events;
 mod exec;
 mod kill;
+mod pause;
+mod ps;
 mod start;
+mod update;
 mod wait;
 
 use std::{
@@ -13,6 +17,8 @@ use std::{
 };
 
 pub use builder::ContainerBuilder;
+pub use delete::remove_stateless_dir;
+pub use events::{Event, Events};
 pub use exec::{ExecOptions, ExecProcess};
 pub use wait::{block_forwarded_signals, ExitStatus};
 
@@ -83,6 +89,15 @@ impl Container {
             Ok(st) if st.start_time == self.state.pid_start_time && !st.is_dead() => Some(fd),
             _ => None,
         }
+    }
+
+    /// Takes the container lock; a container deleted meanwhile (by the
+    /// holder we waited for) is NotFound, never acted upon.
+    pub(crate) fn lock(&self) -> Result<crate::state::Lock> {
+        crate::state::Lock::acquire(&self.dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(self.state.id.clone()),
+            _ => Error::path(&self.dir, e),
+        })
     }
 
     fn refresh(&mut self) {

@@ -2,14 +2,14 @@ use super::Container;
 use crate::{
     error::{Error, Result},
     fifo, hooks,
-    state::{Lock, Status},
+    state::Status,
 };
 
 impl Container {
     /// Releases the init from the start barrier, then runs the poststart
     /// hooks (failures there are logged, as the spec asks).
     pub fn start(&mut self) -> Result<()> {
-        let _lock = Lock::acquire(&self.dir).map_err(|e| Error::path(&self.dir, e))?;
+        let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_start() {
             return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a created container can be started" });
