@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# CI entry point for the tests that need pure cgroup v2: installs what the
+# guest needs, builds hull and the libcgroups test binaries, boots ONE guest
+# (tests/vm/run-guest) and runs tests/vm/guest-tests.sh in it.
+# Runs as root on the host; the guest is QEMU under TCG, no kvm needed.
+#
+# Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
+#
+# HULL_BIN=path: test that binary instead of building target/release/hull.
+# VM_TIMEOUT: seconds for the whole guest run (default 900).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+
+# Packages: only the missing ones, so a prepared machine needs no network.
+PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "vm: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y $missing > /dev/null
+fi
+
+# A build failure is a failure too, with the same closing line.
+build_failed() { echo "vm: build failed: $1"; echo "vm: 0 passed, 1 failed"; exit 1; }
+if [ -z "${HULL_BIN:-}" ]; then
+    cargo build --release -p hull || build_failed "cargo build --release -p hull"
+    HULL_BIN=$CARGO_TARGET_DIR/release/hull
+fi
+# `cargo test --no-run` names each test binary: "Executable <src> (<path>)"
+out=$(cargo test -p libcgroups --no-run 2>&1) || { echo "$out"; build_failed "cargo test -p libcgroups --no-run"; }
+echo "$out"
+abs=()
+for b in $(sed -n 's/^ *Executable .*(\(.*\))$/\1/p' <<< "$out"); do
+    abs+=("$(realpath "$b")")
+done
+[ ${#abs[@]} -gt 0 ] || echo "vm: warning: no libcgroups test binaries found" >&2
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+rc=0
+tests/vm/run-guest -t "${VM_TIMEOUT:-900}" -e HULL_BIN="$HULL_BIN" -- \
+    "$REPO/tests/vm/guest-tests.sh" "${abs[@]}" | tee "$log" || rc=$?
+
+# The guest's own count; when the guest died (124 timeout, 125 no result)
+# count what it managed and one failure for the lost rest.
+summary=$(sed -n 's/^guest-tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
+if [ -n "$summary" ]; then
+    read -r n m <<< "$summary"
+else
+    n=$(grep -c '^PASS ' "$log" || true)
+    m=$(( $(grep -c '^FAIL ' "$log" || true) + 1 ))
+    echo "vm: the guest did not finish (exit $rc)"
+fi
+[ "$rc" = 0 ] || [ "$m" != 0 ] || m=1
+echo "vm: $n passed, $m failed"
+[ "$m" = 0 ]

@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# guest-tests.sh [TEST_BINARY...]
+#
+# The batch of tests that needs a pure cgroup v2 host, run INSIDE one guest
+# (tests/vm/run-guest; a boot costs seconds under TCG, so everything shares
+# one). As root:
+#   1. each TEST_BINARY given (the libcgroups test binaries from
+#      `cargo test -p libcgroups --no-run`); their root tests make
+#      /hull-test-cg-<pid> cgroups and so drive the v2 driver for real;
+#   2. hull on v2: limits seen from inside the container through a cgroup
+#      namespace and a cgroup mount (also in the host's network namespace),
+#      create/start/state/kill/delete seen from the host, kill --all,
+#      delete --force, every v2 resource file, limits enforced (pids, OOM),
+#      a bare root (no controller enabled), `hull spec`'s default config.
+# Leaves nothing behind: cgroups under /hull-test-vm (and the libcgroups
+# tests' /hull-test-cg-<pid>) are removed, bundles live in a /tmp dir.
+# Prints "PASS name" / "FAIL name: why" per check and, last,
+# "guest-tests: N passed, M failed". Exit status 0 iff nothing failed.
+#
+# HULL_BIN: the runtime (default <repo>/target/release/hull).
+set -uo pipefail   # no -e: a failed check must not stop the batch
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+HULL=${HULL_BIN:-$REPO/target/release/hull}
+BUSYBOX=${BUSYBOX:-/bin/busybox}
+CG=/sys/fs/cgroup
+STATE=/run/hull-vm            # hull --root
+WORK=$(mktemp -d /tmp/hull-vm.XXXXXX)   # bundles; /tmp is the guest's tmpfs overlay
+TOP=hull-test-vm              # every cgroup hull makes here lives under /$TOP
+
+passed=0
+failed=0
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+# check NAME GOT WANT
+check() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+# section TITLE: a header with the guest's uptime (TCG makes everything slow;
+# the stamps show where the time goes)
+section() { echo; echo "== $* [t=$(cut -d' ' -f1 /proc/uptime)s]"; }
+
+[ "$(id -u)" = 0 ] || { echo "guest-tests: must run as root (inside run-guest)" >&2; exit 2; }
+
+section "guest"
+echo "kernel $(uname -r); $CG: $(stat -fc %T $CG); root subtree_control: $(cat $CG/cgroup.subtree_control)"
+check "cgroup fs is cgroup2" "$(stat -fc %T $CG)" cgroup2fs
+check "no v1 hierarchies" "$(grep -c ' cgroup ' /proc/mounts)" 0
+
+# --- 1. libcgroups test binaries -------------------------------------------------
+# One check per libtest test ("test NAME ... ok|FAILED"); a binary that dies
+# before its summary line counts as one more failure.
+for bin in "$@"; do
+    section "libcgroups: $bin"
+    name=$(basename "$bin")
+    name=${name%-*}   # strip cargo's hash
+    log=$WORK/$name.log
+    RUST_BACKTRACE=0 "$bin" --color never > "$log" 2>&1
+    rc=$?
+    while read -r _ t _ result; do
+        case "$result" in
+            ok) pass "$name::$t" ;;
+            FAILED) fail "$name::$t" "panic below" ;;
+        esac
+    done < <(grep -E '^test .* \.\.\. (ok|FAILED)$' "$log")
+    # the panics of the failed tests
+    sed -n '/^failures:$/,/^test result:/p' "$log" | sed -n '/^---- /,/^failures:$/p' | grep -v '^failures:$'
+    if ! grep -q '^test result:' "$log"; then
+        tail -20 "$log"
+        fail "$name" "no libtest summary (exit $rc)"
+    fi
+done
+
+# --- 2. hull on v2 ------------------------------------------------------------------
+
+# A busybox rootfs, shared by the bundles (rootfs.path may be absolute).
+ROOTFS=$WORK/rootfs
+mkdir -p "$ROOTFS"/{bin,proc,sys,dev,tmp,etc}
+cp "$BUSYBOX" "$ROOTFS/bin/busybox"
+# One exec instead of ~400 `ln`s (each costs ~0.1 s under TCG). The applet
+# list includes "busybox" itself; --install skips existing names (EEXIST),
+# so the binary is not replaced by a link to itself.
+chroot "$ROOTFS" /bin/busybox --install -s /bin 2>/dev/null
+[ -f "$ROOTFS/bin/busybox" ] && [ ! -L "$ROOTFS/bin/busybox" ] && [ -L "$ROOTFS/bin/sh" ] ||
+    fail "busybox rootfs" "$(ls -l "$ROOTFS/bin" | head -5)"
+
+# json_args ARG... -> a JSON array of strings (backslash, quote, newline, tab escaped)
+json_args() {
+    local a out="" sep=""
+    for a in "$@"; do
+        a=${a//\\/\\\\}
+        a=${a//\"/\\\"}
+        a=${a//$'\n'/\\n}
+        a=${a//$'\t'/\\t}
+        out+="$sep\"$a\""
+        sep=", "
+    done
+    echo "[$out]"
+}
+
+# The limits of the smoke test.
+LIMITS='{
+      "memory": { "limit": 67108864 },
+      "pids": { "limit": 32 },
+      "cpu": { "quota": 50000, "period": 100000 }
+    }'
+
+NAMESPACES='[ { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+                   { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" } ]'
+
+# mkbundle NAME CGROUPS_PATH RESOURCES_JSON ARG... -> prints the bundle dir
+# terminal false, $NAMESPACES (a cgroup namespace) and a cgroup mount at
+# /sys/fs/cgroup.
+mkbundle() {
+    local name=$1 cgpath=$2 res=$3
+    shift 3
+    local b=$WORK/$name
+    mkdir -p "$b"
+    cat > "$b/config.json" <<JSON
+{
+  "ociVersion": "1.2.0",
+  "process": {
+    "terminal": false,
+    "user": { "uid": 0, "gid": 0 },
+    "args": $(json_args "$@"),
+    "env": [ "PATH=/bin" ],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ],
+      "effective": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ],
+      "permitted": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ]
+    },
+    "noNewPrivileges": true
+  },
+  "root": { "path": "$ROOTFS", "readonly": true },
+  "hostname": "$name",
+  "mounts": [
+    { "destination": "/proc", "type": "proc", "source": "proc" },
+    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+      "options": [ "nosuid", "strictatime", "mode=755", "size=65536k" ] },
+    { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": [ "nosuid", "nodev" ] },
+    { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [ "nosuid", "noexec", "nodev", "ro" ] },
+    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+      "options": [ "nosuid", "noexec", "nodev", "relatime", "ro" ] }
+  ],
+  "linux": {
+    "cgroupsPath": "$cgpath",
+    "resources": $res,
+    "namespaces": $NAMESPACES,
+    "maskedPaths": [ "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware" ],
+    "readonlyPaths": [ "/proc/sys", "/proc/sysrq-trigger" ]
+  }
+}
+JSON
+    echo "$b"
+}
+
+# hull ARGS...: the runtime with our state root; stdout to $OUT, stderr to
+# $ERR, exit status in $RC. stdin is /dev/null: a created container keeps
+# its stdio, so no pipe of ours may be held open by it.
+OUT=$WORK/out
+ERR=$WORK/err
+hull() {
+    timeout -k 2 60 "$HULL" --root "$STATE" "$@" < /dev/null > "$OUT" 2> "$ERR"
+    RC=$?
+}
+# expect_ok NAME: pass when the last hull call exited 0, else fail with stderr
+expect_ok() {
+    if [ "$RC" = 0 ]; then pass "$1"; else fail "$1" "exit $RC: $(tr '\n' ' ' < "$ERR")"; fi
+}
+# field KEY: a value from the key=value lines the container printed
+field() { sed -n "s/^$1=//p" "$OUT" | head -1; }
+# status ID: the status in `hull state`, or "none"
+status() {
+    "$HULL" --root "$STATE" state "$1" 2>/dev/null | tr -d ' \n' |
+        grep -o '"status":"[a-z]*"' | cut -d'"' -f4 || echo none
+}
+state_pid() {
+    "$HULL" --root "$STATE" state "$1" 2>/dev/null | tr -d ' \n' | grep -o '"pid":[0-9]*' | cut -d: -f2
+}
+# wait_status ID WANT: poll for up to 5 s
+wait_status() {
+    local i
+    for i in $(seq 50); do
+        [ "$(status "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# no_leftovers NAME: nothing is left under /sys/fs/cgroup/$TOP (removed if so,
+# so that the next test starts clean)
+no_leftovers() {
+    if [ -e "$CG/$TOP" ]; then
+        fail "$1: no cgroup left" "$(find "$CG/$TOP" -type d | tr '\n' ' ')"
+        find "$CG/$TOP" -depth -type d -exec rmdir {} \; 2>/dev/null
+    else
+        pass "$1: no cgroup left"
+    fi
+}
+
+# What the container prints about its own cgroup, one key=value per line.
+REPORT='for f in memory.max pids.max cpu.max; do echo "$f=$(cat /sys/fs/cgroup/$f 2>&1)"; done
+echo "self=$(cat /proc/self/cgroup)"
+echo "fstype=$(grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3)"'
+
+# check_report PREFIX: the limits and cgroup namespace as seen inside
+# (nothing to check when the run failed: expect_ok has counted that)
+check_report() {
+    [ "$RC" = 0 ] || return 0
+    check "$1: memory.max inside" "$(field memory.max)" 67108864
+    check "$1: pids.max inside" "$(field pids.max)" 32
+    check "$1: cpu.max inside" "$(field cpu.max)" "50000 100000"
+    check "$1: /proc/self/cgroup inside (cgroup ns)" "$(field self)" "0::/"
+    check "$1: /sys/fs/cgroup inside is cgroup2" "$(field fstype)" cgroup2
+}
+
+echo; echo "hull: $HULL ($("$HULL" --version 2>&1))"
+[ -x "$HULL" ] || fail "hull binary" "$HULL not found"
+rm -rf "$STATE"
+
+# -- run: limits as seen from inside, then nothing left behind
+section "hull run"
+B=$(mkbundle run "/$TOP/c1" "$LIMITS" sh -c "$REPORT")
+hull run -b "$B" vm-run
+expect_ok "run: exit 0"
+cat "$OUT" "$ERR"
+check_report run
+no_leftovers run
+check "run: state gone" "$(status vm-run)" none
+
+# -- the same in the host's network namespace (docker/podman --network=host):
+# /sys is then bind-mounted from the host, with its cgroup2 mount under it
+section "hull run, host network namespace"
+B=$(NAMESPACES='[ { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" } ]' \
+    mkbundle hostnet "/$TOP/hostnet" "$LIMITS" sh -c "$REPORT")
+hull run -b "$B" vm-hostnet
+expect_ok "host netns: run exit 0"
+check_report "host netns"
+no_leftovers "host netns"
+check "host netns: state gone" "$(status vm-hostnet)" none
+
+# -- create / start / state / kill / delete, checked from the host side too
+section "hull create/start/state/kill/delete"
+B=$(mkbundle life "/$TOP/c2" "$LIMITS" sleep 1000)
+hull create -b "$B" vm-life
+expect_ok "create: exit 0"
+check "create: status" "$(status vm-life)" created
+pid=$(state_pid vm-life)
+D=$CG/$TOP/c2
+check "create: init in the cgroup" "$(cat "$D/cgroup.procs" 2>&1 | tr '\n' ' ')" "${pid:-?} "
+check "create: /proc/<pid>/cgroup" "$(cat "/proc/${pid:-0}/cgroup" 2>&1)" "0::/$TOP/c2"
+check "create: memory.max" "$(cat "$D/memory.max" 2>&1)" 67108864
+check "create: pids.max" "$(cat "$D/pids.max" 2>&1)" 32
+check "create: cpu.max" "$(cat "$D/cpu.max" 2>&1)" "50000 100000"
+hull start vm-life
+expect_ok "start: exit 0"
+check "start: status" "$(status vm-life)" running
+check "start: init runs sleep" "$(cat "/proc/${pid:-0}/comm" 2>&1)" sleep
+# a frozen cgroup means paused (the v2 freezer, driven from outside here)
+echo 1 > "$D/cgroup.freeze"
+if wait_status vm-life paused; then pass "frozen cgroup: status paused"; else fail "frozen cgroup: status paused" "status $(status vm-life); $(tr '\n' ' ' < "$D/cgroup.events")"; fi
+echo 0 > "$D/cgroup.freeze"
+if wait_status vm-life running; then pass "thawed cgroup: status running"; else fail "thawed cgroup: status running" "status $(status vm-life)"; fi
+hull list
+if grep -q vm-life "$OUT"; then pass "list: shows the container"; else fail "list: shows the container" "$(cat "$OUT" "$ERR")"; fi
+hull kill vm-life KILL
+expect_ok "kill KILL: exit 0"
+if wait_status vm-life stopped; then pass "kill: status stopped"; else fail "kill: status stopped" "status $(status vm-life)"; fi
+check "kill: cgroup empty" "$(cat "$D/cgroup.procs" 2>&1)" ""
+hull delete vm-life
+expect_ok "delete: exit 0"
+check "delete: state gone" "$(status vm-life)" none
+check "delete: state dir gone" "$(ls "$STATE" 2>&1)" ""
+no_leftovers delete
+
+# -- kill vs kill --all, and delete --force of a running container
+section "hull kill, kill --all, delete --force"
+B=$(mkbundle all "/$TOP/c3" "$LIMITS" sh -c 'sleep 1000 & sleep 1000 & wait')
+hull run -d -b "$B" vm-all
+expect_ok "run -d: exit 0"
+check "run -d: status" "$(status vm-all)" running
+sleep 0.5
+check "run -d: 3 processes in the cgroup" "$(wc -l < "$CG/$TOP/c3/cgroup.procs" 2>&1)" 3
+# sh is the init of its pid namespace: a TERM it has no handler for is dropped
+hull kill vm-all TERM
+expect_ok "kill TERM: exit 0"
+sleep 0.5
+check "kill TERM: init ignores it" "$(status vm-all)" running
+# --all signals every process in the cgroup: the sleeps die, wait returns
+hull kill --all vm-all TERM
+expect_ok "kill --all TERM: exit 0"
+if wait_status vm-all stopped; then pass "kill --all: status stopped"; else fail "kill --all: status stopped" "status $(status vm-all)"; fi
+check "kill --all: cgroup empty" "$(cat "$CG/$TOP/c3/cgroup.procs" 2>&1)" ""
+hull delete vm-all
+expect_ok "delete after kill --all: exit 0"
+no_leftovers "kill --all"
+
+B=$(mkbundle force "/$TOP/c4" "$LIMITS" sh -c 'sleep 1000 & sleep 1000 & wait')
+hull run -d -b "$B" vm-force
+expect_ok "run -d (2): exit 0"
+pid=$(state_pid vm-force)
+hull delete --force vm-force
+expect_ok "delete --force (running): exit 0"
+check "delete --force: state gone" "$(status vm-force)" none
+check "delete --force: init gone" "$(cat "/proc/${pid:-0}/comm" 2>/dev/null)" ""
+no_leftovers "delete --force"
+
+# -- every linux.resources field v2 can express lands in the right file with
+# the value runc writes (runc's conversions: cpu.weight = 1 + (shares - 2) *
+# 9999 / 262142, io.weight = 1 + (weight - 10) * 9999 / 990, memory.swap.max
+# = swap - limit).
+section "hull resources"
+RES='{
+      "memory": { "limit": 67108864, "reservation": 33554432, "swap": 100663296 },
+      "cpu": { "shares": 512, "quota": 20000, "period": 50000, "burst": 10000, "cpus": "0", "mems": "0" },
+      "pids": { "limit": 100 },
+      "blockIO": { "weight": 500 },
+      "hugepageLimits": [ { "pageSize": "2MB", "limit": 4194304 } ],
+      "unified": { "memory.high": "52428800" }
+    }'
+B=$(mkbundle res "/$TOP/res" "$RES" sleep 1000)
+hull create -b "$B" vm-res
+expect_ok "resources: create exit 0"
+D=$CG/$TOP/res
+for kv in memory.max=67108864 memory.low=33554432 memory.swap.max=33554432 memory.high=52428800 \
+          cpu.weight=20 "cpu.max=20000 50000" cpu.max.burst=10000 cpuset.cpus=0 cpuset.mems=0 \
+          pids.max=100 "io.weight=default 4950" hugetlb.2MB.max=4194304; do
+    check "resources: ${kv%%=*}" "$(cat "$D/${kv%%=*}" 2>&1)" "${kv#*=}"
+done
+hull delete --force vm-res
+expect_ok "resources: delete --force exit 0"
+no_leftovers resources
+
+# -- the limits are enforced
+section "limits enforced"
+B=$(mkbundle pids "/$TOP/pids" "$LIMITS" sh -c \
+    '(i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i + 1)); done) 2>/dev/null   # a failed fork ends the subshell
+     echo "current=$(cat /sys/fs/cgroup/pids.current)"; echo "events=$(cat /sys/fs/cgroup/pids.events)"')
+hull run -b "$B" vm-pids
+expect_ok "pids: run exit 0"
+cur=$(field current)
+if [ "${cur:-99}" -le 32 ] && [[ "$(field events)" =~ ^max\ [1-9] ]]; then
+    pass "pids: fork refused at pids.max"
+else
+    fail "pids: fork refused at pids.max" "pids.current=$cur pids.events='$(field events)'"
+fi
+no_leftovers pids
+B=$(mkbundle mem "/$TOP/mem" "$LIMITS" sh -c \
+    'awk "BEGIN { s = sprintf(\"%100000000s\", \"\"); print \"survived\" }"; echo "awk=$?"
+     echo "oom_kill=$(sed -n "s/^oom_kill //p" /sys/fs/cgroup/memory.events)"')
+hull run -b "$B" vm-mem
+expect_ok "memory: run exit 0"
+check "memory: 100 MB allocation OOM-killed" "$(field awk)/$(field oom_kill)" "137/1"
+no_leftovers memory
+
+# -- a bare root: no controller enabled anywhere, as on a host without
+# systemd; hull must enable them from the root down (runc does).
+section "bare root"
+root_ctl=$(cat $CG/cgroup.subtree_control)
+if echo "$(for c in $root_ctl; do printf -- '-%s ' "$c"; done)" > $CG/cgroup.subtree_control 2>/dev/null; then
+    B=$(mkbundle bare "/$TOP/bare" "$LIMITS" sh -c "$REPORT")
+    hull run -b "$B" vm-bare
+    expect_ok "bare root: run exit 0"
+    check_report "bare root"
+    no_leftovers "bare root"
+    echo "$(for c in $root_ctl; do printf -- '+%s ' "$c"; done)" > $CG/cgroup.subtree_control
+else
+    fail "bare root" "cannot clear $CG/cgroup.subtree_control (busy children: $(ls -d $CG/*/ 2>/dev/null | tr '\n' ' '))"
+fi
+
+# -- `hull spec`'s own default config (it restricts devices) runs here, as
+# `runc spec` does on cgroup v2.
+section "default spec"
+B=$WORK/default
+mkdir -p "$B"
+"$HULL" spec -b "$B"
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"true"/' -e 's|"path": "rootfs"|"path": "'"$ROOTFS"'"|' \
+       -e 's|"linux": {|"linux": {\n    "cgroupsPath": "/'"$TOP"'/default",|' "$B/config.json"
+hull run -b "$B" vm-default
+expect_ok "default spec: run exit 0"
+no_leftovers "default spec"
+
+# --- summary ----------------------------------------------------------------------
+"$HULL" --root "$STATE" list 2>/dev/null | grep -q vm- && echo "note: containers left in $STATE"
+rm -rf "$WORK"
+echo
+echo "guest-tests: $passed passed, $failed failed"
+[ "$failed" = 0 ]
