@@ -276,9 +276,9 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
         }
         return apply_propagation(root, dest, &opts);
     }
-    if typ == "sysfs" && !ctx.new_netns {
-        // A new sysfs instance shows the host's network devices and is
-        // refused outside a new netns in a user ns: bind the host's, as runc.
+    if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
+        // In a user namespace without its own netns the kernel refuses a new
+        // sysfs instance: bind the host's read-only instead, as runc does.
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
             .map_err(|e| Error::sys("bind-mounting /sys", e))?;
@@ -363,10 +363,17 @@ fn mount_cgroup(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) ->
 fn mount_one_cgroup(ctx: &RootfsCtx, root: &OwnedFd, dest: &Path, fstype: &str, subsys: &str, host_mp: &Path, own: &str, flags: MsFlags) -> Result<()> {
     let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
     let tp = fd_path(&target);
-    if ctx.new_cgroupns {
-        mount(Some("cgroup"), tp.as_str(), Some(fstype), flags, if subsys.is_empty() { None } else { Some(subsys) })
-            .map_err(|e| Error::sys(format!("mounting {fstype} {subsys} on {dest:?}"), e))?;
-    } else {
+    let fresh = ctx.new_cgroupns
+        && match mount(Some("cgroup"), tp.as_str(), Some(fstype), flags, if subsys.is_empty() { None } else { Some(subsys) }) {
+            Ok(()) => true,
+            // The same cgroup2 superblock is already mounted at this very
+            // place (a /sys bound from the host), or the kernel refuses a
+            // new instance here: the container's own directory, bound, shows
+            // the same thing a cgroup-namespace mount would.
+            Err(nix::errno::Errno::EBUSY) | Err(nix::errno::Errno::EPERM) => false,
+            Err(e) => return Err(Error::sys(format!("mounting {fstype} {subsys} on {dest:?}").replace("  ", " "), e)),
+        };
+    if !fresh {
         let src = host_mp.join(own.trim_start_matches('/'));
         mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
