@@ -14,6 +14,7 @@ mod hooks;
 mod id;
 mod init;
 mod namespaces;
+mod notify;
 mod procfs;
 mod resources;
 mod seccomp;

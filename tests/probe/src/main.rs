@@ -553,6 +553,13 @@ fn main() {
                 .unwrap_or_else(|| usage());
             sleep(s)
         }
+        "notify" => {
+            // sd_notify: one datagram to $NOTIFY_SOCKET (default READY=1).
+            let msg = rest.first().map(String::as_str).unwrap_or("READY=1");
+            let path = std::env::var("NOTIFY_SOCKET").unwrap_or_else(|_| usage());
+            let sock = std::os::unix::net::UnixDatagram::unbound().unwrap_or_else(|e| fail(&e.to_string()));
+            sock.send_to(msg.as_bytes(), &path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+        }
         "fds" => {
             let mut o = Obj::default();
             o.raw("fds", fds());
@@ -604,4 +611,9 @@ fn main() {
         }
         _ => usage(),
     }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("hull-probe: {msg}");
+    std::process::exit(1)
 }

@@ -45,6 +45,8 @@ pub fn builder(g: &Globals, f: CreateFlags, id: String) -> ContainerBuilder {
         .no_new_keyring(f.no_new_keyring)
         .preserve_fds(f.preserve_fds)
         .systemd_cgroup(g.systemd_cgroup)
+        .notify_socket(super::notify_socket())
+        .listen_fds(super::listen_fds())
 }
 
 /// runc resolves the pid file against the caller's cwd.

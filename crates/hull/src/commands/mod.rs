@@ -26,8 +26,23 @@ pub struct IdArg {
 }
 
 pub fn start(g: &Globals, a: IdArg) -> CmdResult {
-    Container::load(&g.root, &a.id)?.start()?;
+    let notify = notify_socket();
+    Container::load(&g.root, &a.id)?.start_with(notify.as_deref())?;
     Ok(0)
+}
+
+/// The supervisor's sd_notify socket, passed through as runc does.
+pub fn notify_socket() -> Option<std::path::PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()).map(Into::into)
+}
+
+/// systemd socket activation fds handed to hull (only when meant for us).
+pub fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()).is_none_or(|p| p == std::process::id());
+    match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()) {
+        Some(n) if for_us => n,
+        _ => 0,
+    }
 }
 
 pub fn state(g: &Globals, a: IdArg) -> CmdResult {

@@ -24,7 +24,8 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         libcontainer::block_forwarded_signals()?;
     }
     let mut c = super::create::builder(g, a.flags, a.id).foreground(!a.detach).create()?;
-    if let Err(e) = c.start() {
+    let notify = super::notify_socket();
+    if let Err(e) = c.start_with(notify.as_deref()) {
         let _ = libcontainer::Container::load(&g.root, c.id()).map(|c| c.delete(true));
         return Err(e.into());
     }

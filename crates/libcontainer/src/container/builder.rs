@@ -36,6 +36,8 @@ pub struct ContainerBuilder {
     no_new_keyring: bool,
     systemd_cgroup: bool,
     foreground: bool,
+    notify_socket: Option<PathBuf>,
+    listen_fds: u32,
     executor: Box<dyn Executor>,
 }
 
@@ -52,6 +54,8 @@ impl ContainerBuilder {
             no_new_keyring: false,
             systemd_cgroup: false,
             foreground: false,
+            notify_socket: None,
+            listen_fds: 0,
             executor: Box::new(DefaultExecutor),
         }
     }
@@ -91,6 +95,18 @@ impl ContainerBuilder {
         self.foreground = v;
         self
     }
+    /// The caller's NOTIFY_SOCKET: the container gets its own socket,
+    /// relayed by `start` (see [`Container::start_with`]).
+    pub fn notify_socket(mut self, p: Option<PathBuf>) -> Self {
+        self.notify_socket = p;
+        self
+    }
+    /// systemd socket activation: fds 3..3+n are passed on (on top of
+    /// `preserve_fds`) with LISTEN_FDS=n and LISTEN_PID=1 in the container.
+    pub fn listen_fds(mut self, n: u32) -> Self {
+        self.listen_fds = n;
+        self
+    }
     pub fn executor(mut self, e: Box<dyn Executor>) -> Self {
         self.executor = e;
         self
@@ -120,7 +136,8 @@ impl ContainerBuilder {
             }
         };
         let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None, poststop: None };
-        match self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup) {
+        let result = self.adjust_spec(spec, &dir).and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
+        match result {
             Ok(c) => {
                 cleanup.disarm();
                 Ok(c)
@@ -130,6 +147,24 @@ impl ContainerBuilder {
                 Err(e)
             }
         }
+    }
+
+    /// What the caller's environment adds to the spec: the notify socket
+    /// mount and env, LISTEN_FDS.
+    fn adjust_spec(&self, mut spec: Spec, dir: &Path) -> Result<Spec> {
+        if let Some(ns) = &self.notify_socket {
+            crate::notify::setup_spec(&mut spec, dir, ns)?;
+        }
+        if self.listen_fds > 0 {
+            if let Some(p) = spec.process_mut() {
+                let mut env = p.env().clone().unwrap_or_default();
+                env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+                env.push(format!("LISTEN_FDS={}", self.listen_fds));
+                env.push("LISTEN_PID=1".into());
+                p.set_env(Some(env));
+            }
+        }
+        Ok(spec)
     }
 
     fn create_locked(&self, spec: &Spec, bundle: &Path, dir: &Path, lock: &Lock, cleanup: &mut Cleanup) -> Result<Container> {
@@ -196,7 +231,7 @@ impl ContainerBuilder {
                 rootfs: &rootfs,
                 no_pivot: self.no_pivot,
                 no_new_keyring: self.no_new_keyring,
-                preserve_fds: self.preserve_fds,
+                preserve_fds: self.preserve_fds + self.listen_fds,
                 executor: self.executor.as_ref(),
                 hooks_timeout: hooks_budget(&runtime_hooks),
                 console: console.as_ref().map(|c| (c.as_fd(), size)),

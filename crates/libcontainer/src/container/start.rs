@@ -9,7 +9,13 @@ impl Container {
     /// Releases the init from the start barrier, then runs the poststart
     /// hooks (failures there are logged, as the spec asks).
     pub fn start(&mut self) -> Result<()> {
-        let _lock = self.lock()?;
+        self.start_with(None)
+    }
+
+    /// `start`, relaying sd_notify messages to `notify_socket` (the
+    /// caller's NOTIFY_SOCKET) until the container reports READY=1.
+    pub fn start_with(&mut self, notify_socket: Option<&std::path::Path>) -> Result<()> {
+        let lock = self.lock()?;
         self.refresh();
         if !self.status.can_start() {
             return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a created container can be started" });
@@ -18,11 +24,19 @@ impl Container {
             Some(fd) => fd,
             None => self.init_pidfd().ok_or_else(|| Error::Init("container init is gone".into()))?,
         };
+        let notify = match notify_socket {
+            Some(_) => crate::notify::bind(&self.dir)?,
+            None => None,
+        };
         let released = fifo::release(&self.dir, &pidfd);
         self.init = Some(pidfd);
         released?;
         self.status = Status::Running;
         hooks::run_all_logged("poststart", &self.state.poststart, &self.oci_json());
+        drop(lock);
+        if let (Some(sock), Some(host), Some(pidfd)) = (notify, notify_socket, self.init.as_ref()) {
+            crate::notify::forward_until_ready(&sock, host, self.state.pid, pidfd)?;
+        }
         Ok(())
     }
 }
