@@ -11,7 +11,8 @@
 #      namespace and a cgroup mount (also in the host's network namespace),
 #      create/start/state/kill/delete seen from the host, kill --all,
 #      delete --force, every v2 resource file, limits enforced (pids, OOM),
-#      a bare root (no controller enabled), `hull spec`'s default config.
+#      a bare root (no controller enabled), `hull spec`'s default config,
+#      device rules (eBPF), a cgroupsPath below a populated cgroup.
 # Leaves nothing behind: cgroups under /hull-test-vm (and the libcgroups
 # tests' /hull-test-cg-<pid>) are removed, bundles live in a /tmp dir.
 # Prints "PASS name" / "FAIL name: why" per check and, last,
@@ -109,13 +110,17 @@ LIMITS='{
 NAMESPACES='[ { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
                    { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" } ]'
 
+# The capabilities of mkbundle's process (CAPS=... overrides them).
+CAPS='"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"'
+
 # mkbundle NAME CGROUPS_PATH RESOURCES_JSON ARG... -> prints the bundle dir
 # terminal false, $NAMESPACES (a cgroup namespace) and a cgroup mount at
-# /sys/fs/cgroup.
+# /sys/fs/cgroup; $CAPS; DEVICES=JSON sets linux.devices.
 mkbundle() {
     local name=$1 cgpath=$2 res=$3
     shift 3
-    local b=$WORK/$name
+    local b=$WORK/$name devices=""
+    [ -z "${DEVICES:-}" ] || devices=$'\n    "devices": '"$DEVICES,"
     mkdir -p "$b"
     cat > "$b/config.json" <<JSON
 {
@@ -127,9 +132,9 @@ mkbundle() {
     "env": [ "PATH=/bin" ],
     "cwd": "/",
     "capabilities": {
-      "bounding": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ],
-      "effective": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ],
-      "permitted": [ "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE" ]
+      "bounding": [ $CAPS ],
+      "effective": [ $CAPS ],
+      "permitted": [ $CAPS ]
     },
     "noNewPrivileges": true
   },
@@ -146,7 +151,7 @@ mkbundle() {
   ],
   "linux": {
     "cgroupsPath": "$cgpath",
-    "resources": $res,
+    "resources": $res,$devices
     "namespaces": $NAMESPACES,
     "maskedPaths": [ "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware" ],
     "readonlyPaths": [ "/proc/sys", "/proc/sysrq-trigger" ]
@@ -375,11 +380,70 @@ section "default spec"
 B=$WORK/default
 mkdir -p "$B"
 "$HULL" spec -b "$B"
-sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"true"/' -e 's|"path": "rootfs"|"path": "'"$ROOTFS"'"|' \
+sed -i -e 's/"terminal": true/"terminal": false/' -e 's|"path": "rootfs"|"path": "'"$ROOTFS"'"|' \
+       -e 's/"sh"$/"sh", "-c", "echo x > \/dev\/null \&\& echo devnull=ok; echo devfull=$( (echo x > \/dev\/full) 2>\&1 )"/' \
        -e 's|"linux": {|"linux": {\n    "cgroupsPath": "/'"$TOP"'/default",|' "$B/config.json"
 hull run -b "$B" vm-default
 expect_ok "default spec: run exit 0"
+check "default spec: /dev/null writable" "$(field devnull)" ok
+# allowed, so the write reaches the device (which is always full)
+check "default spec: /dev/full opens" "$(field devfull | sed 's/.*: //')" "No space left on device"
 no_leftovers "default spec"
+
+# -- device rules on v2 are an eBPF program on the container's cgroup:
+# "deny all" plus hull's default allow list (null, zero, full, random,
+# urandom, tty, console, ptmx, pts/*, mknod of anything). CAP_MKNOD lets
+# the container make nodes of devices it may not open; a tmpfs /dev
+# (without nodev) lets it try to open them.
+section "devices (eBPF)"
+DENY_ALL='{ "devices": [ { "allow": false, "access": "rwm" } ] }'
+B=$(CAPS='"CAP_KILL", "CAP_MKNOD", "CAP_AUDIT_WRITE"' mkbundle devs "/$TOP/devs" "$DENY_ALL" sh -c '
+    echo x > /dev/null && echo null=ok
+    echo zero=$(head -c 4 /dev/zero | wc -c)
+    mknod /dev/k c 1 11 && echo mknod_c=ok
+    echo kmsg=$( (echo hull-vm-test > /dev/k) 2>&1 )
+    mknod /dev/loopx b 7 0 && echo mknod_b=ok
+    echo loop=$( (head -c 1 /dev/loopx) 2>&1 )')
+hull run -b "$B" vm-devs
+expect_ok "devices: run exit 0"
+check "devices: /dev/null allowed" "$(field null)" ok
+check "devices: /dev/zero allowed" "$(field zero)" 4
+check "devices: mknod c 1:11 allowed (c *:* m)" "$(field mknod_c)" ok
+check "devices: open c 1:11 denied" "$(field kmsg | sed 's/.*: //')" "Operation not permitted"
+check "devices: mknod b 7:0 allowed (b *:* m)" "$(field mknod_b)" ok
+check "devices: open b 7:0 denied" "$(field loop | sed 's/.*: //')" "Operation not permitted"
+no_leftovers devices
+# linux.devices entries get an allow rule of their own
+B=$(DEVICES='[ { "path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11 } ]' \
+    mkbundle devs2 "/$TOP/devs2" "$DENY_ALL" sh -c 'echo hull-vm-test > /dev/kmsg && echo kmsg=ok')
+hull run -b "$B" vm-devs2
+expect_ok "devices: linux.devices run exit 0"
+check "devices: linux.devices entry allowed" "$(field kmsg)" ok
+no_leftovers "devices linux.devices"
+
+# -- a cgroupsPath below a cgroup that has processes of its own: enabling
+# controllers there would make it "domain threaded" and the container's
+# cgroup "domain invalid"; hull must refuse and leave it untouched.
+section "populated parent"
+BUSY=$CG/$TOP-busy
+mkdir "$BUSY"
+sleep 1000 &
+busy_pid=$!
+echo "$busy_pid" > "$BUSY/cgroup.procs"
+B=$(mkbundle busy "/$TOP-busy/c" "$LIMITS" true)
+hull run -b "$B" vm-busy
+if [ "$RC" != 0 ] && grep -q "cannot enable controllers for it in $BUSY: it has 1 process(es) of its own" "$ERR"; then
+    pass "populated parent: refused, naming it"
+else
+    fail "populated parent: refused, naming it" "exit $RC: $(tr '\n' ' ' < "$ERR")"
+fi
+check "populated parent: still a domain" "$(cat "$BUSY/cgroup.type")" domain
+check "populated parent: subtree_control untouched" "$(cat "$BUSY/cgroup.subtree_control")" ""
+check "populated parent: no child left" "$(ls -d "$BUSY"/*/ 2>/dev/null)" ""
+check "populated parent: process still there" "$(cat "$BUSY/cgroup.procs")" "$busy_pid"
+check "populated parent: state gone" "$(status vm-busy)" none
+kill "$busy_pid"; wait "$busy_pid" 2>/dev/null
+rmdir "$BUSY"
 
 # --- summary ----------------------------------------------------------------------
 "$HULL" --root "$STATE" list 2>/dev/null | grep -q vm- && echo "note: containers left in $STATE"

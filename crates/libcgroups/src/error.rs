@@ -42,6 +42,17 @@ pub enum CgroupError {
     #[error("parsing {}: {reason}", .path.display())]
     Parse { path: PathBuf, reason: String },
 
+    /// A bpf(2) command failed (cgroup v2 device programs); `detail` holds
+    /// the verifier's last words when it rejected a program.
+    #[error("{context}: bpf({op}) for {}: {}{detail}", .dir.display(), os_msg(.source))]
+    Bpf {
+        context: String,
+        op: &'static str,
+        dir: PathBuf,
+        source: io::Error,
+        detail: String,
+    },
+
     /// A bounded wait (freeze, thaw) did not complete.
     #[error("{context}: {reason}")]
     Timeout { context: String, reason: String },
@@ -82,10 +93,13 @@ impl CgroupError {
         }
     }
 
-    /// The errno behind a failed cgroupfs operation, if that is what failed.
+    /// The errno behind a failed cgroupfs or bpf(2) operation, if that is
+    /// what failed.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            CgroupError::File { source, .. } => source.raw_os_error(),
+            CgroupError::File { source, .. } | CgroupError::Bpf { source, .. } => {
+                source.raw_os_error()
+            }
             _ => None,
         }
     }

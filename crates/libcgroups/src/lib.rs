@@ -6,6 +6,10 @@
 //! the container is placed too) or **Unified** (pure cgroup v2).
 //! A [`CgroupHandle`] captures everything needed to rebuild the manager in
 //! later commands without the spec.
+//!
+//! Device rules go to the v1 devices controller on Legacy and Hybrid, and
+//! become an eBPF program attached to the container's cgroup on Unified
+//! (see `v2::devices`).
 
 mod convert;
 mod error;

@@ -168,8 +168,11 @@ impl Manager {
                     // create may have made a shared parent and not yet
                     // filled it in (runc's cpusetEnsureParent does the same).
                     let leaf = join_components(base, comps);
-                    let levels: Vec<PathBuf> =
-                        leaf.ancestors().take_while(|p| p.starts_with(&h.mountpoint) && *p != h.mountpoint).map(Path::to_path_buf).collect();
+                    let levels: Vec<PathBuf> = leaf
+                        .ancestors()
+                        .take_while(|p| p.starts_with(&h.mountpoint) && *p != h.mountpoint)
+                        .map(Path::to_path_buf)
+                        .collect();
                     v1::cpuset::init_created(&levels.into_iter().rev().collect::<Vec<_>>())
                 } else {
                     Ok(())
@@ -182,7 +185,12 @@ impl Manager {
         }
         if view.setup == CgroupSetup::Unified {
             for h in handle.hierarchies.iter().filter(|h| h.unified) {
-                v2::enable_controllers(&h.mountpoint, &h.dir);
+                if let Err(e) =
+                    v2::enable_controllers(&h.mountpoint, &h.dir, &h.created, &handle.path)
+                {
+                    rollback(&handle);
+                    return Err(e);
+                }
             }
         }
         Ok(Manager { handle })

@@ -337,14 +337,38 @@ fn full_lifecycle_on_host() {
     if let Some(fz) = m.handle().dir_for("freezer") {
         assert_eq!(read(fz, "freezer.state"), "FROZEN");
     }
-    let st = proc_state(pid);
-    assert!(
-        st.starts_with('D') || st.starts_with('T'),
-        "frozen task state {st:?}"
-    );
+    if setup == CgroupSetup::Unified {
+        // The v2 freezer parks tasks in an interruptible sleep ("S"), so
+        // the task state says nothing; the cgroup reports it instead.
+        let d = m.handle().unified_dir().unwrap();
+        assert!(
+            read(d, "cgroup.events").lines().any(|l| l == "frozen 1"),
+            "cgroup.events: {}",
+            read(d, "cgroup.events")
+        );
+    } else {
+        let st = proc_state(pid);
+        assert!(
+            st.starts_with('D') || st.starts_with('T'),
+            "frozen task state {st:?}"
+        );
+    }
     m.thaw().unwrap();
+    if setup == CgroupSetup::Unified {
+        let d = m.handle().unified_dir().unwrap();
+        assert!(read(d, "cgroup.events").lines().any(|l| l == "frozen 0"));
+    }
     assert!(!m.is_frozen().unwrap());
-    let st = proc_state(pid);
+    // Running again; it may still be finishing its exec (a "D" in the
+    // guest, whose binaries come over 9p), so allow it a moment.
+    let start = std::time::Instant::now();
+    let mut st = proc_state(pid);
+    while !(st.starts_with('S') || st.starts_with('R'))
+        && start.elapsed() < std::time::Duration::from_secs(5)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        st = proc_state(pid);
+    }
     assert!(
         st.starts_with('S') || st.starts_with('R'),
         "thawed task state {st:?}"
@@ -512,4 +536,40 @@ fn kernel_rejection_names_field_file_and_dir() {
     }
     m.destroy().unwrap();
     assert_gone_everywhere(&m);
+}
+
+#[test]
+fn populated_parent_is_left_alone_on_v2() {
+    require_root!();
+    if libcgroups::detect_setup().unwrap() != CgroupSetup::Unified {
+        eprintln!("skipping: cgroup v2 only");
+        return;
+    }
+    let mut g = Guard::new();
+    let mp = PathBuf::from("/sys/fs/cgroup");
+    let busy = mp.join(test_root()).join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    let pid = g.spawn_sleep();
+    std::fs::write(busy.join("cgroup.procs"), pid.to_string()).unwrap();
+    let ctl_before = read(&busy, "cgroup.subtree_control");
+    let path = format!("/{}/busy/c", test_root());
+    let e = Manager::create(&CgroupOptions {
+        cgroups_path: Some(&path),
+        container_id: "c",
+    })
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "cgroupsPath {path:?}: cannot enable controllers for it in {}: it has 1 process(es) of its own",
+            busy.display()
+        )),
+        "{msg}"
+    );
+    // Untouched: still a plain domain with nothing enabled, and the
+    // container cgroup was rolled back.
+    assert_eq!(read(&busy, "cgroup.type"), "domain");
+    assert_eq!(read(&busy, "cgroup.subtree_control"), ctl_before);
+    assert!(!busy.join("c").exists());
+    assert_eq!(read(&busy, "cgroup.procs"), pid.to_string());
 }

@@ -576,13 +576,13 @@ fn v2_refuses_what_it_cannot_apply() {
         (
             LinuxResourcesBuilder::default()
                 .devices(vec![LinuxDeviceCgroupBuilder::default()
-                    .allow(false)
-                    .access("rwm".to_string())
+                    .allow(true)
+                    .access("rwx".to_string())
                     .build()
                     .unwrap()])
                 .build()
                 .unwrap(),
-            "linux.resources.devices: cgroup v2 device filtering not implemented yet",
+            "linux.resources.devices[0]: access \"rwx\" may only contain",
         ),
         (
             LinuxResourcesBuilder::default()
@@ -613,6 +613,30 @@ fn v2_refuses_what_it_cannot_apply() {
         ),
         "{e}"
     );
+    // A restricting list needs an eBPF program: not loadable without root,
+    // not attachable to a plain directory with it. Either way the error
+    // names the field and the cgroup, and comes before any write.
+    let r = LinuxResourcesBuilder::default()
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(1i64 << 30)
+                .build()
+                .unwrap(),
+        )
+        .devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm".to_string())
+            .build()
+            .unwrap()])
+        .build()
+        .unwrap();
+    let e = m.apply(&r).unwrap_err().to_string();
+    assert!(
+        e.starts_with("linux.resources.devices: bpf(BPF_PROG_")
+            && e.contains(&format!(" for {}: ", d.display())),
+        "{e}"
+    );
+    assert_ne!(get(&d, "memory.max"), (1u64 << 30).to_string());
     // Allow-all device lists are fine without eBPF.
     let r = LinuxResourcesBuilder::default()
         .devices(vec![LinuxDeviceCgroupBuilder::default()

@@ -13,7 +13,7 @@ fn field(i: usize) -> String {
     format!("{F_DEVICES}[{i}]")
 }
 
-fn access(rule: &LinuxDeviceCgroup) -> &str {
+pub(crate) fn access(rule: &LinuxDeviceCgroup) -> &str {
     // An absent access string is read as "everything", matching how the
     // rule would be written by hand ("a *:* rwm").
     match rule.access().as_deref() {

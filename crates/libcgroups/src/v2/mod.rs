@@ -1,16 +1,17 @@
 //! cgroup v2 driver (Unified setup), plus the pieces Hybrid borrows
 //! (core freezer, raw `unified` writes).
 
+mod bpf;
 pub(crate) mod devices;
 pub(crate) mod freezer;
 pub(crate) mod resources;
 pub(crate) mod unified;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::error::Result;
+use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::manager::Driver;
 use crate::stats::{parse_io_stat, HugetlbStats, MemoryEntry, Stats};
@@ -20,32 +21,110 @@ pub(crate) struct V2<'a> {
     pub dir: &'a Path,
 }
 
+/// Why a cgroup that hull did not create cannot be the parent of a
+/// container cgroup with controllers, or `None` when it can: it is the
+/// real root (no `cgroup.type`; exempt from the no-internal-processes rule),
+/// or an ordinary "domain" cgroup without processes of its own (processes
+/// only matter when `enabling` controllers).
+fn busy_parent(dir: &Path, enabling: bool) -> Result<Option<String>> {
+    const CTX: &str = "checking a parent cgroup";
+    let Some(typ) = fs::read_opt(CTX, dir, "cgroup.type")? else {
+        return Ok(None);
+    };
+    let typ = typ.trim();
+    if typ != "domain" {
+        return Ok(Some(format!(
+            "it is of type {typ:?} (part of a threaded subtree), so no domain cgroup can live below it"
+        )));
+    }
+    if !enabling {
+        return Ok(None);
+    }
+    let procs = fs::read(CTX, dir, "cgroup.procs")?;
+    let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+    Ok((n > 0).then(|| {
+        format!(
+            "it has {n} process(es) of its own, and cgroup v2 gives controllers only to \
+             cgroups whose parent has none (enabling them anyway would turn it into a \
+             threaded domain and leave the new cgroup in an invalid state); move those \
+             processes into a leaf cgroup, or choose a cgroupsPath outside it"
+        )
+    }))
+}
+
 /// Enables every available controller in each ancestor of `leaf` (from the
 /// mount point down), so the leaf gets all controllers the host offers.
-/// Failures are ignored like runc does: an ancestor with processes of its
-/// own, or a delegated subtree, may refuse; applying a resource that then
-/// lacks its controller fails later with an error naming the field.
-pub(crate) fn enable_controllers(mountpoint: &Path, leaf: &Path) {
+///
+/// An ancestor that hull did not create (`created` lists those it did) is
+/// first checked with [`busy_parent`]: when it has processes, writing its
+/// `cgroup.subtree_control` would fail for domain controllers and succeed
+/// for threaded ones (cpu, cpuset, pids), turning it into a "domain
+/// threaded" cgroup and the container's cgroup into "domain invalid", which
+/// refuses processes. Such an ancestor is never written; the error names it.
+///
+/// Write failures are otherwise ignored like runc does: a delegated subtree
+/// may refuse some controllers; applying a resource that then lacks its
+/// controller fails later with an error naming the field.
+pub(crate) fn enable_controllers(
+    mountpoint: &Path,
+    leaf: &Path,
+    created: &[PathBuf],
+    cgroups_path: &str,
+) -> Result<()> {
     let Ok(rel) = leaf.strip_prefix(mountpoint) else {
-        return;
+        return Ok(());
     };
+    // Each ancestor of the leaf, outermost first; the leaf itself is never
+    // touched (it would then refuse processes).
+    let mut parents = Vec::new();
     let mut cur = mountpoint.to_path_buf();
-    // Each iteration enables controllers in the parent of `c`; the leaf
-    // itself is never touched (it would then refuse processes).
     for c in rel.components() {
-        let Ok(avail) = fs::try_read(&cur, "cgroup.controllers") else {
-            return;
-        };
-        let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
-        if !want.is_empty()
-            && fs::try_write(&cur, "cgroup.subtree_control", &want.join(" ")).is_err()
-        {
-            for w in &want {
-                let _ = fs::try_write(&cur, "cgroup.subtree_control", w);
-            }
-        }
+        parents.push(cur.clone());
         cur.push(c);
     }
+    // Check every parent before writing any. A level's controllers only
+    // appear once its parent enables them, so what a level will be asked
+    // to enable is predicted: everything offered by the levels above.
+    let mut offered: Vec<String> = Vec::new();
+    for p in &parents {
+        let Ok(avail) = fs::try_read(p, "cgroup.controllers") else {
+            break;
+        };
+        for c in avail.split_whitespace() {
+            if !offered.iter().any(|o| o == c) {
+                offered.push(c.to_string());
+            }
+        }
+        if created.contains(p) {
+            continue;
+        }
+        let enabled = fs::try_read(p, "cgroup.subtree_control").unwrap_or_default();
+        let enabling = offered
+            .iter()
+            .any(|c| !enabled.split_whitespace().any(|e| e == c));
+        if let Some(reason) = busy_parent(p, enabling)? {
+            return Err(CgroupError::InvalidPath {
+                path: cgroups_path.to_string(),
+                reason: format!(
+                    "cannot enable controllers for it in {}: {reason}",
+                    p.display()
+                ),
+            });
+        }
+    }
+    for p in &parents {
+        let Ok(avail) = fs::try_read(p, "cgroup.controllers") else {
+            break;
+        };
+        let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+        if !want.is_empty() && fs::try_write(p, "cgroup.subtree_control", &want.join(" ")).is_err()
+        {
+            for w in &want {
+                let _ = fs::try_write(p, "cgroup.subtree_control", w);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Driver for V2<'_> {
@@ -142,4 +221,110 @@ fn stats(dir: &Path) -> Result<Stats> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Tree(PathBuf);
+    impl Tree {
+        fn new() -> Tree {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let d = std::env::temp_dir().join(format!(
+                "libcgroups-v2-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Tree(d)
+        }
+        /// A fake cgroup dir; `typ` None = the real root (no cgroup.type).
+        fn cg(&self, rel: &str, typ: Option<&str>, procs: &str, avail: &str) -> PathBuf {
+            let d = self.0.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("cgroup.controllers"), avail).unwrap();
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+            std::fs::write(d.join("cgroup.procs"), procs).unwrap();
+            if let Some(t) = typ {
+                std::fs::write(d.join("cgroup.type"), format!("{t}\n")).unwrap();
+            }
+            d
+        }
+    }
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn ctl(d: &Path) -> String {
+        std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap()
+    }
+
+    #[test]
+    fn enables_in_every_parent_but_not_the_leaf() {
+        let t = Tree::new();
+        let root = t.cg("", None, "1\n2\n", "cpu memory pids\n");
+        let a = t.cg("a", Some("domain"), "", "cpu memory pids\n");
+        let leaf = t.cg("a/c", Some("domain"), "", "cpu memory pids\n");
+        enable_controllers(&root, &leaf, std::slice::from_ref(&leaf), "/a/c").unwrap();
+        assert_eq!(ctl(&root), "+cpu +memory +pids");
+        assert_eq!(ctl(&a), "+cpu +memory +pids");
+        assert_eq!(ctl(&leaf), "");
+    }
+
+    #[test]
+    fn never_writes_a_populated_parent_it_did_not_create() {
+        let t = Tree::new();
+        let root = t.cg("", None, "1\n", "cpu memory pids\n");
+        // Its controllers appear only once the root enables them: the
+        // check must not wait for that.
+        let busy = t.cg("busy", Some("domain"), "4242\n", "");
+        let leaf = t.cg("busy/c", Some("domain"), "", "");
+        let e =
+            enable_controllers(&root, &leaf, std::slice::from_ref(&leaf), "/busy/c").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "cgroupsPath \"/busy/c\": cannot enable controllers for it in {}: it has 1 process(es) of its own",
+                busy.display()
+            )),
+            "{msg}"
+        );
+        // Checked before anything is written, the root included.
+        assert_eq!((ctl(&root), ctl(&busy)), (String::new(), String::new()));
+
+        // Made by this create (cannot really have processes): written.
+        std::fs::write(busy.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        enable_controllers(&root, &leaf, &[busy.clone(), leaf.clone()], "/busy/c").unwrap();
+        assert_eq!(ctl(&busy), "+cpu +memory +pids");
+    }
+
+    #[test]
+    fn a_populated_parent_without_controllers_to_give_is_fine() {
+        let t = Tree::new();
+        let root = t.cg("", None, "1\n", "\n");
+        let busy = t.cg("busy", Some("domain"), "4242\n", "\n");
+        let leaf = t.cg("busy/c", Some("domain"), "", "");
+        enable_controllers(&root, &leaf, std::slice::from_ref(&leaf), "/busy/c").unwrap();
+        assert_eq!(ctl(&busy), "");
+    }
+
+    #[test]
+    fn a_threaded_parent_is_refused() {
+        let t = Tree::new();
+        let root = t.cg("", None, "1\n", "cpu\n");
+        std::fs::write(root.join("cgroup.subtree_control"), "cpu\n").unwrap();
+        let thr = t.cg("thr", Some("domain threaded"), "7\n", "cpu\n");
+        std::fs::write(thr.join("cgroup.subtree_control"), "cpu\n").unwrap();
+        let leaf = t.cg("thr/c", Some("domain invalid"), "", "");
+        let e =
+            enable_controllers(&root, &leaf, std::slice::from_ref(&leaf), "/thr/c").unwrap_err();
+        assert!(
+            e.to_string().contains("it is of type \"domain threaded\""),
+            "{e}"
+        );
+    }
 }

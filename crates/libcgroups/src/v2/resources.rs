@@ -123,11 +123,18 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     if let Some(n) = r.network() {
+        // Name the v1 controller: users look for it in the error.
         if n.class_id().is_some() {
-            return Err(v1_only("linux.resources.network.classID"));
+            return Err(CgroupError::unsupported(
+                "linux.resources.network.classID",
+                "not supported on cgroup v2 (it has no net_cls controller)",
+            ));
         }
         if n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
-            return Err(v1_only("linux.resources.network.priorities"));
+            return Err(CgroupError::unsupported(
+                "linux.resources.network.priorities",
+                "not supported on cgroup v2 (it has no net_prio controller)",
+            ));
         }
     }
     if let Some(f) = rdma::requested(r)? {
@@ -312,6 +319,14 @@ pub(crate) fn hugepages(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()>
 
 pub(crate) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
     precheck(dir, r)?;
+    // Loading the device program can fail (privileges, verifier): do it
+    // before the first write, and attach it first so that a refused attach
+    // leaves nothing written either.
+    let devices = match r.devices() {
+        Some(d) => super::devices::prepare(dir, d)?,
+        None => super::devices::Prepared::Nothing,
+    };
+    super::devices::install(dir, devices)?;
     if let Some(c) = r.cpu() {
         cpu(dir, c)?;
     }
