@@ -1,0 +1,904 @@
+#!/usr/bin/env python3
+"""hull vs crun vs runc: side-by-side benchmark.
+
+Do not run this file directly: `bash bench/run.sh [--quick]` puts it in a
+private mount namespace where /sys/fs/cgroup/unified is unmounted (crun 1.8
+refuses this host's hybrid cgroup layout), so all three runtimes see pure v1.
+
+Timing is done by hyperfine (-N, no shell), in rounds: every round runs each
+runtime's command for a block of runs, in a rotating order, so hull, crun and
+runc are interleaved and share any drift of the machine. The per-round
+hyperfine JSON files are kept in bench/results/raw/; medians are computed over
+all rounds. Peak RSS comes from a separate pass with `/usr/bin/time -f %M`.
+
+Everything lives under a private tmpfs (/tmp/hull-bench-<pid>, mounted inside
+the private mount namespace): one --root per runtime, the bundles and a shared
+read-only busybox rootfs. Every container gets its own absolute cgroupsPath
+/hull-bench-<pid>/<runtime>-<name>; all of it is removed at the end.
+"""
+
+import argparse
+import concurrent.futures
+import ctypes
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PR_SET_CHILD_SUBREAPER = 36
+
+RUNTIMES = ["hull", "crun", "runc"]
+DEFAULT_BIN = {
+    "hull": os.path.join(REPO, "target", "release", "hull"),
+    "crun": "/usr/bin/crun",
+    "runc": "/usr/sbin/runc",
+}
+CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+SLEEP = ["/bin/sleep", "100000"]
+# Syscalls the container never makes; seccomp rules are spread over them,
+# each rule matching one value of the first argument (default action allow).
+SECCOMP_SYSCALLS = [
+    "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "delete_module",
+    "finit_module", "get_mempolicy", "init_module", "ioperm", "iopl", "kcmp",
+    "kexec_file_load", "kexec_load", "lookup_dcookie", "mbind", "move_pages",
+    "name_to_handle_at", "open_by_handle_at", "perf_event_open", "process_vm_readv",
+    "process_vm_writev", "quotactl", "reboot", "request_key", "set_mempolicy",
+    "settimeofday", "swapon", "swapoff", "sysfs", "uselib", "userfaultfd", "ustat",
+    "vhangup", "syslog", "adjtimex", "migrate_pages", "fanotify_init", "pkey_alloc",
+    "io_setup",
+]
+
+
+# ---------------------------------------------------------------- processes
+
+def set_subreaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def reap():
+    """Reap orphaned container processes that were re-parented to us.
+    Only called when none of our own subprocesses is running."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def reap_exec(cmd):
+    """`bench.py _reap CMD...`: run CMD as a child subreaper that reaps
+    every orphan promptly (this host's pid 1 does not reap), the way a
+    container shim would. Exits with CMD's status."""
+    set_subreaper()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    signal.signal(signal.SIGINT, lambda *_: os.kill(pid, signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGTERM))
+    status = None
+    while status is None:
+        try:
+            wpid, st = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if wpid == pid:
+            status = st
+    reap()  # detached containers still alive go up to the orchestrator
+    sys.exit(os.waitstatus_to_exitcode(status) if status is not None else 1)
+
+
+# ---------------------------------------------------------------- helpers
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def iqr(xs):
+    if len(xs) < 4:
+        return None
+    q = statistics.quantiles(xs, n=4)
+    return q[2] - q[0]
+
+
+def q(cmd):
+    return shlex.join(cmd)
+
+
+def sh(script):
+    """A hyperfine -N command line that runs `script` in sh."""
+    return q(["sh", "-c", script])
+
+
+def threading_id():
+    import threading  # noqa: PLC0415
+    return f"{os.getpid()}-{threading.get_ident()}"
+
+
+def first_line(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
+    except Exception as e:  # noqa: BLE001
+        return f"? ({e})"
+
+
+# ---------------------------------------------------------------- bench env
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.quick = opts.quick
+        self.bins = {rt: getattr(opts, rt) for rt in RUNTIMES}
+        self.tag = f"hull-bench-{os.getpid()}"
+        self.work = f"/tmp/{self.tag}"
+        self.results = opts.results
+        self.raw = os.path.join(self.results, "raw")
+        self.log_path = os.path.join(self.results, "bench.log")
+        self.bundles = {}
+        self.summary = {"ops": {}, "rss": {}, "scaling": {}, "notes": [], "failures": {}}
+        self.mounted = False
+
+    # -- setup / teardown -------------------------------------------------
+
+    def setup(self):
+        if not self.opts.profile:
+            shutil.rmtree(self.raw, ignore_errors=True)
+            os.makedirs(self.raw, exist_ok=True)
+        if self.opts.profile:  # keep the benchmark's logs
+            self.log_path = os.path.join(self.results, "profile.log")
+        self.log = open(self.log_path, "w")
+        os.mkdir(self.work, 0o755)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=2g", "tmpfs", self.work], check=True)
+        self.mounted = True
+        for rt in RUNTIMES:
+            os.makedirs(self.root(rt), mode=0o700)
+        self.plog = os.path.join(self.results, "profile-prepare.log" if self.opts.profile else "prepare.log")
+        open(self.plog, "w").close()
+        self.snapshot_hull()
+        self.make_rootfs()
+        self.make_parent_cgroups()
+
+    def snapshot_hull(self):
+        """Measure one fixed hull binary: others rebuild target/release/hull
+        while the bench runs, so copy it into the work dir first (same kind
+        of writable filesystem, so hull's sealed-memfd re-exec still runs)."""
+        src = os.path.realpath(self.bins["hull"])
+        st = os.stat(src)
+        dst = os.path.join(self.work, "bin", "hull")
+        os.makedirs(os.path.dirname(dst))
+        shutil.copy2(src, dst)
+        import hashlib  # noqa: PLC0415
+        with open(dst, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        self.hull_source = {
+            "path": self.bins["hull"], "size": st.st_size, "sha256": digest,
+            "mtime": datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        self.bins["hull"] = dst
+
+    def cgroup_mounts(self):
+        """Mount points of the real cgroup hierarchies in this namespace."""
+        out = set()
+        with open("/proc/self/mountinfo") as f:
+            for ln in f:
+                parts = ln.split()
+                if parts[parts.index("-") + 1] in ("cgroup", "cgroup2"):
+                    out.add(parts[4])
+        return out
+
+    def make_parent_cgroups(self):
+        """Create the parent cgroup /hull-bench-<pid> in every hierarchy up
+        front (as a systemd slice or a pod cgroup would exist), so that the
+        runtimes only create and remove their leaf: hull removes ancestors
+        it created itself, crun and runc leave them, which would otherwise
+        make hull alone pay for the parent on every create."""
+        for base in sorted(self.cgroup_mounts()):
+            d = os.path.join(base, self.tag)
+            os.mkdir(d)
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                if os.path.exists(os.path.join(base, f)):
+                    with open(os.path.join(base, f)) as src, open(os.path.join(d, f), "w") as dst:
+                        dst.write(src.read().strip())
+
+    def make_rootfs(self):
+        r = self.rootfs = os.path.join(self.work, "rootfs")
+        for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root", "mnt"]:
+            os.makedirs(os.path.join(r, d))
+        for i in range(100):
+            os.mkdir(os.path.join(r, "mnt", f"m{i}"))
+        shutil.copy2("/bin/busybox", os.path.join(r, "bin", "busybox"))
+        applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+        for a in applets:
+            # `busybox --list` names busybox itself: never symlink over the binary.
+            if a != "busybox" and "/" not in a:
+                os.symlink("busybox", os.path.join(r, "bin", a))
+        with open(os.path.join(r, "etc", "passwd"), "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n")
+
+    def root(self, rt):
+        return os.path.join(self.work, "root", rt)
+
+    def rt(self, rt, *args):
+        return [self.bins[rt], "--root", self.root(rt), *args]
+
+    def cgroup_path(self, rt, name):
+        return f"/{self.tag}/{rt}-{name}"
+
+    def config(self, rt, name, args, mounts=0, seccomp=None):
+        caps = {k: list(CAPS) for k in ["bounding", "effective", "permitted", "inheritable", "ambient"]}
+        m = [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ]
+        for i in range(mounts):
+            m.append({"destination": f"/mnt/m{i}", "type": "tmpfs", "source": "tmpfs",
+                      "options": ["nosuid", "nodev", "noexec", "size=64k"]})
+        linux = {
+            "cgroupsPath": self.cgroup_path(rt, name),
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ["pid", "network", "ipc", "uts", "mount"]],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                            "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        }
+        if seccomp is not None:
+            rules = []
+            n = len(SECCOMP_SYSCALLS)
+            for k in range(seccomp):
+                rules.append({"names": [SECCOMP_SYSCALLS[k % n]], "action": "SCMP_ACT_ERRNO",
+                              "args": [{"index": 0, "value": 1000 + k // n, "op": "SCMP_CMP_EQ"}]})
+            linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                "syscalls": rules}
+        return {
+            # crun 1.8 rejects 1.2.0 ("unknown version specified").
+            "ociVersion": "1.0.2",
+            "process": {
+                "terminal": False,
+                "user": {"uid": 0, "gid": 0},
+                "args": list(args),
+                "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+                "cwd": "/",
+                "capabilities": caps,
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                "noNewPrivileges": True,
+            },
+            "root": {"path": self.rootfs, "readonly": True},
+            "hostname": "bench",
+            "mounts": m,
+            "linux": linux,
+        }
+
+    def bundle(self, rt, name, args=("/bin/true",), **kw):
+        key = (rt, name)
+        if key not in self.bundles:
+            d = os.path.join(self.work, "bundles", rt, name)
+            os.makedirs(d)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(self.config(rt, name, args, **kw), f, indent=1)
+            self.bundles[key] = d
+        return self.bundles[key]
+
+    def call(self, cmd, check=False, timeout=120):
+        """Run a runtime command from the orchestrator: stdio never a pipe
+        (a detached container would hold it open), stderr to the log."""
+        self.log.flush()
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
+                           timeout=timeout)
+        reap()
+        if check and p.returncode != 0:
+            raise RuntimeError(f"failed ({p.returncode}): {q(cmd)}; see {self.log_path}")
+        return p.returncode
+
+    def call_capture(self, cmd, timeout=120):
+        """Like call, returning (rc, output) through a file, never a pipe."""
+        path = os.path.join(self.work, f"capture-{threading_id()}.out")
+        with open(path, "w+") as f:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
+            f.seek(0)
+            out = f.read()
+        os.unlink(path)
+        return p.returncode, out
+
+    def delete_all(self, rt, root=None, parallel=4):
+        root = root or self.root(rt)
+        ids = [i for i in os.listdir(root) if os.path.isdir(os.path.join(root, i))] if os.path.isdir(root) else []
+        with concurrent.futures.ThreadPoolExecutor(parallel) as ex:
+            list(ex.map(lambda i: subprocess.run([self.bins[rt], "--root", root, "delete", "--force", i],
+                                                 stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                 timeout=120), ids))
+        reap()
+        return len(ids)
+
+    def cleanup(self):
+        print("cleanup: deleting containers, cgroups and the tmpfs", flush=True)
+        lists = os.path.join(self.work, "root-list")
+        for rt in RUNTIMES:
+            roots = [self.root(rt)] + sorted(os.path.join(lists, d) for d in (os.listdir(lists) if os.path.isdir(lists) else [])
+                                             if d.startswith(rt + "-"))
+            for root in roots:
+                try:
+                    n = self.delete_all(rt, root)
+                    if n:
+                        print(f"  {rt}: deleted {n} leftover container(s) in {root}")
+                except Exception as e:  # noqa: BLE001
+                    print(f"  {rt}: delete failed in {root}: {e}")
+        self.remove_cgroups()
+        reap()
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.work])
+            self.mounted = False
+        try:
+            os.rmdir(self.work)
+        except OSError:
+            pass
+
+    def remove_cgroups(self):
+        """Remove /sys/fs/cgroup/*/hull-bench-<pid> (only ours). Processes
+        still in those cgroups are our containers' leftovers: kill those pids.
+
+        With /sys/fs/cgroup/unified unmounted, crun 1.8 still follows the
+        "0::" line of /proc/self/cgroup and makes plain directories (with a
+        regular cgroup.procs file) in the tmpfs under the unmounted
+        unified/: that stray tree is ours too and is removed as files."""
+        cg_mounts = self.cgroup_mounts()
+        left = []
+        for attempt in range(50):
+            left = []
+            for h in sorted(os.listdir("/sys/fs/cgroup")):
+                base = os.path.join("/sys/fs/cgroup", h)
+                top = os.path.join(base, self.tag)
+                if not os.path.isdir(top) or os.path.islink(base):
+                    continue
+                if base not in cg_mounts:
+                    shutil.rmtree(top, ignore_errors=True)
+                    if "stray" not in self.summary["notes"]:
+                        self.summary["notes"].append("stray")
+                    continue
+                for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        left.append(dirpath)
+            if not left:
+                return
+            for d in left:
+                try:
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), signal.SIGKILL)
+                            except ProcessLookupError:
+                                pass
+                except OSError:
+                    pass
+            time.sleep(0.1)
+            reap()
+        print(f"WARNING: cgroups left behind: {left}")
+
+    # -- measuring ---------------------------------------------------------
+
+    def hyperfine(self, op, cmds, runs, warmup, block):
+        """cmds: {rt: (command string, prepare string or None)}. Runs in
+        rounds of `block` runs per runtime, rotating the order; returns
+        {rt: [seconds...]} and keeps each round's JSON."""
+        rts = list(cmds)
+        times = {rt: [] for rt in rts}
+        rounds = max(1, -(-runs // block))
+        for r in range(rounds):
+            order = rts[r % len(rts):] + rts[:r % len(rts)]
+            n = min(block, runs - r * block)
+            out = os.path.join(self.raw, f"{op}.round{r + 1}.json")
+            args = [shutil.which("hyperfine"), "-N", "--style", "basic", "--runs", str(max(n, 2)),
+                    "--warmup", str(warmup), "--export-json", out]
+            if any(cmds[rt][1] for rt in order):
+                for rt in order:
+                    args += ["--prepare", cmds[rt][1] or "true"]
+            for rt in order:
+                args += ["--command-name", rt]
+            args += [cmds[rt][0] for rt in order]
+            self.log.write(f"\n### {op} round {r + 1}: {q(args)}\n")
+            self.log.flush()
+            for attempt in (1, 2, 3):
+                p = subprocess.run([sys.executable, os.path.abspath(__file__), "_reap", *args],
+                                   stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+                reap()
+                if p.returncode == 0:
+                    break
+                # A failed round is retried once and recorded in the report.
+                with open(self.plog) as f:
+                    tail = f.read()[-600:]
+                self.summary["failures"][f"{op} round {r + 1} attempt {attempt}"] = (
+                    f"hyperfine exit {p.returncode}; prepare.log tail: {tail}")
+                print(f"  {op}: round {r + 1} failed (attempt {attempt}), see {self.log_path}", flush=True)
+            else:
+                raise RuntimeError(f"hyperfine failed for {op} (see {self.log_path} and {self.plog})")
+            with open(out) as f:
+                for res in json.load(f)["results"]:
+                    times[res["command"]] += res["times"]
+        return times
+
+    def rss(self, cmd, prepare, runs):
+        """Peak RSS (KiB) of the runtime process, /usr/bin/time -f %M."""
+        vals = []
+        out = os.path.join(self.work, "rss.out")
+        for _ in range(runs):
+            if prepare:
+                self.call(shlex.split(prepare))
+            rc = self.call(["/usr/bin/time", "-f", "%M", "-o", out, *shlex.split(cmd)])
+            if rc != 0:
+                return None
+            with open(out) as f:
+                vals.append(int(f.read().split()[-1]))
+        return vals
+
+    # -- ops -----------------------------------------------------------------
+
+    def p(self, rt, script):
+        """A prepare command for runtime rt, logging to prepare.log."""
+        # s CMD: a step that must succeed (its failure is logged with its exit code)
+        return sh(f"exec 2>>{self.plog} >/dev/null </dev/null; "
+                  f"s() {{ \"$@\" || {{ echo \"prepare: exit $? from: $*\" >&2; exit 1; }}; }}; {script}")
+
+    def run_op(self, name, build, rts=None, setup=None, teardown=None, runs=None, block=None, rss=True,
+               kind="ops", meta=None):
+        rts = rts or RUNTIMES
+        runs = runs or self.N
+        block = block or self.B
+        t0 = time.time()
+        cmds = {rt: build(rt) for rt in rts}
+        try:
+            for rt in rts:
+                if setup:
+                    setup(rt)
+            times = self.hyperfine(name, cmds, runs, self.W, block)
+            rss_v = {}
+            if rss:
+                for rt in rts:
+                    rss_v[rt] = self.rss(cmds[rt][0], cmds[rt][1], self.R)
+        finally:
+            for rt in rts:
+                if teardown:
+                    teardown(rt)
+        entry = {"times": times, "median": {rt: median(v) for rt, v in times.items()},
+                 "iqr": {rt: iqr(v) for rt, v in times.items()}, "runs": {rt: len(v) for rt, v in times.items()},
+                 "rss": {rt: median(v) if v else None for rt, v in rss_v.items()}, "meta": meta or {},
+                 "commands": {rt: {"command": c, "prepare": pr} for rt, (c, pr) in cmds.items()}}
+        self.summary[kind][name] = entry
+        med = "  ".join(f"{rt} {1000 * entry['median'][rt]:.1f}ms" for rt in rts)
+        print(f"  {name:<24} {med}   ({time.time() - t0:.0f}s)", flush=True)
+        self.save()
+        return entry
+
+    def save(self):
+        with open(os.path.join(self.results, "summary.json"), "w") as f:
+            json.dump(self.summary, f, indent=1)
+
+    def wanted(self, name):
+        return not self.opts.only or any(name.startswith(o) for o in self.opts.only.split(","))
+
+    def main_ops(self):
+        R = self.rt
+        rm = lambda rt, i: q(R(rt, "delete", "--force", i))  # noqa: E731
+        until_stopped = lambda rt, i: (  # noqa: E731
+            f"n=0; until {q(R(rt, 'state', i))} | grep '\"stopped\"' >/dev/null; do n=$((n+1)); "
+            f"if [ $n -gt 3000 ]; then echo prepare: {i} never stopped: >&2; {q(R(rt, 'state', i))} >&2; exit 1; fi; done")
+
+        if self.wanted("run"):
+            self.run_op("run", lambda rt: (q(R(rt, "run", "--bundle", self.bundle(rt, "true"), "c-run")),
+                                           self.p(rt, f"{rm(rt, 'c-run')}; true")))
+        if self.wanted("create"):
+            self.run_op("create",
+                        lambda rt: (q(R(rt, "create", "--bundle", self.bundle(rt, "true"), "c-create")),
+                                    self.p(rt, f"{rm(rt, 'c-create')}; true")),
+                        teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-create")))
+        if self.wanted("start"):
+            self.run_op("start",
+                        lambda rt: (q(R(rt, "start", "c-start")),
+                                    self.p(rt, f"{rm(rt, 'c-start')}; "
+                                               f"s {q(R(rt, 'create', '--bundle', self.bundle(rt, 'true'), 'c-start'))}")),
+                        teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-start")))
+
+        def svc_up(rt):
+            self.call(R(rt, "run", "--detach", "--bundle", self.bundle(rt, "sleep", SLEEP), "svc"), check=True)
+
+        def svc_down(rt):
+            self.call(R(rt, "delete", "--force", "svc"))
+
+        if self.wanted("state"):
+            self.run_op("state", lambda rt: (q(R(rt, "state", "svc")), None), setup=svc_up, teardown=svc_down)
+        if self.wanted("exec"):
+            # hull has no exec yet: n/a, crun and runc only (measured for hull
+            # too as soon as `hull exec --help` succeeds).
+            has_exec = self.call([self.bins["hull"], "exec", "--help"]) == 0
+            self.summary["hull_features"] = dict(self.summary.get("hull_features", {}), exec=has_exec)
+            self.run_op("exec", lambda rt: (q(R(rt, "exec", "svc", "/bin/true")), None),
+                        rts=RUNTIMES if has_exec else ["crun", "runc"],
+                        setup=svc_up, teardown=svc_down)
+        if self.wanted("kill"):
+            self.run_op("kill",
+                        lambda rt: (q(R(rt, "kill", "c-kill", "KILL")),
+                                    self.p(rt, f"{rm(rt, 'c-kill')}; "
+                                               f"s {q(R(rt, 'run', '--detach', '--bundle', self.bundle(rt, 'sleep-k', SLEEP), 'c-kill'))}")),
+                        teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-kill")))
+        if self.wanted("delete"):
+            # delete of a container stopped by `kill KILL` (kill+delete = the two medians added).
+            self.run_op("delete",
+                        lambda rt: (q(R(rt, "delete", "c-del")),
+                                    self.p(rt, f"{rm(rt, 'c-del')}; "
+                                               f"s {q(R(rt, 'run', '--detach', '--bundle', self.bundle(rt, 'sleep-d', SLEEP), 'c-del'))}; "
+                                               f"s {q(R(rt, 'kill', 'c-del', 'KILL'))}; {until_stopped(rt, 'c-del')}")),
+                        teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-del")))
+        if self.wanted("delete-force"):
+            self.run_op("delete-force",
+                        lambda rt: (q(R(rt, "delete", "--force", "c-delf")),
+                                    self.p(rt, f"{rm(rt, 'c-delf')}; "
+                                               f"s {q(R(rt, 'run', '--detach', '--bundle', self.bundle(rt, 'sleep-f', SLEEP), 'c-delf'))}")),
+                        teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-delf")))
+
+        par = 20
+        def many(rt, concurrent):
+            lines = []
+            for i in range(par):
+                b = self.bundle(rt, f"par-{i}")
+                lines.append(q(R(rt, "run", "--bundle", b, f"par-{i}")))
+            if concurrent:
+                body = " ".join(f"{l} & p{i}=$!;" for i, l in enumerate(lines))
+                waits = " ".join(f"wait $p{i} || rc=1;" for i in range(par))
+                return sh(f"exec >/dev/null 2>>{self.plog} </dev/null; rc=0; {body} {waits} exit $rc")
+            return sh(f"exec >/dev/null 2>>{self.plog} </dev/null; " + " && ".join(lines))
+        if self.wanted("run-20"):
+            self.run_op("run-20-concurrent", lambda rt: (many(rt, True), None), runs=self.N20, block=self.B20,
+                        rss=False)
+            self.run_op("run-20-sequential", lambda rt: (many(rt, False), None), runs=self.N20, block=self.B20,
+                        rss=False)
+
+    def scaling_ops(self):
+        R = self.rt
+        rm = lambda rt, i: q(R(rt, "delete", "--force", i))  # noqa: E731
+        if self.wanted("mounts"):
+            for n in (1, 10, 100):
+                self.run_op(f"create-mounts-{n}",
+                            lambda rt, n=n: (q(R(rt, "create", "--bundle", self.bundle(rt, f"mnt{n}", mounts=n), "c-mnt")),
+                                             self.p(rt, f"{rm(rt, 'c-mnt')}; true")),
+                            teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-mnt")),
+                            runs=self.NS, block=self.BS, rss=False, kind="scaling",
+                            meta={"series": "create vs extra tmpfs mounts", "n": n, "op": "create"})
+        if self.wanted("seccomp"):
+            # hull fails closed on linux.seccomp: record its error, measure crun and runc.
+            b = self.bundle("hull", "sec-probe", seccomp=0)
+            rc, out = self.call_capture(R("hull", "create", "--bundle", b, "c-sec-probe"))
+            reap()
+            self.call(R("hull", "delete", "--force", "c-sec-probe"))
+            # hull fails closed on linux.seccomp today; measured as soon as it accepts it.
+            self.summary["hull_features"] = dict(self.summary.get("hull_features", {}), seccomp=rc == 0)
+            if rc:
+                self.summary["failures"]["hull seccomp"] = f"exit {rc}: {out.strip()[:300]}"
+            sec_rts = RUNTIMES if rc == 0 else ["crun", "runc"]
+            for opname in ("create", "run"):
+                for n in (0, 50, 400):
+                    if opname == "create":
+                        build = lambda rt, n=n: (q(R(rt, "create", "--bundle", self.bundle(rt, f"sec{n}", seccomp=n), "c-sec")),
+                                                 self.p(rt, f"{rm(rt, 'c-sec')}; true"))
+                    else:
+                        build = lambda rt, n=n: (q(R(rt, "run", "--bundle", self.bundle(rt, f"secr{n}", seccomp=n), "c-secr")),
+                                                 self.p(rt, f"{rm(rt, 'c-secr')}; true"))
+                    self.run_op(f"{opname}-seccomp-{n}", build, rts=sec_rts,
+                                teardown=lambda rt: (self.call(R(rt, "delete", "--force", "c-sec")),
+                                                     self.call(R(rt, "delete", "--force", "c-secr"))),
+                                runs=self.NS, block=self.BS, rss=False, kind="scaling",
+                                meta={"series": f"{opname} vs seccomp rules", "n": n, "op": opname})
+        if self.wanted("list"):
+            self.list_scaling()
+
+    def list_root(self, rt, n):
+        return os.path.join(self.work, "root-list", f"{rt}-{n}")
+
+    def populate(self, rt, n):
+        """Create containers sc<n>-0..sc<n>-<n-1> (created, not started) in
+        the root dir list_root(rt, n), 4 at a time."""
+        root = self.list_root(rt, n)
+        os.makedirs(root, mode=0o700)
+
+        def one(i):
+            b = self.bundle(rt, f"sc{n}-{i}")
+            cmd = [self.bins[rt], "--root", root, "create", "--bundle", b, f"sc-{i}"]
+            rc, out = self.call_capture(cmd)
+            if rc != 0:
+                raise RuntimeError(f"populate failed: {q(cmd)}: {out[:300]}")
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            list(ex.map(one, range(n)))
+        reap()
+
+    def list_scaling(self):
+        """list and state with n containers in the root dir: one root dir per
+        runtime and n, all populated first (created, not started), then
+        measured interleaved across runtimes and sizes like everything else."""
+        sizes = self.LIST_SIZES
+        t0 = time.time()
+        pop = {}
+        try:
+            for rt in RUNTIMES:
+                for n in sizes:
+                    tp = time.time()
+                    self.populate(rt, n)
+                    pop.setdefault(rt, {})[n] = time.time() - tp
+                print(f"  {rt}: created {sum(sizes)} containers in {sum(pop[rt].values()):.0f}s", flush=True)
+            res = {}
+            for opname in ("list", "state"):
+                cmds = {}
+                for n in sizes:
+                    for rt in RUNTIMES:
+                        base = [self.bins[rt], "--root", self.list_root(rt, n)]
+                        cmds[f"{rt}@{n}"] = (q(base + (["list"] if opname == "list" else ["state", "sc-0"])), None)
+                times = self.hyperfine(f"{opname}-scaling", cmds, self.NL, self.W, self.BL)
+                for key, v in times.items():
+                    rt, n = key.split("@")
+                    e = res.setdefault(f"{opname}-{n}", {"times": {}, "rss": {}, "populate_s": {}})
+                    e["times"][rt] = v
+                    e["populate_s"][rt] = pop[rt][int(n)]
+                    if opname == "list":
+                        r = self.rss(cmds[key][0], None, 3)
+                        e["rss"][rt] = median(r) if r else None
+                for n in sizes:
+                    e = res[f"{opname}-{n}"]
+                    med = "  ".join(f"{rt} {1000 * median(e['times'][rt]):.1f}ms" for rt in RUNTIMES)
+                    print(f"  {opname} with {n} containers: {med}", flush=True)
+        finally:
+            for rt in RUNTIMES:
+                td = time.time()
+                k = sum(self.delete_all(rt, self.list_root(rt, n)) for n in sizes)
+                print(f"  {rt}: deleted {k} containers in {time.time() - td:.0f}s", flush=True)
+        print(f"  list/state scaling took {time.time() - t0:.0f}s", flush=True)
+        for name, e in res.items():
+            opname, n = name.split("-")
+            e["median"] = {rt: median(v) for rt, v in e["times"].items()}
+            e["iqr"] = {rt: iqr(v) for rt, v in e["times"].items()}
+            e["runs"] = {rt: len(v) for rt, v in e["times"].items()}
+            e["meta"] = {"series": f"{opname} vs containers in root", "n": int(n), "op": opname}
+            self.summary["scaling"][name] = e
+        self.save()
+
+    def profile(self):
+        """strace hull's create and run (and crun's/runc's, summary only)
+        into results/profile/: -c (CPU time in syscalls), -c -w (wall time
+        in syscalls) and, for hull, a -tt -T timeline."""
+        d = os.path.join(self.results, "profile")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        R = self.rt
+        strace = shutil.which("strace")
+        if not strace:
+            sys.exit("strace not found (apt-get install strace)")
+        for rt in RUNTIMES:
+            modes = [("c", ["-c"]), ("cw", ["-c", "-w"])] + ([("tt", ["-tt", "-T"])] if rt == "hull" else [])
+            for op in ("create", "run"):
+                b = self.bundle(rt, "true")
+                for tag, flags in modes:
+                    # one untraced warm-up so page cache and dentries are hot
+                    cmd = R(rt, op, "--bundle", b, f"p-{op}")
+                    self.call(cmd)
+                    self.call(R(rt, "delete", "--force", f"p-{op}"))
+                    out = os.path.join(d, f"{rt}-{op}.{tag}.txt")
+                    if op == "run":
+                        rc = self.call([strace, "-f", *flags, "-o", out, *cmd])
+                    else:
+                        rc = self.strace_create(rt, [strace, "-f", "-I", "2", *flags, "-o", out, *cmd], f"p-{op}")
+                    self.call(R(rt, "delete", "--force", f"p-{op}"))
+                    print(f"  {rt} {op} strace {' '.join(flags)}: exit {rc} -> {os.path.relpath(out, REPO)}",
+                          flush=True)
+        self.profile_native(d)
+
+    def profile_native(self, d, runs=10):
+        """Low-overhead numbers to go with strace: `perf stat` (CPU time,
+        page faults, context switches; children included) per op, and the
+        time of the cgroup.procs writes alone (strace --seccomp-bpf -e
+        trace=write stops only on write, everything else runs untraced)."""
+        R = self.rt
+        res = {}
+        perf = shutil.which("perf")
+        for rt in RUNTIMES:
+            b = self.bundle(rt, "true")
+            ops = {"run": (R(rt, "run", "--bundle", b, "n-run"), None),
+                   "create": (R(rt, "create", "--bundle", b, "n-c"), R(rt, "delete", "--force", "n-c")),
+                   "state": (R(rt, "state", "n-c"), None),
+                   "delete": (R(rt, "delete", "n-c"), R(rt, "create", "--bundle", b, "n-c"))}
+            for op, (cmd, between) in ops.items():
+                if op in ("state", "delete"):
+                    self.call(R(rt, "create", "--bundle", b, "n-c"))
+                vals = {}
+                for _ in range(runs if perf else 0):
+                    out = os.path.join(self.work, "perf.out")
+                    self.call([perf, "stat", "-x,", "-o", out, "-e",
+                               "task-clock,page-faults,context-switches", "--", *cmd])
+                    with open(out) as f:
+                        for ln in f:
+                            p = ln.strip().split(",")
+                            if len(p) > 2 and p[2] in ("task-clock", "page-faults", "context-switches"):
+                                vals.setdefault(p[2], []).append(float(p[0]))
+                    if between:
+                        self.call(between)
+                self.call(R(rt, "delete", "--force", "n-c"))
+                res.setdefault(rt, {})[op] = {k: median(v) for k, v in vals.items()}
+            # the cgroup.procs writes of `run`, only `write` traced
+            ws = []
+            for _ in range(runs):
+                out = os.path.join(self.work, "w.txt")
+                self.call(["strace", "-f", "--seccomp-bpf", "-e", "trace=write", "-e", "signal=none", "-T",
+                           "-o", out, *R(rt, "run", "--bundle", b, "n-w")])
+                with open(out) as f:
+                    txt = f.read()
+                import re  # noqa: PLC0415
+                ds = [float(x) for x in re.findall(r'write\(\d+, "\d+", \d+\) += \d+ <([\d.]+)>', txt)]
+                ws.append(max(ds) if ds else 0.0)
+            res[rt]["max pid write per run (ms)"] = [round(w * 1000, 2) for w in ws]
+            print(f"  {rt}: perf stat {res[rt]['run']}; slowest pid write per run (ms): "
+                  f"{res[rt]['max pid write per run (ms)']}", flush=True)
+        res["hull binary"] = self.hull_source
+        with open(os.path.join(d, "native.json"), "w") as f:
+            json.dump(res, f, indent=1)
+
+    def strace_create(self, rt, cmd, cid):
+        """strace -f of `create` never ends by itself (the container's init
+        waits on exec.fifo): once the container is `created` (the runtime
+        has exited), interrupt strace, which detaches and writes its output."""
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            time.sleep(0.2)
+            rc, out = self.call_capture(self.rt(rt, "state", cid))
+            if rc == 0 and '"created"' in out:
+                break
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=30)
+        reap()
+        return rc
+
+    def static_info(self):
+        info = {}
+        for rt in RUNTIMES:
+            b = os.path.realpath(self.bins[rt])
+            libs = []
+            try:
+                out = subprocess.run(["ldd", b], capture_output=True, text=True).stdout
+                libs = [ln.split()[0] for ln in out.splitlines() if "=>" in ln]
+            except OSError:
+                pass
+            info[rt] = {"path": self.bins[rt], "size": os.path.getsize(b), "libs": libs,
+                        "version": first_line([self.bins[rt], "--version"]),
+                        "mtime": datetime.datetime.fromtimestamp(os.path.getmtime(b), datetime.timezone.utc)
+                        .strftime("%Y-%m-%d %H:%M UTC")}
+        info["hull"].update(self.hull_source, copy=self.bins["hull"])
+        self.summary["binaries"] = info
+        mem = "?"
+        with open("/proc/meminfo") as f:
+            for ln in f:
+                if ln.startswith("MemTotal"):
+                    mem = f"{int(ln.split()[1]) // 1024} MiB"
+        cpu = "?"
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+        git = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "crates"], capture_output=True,
+                               text=True).stdout.strip()
+        self.summary["machine"] = {
+            "nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "kernel": platform.release(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": os.environ.get("BENCH_COMMAND", "bash bench/run.sh " + " ".join(sys.argv[1:])),
+            "hyperfine": first_line(["hyperfine", "--version"]),
+            "hull_git": git + (" (crates/ dirty)" if dirty else ""),
+            "mode": "quick" if self.quick else "full",
+            "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        }
+
+    def counts(self):
+        if self.quick:
+            self.N, self.B, self.W, self.R = 3, 3, 1, 1
+            self.N20, self.B20 = 2, 2
+            self.NS, self.BS = 3, 3
+            self.NL, self.BL = 3, 3
+            self.LIST_SIZES = (1, 10)
+        else:
+            self.N, self.B, self.W, self.R = 40, 5, 1, 5
+            self.N20, self.B20 = 6, 2
+            self.NS, self.BS = 20, 5
+            self.NL, self.BL = 15, 5
+            self.LIST_SIZES = (1, 100, 1000)
+        self.summary["counts"] = {
+            "runs per op and runtime": self.N, "runs per block (round)": self.B, "warmup per block": self.W,
+            "rss runs": self.R, "20-container runs": self.N20, "scaling runs": self.NS, "list/state runs": self.NL,
+            "list sizes": list(self.LIST_SIZES),
+        }
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "_reap":
+        reap_exec(sys.argv[2:])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="few runs, small list scaling (smoke test)")
+    ap.add_argument("--only", help="comma-separated op name prefixes (run,create,start,state,exec,kill,delete,"
+                                   "delete-force,run-20,mounts,seccomp,list)")
+    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--profile", action="store_true",
+                    help="instead of benchmarking: strace -f create/run and perf stat into results/profile/")
+    ap.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results/summary.json")
+    for rt in RUNTIMES:
+        ap.add_argument(f"--{rt}", default=DEFAULT_BIN[rt], help=f"{rt} binary (default {DEFAULT_BIN[rt]})")
+    opts = ap.parse_args()
+
+    import report  # noqa: PLC0415  (bench/report.py)
+    if opts.report_only:
+        with open(os.path.join(opts.results, "summary.json")) as f:
+            report.write(json.load(f), os.path.join(HERE, "RESULTS.md"))
+        return
+
+    if os.geteuid() != 0:
+        sys.exit("must run as root (via bash bench/run.sh)")
+    set_subreaper()
+    os.makedirs(opts.results, exist_ok=True)
+    b = Bench(opts)
+    b.counts()
+
+    def on_signal(signum, _):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    t0 = time.time()
+    try:
+        b.setup()
+        b.static_info()
+        print(f"bench: {b.summary['machine']['mode']} mode, work dir {b.work} (tmpfs), cgroups /{b.tag}", flush=True)
+        if opts.profile:
+            print("profile:", flush=True)
+            b.profile()
+            return
+        print("main operations:", flush=True)
+        b.main_ops()
+        print("scaling:", flush=True)
+        b.scaling_ops()
+    finally:
+        b.cleanup()
+        if not opts.profile:
+            b.summary["machine"]["duration_s"] = round(time.time() - t0)
+            b.summary["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+            b.save()
+    if opts.profile:
+        return
+    report.write(b.summary, os.path.join(HERE, "RESULTS.md"))
+    print(f"done in {time.time() - t0:.0f}s: {os.path.join(HERE, 'RESULTS.md')}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, HERE)
+    main()
