@@ -4,10 +4,12 @@
 //! inside the container, where other container processes could reopen it
 //! through /proc/<pid>/exe and overwrite it on the host.
 //!
-//! So the commands that enter containers (create, run, exec) run from a
-//! sealed memfd copy, as crun does, unless the binary already sits on a
-//! read-only mount (then the reopen fails with EROFS and copying would only
-//! cost time).
+//! So the commands that enter containers (create, run, exec) re-execute
+//! themselves from a read-only view of the binary: a detached, read-only
+//! bind mount of the file (open_tree + mount_setattr, no copy; the reopen
+//! then fails with EROFS). Where mounts are not allowed (rootless) they fall
+//! back to a sealed memfd copy, as crun does. A binary already on a
+//! read-only mount or in a sealed memfd needs neither.
 
 use std::{
     ffi::{CString, OsString},
@@ -37,6 +39,9 @@ pub fn ensure_protected_exe() -> Result<()> {
     if exe_is_protected()? {
         return Ok(());
     }
+    if let Some(ro) = readonly_view() {
+        return reexec(&ro);
+    }
     let exe = rustix::fs::open("/proc/self/exe", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening /proc/self/exe", e))?;
     let len = rustix::fs::fstat(&exe).map_err(|e| Error::sys("stat /proc/self/exe", e))?.st_size as usize;
     let memfd = rustix::fs::memfd_create("hull", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).map_err(|e| Error::sys("memfd_create", e))?;
@@ -50,6 +55,40 @@ pub fn ensure_protected_exe() -> Result<()> {
         return Err(Error::Init(format!("copying the hull binary into a memfd: {copied} of {len} bytes")));
     }
     rustix::fs::fcntl_add_seals(&memfd, SEALS).map_err(|e| Error::sys("sealing the memfd", e))?;
+    reexec(&memfd)
+}
+
+/// A detached read-only bind mount of the running binary, or None where
+/// the mount API is not permitted.
+fn readonly_view() -> Option<std::os::fd::OwnedFd> {
+    use rustix::mount::OpenTreeFlags;
+    let tree = rustix::mount::open_tree(rustix::fs::CWD, "/proc/self/exe", OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC).ok()?;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // mount_setattr(2) has no rustix or nix wrapper yet.
+    // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, and a live struct
+    // of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(&tree),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    (r == 0).then_some(tree)
+}
+
+fn reexec(fd: &std::os::fd::OwnedFd) -> Result<()> {
     let cstrings = |v: Vec<OsString>| v.into_iter().filter_map(|s| CString::new(s.into_vec()).ok()).collect::<Vec<_>>();
     let args = cstrings(std::env::args_os().collect());
     let env = cstrings(std::env::vars_os().map(|(k, v)| {
@@ -58,6 +97,6 @@ pub fn ensure_protected_exe() -> Result<()> {
         kv.push(v);
         kv
     }).collect());
-    let err = nix::unistd::fexecve(&memfd, &args, &env).unwrap_err();
-    Err(Error::sys("re-executing hull from a sealed memfd", err))
+    let err = nix::unistd::fexecve(fd, &args, &env).unwrap_err();
+    Err(Error::sys("re-executing hull from a protected copy", err))
 }

@@ -1,6 +1,9 @@
 //! Attacks from runc's CVE history, tried against hull.
 
-use std::time::{Duration, Instant};
+use std::{
+    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    time::{Duration, Instant},
+};
 
 use hull_integration::*;
 use serde_json::json;
@@ -8,7 +11,7 @@ use serde_json::json;
 /// CVE-2019-5736: the hull process that enters a container must not be a
 /// writable path to the hull binary on the host.
 #[test]
-fn runtime_entering_a_container_runs_from_a_sealed_copy() {
+fn runtime_entering_a_container_cannot_be_overwritten() {
     require_root!();
     if is_runc() {
         return; // runc 1.1 uses its own memfd clone; the exe shape differs
@@ -18,23 +21,47 @@ fn runtime_entering_a_container_runs_from_a_sealed_copy() {
     b.args(&["hull-probe", "sleep", "60"]);
     rt.create(&b).ok();
     rt.start(&b.id).ok();
-    let sp = rt.spawn_in(&["exec", &b.id, "hull-probe", "sleep", "3"], None, "exec-sleep");
+    let sp = rt.spawn_in(&["exec", &b.id, "hull-probe", "sleep", "2"], None, "exec-sleep");
     let pid = sp.pid();
+    // The attack: hold the runtime's exe by an O_PATH fd while it runs
+    // (opening for write would give ETXTBSY), then reopen it for writing
+    // once it has exited. Wait for the re-exec into the protected copy.
     let deadline = Instant::now() + Duration::from_secs(10);
-    // The re-exec happens first thing; wait until it has.
-    let exe = loop {
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        if exe.starts_with("/memfd:") || Instant::now() > deadline {
-            break exe;
+    let path = format!("/proc/{pid}/exe");
+    let held = loop {
+        let protected = std::fs::metadata(&path).ok().and_then(|_| {
+            let t = std::fs::read_link(&path).ok()?;
+            let stat = nix_statvfs_ro(&path);
+            (t.to_string_lossy().starts_with("/memfd:") || stat).then_some(())
+        });
+        if protected.is_some() || Instant::now() > deadline {
+            break std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&path).expect("O_PATH open of the runtime exe");
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
-    assert!(exe.starts_with("/memfd:hull"), "runtime exe is {exe:?}, a writable host file");
-    // Reopening it for writing, as the attack does, must fail.
-    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
-    assert!(w.is_err(), "opened the runtime's exe for writing");
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).unwrap_or_default();
     sp.wait(default_timeout()).ok();
+    let reopened = std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    match reopened {
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EROFS), "unexpected error {e}"),
+        // A sealed memfd (the fallback) may be opened, but never written.
+        Ok(f) => {
+            assert!(target.to_string_lossy().starts_with("/memfd:hull"), "the hull binary {target:?} was reopened for writing");
+            drop(f);
+        }
+    }
 }
+
+/// Whether `path` sits on a read-only mount.
+fn nix_statvfs_ro(path: &str) -> bool {
+    let c = std::ffi::CString::new(path).unwrap();
+    // SAFETY: statvfs fills a struct we own.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
+    }
+}
+
 
 /// CVE-2024-21626: process.cwd through /proc/self/fd/N must not land on a
 /// host directory the runtime holds open.
