@@ -32,6 +32,17 @@ struct CloneArgs {
 /// The caller must be single-threaded; the child may only run code that is
 /// safe after fork and must end with `_exit` or `exec`.
 pub(crate) unsafe fn clone3(ns_flags: u64) -> std::io::Result<Forked> {
+    clone3_into(ns_flags, None).map(|(f, _)| f)
+}
+
+/// [`clone3`], with the child born in the cgroup2 directory `cgroup` when
+/// given (CLONE_INTO_CGROUP). The bool says whether that took effect: older
+/// kernels refuse the flag, and the child is then created without it.
+///
+/// # Safety
+/// As [`clone3`].
+pub(crate) unsafe fn clone3_into(ns_flags: u64, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> std::io::Result<(Forked, bool)> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
         flags: ns_flags | libc::CLONE_PIDFD as u64,
@@ -39,6 +50,21 @@ pub(crate) unsafe fn clone3(ns_flags: u64) -> std::io::Result<Forked> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = std::os::fd::AsRawFd::as_raw_fd(&fd) as u64;
+        let ret = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
+        match ret {
+            0 => return Ok((Forked::Child, true)),
+            pid if pid > 0 => return Ok((Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }, true)),
+            _ => {
+                // E2BIG/EINVAL (kernel without CLONE_INTO_CGROUP) or a
+                // cgroup that refuses it: fall back to migration.
+                args.flags &= !CLONE_INTO_CGROUP;
+                args.cgroup = 0;
+            }
+        }
+    }
     let mut ret = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
     if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
         // Pre-5.3 kernels: clone(2) takes the same flags (minus CLONE_NEWTIME,
@@ -54,8 +80,8 @@ pub(crate) unsafe fn clone3(ns_flags: u64) -> std::io::Result<Forked> {
     }
     match ret {
         r if r < 0 => Err(std::io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }),
+        0 => Ok((Forked::Child, false)),
+        pid => Ok((Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }, false)),
     }
 }
 

@@ -219,7 +219,8 @@ impl ContainerBuilder {
         let (parent_ch, child_ch) = Channel::pair()?;
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
-        let forked = unsafe { syscall::clone3(plan.clone_flags) }.map_err(|e| Error::sys("clone3", e))?;
+        let cg_fd = cg.unified_dir_fd();
+        let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
         let (child_pid, child_fd) = match forked {
             Forked::Child => init::run(&InitArgs {
                 spec,
@@ -261,7 +262,7 @@ impl ContainerBuilder {
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container init to start")? {
             Msg::ChildReady { needs_id_maps } => {
-                cg.add_task(child_pid)?;
+                cg.add_new_child(child_pid, born_in_cgroup)?;
                 if needs_id_maps {
                     let l = linux.ok_or_else(|| Error::Init("linux: required for a user namespace".into()))?;
                     userns::write_id_maps(child_pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;

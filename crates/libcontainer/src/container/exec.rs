@@ -179,7 +179,9 @@ impl Container {
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor;
         // SAFETY: single-threaded; the child ends in exec or _exit.
-        let forked = unsafe { syscall::clone3(0) }.map_err(|e| Error::sys("clone3", e))?;
+        let cg = self.cgroup();
+        let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
+        let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(0, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
         let (pid, pidfd) = match forked {
             Forked::Child => exec_child(&ExecChild {
                 spec: &spec,
@@ -196,7 +198,7 @@ impl Container {
         drop(child_ch);
         drop(pinned);
         drop(console);
-        let result = self.exec_parent(&parent_ch, pid, seccomp_spec.as_ref());
+        let result = self.exec_parent(&parent_ch, pid, born_in_cgroup, seccomp_spec.as_ref());
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
@@ -209,14 +211,14 @@ impl Container {
         Ok(ExecProcess { pid, pidfd, console })
     }
 
-    fn exec_parent(&self, ch: &Channel, pid: i32, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
+    fn exec_parent(&self, ch: &Channel, pid: i32, born_in_cgroup: bool, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
             got => return Err(crate::sync::SyncError::Unexpected { got, want: "ChildReady" }.into()),
         }
         if let Some(cg) = self.cgroup() {
-            cg.add_task(pid)?;
+            cg.add_new_child(pid, born_in_cgroup)?;
         }
         ch.send(&Msg::Proceed)?;
         let state = serde_json::to_string(&self.state()).unwrap_or_default();
