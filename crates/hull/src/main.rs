@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hull", version, about = "hull: an OCI container runtime")]
+#[command(name = "hull", version, about = "hull: an OCI container runtime", disable_version_flag = true)]
 struct Cli {
+    /// Print the version (runc's -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Root directory for container state.
     #[arg(long, global = true, default_value = libcontainer::DEFAULT_ROOT)]
     root: PathBuf,

@@ -55,8 +55,11 @@ fn is_executable(p: &Path) -> bool {
 pub(crate) fn lookup(prog: &str, env: &[String]) -> Result<PathBuf, ExecutorError> {
     if prog.contains('/') {
         let p = PathBuf::from(prog);
+        // As runc's LookPath: a path that is not an executable regular file
+        // fails create with "permission denied" (engines map it to 126).
         return match p.metadata() {
-            Ok(_) => Ok(p),
+            Ok(_) if is_executable(&p) => Ok(p),
+            Ok(_) => Err(ExecutorError::Exec { path: p, source: std::io::ErrorKind::PermissionDenied.into() }),
             Err(source) => Err(ExecutorError::Exec { path: p, source }),
         };
     }
@@ -98,5 +101,7 @@ mod tests {
         assert!(lookup("sh", &env).unwrap().ends_with("sh"));
         assert!(matches!(lookup("no-such-prog-hull", &env), Err(ExecutorError::NotFound(_))));
         assert!(lookup("/no/such/abs", &env).is_err());
+        let e = lookup("/etc/passwd", &env).unwrap_err().to_string();
+        assert!(e.contains("permission denied"), "{e}");
     }
 }

@@ -160,3 +160,29 @@ fn terminal_without_console_socket_when_detached_is_an_error() {
     assert!(rt.list_ids().is_empty());
     assert!(rt.cgroup_dirs(&b).is_empty());
 }
+
+#[test]
+fn detached_exec_outlives_the_runtime() {
+    require_root!();
+    let rt = Runtime::new("exec_detach");
+    let mut b = rt.bundle();
+    running(&rt, &mut b);
+    rt.exec(&["exec", "-d", &b.id, "hull-probe", "sleep", "77"]).ok();
+    // Engines (conmon, containerd's shim) exec detached and exit at once.
+    std::thread::sleep(Duration::from_millis(300));
+    let o = rt.exec(&["exec", &b.id, "ps"]);
+    o.ok();
+    assert!(o.stdout.contains("sleep 77"), "the detached process died with hull: {o:?}");
+}
+
+#[test]
+fn non_executable_program_fails_create_with_permission_denied() {
+    require_root!();
+    let rt = Runtime::new("exec_noexec");
+    let mut b = rt.bundle();
+    b.args(&["/etc/passwd"]);
+    let o = rt.create(&b);
+    o.failed();
+    assert!(o.stderr.to_lowercase().contains("permission denied"), "{o:?}");
+    assert!(rt.list_ids().is_empty());
+}

@@ -409,3 +409,22 @@ fn bad_mount_fails() {
     assert!(parse_probe(&o.stdout).is_none());
     assert!(rt.list_ids().is_empty());
 }
+
+#[test]
+fn tmpcopyup_starts_the_tmpfs_with_the_image_contents() {
+    require_root!();
+    let rt = Runtime::new("tmpcopyup");
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    std::fs::create_dir_all(root.join("opt/data/sub")).unwrap();
+    std::fs::write(root.join("opt/data/sub/file"), "from-image").unwrap();
+    std::os::unix::fs::symlink("sub/file", root.join("opt/data/link")).unwrap();
+    b.add_mount(serde_json::json!({"destination": "/opt/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "size=1m"]}));
+    b.args(&["sh", "-c", "cat /opt/data/link; grep ' /opt/data ' /proc/self/mountinfo; echo new > /opt/data/sub/file"]);
+    let o = rt.run(&b);
+    o.ok();
+    assert!(o.stdout.starts_with("from-image"), "{o:?}");
+    assert!(o.stdout.contains("tmpfs"), "not a tmpfs: {o:?}");
+    // writes went to the tmpfs, not the image
+    assert_eq!(std::fs::read_to_string(root.join("opt/data/sub/file")).unwrap(), "from-image");
+}

@@ -274,6 +274,9 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     }
     let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
     init::apply_process(proc, a.executor, a.spec, a.preserve_fds, a.seccomp, a.channel)?;
+    // execve keeps the parent-death signal: a detached exec (every engine
+    // uses one) must outlive the hull that started it.
+    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     Ok(a.executor.exec(a.spec)?)
 }

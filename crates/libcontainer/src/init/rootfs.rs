@@ -44,10 +44,12 @@ pub(crate) struct MountOpts {
     pub clear: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
+    /// runc's `tmpcopyup`: a tmpfs starts with what the image had there.
+    pub copy_up: bool,
 }
 
 pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
-    let mut m = MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new() };
+    let mut m = MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false };
     for o in opts {
         let (set, clear) = match o.as_str() {
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
@@ -84,7 +86,9 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
                     && matches!(&other[1..], "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime" | "relatime" | "strictatime" | "nodiratime" | "diratime" | "nosymfollow" | "symfollow")
                 {
                     return Err(format!("recursive option {other:?} is not supported by this version of hull"));
-                } else if other == "tmpcopyup" || other.starts_with("idmap") || other.starts_with("ridmap") {
+                } else if other == "tmpcopyup" {
+                    m.copy_up = true;
+                } else if other.starts_with("idmap") || other.starts_with("ridmap") {
                     return Err(format!("option {other:?} is not supported by this version of hull"));
                 } else {
                     m.data.push(other.to_owned());
@@ -288,11 +292,75 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
         return Ok(());
     }
     let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    // Opened before the mount hides it: the image's contents to copy up.
+    let below = if opts.copy_up {
+        if typ != "tmpfs" {
+            return Err(Error::Init(format!("mounts ({}): tmpcopyup only applies to tmpfs", dest.display())));
+        }
+        Some(rustix::fs::openat(&target, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys(format!("opening {dest:?} for tmpcopyup"), e))?)
+    } else {
+        None
+    };
     let data = opts.data.join(",");
     let source = m.source().as_ref().map(|s| s.as_os_str().to_owned()).unwrap_or_else(|| typ.into());
     mount(Some(source.as_os_str()), fd_path(&target).as_str(), Some(typ), opts.flags, if data.is_empty() { None } else { Some(data.as_str()) })
         .map_err(|e| Error::sys(format!("mounting {typ} on {dest:?}"), e))?;
+    if let Some(below) = below {
+        let top = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        let top = rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the new tmpfs", e))?;
+        copy_tree(&below, &top, 0).map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
+    }
     apply_propagation(root, dest, &opts)
+}
+
+/// Copies a directory's contents (files, dirs, symlinks, fifos; modes and
+/// owners kept) fd to fd, never following a symlink, so nothing outside
+/// the rootfs is read or written.
+fn copy_tree(from: &OwnedFd, to: &OwnedFd, depth: u32) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, FileType};
+    if depth > 64 {
+        return Err(rustix::io::Errno::LOOP.into());
+    }
+    let st = rustix::fs::fstat(from)?;
+    rustix::fs::fchmod(to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    rustix::fs::fchown(to, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)))?;
+    let mut dir = rustix::fs::Dir::read_from(from)?;
+    while let Some(entry) = dir.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        let st = rustix::fs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                rustix::fs::mkdirat(to, name, mode)?;
+                let src = rustix::fs::openat(from, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let dst = rustix::fs::openat(to, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                copy_tree(&src, &dst, depth + 1)?;
+                continue;
+            }
+            FileType::RegularFile => {
+                let src = rustix::fs::openat(from, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let dst = rustix::fs::openat(to, name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode)?;
+                std::io::copy(&mut std::fs::File::from(src), &mut std::fs::File::from(dst))?;
+            }
+            FileType::Symlink => {
+                let target = rustix::fs::readlinkat(from, name, Vec::new())?;
+                rustix::fs::symlinkat(target.as_c_str(), to, name)?;
+            }
+            FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice | FileType::Socket => {
+                rustix::fs::mknodat(to, name, FileType::from_raw_mode(st.st_mode), mode, st.st_rdev)?;
+            }
+            FileType::Unknown => continue,
+        }
+        rustix::fs::chownat(to, name, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+            rustix::fs::chmodat(to, name, mode, AtFlags::empty())?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_propagation(root: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<()> {
