@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# The test command: unit tests, then integration tests that run real
-# containers through the release binary (as root).
+# The test command (as root): unit tests, integration tests running real
+# containers through the release binary, the cgroup v2 suite in a QEMU
+# guest, and podman/containerd driving hull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -p hull -p hull-probe
 cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"
+
+failed=0
+HULL_BIN=$CARGO_TARGET_DIR/release/hull bash tests/vm/ci.sh || failed=1
+RUNTIME=$CARGO_TARGET_DIR/release/hull bash tests/clients/ci.sh || failed=1
+exit $failed
