@@ -56,6 +56,8 @@ pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
 /// Parses with the JSON path of the failing field in the message
 /// (`linux.namespaces[2].type: unknown variant "foo"`), plus line/column.
 pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
+    let fixed = spec_spellings(raw);
+    let raw = fixed.as_deref().unwrap_or(raw);
     let de = &mut serde_json::Deserializer::from_slice(raw);
     serde_path_to_error::deserialize(de).map_err(|e| {
         // oci-spec's seccomp enums say only "unknown variant"; the seccomp
@@ -84,6 +86,21 @@ pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
             msg: if field.is_empty() || field == "." { msg } else { format!("{field}: {msg}") },
         }
     })
+}
+
+/// oci-spec 0.10 misspells two process.scheduler.flags values; the spec's
+/// own spellings are mapped onto them so spec-following configs parse.
+fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
+    const FIXES: [(&str, &str); 2] = [("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""), ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\"")];
+    let text = std::str::from_utf8(raw).ok()?;
+    if !FIXES.iter().any(|(from, _)| text.contains(from)) {
+        return None;
+    }
+    let mut out = text.to_owned();
+    for (from, to) in FIXES {
+        out = out.replace(from, to);
+    }
+    Some(out.into_bytes())
 }
 
 fn strip_position(msg: &str) -> String {
@@ -221,9 +238,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
                 is.push("process.selinuxLabel", selinux_reason(label, host));
             }
-            is.unsupported("process.ioPriority", p.io_priority().is_some());
-            is.unsupported("process.scheduler", p.scheduler().is_some());
-            is.unsupported("process.execCPUAffinity", p.exec_cpu_affinity().is_some());
         }
     }
 
@@ -237,6 +251,9 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
     }
 
     check_hooks(spec, &mut is);
+    // linux.personality, linux.memoryPolicy, process.ioPriority,
+    // process.scheduler, process.execCPUAffinity.
+    is.0.extend(crate::init::attrs::validate(spec));
 
     if let Some(linux) = spec.linux() {
         check_namespaces(linux, &mut is);
@@ -256,8 +273,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()));
-        is.unsupported("linux.memoryPolicy", linux.memory_policy().is_some());
-        is.unsupported("linux.personality", linux.personality().is_some());
         if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
@@ -443,6 +458,14 @@ mod tests {
         ] {
             assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
         }
+    }
+
+    #[test]
+    fn spec_spellings_of_scheduler_flags_parse() {
+        let raw = br#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}}"#;
+        let spec = parse(raw, Path::new("config.json")).unwrap();
+        let flags = spec.process().as_ref().unwrap().scheduler().as_ref().unwrap().flags().clone().unwrap();
+        assert_eq!(flags.len(), 2);
     }
 
     #[test]

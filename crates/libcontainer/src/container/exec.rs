@@ -263,8 +263,13 @@ fn exec_child(a: &ExecChild) -> ! {
 
 fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     init::child_prologue(&a.close_fds)?;
+    let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    init::attrs::set_exec_cpu_affinity_initial(proc)?;
     a.channel.send(&Msg::ChildReady { needs_id_maps: false })?;
     a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to place the process in the container's cgroup")?;
+    // In the cgroup now (its cpuset may have reset the affinity); before
+    // the seccomp filter, which need not allow sched_setaffinity.
+    init::attrs::set_exec_cpu_affinity_final(proc)?;
     let ns = a.ns.iter().map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd))).collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::sys("dup", e))?;
     namespaces::join_fds(ns)?;
     if let Some((sock, size)) = a.console {
@@ -272,7 +277,6 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
         crate::terminal::setup(sock, size, false)?;
     }
-    let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
     init::apply_process(proc, a.executor, a.spec, a.preserve_fds, a.seccomp, a.channel)?;
     // execve keeps the parent-death signal: a detached exec (every engine
     // uses one) must outlive the hull that started it.

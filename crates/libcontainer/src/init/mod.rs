@@ -2,6 +2,7 @@
 //! to the exec of the container's program. It talks to the parent only over
 //! the sync channel (see crate::sync for the sequence).
 
+pub(crate) mod attrs;
 pub(crate) mod process;
 pub(crate) mod rootfs;
 
@@ -195,6 +196,9 @@ pub(crate) fn apply_process(
     let caps = process::CapPlan::from_process(proc)?;
     process::set_rlimits(proc)?;
     process::set_oom_score_adj(proc)?;
+    // Before seccomp and the capability drop: realtime classes and a
+    // lower nice value need CAP_SYS_NICE.
+    attrs::apply(spec, proc)?;
     let cwd = proc.cwd();
     let early_cd = nix::unistd::chdir(cwd);
     let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
