@@ -1,14 +1,7 @@
 //! `exec` runs with the container's security context, and terminals reach
 //! the caller through a console socket — both checked from inside.
 
-use std::{
-    io::Read,
-    os::{
-        fd::{FromRawFd, OwnedFd},
-        unix::net::UnixListener,
-    },
-    time::Duration,
-};
+use std::{io::Read, os::unix::net::UnixListener, time::Duration};
 
 use hull_integration::*;
 use serde_json::json;
@@ -96,28 +89,6 @@ fn exec_failures_are_clear() {
     rt.exec(&["exec", "no-such-container", "true"]).failed();
 }
 
-/// Accepts one connection and receives the fd sent with SCM_RIGHTS.
-fn receive_master(listener: &UnixListener) -> OwnedFd {
-    use std::os::fd::AsRawFd;
-    let (conn, _) = listener.accept().unwrap();
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    let mut cmsg = [0u8; 64];
-    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg.len();
-        assert!(libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) > 0);
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no fd received");
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        OwnedFd::from_raw_fd(fd)
-    }
-}
-
 #[test]
 fn console_socket_receives_the_pty_master() {
     require_root!();
@@ -130,7 +101,7 @@ fn console_socket_receives_the_pty_master() {
     let listener = UnixListener::bind(&sock).unwrap();
     let s = sock.to_string_lossy().into_owned();
     let reader = std::thread::spawn(move || {
-        let master = receive_master(&listener);
+        let (_, master) = accept_with_fd(&listener);
         let mut f = std::fs::File::from(master);
         let mut out = Vec::new();
         // EIO once the container's side of the pty is gone.

@@ -2,12 +2,7 @@
 //! denied syscalls fail with the configured errno, exec gets the same
 //! filter, and SCMP_ACT_NOTIFY reaches a listener that answers for the kernel.
 
-use std::{
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::net::UnixListener,
-    },
-};
+use std::os::{fd::AsRawFd, unix::net::UnixListener};
 
 use hull_integration::*;
 use serde_json::json;
@@ -104,28 +99,6 @@ struct NotifResp {
 const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
 const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 
-/// Accepts the runtime's connection: the state JSON plus the notify fd.
-fn accept_agent(listener: &UnixListener) -> (String, OwnedFd) {
-    let (conn, _) = listener.accept().unwrap();
-    let mut data = vec![0u8; 65536];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    let mut cmsg = [0u8; 64];
-    // SAFETY: msghdr points at live buffers for the duration of recvmsg.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = cmsg.len();
-        let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
-        assert!(n > 0);
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no fd received");
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
-        (String::from_utf8_lossy(&data[..n as usize]).into_owned(), OwnedFd::from_raw_fd(fd))
-    }
-}
-
 #[test]
 fn notify_reaches_the_listener_which_answers() {
     require_root!();
@@ -141,7 +114,8 @@ fn notify_reaches_the_listener_which_answers() {
     });
     b.args(&["sh", "-c", "mkdir /tmp/via-agent; echo rc=$?"]);
     let agent = std::thread::spawn(move || {
-        let (state, fd) = accept_agent(&listener);
+        let (state, fd) = accept_with_fd(&listener);
+        let state = String::from_utf8_lossy(&state).into_owned();
         let mut req = Notif::default();
         // SAFETY: the ioctl fills a struct of the kernel's layout.
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut req) };

@@ -131,21 +131,8 @@ fn derive_status(dir: &Path, state: &State) -> Status {
     Status::Running
 }
 
-/// One row of `hull list`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ContainerInfo {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: String,
-    pub id: String,
-    pub pid: i32,
-    pub status: Status,
-    pub bundle: PathBuf,
-    pub rootfs: PathBuf,
-    pub created: String,
-    pub owner: String,
-    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
-    pub annotations: std::collections::HashMap<String, String>,
-}
+/// One row of `hull list`: the same document as `hull state`.
+pub type ContainerInfo = OciState;
 
 /// Every container under `root`, sorted by id. Entries that vanish or are
 /// unreadable mid-listing (a concurrent delete) are skipped.
@@ -160,18 +147,7 @@ pub fn list(root: &Path) -> Result<Vec<ContainerInfo>> {
         let name = entry.file_name();
         let Some(id) = name.to_str() else { continue };
         let Ok(c) = Container::load(root, id) else { continue };
-        let s = c.state();
-        out.push(ContainerInfo {
-            oci_version: s.oci_version,
-            id: s.id,
-            pid: s.pid,
-            status: s.status,
-            bundle: s.bundle,
-            rootfs: s.rootfs,
-            created: s.created,
-            owner: s.owner,
-            annotations: s.annotations,
-        });
+        out.push(c.state());
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
