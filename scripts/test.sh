@@ -10,6 +10,7 @@ cargo build --release -p hull -p hull-probe
 cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"
 
 failed=0
+HULL=$CARGO_TARGET_DIR/release/hull bash tests/soak/soak.sh --short || failed=1
 HULL_BIN=$CARGO_TARGET_DIR/release/hull bash tests/vm/ci.sh || failed=1
 RUNTIME=$CARGO_TARGET_DIR/release/hull bash tests/clients/ci.sh || failed=1
 exit $failed

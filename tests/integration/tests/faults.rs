@@ -127,3 +127,26 @@ fn start_racing_delete_never_corrupts_state() {
         assert!(rt.cgroup_dirs(&b).is_empty());
     }
 }
+
+/// `run` in the foreground forwards signals to the container, and a
+/// SIGTERM to hull itself ends the run cleanly: the process gets it, hull
+/// reports 128+15 and deletes the container (youki 0.7 hung here).
+#[test]
+fn sigterm_to_foreground_run_is_forwarded() {
+    require_root!();
+    let rt = Runtime::new("fwd_term");
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "60"]);
+    let sp = rt.spawn_run(&b, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rt.state(&b.id).map(|s| s["status"] != "running").unwrap_or(true) {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling the runtime process this test spawned.
+    unsafe { libc::kill(sp.pid(), libc::SIGTERM) };
+    let o = sp.wait(Duration::from_secs(20));
+    assert_eq!(o.code, 128 + libc::SIGTERM, "{o:?}");
+    assert!(rt.list_ids().is_empty(), "container left after the run ended");
+    assert!(rt.cgroup_dirs(&b).is_empty());
+}
