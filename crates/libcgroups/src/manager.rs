@@ -242,6 +242,51 @@ impl Manager {
         Ok(())
     }
 
+    /// A view of existing sub-cgroups of this container's cgroup, for
+    /// `exec --cgroup`: each spec is `path` (every hierarchy) or
+    /// `controller[,controller]:path` (v1 hierarchies with one of those
+    /// controllers; `:path` alone on v2). Hierarchies not named keep the
+    /// container's own directory. The sub-cgroups must exist (as in runc)
+    /// and stay inside the container's cgroup; the view owns nothing, so
+    /// destroying it removes nothing.
+    pub fn sub_cgroup(&self, specs: &[String]) -> Result<Manager> {
+        let mut handle = self.handle.clone();
+        for h in &mut handle.hierarchies {
+            h.created.clear();
+        }
+        for spec in specs {
+            let (ctrls, sub) = match spec.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, spec.as_str()),
+            };
+            let rel = std::path::Path::new(sub.trim_start_matches('/'));
+            if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: must be a relative path inside the container's cgroup")));
+            }
+            let mut matched = false;
+            for (h, orig) in handle.hierarchies.iter_mut().zip(&self.handle.hierarchies) {
+                let wanted = match ctrls {
+                    None => true,
+                    Some("") => h.unified,
+                    Some(list) => list.split(',').any(|c| h.has(c)),
+                };
+                if !wanted {
+                    continue;
+                }
+                let dir = orig.dir.join(rel);
+                if !dir.is_dir() {
+                    return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: {} does not exist", dir.display())));
+                }
+                h.dir = dir;
+                matched = true;
+            }
+            if !matched {
+                return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: no such controller in this container's cgroups")));
+            }
+        }
+        Ok(Manager::from_handle(handle))
+    }
+
     /// An fd of the container's cgroup2 directory (pure v2, or the unified
     /// hierarchy of a hybrid host), for clone3's CLONE_INTO_CGROUP: a child
     /// born in its cgroup needs no migration at all.

@@ -157,3 +157,38 @@ fn non_executable_program_fails_create_with_permission_denied() {
     assert!(o.stderr.to_lowercase().contains("permission denied"), "{o:?}");
     assert!(rt.list_ids().is_empty());
 }
+
+#[test]
+fn exec_into_an_existing_sub_cgroup() {
+    require_root!();
+    let rt = Runtime::new("exec_subcg");
+    let mut b = rt.bundle();
+    running(&rt, &mut b);
+    for dir in rt.cgroup_dirs(&b) {
+        let sub = dir.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        // a new v1 cpuset cgroup is unusable until it has cpus and mems
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
+                std::fs::write(sub.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let o = rt.exec(&["exec", "--cgroup", "sub", &b.id, "cat", "/proc/self/cgroup"]);
+    o.ok();
+    for line in o.stdout.lines() {
+        assert!(line.ends_with("/sub"), "not in the sub-cgroup: {line}\n{}", o.stdout);
+    }
+    if !o.stdout.lines().any(|l| l.contains(":memory:")) {
+        return; // pure v2: controller:path is the v1 form
+    }
+    let o = rt.exec(&["exec", "--cgroup", "memory:sub", &b.id, "cat", "/proc/self/cgroup"]);
+    o.ok();
+    for line in o.stdout.lines() {
+        assert_eq!(line.contains(":memory:"), line.ends_with("/sub"), "{}", o.stdout);
+    }
+    let o = rt.exec(&["exec", "--cgroup", "../escape", &b.id, "true"]);
+    o.failed();
+    assert!(o.stderr.contains("exec --cgroup"), "{o:?}");
+    rt.exec(&["exec", "--cgroup", "missing", &b.id, "true"]).failed();
+}

@@ -49,9 +49,9 @@ pub struct Args {
     /// Pass fds 3..3+N to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Run in a sub-cgroup (v1: controller:path, v2: path).
+    /// Run in an existing sub-cgroup: path, or controller:path (repeatable).
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// Allow exec in a paused container.
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -98,7 +98,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         ignore_paused: a.ignore_paused,
         apparmor: a.apparmor,
         process_label: a.process_label,
-        cgroup: a.cgroup,
+        cgroups: a.cgroup,
     };
     if !a.detach {
         libcontainer::block_forwarded_signals()?;

@@ -45,7 +45,8 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
-    pub cgroup: Option<String>,
+    /// `exec --cgroup`: existing sub-cgroups, `path` or `controller:path`.
+    pub cgroups: Vec<String>,
 }
 
 /// A process started by [`Container::exec`].
@@ -140,9 +141,6 @@ impl Container {
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(Error::Init("exec --process-label: SELinux is not enabled on this host".into()));
         }
-        if o.cgroup.is_some() {
-            return Err(Error::Init("exec --cgroup: sub-cgroups are not supported by this version of hull".into()));
-        }
         let mut spec = persisted_spec(self)?;
         let process = build_process(spec.process().as_ref(), &o)?;
         spec.set_process(Some(process));
@@ -179,7 +177,12 @@ impl Container {
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor;
         // SAFETY: single-threaded; the child ends in exec or _exit.
-        let cg = self.cgroup();
+        let cg = match self.cgroup() {
+            Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
+            Some(c) => Some(c),
+            None if !o.cgroups.is_empty() => return Err(Error::Init("exec --cgroup: the container has no cgroup".into())),
+            None => None,
+        };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
         let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(0, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
         let (pid, pidfd) = match forked {
@@ -198,7 +201,7 @@ impl Container {
         drop(child_ch);
         drop(pinned);
         drop(console);
-        let result = self.exec_parent(&parent_ch, pid, born_in_cgroup, seccomp_spec.as_ref());
+        let result = self.exec_parent(&parent_ch, pid, cg.as_ref(), born_in_cgroup, seccomp_spec.as_ref());
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
@@ -211,13 +214,13 @@ impl Container {
         Ok(ExecProcess { pid, pidfd, console })
     }
 
-    fn exec_parent(&self, ch: &Channel, pid: i32, born_in_cgroup: bool, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
+    fn exec_parent(&self, ch: &Channel, pid: i32, cg: Option<&libcgroups::Manager>, born_in_cgroup: bool, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
             got => return Err(crate::sync::SyncError::Unexpected { got, want: "ChildReady" }.into()),
         }
-        if let Some(cg) = self.cgroup() {
+        if let Some(cg) = cg {
             cg.add_new_child(pid, born_in_cgroup)?;
         }
         ch.send(&Msg::Proceed)?;
