@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -p hull -p hull-probe
+# A debug build that can kill itself at each phase of create (HULL_FAULT).
+cargo build -p hull --features fault-injection --target-dir "$CARGO_TARGET_DIR/fault"
+export HULL_FAULT_BIN=$CARGO_TARGET_DIR/fault/debug/hull
 cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"
 
 failed=0

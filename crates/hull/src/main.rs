@@ -119,3 +119,41 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::Cli;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Random argument lists built from real flags, commands and junk:
+    /// parsing may reject them but must never panic.
+    #[test]
+    fn random_arguments_never_panic() {
+        let words = [
+            "create", "start", "state", "kill", "delete", "run", "list", "spec", "exec", "pause", "resume", "ps", "events",
+            "update", "features", "check", "--root", "/tmp/x", "--log", "--log-format", "json", "--debug", "-b", "--bundle",
+            "--pid-file", "--console-socket", "--preserve-fds", "-1", "99999999999", "--force", "-f", "-a", "--all", "KILL",
+            "--memory", "64m", "--cpu-quota", "--interval", "5s", "-t", "-d", "--", "-", "", "id", "--format", "table", "-q",
+            "--cgroup", "memory:sub", "--cap", "CAP_KILL", "-u", "0:0", "--rootless", "auto", "--systemd-cgroup", "-v", "--help",
+        ];
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let iters = std::env::var("HULL_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5000u64);
+        for _ in 0..iters {
+            let n = next(7);
+            let args: Vec<&str> = std::iter::once("hull").chain((0..n).map(|_| words[next(words.len())])).collect();
+            let _ = Cli::try_parse_from(args);
+        }
+    }
+}

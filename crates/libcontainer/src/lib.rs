@@ -7,9 +7,12 @@
 mod error;
 mod executor;
 mod exe;
+mod fault;
 mod fdpass;
 mod features;
 mod fifo;
+#[cfg(test)]
+mod fuzz;
 mod hooks;
 mod id;
 mod init;
@@ -42,6 +45,8 @@ pub use id::validate_id;
 pub use signal::parse_signal;
 pub use spec::{check_bundle, FieldIssue, SpecError};
 pub use state::{rfc3339_now, OciState, Status};
+
+pub use fault::PHASES as FAULT_PHASES;
 
 /// The OCI runtime spec version this build implements.
 pub const OCI_VERSION: &str = "1.2.0";

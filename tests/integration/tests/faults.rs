@@ -150,3 +150,51 @@ fn sigterm_to_foreground_run_is_forwarded() {
     assert!(rt.list_ids().is_empty(), "container left after the run ended");
     assert!(rt.cgroup_dirs(&b).is_empty());
 }
+
+/// Phases of `create` at which a fault-injection build kills itself
+/// (libcontainer::FAULT_PHASES).
+const PHASES: [&str; 7] = ["state-dir", "cgroup", "clone", "child-ready", "init-pid", "init-ready", "created"];
+
+/// SIGKILL of `create` at every phase, through the fault-injection build
+/// (HULL_FAULT_BIN, built by scripts/test.sh with --features
+/// fault-injection): `delete --force` always recovers and the container's
+/// processes never outlive it.
+#[test]
+fn kill_at_every_create_phase_is_recoverable() {
+    require_root!();
+    let Some(fault_bin) = std::env::var_os("HULL_FAULT_BIN") else {
+        eprintln!("note: HULL_FAULT_BIN unset (scripts/test.sh sets it); skipped");
+        return;
+    };
+    let rt = Runtime::new("fault_phases");
+    for phase in PHASES {
+        let mut b = rt.bundle();
+        b.private_rootfs();
+        let marker = b.id.clone();
+        b.args(&["hull-probe", "sleep", "60", &marker]);
+        b.write_config();
+        rt.track(&b.id);
+        let status = std::process::Command::new(&fault_bin)
+            .arg("--root")
+            .arg(&rt.root)
+            .args(["create", "--bundle"])
+            .arg(&b.dir)
+            .arg(&b.id)
+            .env("HULL_FAULT", phase)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{phase}: the fault point was not reached: {status:?}");
+        rt.delete_force(&b.id).ok();
+        assert!(!rt.state_dir(&b.id).exists(), "{phase}: state dir left");
+        assert!(rt.cgroup_dirs(&b).is_empty(), "{phase}: cgroups left: {:?}", rt.cgroup_dirs(&b));
+        let left = wait_no_leftovers(&marker, &b.dir, Duration::from_secs(5));
+        assert!(left.is_empty(), "{phase}: processes outlived the forced delete: {left:?}");
+        // and the id can be used again
+        rt.create(&b).ok();
+        rt.delete_force(&b.id).ok();
+    }
+}

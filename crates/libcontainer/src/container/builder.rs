@@ -135,6 +135,7 @@ impl ContainerBuilder {
                 return Err(Error::path(&dir, e));
             }
         };
+        crate::fault::point("state-dir");
         let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None, poststop: None };
         let result = self.adjust_spec(spec, &dir).and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
         match result {
@@ -180,16 +181,36 @@ impl ContainerBuilder {
         let cg = libcgroups::Manager::create(&libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id })?;
         let cg_handle = cg.handle().clone();
         cleanup.cgroup = Some(cg_handle.clone());
+        // Recorded at once: a create killed from here on leaves a state that
+        // `delete --force` can clean up, cgroup included.
+        let mut state = State {
+            oci_version: spec.version().clone(),
+            id: self.id.clone(),
+            status: Status::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.to_owned(),
+            rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
+            created: crate::state::rfc3339_now(),
+            owner: owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: Some(cg_handle.clone()),
+            poststart: spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        };
+        state.save(dir)?;
         if let Some(r) = crate::resources::effective(spec) {
             cg.apply(&r)?;
         }
 
+        crate::fault::point("cgroup");
         let plan = NsPlan::from_spec(linux);
         if self.foreground && plan.fork_for_pid {
             rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
         }
         let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
         let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
+        state.rootfs = rootfs.clone();
         let hooks = spec.hooks().as_ref();
         let runtime_hooks: Vec<Hook> = hooks
             .map(|h| h.prestart().iter().flatten().chain(h.create_runtime().iter().flatten()).cloned().collect())
@@ -243,22 +264,10 @@ impl ContainerBuilder {
         drop(child_ch);
         drop(console);
         cleanup.child = Some((child_pid, child_fd));
+        crate::fault::point("clone");
 
-        let mut state = State {
-            oci_version: spec.version().clone(),
-            id: self.id.clone(),
-            status: Status::Creating,
-            pid: child_pid,
-            pid_start_time: procfs::stat(child_pid).map(|s| s.start_time).unwrap_or(0),
-            bundle: bundle.to_owned(),
-            rootfs: rootfs.clone(),
-            created: crate::state::rfc3339_now(),
-            owner: owner(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup: Some(cg_handle),
-            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        };
+        state.pid = child_pid;
+        state.pid_start_time = procfs::stat(child_pid).map(|s| s.start_time).unwrap_or(0);
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container init to start")? {
             Msg::ChildReady { needs_id_maps } => {
@@ -270,6 +279,7 @@ impl ContainerBuilder {
                 // Recorded before anything else can fail, so `delete --force`
                 // finds the process and cgroup even if this create is killed.
                 state.save(dir)?;
+                crate::fault::point("child-ready");
                 parent_ch.send(&Msg::Proceed)?;
             }
             got => return Err(unexpected(got, "ChildReady")),
@@ -292,6 +302,7 @@ impl ContainerBuilder {
         state.pid = init_pid;
         state.pid_start_time = procfs::stat(init_pid).map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?.start_time;
         state.save(dir)?;
+        crate::fault::point("init-pid");
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")? {
             Msg::RuntimeHooks => {
@@ -312,8 +323,10 @@ impl ContainerBuilder {
         }
 
         let console = relay.as_ref().map(crate::terminal::receive_master).transpose()?;
+        crate::fault::point("init-ready");
         state.status = Status::Created;
         state.save(dir)?;
+        crate::fault::point("created");
         std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
         if let Some(pf) = &self.pid_file {
             crate::state::write_atomic(pf, init_pid.to_string().as_bytes())?;
