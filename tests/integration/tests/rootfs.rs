@@ -428,3 +428,21 @@ fn tmpcopyup_starts_the_tmpfs_with_the_image_contents() {
     // writes went to the tmpfs, not the image
     assert_eq!(std::fs::read_to_string(root.join("opt/data/sub/file")).unwrap(), "from-image");
 }
+
+#[test]
+fn no_pivot_moves_the_rootfs_and_chroots() {
+    require_root!();
+    let rt = Runtime::new("no_pivot");
+    let b = rt.bundle();
+    let o = rt.spawn_run(&b, &["--no-pivot"]).wait(default_timeout());
+    o.ok();
+    let r = parse_probe(&o.stdout).expect("probe report");
+    // The container's / is the rootfs (moved over the old root), and none
+    // of the host's mounts besides it and the spec's are visible.
+    let mounts = report_mounts(&r);
+    let root = find_mount(&mounts, "/").expect("a / mount");
+    assert!(root.root.ends_with("rootfs") || root.root == "/", "unexpected root {:?}", root.root);
+    assert!(find_mount(&mounts, "/proc").is_some());
+    assert!(mounts.iter().all(|m| !m.mount_point.starts_with("/work") && !m.mount_point.starts_with("/tmp/hull-it")), "host mounts visible: {mounts:?}");
+    assert_eq!(r["hostname"], "hull-test");
+}
