@@ -9,10 +9,7 @@ use std::{
 };
 
 use oci_spec::runtime::Hook;
-use rustix::{
-    event::{poll, PollFd, PollFlags},
-    process::{Pid, PidfdFlags},
-};
+use rustix::process::{Pid, PidfdFlags};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -81,18 +78,7 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> 
 
 /// True if `fd` became readable (for a pidfd: the process exited) in time.
 pub(crate) fn wait_readable(fd: &impl std::os::fd::AsFd, timeout: Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(0) => return false,
-            Ok(_) => return true,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return false,
-        }
-    }
+    crate::sync::readable_within(fd, timeout).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -106,6 +106,23 @@ impl Msg {
     }
 }
 
+/// Whether `fd` becomes readable (for a pidfd: the process exited) within
+/// `timeout`; EINTR restarts the wait with the time that is left.
+pub(crate) fn readable_within(fd: &impl AsFd, timeout: Duration) -> Result<bool, rustix::io::Errno> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// One end of the channel.
 pub struct Channel {
     fd: OwnedFd,
@@ -156,20 +173,9 @@ impl Channel {
     }
 
     fn wait_readable(&self, timeout: Duration, what: &'static str) -> Result<(), SyncError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(SyncError::Timeout { what, secs: timeout.as_secs() });
-            }
-            let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
-            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
-                Ok(0) => continue,
-                Ok(_) => return Ok(()),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        match readable_within(&self.fd, timeout)? {
+            true => Ok(()),
+            false => Err(SyncError::Timeout { what, secs: timeout.as_secs() }),
         }
     }
 
