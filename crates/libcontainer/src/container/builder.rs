@@ -1,7 +1,7 @@
 //! `create`: from a bundle to an init process waiting for `start`.
 
 use std::{
-    os::fd::{AsFd, AsRawFd, OwnedFd},
+    os::fd::{AsFd, OwnedFd},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -299,9 +299,13 @@ impl ContainerBuilder {
         } else {
             child_pid
         };
-        state.pid = init_pid;
-        state.pid_start_time = procfs::stat(init_pid).map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?.start_time;
-        state.save(dir)?;
+        if init_pid != child_pid || state.pid_start_time == 0 {
+            // Only a second fork (or an unreadable first stat) changes what
+            // was recorded after ChildReady.
+            state.pid = init_pid;
+            state.pid_start_time = procfs::stat(init_pid).map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?.start_time;
+            state.save(dir)?;
+        }
         crate::fault::point("init-pid");
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")? {
@@ -426,7 +430,7 @@ impl Cleanup {
         if let Some((pid, fd)) = self.child.take() {
             let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
             reap(pid);
-            let _ = fd.as_raw_fd();
+            drop(fd);
         }
         if let Some(h) = self.cgroup.take() {
             let m = libcgroups::Manager::from_handle(h);

@@ -65,7 +65,9 @@ pub(crate) fn set_oom_score_adj(p: &Process) -> Result<()> {
 /// The capability sets as the caps crate sees them, each checked against
 /// what this runtime can grant (its own bounding set).
 pub(crate) struct CapPlan {
-    bounding: Option<CapsHashSet>,
+    /// The bounding set this process has now (read once: it only shrinks).
+    available: CapsHashSet,
+    bounding: CapsHashSet,
     effective: CapsHashSet,
     permitted: CapsHashSet,
     inheritable: CapsHashSet,
@@ -90,25 +92,23 @@ impl CapPlan {
         let available = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("reading the bounding set: {e}")))?;
         let Some(c) = p.capabilities() else {
             // No capabilities object: the process gets none, as runc does.
-            return Ok(CapPlan { bounding: Some(HashSet::new()), effective: HashSet::new(), permitted: HashSet::new(), inheritable: HashSet::new(), ambient: HashSet::new() });
+            return Ok(CapPlan { available, bounding: HashSet::new(), effective: HashSet::new(), permitted: HashSet::new(), inheritable: HashSet::new(), ambient: HashSet::new() });
         };
         Ok(CapPlan {
-            bounding: Some(convert("bounding", c.bounding().as_ref(), &available)?),
+            bounding: convert("bounding", c.bounding().as_ref(), &available)?,
             effective: convert("effective", c.effective().as_ref(), &available)?,
             permitted: convert("permitted", c.permitted().as_ref(), &available)?,
             inheritable: convert("inheritable", c.inheritable().as_ref(), &available)?,
             ambient: convert("ambient", c.ambient().as_ref(), &available)?,
+            available,
         })
     }
 
     /// Must run while the process still has CAP_SETPCAP, before setuid.
     fn drop_bounding(&self) -> Result<()> {
-        if let Some(b) = &self.bounding {
-            // The bounding set can only shrink, one capability at a time.
-            let current = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("process.capabilities.bounding: {e}")))?;
-            for cap in current.difference(b) {
-                caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Init(format!("process.capabilities.bounding: dropping {cap}: {e}")))?;
-            }
+        // The bounding set can only shrink, one capability at a time.
+        for cap in self.available.difference(&self.bounding) {
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Init(format!("process.capabilities.bounding: dropping {cap}: {e}")))?;
         }
         Ok(())
     }
