@@ -113,6 +113,9 @@ fn main() {
     };
     match result {
         Ok(code) => std::process::exit(code),
+        // The reader of our output went away (`hull state | grep -q`):
+        // nothing left to report, as runc and crun behave.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => std::process::exit(0),
         Err(e) => {
             logging::error(&e);
             std::process::exit(1);

@@ -1,6 +1,5 @@
 use super::CmdResult;
 
 pub fn run() -> CmdResult {
-    println!("{}", serde_json::to_string_pretty(&libcontainer::features())?);
-    Ok(0)
+    super::print_json_pretty(&libcontainer::features())
 }

@@ -15,7 +15,8 @@ pub struct Args {
 
 pub fn run(g: &Globals, a: Args) -> CmdResult {
     let list = libcontainer::list(&g.root)?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: one write for the whole listing, not one per container.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if a.quiet {
         for c in &list {
             writeln!(out, "{}", c.id)?;
@@ -29,6 +30,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
             .collect();
         write_table(&mut out, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows)?;
     }
+    out.flush()?;
     Ok(0)
 }
 

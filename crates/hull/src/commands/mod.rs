@@ -47,6 +47,13 @@ pub fn listen_fds() -> u32 {
 
 pub fn state(g: &Globals, a: IdArg) -> CmdResult {
     let c = Container::load(&g.root, &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&c.state())?);
+    print_json_pretty(&c.state())
+}
+
+/// Prints indented JSON. A write error (a reader that went away, as in
+/// `hull state | grep -q`) is an error, not a panic as println! makes it.
+pub fn print_json_pretty(v: &impl serde::Serialize) -> CmdResult {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(v)?)?;
     Ok(0)
 }
