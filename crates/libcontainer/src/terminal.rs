@@ -17,16 +17,52 @@ use crate::error::{Error, Result};
 
 /// Parent side, before forking: connect to the caller's console socket so
 /// the child can reach it after pivot_root.
-pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
+fn connect(path: &Path) -> Result<OwnedFd> {
     let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::path(path, e))?;
     Ok(OwnedFd::from(s))
 }
 
 /// A socketpair standing in for a console socket when hull itself will
 /// relay the terminal (foreground with no --console-socket).
-pub(crate) fn local_pair() -> Result<(OwnedFd, OwnedFd)> {
+fn local_pair() -> Result<(OwnedFd, OwnedFd)> {
     rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
         .map_err(|e| Error::sys("socketpair for the terminal", e))
+}
+
+/// Where a process's terminal goes, decided in the parent before forking.
+pub(crate) struct Console {
+    /// The socket the child sends the pty master to.
+    pub child_end: Option<OwnedFd>,
+    /// Our end, when hull itself relays the terminal (foreground).
+    pub relay: Option<OwnedFd>,
+    /// process.consoleSize as (rows, columns).
+    pub size: Option<(u16, u16)>,
+}
+
+/// runc's rules: a terminal goes to `--console-socket` if given, else to
+/// hull when it stays in the foreground; a detached terminal without a
+/// socket, or a socket without a terminal, is an error. `terminal_field`
+/// and `socket_flag` name the inputs in those errors.
+pub(crate) fn prepare(
+    process: Option<&oci_spec::runtime::Process>,
+    socket: Option<&Path>,
+    foreground: bool,
+    terminal_field: &str,
+    socket_flag: &str,
+) -> Result<Console> {
+    let terminal = process.and_then(|p| p.terminal()) == Some(true);
+    let size = process.and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
+    let (child_end, relay) = match (socket, terminal, foreground) {
+        (Some(path), true, _) => (Some(connect(path)?), None),
+        (None, true, true) => {
+            let (mine, theirs) = local_pair()?;
+            (Some(theirs), Some(mine))
+        }
+        (None, true, false) => return Err(Error::Init(format!("{terminal_field}: a detached process needs --console-socket to receive its terminal"))),
+        (Some(_), false, _) => return Err(Error::Init(format!("{socket_flag}: there is no terminal to send ({terminal_field} is not set)"))),
+        (None, false, _) => (None, None),
+    };
+    Ok(Console { child_end, relay, size })
 }
 
 /// Child side, in the container's mount namespace and after setsid: makes a

@@ -217,21 +217,8 @@ impl ContainerBuilder {
             .unwrap_or_default();
         let container_hooks: &[Hook] = hooks.and_then(|h| h.create_container().as_deref()).unwrap_or(&[]);
 
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-        let size = spec.process().as_ref().and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
-        // (socket the child sends the pty master to, our end when we relay it)
-        let (console, relay) = match (&self.console_socket, terminal, self.foreground) {
-            (Some(path), true, _) => (Some(crate::terminal::connect(path)?), None),
-            (None, true, true) => {
-                let (mine, theirs) = crate::terminal::local_pair()?;
-                (Some(theirs), Some(mine))
-            }
-            (None, true, false) => {
-                return Err(Error::Init("process.terminal: a detached container needs --console-socket to receive its terminal".into()))
-            }
-            (Some(_), false, _) => return Err(Error::Init("--console-socket: process.terminal is false, there is no terminal to send".into())),
-            (None, false, _) => (None, None),
-        };
+        let crate::terminal::Console { child_end: console, relay, size } =
+            crate::terminal::prepare(spec.process().as_ref(), self.console_socket.as_deref(), self.foreground, "process.terminal", "--console-socket")?;
         let seccomp_spec = linux.and_then(|l| l.seccomp().as_ref());
         let filter = seccomp_spec.map(crate::seccomp::Filter::build).transpose()?;
         if let Some(f) = &filter {

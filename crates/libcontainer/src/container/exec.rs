@@ -158,18 +158,8 @@ impl Container {
             // is born in the container's pid namespace, no second fork.
             namespaces::set_pid_for_children(fd)?;
         }
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-        let size = spec.process().as_ref().and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
-        let (console, relay) = match (&o.console_socket, terminal, o.detach) {
-            (Some(path), true, _) => (Some(crate::terminal::connect(path)?), None),
-            (None, true, false) => {
-                let (mine, theirs) = crate::terminal::local_pair()?;
-                (Some(theirs), Some(mine))
-            }
-            (None, true, true) => return Err(Error::Init("exec --tty: a detached process needs --console-socket to receive its terminal".into())),
-            (Some(_), false, _) => return Err(Error::Init("exec --console-socket: the process has no terminal (--tty)".into())),
-            (None, false, _) => (None, None),
-        };
+        let crate::terminal::Console { child_end: console, relay, size } =
+            crate::terminal::prepare(spec.process().as_ref(), o.console_socket.as_deref(), !o.detach, "exec --tty", "exec --console-socket")?;
         // The container's filter, so exec'd processes are held to the same
         // profile (youki drops it here; we must not).
         let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
