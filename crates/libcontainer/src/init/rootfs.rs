@@ -574,6 +574,41 @@ pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// Post-pivot: stdio that is the host's /dev/null becomes the container's
+/// own, as runc does. A file on a mount outside the container cannot be
+/// checkpointed by CRIU, and /dev/null is the usual stdio of a detached
+/// container.
+pub(crate) fn reopen_dev_null() -> Result<()> {
+    let null = rustix::fs::makedev(1, 3);
+    let mut ours = None;
+    for n in 0..3 {
+        // SAFETY: stdio fds stay open for the whole of the init.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(n) };
+        let Ok(st) = rustix::fs::fstat(fd) else { continue };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::CharacterDevice || st.st_rdev != null {
+            continue;
+        }
+        if ours.is_none() {
+            let f = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the container's /dev/null", e))?;
+            let st = rustix::fs::fstat(&f).map_err(|e| Error::sys("stat of the container's /dev/null", e))?;
+            if st.st_rdev != null {
+                // Not a null device (an odd rootfs): keep the host's.
+                return Ok(());
+            }
+            ours = Some(f);
+        }
+        if let Some(f) = &ours {
+            let r = match n {
+                0 => rustix::stdio::dup2_stdin(f),
+                1 => rustix::stdio::dup2_stdout(f),
+                _ => rustix::stdio::dup2_stderr(f),
+            };
+            r.map_err(|e| Error::sys("reopening /dev/null on stdio", e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Post-pivot: masked paths get /dev/null (files) or a read-only tmpfs
 /// (directories); missing paths are skipped, as runc does.
 pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
