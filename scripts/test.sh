@@ -10,6 +10,9 @@ cargo build --release -p hull -p hull-probe
 # A debug build that can kill itself at each phase of create (HULL_FAULT).
 cargo build -p hull --features fault-injection --target-dir "$CARGO_TARGET_DIR/fault"
 export HULL_FAULT_BIN=$CARGO_TARGET_DIR/fault/debug/hull
+# A CRIU that works on this kernel, unpacked privately (never installed).
+HULL_CRIU=$(tests/criu/fetch-criu "$CARGO_TARGET_DIR/criu")
+export HULL_CRIU HULL_REQUIRE_CRIU=1
 cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"
 
 failed=0

@@ -73,11 +73,16 @@ enum Command {
     Update(commands::update::Args),
     /// Print the OCI features this runtime supports.
     Features,
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(commands::checkpoint::Args),
+    /// Restore a container from a CRIU checkpoint.
+    Restore(commands::restore::Args),
 }
 
 pub struct Globals {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    pub criu: PathBuf,
 }
 
 fn main() {
@@ -91,8 +96,8 @@ fn main() {
         }
     }
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
-    let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
-    let _ = (&cli.rootless, &cli.criu);
+    let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup, criu: cli.criu };
+    let _ = &cli.rootless;
     let result = match cli.command {
         Command::Check(a) => commands::check::run(a),
         Command::Create(a) => commands::create::run(&g, a),
@@ -110,6 +115,8 @@ fn main() {
         Command::Events(a) => commands::events::run(&g, a),
         Command::Update(a) => commands::update::run(&g, a),
         Command::Features => commands::features::run(),
+        Command::Checkpoint(a) => commands::checkpoint::run(&g, a),
+        Command::Restore(a) => commands::restore::run(&g, a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -19,6 +19,8 @@ pub enum Error {
     Executor(#[from] ExecutorError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     /// The container's init reported a failure during setup.
     #[error("{0}")]
     Init(String),

@@ -25,7 +25,12 @@ pub(crate) fn send_fd(sock: impl AsFd, data: &[u8], fd: BorrowedFd<'_>) -> std::
 
 /// Receives one message and the fd attached to it, if any.
 pub(crate) fn recv_fd(sock: impl AsFd) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
-    let mut buf = vec![0u8; 4096];
+    recv_fd_into(sock, vec![0u8; 4096])
+}
+
+/// Receives one message into `buf` (truncated to what arrived) and the fd
+/// attached to it, if any.
+pub(crate) fn recv_fd_into(sock: impl AsFd, mut buf: Vec<u8>) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = rustix::net::recvmsg(sock, &mut [IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC)?;

@@ -4,6 +4,7 @@
 //! container from a bundle, [`Container`] loads, starts, signals and deletes
 //! one. The library never prints; it returns data and errors.
 
+mod criu;
 mod error;
 mod executor;
 mod exe;
@@ -33,7 +34,8 @@ pub mod container;
 pub mod spec_default;
 
 pub use container::{block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
-pub use container::{Event, Events};
+pub use container::{Event, Events, RestoreBuilder};
+pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode};
 pub use error::{Error, Result};
 pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
 pub use libcgroups::Stats;

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// Parent side, before forking: connect to the caller's console socket so
 /// the child can reach it after pivot_root.
-fn connect(path: &Path) -> Result<OwnedFd> {
+pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
     let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::path(path, e))?;
     Ok(OwnedFd::from(s))
 }

@@ -1,4 +1,5 @@
 pub mod check;
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -8,6 +9,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod resume;
 pub mod run;
 pub mod spec;

@@ -121,22 +121,9 @@ impl ContainerBuilder {
             return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
         }
 
-        std::fs::create_dir_all(&self.root).map_err(|e| Error::path(&self.root, e))?;
-        let dir = self.root.join(&self.id);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(self.id.clone())),
-            Err(e) => return Err(Error::path(&dir, e)),
-        }
-        let lock = match Lock::acquire(&dir) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&dir);
-                return Err(Error::path(&dir, e));
-            }
-        };
+        let (dir, lock) = new_state_dir(&self.root, &self.id)?;
         crate::fault::point("state-dir");
-        let mut cleanup = Cleanup { dir: dir.clone(), cgroup: None, child: None, init: None, poststop: None };
+        let mut cleanup = Cleanup::new(&dir);
         let result = self.adjust_spec(spec, &dir).and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
         match result {
             Ok(c) => {
@@ -374,11 +361,29 @@ fn hooks_budget(hooks: &[Hook]) -> Duration {
     Duration::from_secs(secs)
 }
 
-fn set_mode(p: &Path, mode: u32) -> Result<()> {
+/// Makes `<root>/<id>` and locks it; an existing one means the id is taken.
+pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
+    std::fs::create_dir_all(root).map_err(|e| Error::path(root, e))?;
+    let dir = root.join(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.to_owned())),
+        Err(e) => return Err(Error::path(&dir, e)),
+    }
+    match Lock::acquire(&dir) {
+        Ok(l) => Ok((dir, l)),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(Error::path(&dir, e))
+        }
+    }
+}
+
+pub(super) fn set_mode(p: &Path, mode: u32) -> Result<()> {
     rustix::fs::chmod(p, Mode::from_raw_mode(mode)).map_err(|e| Error::path(p, e))
 }
 
-fn owner() -> String {
+pub(super) fn owner() -> String {
     let uid = rustix::process::getuid().as_raw();
     if uid == 0 {
         "root".to_owned()
@@ -393,23 +398,29 @@ fn reap(pid: i32) {
 
 /// Undoes a failed create: processes first (so the cgroup can empty), then
 /// the cgroup, then the state directory.
-struct Cleanup {
+pub(super) struct Cleanup {
     dir: PathBuf,
-    cgroup: Option<libcgroups::CgroupHandle>,
+    /// False when the directory may hold a mount that must not be walked.
+    pub(super) remove_dir: bool,
+    pub(super) cgroup: Option<libcgroups::CgroupHandle>,
     child: Option<(i32, OwnedFd)>,
-    init: Option<OwnedFd>,
-    poststop: Option<(Vec<Hook>, Vec<u8>)>,
+    pub(super) init: Option<OwnedFd>,
+    pub(super) poststop: Option<(Vec<Hook>, Vec<u8>)>,
 }
 
 impl Cleanup {
-    fn disarm(&mut self) {
+    pub(super) fn new(dir: &Path) -> Self {
+        Cleanup { dir: dir.to_owned(), remove_dir: true, cgroup: None, child: None, init: None, poststop: None }
+    }
+
+    pub(super) fn disarm(&mut self) {
         self.cgroup = None;
         self.child = None;
         self.init = None;
         self.poststop = None;
     }
 
-    fn run(&mut self) {
+    pub(super) fn run(&mut self) {
         if let Some(fd) = self.init.take() {
             let _ = rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL);
             hooks::wait_readable(&fd, Duration::from_secs(5));
@@ -434,6 +445,10 @@ impl Cleanup {
         if let Some((hooks, state)) = self.poststop.take() {
             hooks::run_all_logged("poststop", &hooks, &state);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.remove_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            tracing::error!("left {:?} in place: it may still hold a mount", self.dir);
+        }
     }
 }

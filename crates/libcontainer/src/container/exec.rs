@@ -67,12 +67,6 @@ impl ExecProcess {
     }
 }
 
-fn persisted_spec(c: &Container) -> Result<Spec> {
-    let path = c.dir.join(crate::state::SPEC_FILE);
-    let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-    serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
-}
-
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| Error::Init("exec: the container has no process to base this one on".into()))?;
     if !o.args.is_empty() {
@@ -141,7 +135,7 @@ impl Container {
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(Error::Init("exec --process-label: SELinux is not enabled on this host".into()));
         }
-        let mut spec = persisted_spec(self)?;
+        let mut spec = self.persisted_spec()?;
         let process = build_process(spec.process().as_ref(), &o)?;
         spec.set_process(Some(process));
         // Same checks as create, on the merged process.

@@ -1,11 +1,13 @@
 //! The container handle: one file per verb.
 
 mod builder;
+mod checkpoint;
 mod delete;
 mod events;
 mod exec;
 mod kill;
 mod pause;
+mod restore;
 mod ps;
 mod start;
 mod update;
@@ -20,6 +22,7 @@ pub use builder::ContainerBuilder;
 pub use delete::remove_stateless_dir;
 pub use events::{Event, Events};
 pub use exec::{ExecOptions, ExecProcess};
+pub use restore::RestoreBuilder;
 pub use wait::{block_forwarded_signals, ExitStatus};
 
 use crate::{
@@ -102,6 +105,13 @@ impl Container {
 
     fn refresh(&mut self) {
         self.status = derive_status(&self.dir, &self.state);
+    }
+
+    /// The config saved at create; later commands never re-read the bundle.
+    pub(crate) fn persisted_spec(&self) -> Result<oci_spec::runtime::Spec> {
+        let path = self.dir.join(crate::state::SPEC_FILE);
+        let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
+        serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
     }
 
     fn oci_json(&self) -> Vec<u8> {

@@ -1,0 +1,340 @@
+//! `restore`: a container recreated from its bundle and CRIU images.
+//!
+//! The cgroup and state directory are made as `create` makes them. CRIU
+//! recreates the namespaces, mounts and processes; hull gives it the rootfs
+//! (bound at `<state dir>/criu-root` in a mount namespace private to this
+//! process, so the host's mount table never changes), the external mounts
+//! with their host sources, the stdio pipes saved at checkpoint, and places
+//! `criu swrk` in the container's cgroup so the restored tasks land there.
+
+use std::{
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rust_criu::rust_criu_protobuf::rpc::{Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Ext_mount_map, Inherit_fd};
+
+use super::{
+    builder::{new_state_dir, owner, set_mode, Cleanup},
+    Container,
+};
+use crate::{
+    criu::{self, mounts, CriuCommon, CriuError, Swrk},
+    error::{Error, Result},
+    hooks, procfs, spec,
+    state::{State, Status},
+};
+
+/// Restores a checkpointed container under `id` (see [`Container::checkpoint`]).
+pub struct RestoreBuilder {
+    id: String,
+    root: PathBuf,
+    bundle: PathBuf,
+    pid_file: Option<PathBuf>,
+    console_socket: Option<PathBuf>,
+    criu: CriuCommon,
+}
+
+impl RestoreBuilder {
+    pub fn new(id: impl Into<String>, root: impl Into<PathBuf>, criu: CriuCommon) -> Self {
+        RestoreBuilder { id: id.into(), root: root.into(), bundle: PathBuf::from("."), pid_file: None, console_socket: None, criu }
+    }
+    pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
+        self.bundle = p.into();
+        self
+    }
+    pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
+        self.pid_file = p;
+        self
+    }
+    /// Where the new pty master goes when the container has a terminal.
+    pub fn console_socket(mut self, p: Option<PathBuf>) -> Self {
+        self.console_socket = p;
+        self
+    }
+
+    /// Restores the container; it is running when this returns. Its init
+    /// is a child of this process, so [`Container::wait`] works on it.
+    pub fn restore(self) -> Result<Container> {
+        crate::id::validate_id(&self.id)?;
+        let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
+        let spec = spec::load(&bundle)?;
+        spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
+        // Everything that can be checked without side effects comes first,
+        // so a bad image path or CRIU leaves nothing behind.
+        let images = criu::open_dir(&self.criu.image_path)?;
+        let descriptors = read_descriptors(&self.criu.image_path)?;
+        let criu_path = self.criu.criu_path();
+        criu::require(criu::version(&criu_path)?, criu::MIN_VERSION, "restore")?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let console = match (terminal, &self.console_socket) {
+            (true, Some(p)) => Some(crate::terminal::connect(p)?),
+            (true, None) => return Err(Error::InvalidArgument("process.terminal: restoring a container with a terminal needs --console-socket".into())),
+            (false, Some(_)) => return Err(Error::InvalidArgument("--console-socket: the container has no terminal (process.terminal is false)".into())),
+            (false, None) => None,
+        };
+        replace_stopped(&self.root, &self.id)?;
+
+        let (dir, _lock) = new_state_dir(&self.root, &self.id)?;
+        let mut cleanup = Cleanup::new(&dir);
+        drop(images);
+        let result = self.restore_locked(&spec, &bundle, &dir, &descriptors, console, &mut cleanup);
+        match result {
+            Ok(c) => {
+                cleanup.disarm();
+                Ok(c)
+            }
+            Err(e) => {
+                // A criu-root that could not be unmounted must not be walked.
+                cleanup.remove_dir = !dir.join(CRIU_ROOT).exists();
+                cleanup.run();
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn restore_locked(&self, spec: &Spec, bundle: &Path, dir: &Path, descriptors: &[String], console: Option<OwnedFd>, cleanup: &mut Cleanup) -> Result<Container> {
+        set_mode(dir, 0o711)?;
+        let linux = spec.linux().as_ref();
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+        let cg = libcgroups::Manager::create(&libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id })?;
+        cleanup.cgroup = Some(cg.handle().clone());
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let rootfs = if rootfs.is_absolute() { rootfs } else { bundle.join(rootfs) };
+        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
+        let mut state = State {
+            oci_version: spec.version().clone(),
+            id: self.id.clone(),
+            status: Status::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.to_owned(),
+            rootfs: rootfs.clone(),
+            created: crate::state::rfc3339_now(),
+            owner: owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: Some(cg.handle().clone()),
+            poststart: spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        };
+        state.save(dir)?;
+        if let Some(r) = crate::resources::effective(spec) {
+            cg.apply(&r)?;
+        }
+
+        let netns = linux
+            .and_then(|l| l.namespaces().as_ref())
+            .into_iter()
+            .flatten()
+            .find(|n| n.typ() == LinuxNamespaceType::Network)
+            .and_then(|n| n.path().clone())
+            .map(|p| rustix::fs::open(&p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| Error::path(&p, e)))
+            .transpose()?;
+        // CRIU mounts its cgroup yard in the work dir, which must be a
+        // mount of the namespace CRIU runs in: open both dirs after it.
+        let private = PrivateRoot::new(dir, &rootfs)?;
+        let images = criu::open_dir(&self.criu.image_path)?;
+        let work_path = self.criu.work_dir();
+        let work = criu::private_dir(&work_path)?;
+
+        let mut opts = Criu_opts::new();
+        self.criu.fill(&mut opts)?;
+        // CRIU opens these through /proc/<our pid>/fd: our numbers, not its.
+        opts.set_images_dir_fd(images.as_raw_fd());
+        opts.set_work_dir_fd(work.as_raw_fd());
+        opts.set_log_file("restore.log".into());
+        opts.set_rst_sibling(true);
+        opts.set_evasive_devices(true);
+        for (key, val) in mounts::for_restore(&mounts::externals(spec, bundle, Some(cg.handle()), &|_| true)) {
+            let mut m = Ext_mount_map::new();
+            m.set_key(key);
+            m.set_val(val);
+            opts.ext_mnt.push(m);
+        }
+        for h in cg.handle().hierarchies.iter().filter(|h| !h.unified) {
+            let path = h.dir.strip_prefix(&h.mountpoint).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
+            for ctrl in &h.controllers {
+                let mut r = Cgroup_root::new();
+                r.set_ctrl(ctrl.clone());
+                r.set_path(path.clone());
+                opts.cg_root.push(r);
+            }
+        }
+        // CRIU runs with this process's stdio: a pipe the init had at
+        // checkpoint becomes the same-numbered fd of ours.
+        for (i, d) in descriptors.iter().enumerate() {
+            if d.starts_with("pipe:") {
+                let mut f = Inherit_fd::new();
+                f.set_key(d.clone());
+                f.set_fd(i as i32);
+                opts.inherit_fd.push(f);
+            }
+        }
+        let mut extra = Vec::new();
+        if let Some(ns) = &netns {
+            let mut f = Inherit_fd::new();
+            f.set_key(criu::EXT_NETNS.into());
+            f.set_fd(criu::extra_fd_number(extra.len()));
+            opts.inherit_fd.push(f);
+            extra.push(ns.as_fd());
+        }
+
+        opts.set_root(private.path.to_string_lossy().into_owned());
+        prepare_mountpoints(spec, &rootfs)?;
+
+        let criu_path = self.criu.criu_path();
+        let swrk = Swrk { criu: &criu_path, inherit_stdio: true, extra_fds: extra, log: Some(work_path.join("restore.log")) };
+        let spawned = swrk.spawn();
+        let mut private = private;
+        private.leave()?;
+        let running = spawned?;
+        // CRIU's tasks start in CRIU's cgroup; cg_root maps the v1 ones,
+        // and on cgroup2 CRIU restores the paths it dumped.
+        cg.add_new_child(running.pid(), false)?;
+
+        let hooks = spec.hooks().as_ref();
+        let mut restored_pid = 0;
+        let mut hook_state: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)> = None;
+        let resp = {
+            let state = &state;
+            let mut on_notify = |n: &Criu_notify, fd: Option<OwnedFd>| -> std::result::Result<(), CriuError> {
+                match n.script() {
+                    "setup-namespaces" => {
+                        let mut s = state.oci(Status::Creating);
+                        s.pid = n.pid();
+                        let json = serde_json::to_vec(&s).unwrap_or_default();
+                        let mut stopped = state.oci(Status::Stopped);
+                        stopped.pid = 0;
+                        hook_state = Some((state.poststop.clone(), serde_json::to_vec(&stopped).unwrap_or_default()));
+                        let run = |kind, list: Option<&Vec<oci_spec::runtime::Hook>>| {
+                            hooks::run_all(kind, list.map(|v| v.as_slice()).unwrap_or(&[]), &json).map_err(|e| CriuError::Notify { script: "setup-namespaces".into(), reason: e.to_string() })
+                        };
+                        run("prestart", hooks.and_then(|h| h.prestart().as_ref()))?;
+                        run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()))?;
+                    }
+                    "orphan-pts-master" => {
+                        let (Some(master), Some(sock)) = (fd, console.as_ref()) else {
+                            return Err(CriuError::Notify { script: "orphan-pts-master".into(), reason: "no pty master or console socket".into() });
+                        };
+                        crate::fdpass::send_fd(sock, b"/dev/ptmx", master.as_fd())
+                            .map_err(|e| CriuError::Notify { script: "orphan-pts-master".into(), reason: format!("sending the pty master to the console socket: {e}") })?;
+                    }
+                    "post-restore" => restored_pid = n.pid(),
+                    _ => {}
+                }
+                Ok(())
+            };
+            running.call(&criu::request(Criu_req_type::RESTORE, Some(opts)), &mut on_notify)
+        };
+        cleanup.poststop = hook_state;
+        let resp = resp?;
+        drop(private);
+
+        let pid = if resp.restore.pid() > 0 { resp.restore.pid() } else { restored_pid };
+        let pidfd = rustix::process::Pid::from_raw(pid)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+            .ok_or_else(|| Error::Init(format!("the restored init {pid} vanished")))?;
+        cleanup.init = Some(pidfd);
+        state.pid = pid;
+        state.pid_start_time = procfs::stat(pid).map_err(|e| Error::sys(format!("reading /proc/{pid}/stat"), e))?.start_time;
+        state.status = Status::Running;
+        state.save(dir)?;
+        std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        if let Some(pf) = &self.pid_file {
+            crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
+        }
+        let init = cleanup.init.take();
+        let c = Container { dir: dir.to_owned(), state, status: Status::Running, init, console: None };
+        hooks::run_all_logged("poststart", &c.state.poststart, &c.oci_json());
+        Ok(c)
+    }
+}
+
+const CRIU_ROOT: &str = "criu-root";
+
+/// The rootfs bound at `<dir>/criu-root` in a new mount namespace: CRIU
+/// needs its root to be a mount point whose parent is not overmounted, and
+/// the host's mount table must not change. The calling thread enters the
+/// namespace only until CRIU is started in it ([`PrivateRoot::leave`]);
+/// the namespace, and the bind, end with CRIU.
+struct PrivateRoot {
+    path: PathBuf,
+    /// The thread's own mount namespace and cwd, while it is away from them.
+    home: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl PrivateRoot {
+    fn new(dir: &Path, rootfs: &Path) -> Result<Self> {
+        use nix::mount::{mount, MsFlags};
+        use rustix::fs::{Mode, OFlags};
+        const NONE: Option<&str> = None;
+        let ns = rustix::fs::open("/proc/thread-self/ns/mnt", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::path("/proc/thread-self/ns/mnt", e))?;
+        let cwd = rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the cwd", e))?;
+        let path = dir.join(CRIU_ROOT);
+        std::fs::create_dir(&path).map_err(|e| Error::path(&path, e))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| Error::sys("unshare(CLONE_NEWNS) for restore", e))?;
+        let me = PrivateRoot { path, home: Some((ns, cwd)) };
+        mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE).map_err(|e| Error::sys("making the restore mount namespace private", e))?;
+        mount(Some(rootfs), &me.path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+            .map_err(|e| Error::sys(format!("binding {} at {}", rootfs.display(), me.path.display()), e))?;
+        Ok(me)
+    }
+
+    /// Back to the thread's own namespace and cwd (setns resets the cwd).
+    fn leave(&mut self) -> Result<()> {
+        if let Some((ns, cwd)) = self.home.take() {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| Error::sys("setns back to the runtime's mount namespace", e))?;
+            rustix::process::fchdir(&cwd).map_err(|e| Error::sys("returning to the cwd", e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PrivateRoot {
+    fn drop(&mut self) {
+        if self.home.is_some() {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+            if let Err(e) = self.leave() {
+                tracing::error!("{e}");
+                return;
+            }
+        }
+        // In the runtime's namespace the directory was never a mount point.
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Bind destinations CRIU mounts onto must exist in the rootfs (a fresh
+/// bundle may lack them); they are made inside the rootfs only.
+fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
+    let root = rustix::fs::open(rootfs, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| Error::path(rootfs, e))?;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let bind = m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        if !bind {
+            continue;
+        }
+        let file = m.source().as_ref().and_then(|s| std::fs::metadata(s).ok()).is_some_and(|md| !md.is_dir());
+        crate::init::rootfs::open_in_root(&root, m.destination(), file).map_err(|e| Error::sys(format!("mounts[{i}].destination {:?}", m.destination()), e))?;
+    }
+    Ok(())
+}
+
+/// runc's descriptors.json: the init's stdio targets at checkpoint.
+fn read_descriptors(images: &Path) -> Result<Vec<String>> {
+    let path = images.join(criu::DESCRIPTORS);
+    let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
+    serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+}
+
+/// A stopped container under the id (left by `checkpoint`) gives way to
+/// the restored one; anything else keeps the id taken.
+fn replace_stopped(root: &Path, id: &str) -> Result<()> {
+    match Container::load(root, id) {
+        Ok(c) if c.status() == Status::Stopped => c.delete(false),
+        Ok(_) => Err(Error::Exists(id.to_owned())),
+        Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

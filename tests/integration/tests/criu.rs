@@ -1,0 +1,249 @@
+//! Checkpoint and restore through CRIU, observed from inside the container
+//! (a counter it writes to a bind-mounted dir, its pid 1, its cgroup).
+//!
+//! CRIU must work on this kernel: `HULL_CRIU` names the binary
+//! (`tests/criu/fetch-criu` makes one for kernels Debian's CRIU 3.17 cannot
+//! handle; scripts/test.sh sets it). Without `HULL_CRIU` these tests are
+//! skipped with a note, unless `HULL_REQUIRE_CRIU=1` (CI), where that fails.
+
+use hull_integration::*;
+use serde_json::json;
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn criu() -> Option<String> {
+    match std::env::var("HULL_CRIU") {
+        Ok(c) if !c.is_empty() => Some(c),
+        _ => {
+            assert!(std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"), "HULL_REQUIRE_CRIU=1 but HULL_CRIU is not set");
+            eprintln!("note: skipping: set HULL_CRIU to a CRIU that works on this kernel (tests/criu/fetch-criu)");
+            None
+        }
+    }
+}
+
+/// hull with `--criu`, stdin and stdout on /dev/null and stderr to a file
+/// (a pipe would be held open by a detached container; the container's
+/// stderr is /dev/null, which CRIU can dump, unlike a host file).
+fn hull(rt: &Runtime, criu: &str, args: &[&str]) -> (bool, String) {
+    let err_path = rt.base.join("io").join("criu-cmd.err");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let detached_run = args.first() == Some(&"run");
+    let status = Command::new(hull_bin())
+        .arg("--root")
+        .arg(&rt.root)
+        .arg("--criu")
+        .arg(criu)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(if detached_run { Stdio::null() } else { Stdio::from(err) })
+        .status()
+        .expect("running hull");
+    (status.success(), std::fs::read_to_string(&err_path).unwrap_or_default())
+}
+
+/// A bundle whose init counts into /data/count every 50 ms, with limits
+/// to find again after restore.
+fn counter(rt: &Runtime) -> (Bundle, PathBuf) {
+    let mut b = rt.bundle();
+    b.private_rootfs();
+    let data = b.host_dir("data");
+    b.bind(&data, "/data");
+    b.args(&["sh", "-c", "i=0; while true; do echo $i > /data/count.new; mv /data/count.new /data/count; i=$((i+1)); sleep 0.05; done"]);
+    b.linux()["resources"]["pids"] = json!({"limit": 77});
+    b.linux()["resources"]["memory"] = json!({"limit": 67108864});
+    b.write_config();
+    rt.track(&b.id);
+    (b, data)
+}
+
+fn count(data: &Path) -> u64 {
+    std::fs::read_to_string(data.join("count")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+#[track_caller]
+fn wait_count_above(data: &Path, n: u64) -> u64 {
+    let deadline = Instant::now() + default_timeout();
+    loop {
+        let c = count(data);
+        if c > n {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "the counter stayed at {c}, expected it above {n}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_detached(rt: &Runtime, criu: &str, b: &Bundle) {
+    let dir = b.dir.to_string_lossy().into_owned();
+    let (ok, err) = hull(rt, criu, &["run", "-d", "--bundle", &dir, &b.id]);
+    assert!(ok, "run -d: {err}");
+}
+
+/// A counter container running under `test`, counted past 1.
+fn running_counter(test: &str, criu: &str) -> (Runtime, Bundle, PathBuf) {
+    let rt = Runtime::new(test);
+    let (b, data) = counter(&rt);
+    run_detached(&rt, criu, &b);
+    wait_count_above(&data, 1);
+    (rt, b, data)
+}
+
+/// The host-side pids.max of the cgroup the container's init is in.
+fn init_pids_max(rt: &Runtime, id: &str) -> String {
+    let pid = rt.state_ok(id)["pid"].as_i64().expect("pid");
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("reading the init's cgroup");
+    let line = cg.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "pids")) || l.starts_with("0::")).expect("pids hierarchy");
+    let path = line.splitn(3, ':').nth(2).unwrap_or("/").trim_start_matches('/');
+    let file = if line.starts_with("0::") { format!("/sys/fs/cgroup/{path}/pids.max") } else { format!("/sys/fs/cgroup/pids/{path}/pids.max") };
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}")).trim().to_owned()
+}
+
+#[test]
+fn checkpoint_then_restore_continues_the_counter() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_roundtrip");
+    let (b, data) = counter(&rt);
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    run_detached(&rt, &criu, &b);
+    wait_count_above(&data, 5);
+    assert_eq!(init_pids_max(&rt, &b.id), "77");
+
+    let img = rt.base.join("img");
+    let img_s = img.to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img_s, &b.id]);
+    assert!(ok, "checkpoint: {err}");
+    assert_eq!(rt.status(&b.id), "stopped");
+    assert!(img.join("inventory.img").exists(), "no CRIU images in {img_s}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&img).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "image dir mode");
+    let frozen = count(&data);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(&data), frozen, "the counter moved while checkpointed");
+
+    let dir = b.dir.to_string_lossy().into_owned();
+    let pid_file = rt.base.join("restored.pid");
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img_s, "--work-path", &format!("{img_s}.work"), "--pid-file", &pid_file.to_string_lossy(), "--bundle", &dir, &b.id]);
+    assert!(ok, "restore: {err}");
+    let st = rt.state_ok(&b.id);
+    assert_eq!(st["status"], "running");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), st["pid"].as_i64().unwrap().to_string());
+    // Continues from where it stopped, not from 0.
+    let after = wait_count_above(&data, frozen);
+    assert!(after > frozen && after < frozen + 1000, "counter {frozen} -> {after}");
+    // The same process tree: pid 1 inside is still the counting shell.
+    let o = rt.exec(&["exec", &b.id, "cat", "/proc/1/cmdline"]);
+    o.ok();
+    assert!(o.stdout.contains("while true"), "pid 1 in the restored container: {:?}", o.stdout);
+    assert_eq!(init_pids_max(&rt, &b.id), "77", "limits after restore");
+    assert!(!rt.state_dir(&b.id).join("criu-root").exists(), "criu-root left in the state dir");
+
+    rt.delete_force(&b.id).ok();
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(mounts_under(&b.dir).is_empty());
+    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), mounts_before, "the host mount table changed");
+}
+
+#[test]
+fn checkpoint_leave_running_keeps_counting() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let (rt, b, data) = running_counter("criu_leave_running", &criu);
+    let img = rt.base.join("img").to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--leave-running", "--image-path", &img, &b.id]);
+    assert!(ok, "checkpoint --leave-running: {err}");
+    assert_eq!(rt.status(&b.id), "running");
+    let c = count(&data);
+    wait_count_above(&data, c);
+    assert!(Path::new(&img).join("inventory.img").exists());
+    rt.delete_force(&b.id).ok();
+}
+
+#[test]
+fn checkpoint_of_a_container_that_is_not_running_fails() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_not_running");
+    let (b, _) = counter(&rt);
+    rt.create(&b).ok();
+    let img = rt.base.join("img");
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img.to_string_lossy(), &b.id]);
+    assert!(!ok);
+    assert!(err.contains("created") && err.contains("running"), "{err}");
+    assert!(!img.exists(), "checkpoint made {} anyway", img.display());
+    assert_eq!(rt.status(&b.id), "created");
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", &format!("{}-nope", b.id)]);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn restore_with_a_missing_image_leaves_nothing() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_missing_image");
+    let (b, _) = counter(&rt);
+    let img = rt.base.join("no-such-image");
+    let dir = b.dir.to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img.to_string_lossy(), "--bundle", &dir, &b.id]);
+    assert!(!ok);
+    assert!(err.contains("no-such-image"), "error does not name the image path: {err}");
+    assert!(!rt.state_dir(&b.id).exists());
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    // An image dir without CRIU's images: CRIU itself fails, after the
+    // cgroup was made; still nothing may be left.
+    let empty = rt.base.join("empty-image");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("descriptors.json"), "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]").unwrap();
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &empty.to_string_lossy(), "--bundle", &dir, &b.id]);
+    assert!(!ok);
+    assert!(err.contains("CRIU restore failed") && err.contains("restore.log"), "{err}");
+    assert!(!rt.state_dir(&b.id).exists(), "state dir left");
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(mounts_under(&b.dir).is_empty() && mounts_under(&rt.root).is_empty(), "mounts left");
+}
+
+#[test]
+fn pre_dump_without_memory_tracking_is_a_clear_error() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let (rt, b, data) = running_counter("criu_pre_dump", &criu);
+    let img = rt.base.join("pre").to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--pre-dump", "--image-path", &img, &b.id]);
+    // Kernels with soft-dirty tracking take the pre-dump; the container
+    // stays running either way.
+    if !ok {
+        assert!(err.contains("pre-dump") && err.contains("memory tracking"), "{err}");
+    } else {
+        assert!(Path::new(&img).join("pagemap-1.img").exists() || std::fs::read_dir(&img).unwrap().count() > 1);
+    }
+    assert_eq!(rt.status(&b.id), "running");
+    let c = count(&data);
+    wait_count_above(&data, c);
+    rt.delete_force(&b.id).ok();
+}
+
+#[test]
+fn unsupported_options_are_refused_before_anything_happens() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let (rt, b, _data) = running_counter("criu_refused", &criu);
+    for (args, want) in [
+        (vec!["--empty-ns", "pid"], "empty-ns"),
+        (vec!["--lazy-pages"], "lazy"),
+        (vec!["--manage-cgroups-mode", "hard"], "manage-cgroups-mode"),
+    ] {
+        let mut a = vec!["checkpoint", "--image-path", "/nonexistent/hull-img"];
+        a.extend(args.iter().copied());
+        a.push(&b.id);
+        let (ok, err) = hull(&rt, &criu, &a);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(rt.status(&b.id), "running");
+    }
+    rt.delete_force(&b.id).ok();
+}
