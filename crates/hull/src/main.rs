@@ -86,7 +86,8 @@ pub struct Globals {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // runc's `h`, the alias urfave/cli gives its help command.
+    let cli = Cli::parse_from(std::env::args_os().enumerate().map(|(i, a)| if i == 1 && a == "h" { "help".into() } else { a }));
     // Only the commands that put a hull process inside a container pay for
     // the exe protection; state, kill, list... stay as cheap as they are.
     if matches!(cli.command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
