@@ -247,3 +247,41 @@ fn unsupported_options_are_refused_before_anything_happens() {
     }
     rt.delete_force(&b.id).ok();
 }
+
+/// The same round trip through the library alone: the
+/// `checkpoint_restore` example of libcontainer (built by `cargo test`).
+#[test]
+fn library_round_trip() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let example = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("debug/examples/checkpoint_restore");
+    if !example.exists() {
+        assert!(std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"), "{} not built (cargo test --workspace builds it)", example.display());
+        eprintln!("note: skipping: {} not built", example.display());
+        return;
+    }
+    let (rt, b, data) = running_counter("criu_library", &criu);
+    let pid_before = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
+    let img = rt.base.join("img");
+    let out = Command::new(&example)
+        .args([rt.root.as_os_str(), b.id.as_ref(), img.as_os_str(), b.dir.as_os_str(), criu.as_ref()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("running the example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "example failed: {stdout}");
+    let states: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("a state line")).collect();
+    assert_eq!(states.len(), 2, "{stdout}");
+    assert_eq!(states[0]["status"], "stopped");
+    assert_eq!(states[1]["status"], "running");
+    assert_ne!(states[1]["pid"].as_i64().unwrap(), pid_before, "a restored init is a new host process");
+    assert_eq!(rt.status(&b.id), "running");
+    let c = count(&data);
+    wait_count_above(&data, c);
+    rt.delete_force(&b.id).ok();
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+}
