@@ -285,3 +285,82 @@ fn library_round_trip() {
     rt.delete_force(&b.id).ok();
     assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
 }
+
+/// Reads `master` in the background; `expect` waits for a string in what
+/// arrived so far.
+struct PtyReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl PtyReader {
+    fn new(master: std::os::fd::OwnedFd) -> (PtyReader, std::fs::File) {
+        use std::io::Read;
+        let writer = std::fs::File::from(master.try_clone().expect("dup of the pty master"));
+        let mut f = std::fs::File::from(master);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        (PtyReader { rx, seen: String::new() }, writer)
+    }
+
+    #[track_caller]
+    fn expect(&mut self, want: &str) {
+        let deadline = Instant::now() + default_timeout();
+        while !self.seen.contains(want) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!("{want:?} never came on the terminal; got {:?}", self.seen),
+            }
+        }
+    }
+}
+
+/// A container with a terminal: restore hands a new pty master to the
+/// console socket, and the restored shell answers on it.
+#[test]
+fn terminal_moves_to_the_new_console_socket() {
+    use std::io::Write;
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_terminal");
+    let mut b = rt.bundle();
+    b.private_rootfs();
+    b.process()["terminal"] = json!(true);
+    b.args(&["sh", "-c", "while read l; do echo \"got:$l\"; done"]);
+    b.write_config();
+    rt.track(&b.id);
+    let sock = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let s = sock.to_string_lossy().into_owned();
+    let dir = b.dir.to_string_lossy().into_owned();
+
+    let (ok, err) = hull(&rt, &criu, &["run", "-d", "--console-socket", &s, "--bundle", &dir, &b.id]);
+    assert!(ok, "run -d: {err}");
+    let (_, master) = accept_with_fd(&listener);
+    let (mut before, mut w) = PtyReader::new(master);
+    w.write_all(b"one\n").unwrap();
+    before.expect("got:one");
+
+    let img = rt.base.join("img").to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
+    assert!(ok, "checkpoint: {err}");
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--console-socket", &s, "--image-path", &img, "--bundle", &dir, &b.id]);
+    assert!(ok, "restore: {err}");
+    let (_, master) = accept_with_fd(&listener);
+    let (mut after, mut w) = PtyReader::new(master);
+    w.write_all(b"two\n").unwrap();
+    after.expect("got:two");
+    rt.delete_force(&b.id).ok();
+    // Without a console socket a terminal container cannot be restored.
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
+    assert!(!ok && err.contains("console-socket"), "{err}");
+    assert!(!rt.state_dir(&b.id).exists());
+}
