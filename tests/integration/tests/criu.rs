@@ -54,6 +54,7 @@ fn counter(rt: &Runtime) -> (Bundle, PathBuf) {
     let data = b.host_dir("data");
     b.bind(&data, "/data");
     b.args(&["sh", "-c", "i=0; while true; do echo $i > /data/count.new; mv /data/count.new /data/count; i=$((i+1)); sleep 0.05; done"]);
+    b.add_mount(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]}));
     b.linux()["resources"]["pids"] = json!({"limit": 77});
     b.linux()["resources"]["memory"] = json!({"limit": 67108864});
     b.write_config();
@@ -103,6 +104,13 @@ fn init_pids_max(rt: &Runtime, id: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}")).trim().to_owned()
 }
 
+/// pids.max as the container reads it through its cgroup mount.
+fn pids_max_inside(rt: &Runtime, id: &str) -> String {
+    let o = rt.exec(&["exec", id, "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"]);
+    o.ok();
+    o.stdout.trim().to_owned()
+}
+
 #[test]
 fn checkpoint_then_restore_continues_the_counter() {
     require_root!();
@@ -141,6 +149,7 @@ fn checkpoint_then_restore_continues_the_counter() {
     o.ok();
     assert!(o.stdout.contains("while true"), "pid 1 in the restored container: {:?}", o.stdout);
     assert_eq!(init_pids_max(&rt, &b.id), "77", "limits after restore");
+    assert_eq!(pids_max_inside(&rt, &b.id), "77", "limits after restore, from inside");
     assert!(!rt.state_dir(&b.id).join("criu-root").exists(), "criu-root left in the state dir");
 
     rt.delete_force(&b.id).ok();
@@ -363,4 +372,32 @@ fn terminal_moves_to_the_new_console_socket() {
     let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
     assert!(!ok && err.contains("console-socket"), "{err}");
     assert!(!rt.state_dir(&b.id).exists());
+}
+
+/// With a cgroup namespace the cgroup mounts are fresh cgroupfs mounts, not
+/// binds; after restore the container still sees itself at its root.
+#[test]
+fn restore_keeps_the_cgroup_namespace() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_cgroupns");
+    let (mut b, data) = counter(&rt);
+    b.set_namespace("cgroup", None);
+    b.write_config();
+    run_detached(&rt, &criu, &b);
+    wait_count_above(&data, 1);
+    let img = rt.base.join("img").to_string_lossy().into_owned();
+    let dir = b.dir.to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
+    assert!(ok, "checkpoint: {err}");
+    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
+    assert!(ok, "restore: {err}");
+    let o = rt.exec(&["exec", &b.id, "cat", "/proc/self/cgroup"]);
+    o.ok();
+    for line in o.stdout.lines() {
+        assert!(line.ends_with(":/"), "not at the cgroup namespace root after restore: {}", o.stdout);
+    }
+    assert_eq!(pids_max_inside(&rt, &b.id), "77");
+    rt.delete_force(&b.id).ok();
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
 }
