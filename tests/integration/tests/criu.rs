@@ -401,3 +401,56 @@ fn restore_keeps_the_cgroup_namespace() {
     rt.delete_force(&b.id).ok();
     assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
 }
+
+/// `restore` without -d waits like `run`: the hooks of a restore run (with
+/// the restored pid), the exit status is the init's, and the container is
+/// deleted when it ends.
+#[test]
+fn foreground_restore_runs_hooks_waits_and_deletes() {
+    require_root!();
+    let Some(criu) = criu() else { return };
+    let rt = Runtime::new("criu_foreground");
+    let (mut b, data) = counter(&rt);
+    let log = rt.base.join("hooks.log");
+    for kind in ["prestart", "createRuntime", "poststart"] {
+        let script = format!("echo {kind} $(tr -d '\\n ' | grep -o '\"pid\":[0-9]*') >> {}", log.display());
+        b.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}));
+    }
+    b.write_config();
+    run_detached(&rt, &criu, &b);
+    wait_count_above(&data, 1);
+    let img = rt.base.join("img").to_string_lossy().into_owned();
+    let dir = b.dir.to_string_lossy().into_owned();
+    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
+    assert!(ok, "checkpoint: {err}");
+    std::fs::remove_file(&log).unwrap();
+
+    let mut fg = Command::new(hull_bin())
+        .args(["--root", &rt.root.to_string_lossy(), "--criu", &criu, "restore", "--image-path", &img, "--bundle", &dir, &b.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning restore");
+    let c = count(&data);
+    wait_count_above(&data, c);
+    let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
+    let hooks = std::fs::read_to_string(&log).unwrap_or_default();
+    for kind in ["prestart", "createRuntime", "poststart"] {
+        assert!(hooks.lines().any(|l| l.starts_with(kind)), "{kind} hook did not run at restore: {hooks:?}");
+    }
+    assert!(hooks.lines().any(|l| l == format!("poststart \"pid\":{pid}")), "poststart saw another pid than {pid}: {hooks:?}");
+    assert!(fg.try_wait().unwrap().is_none(), "foreground restore returned while the container runs");
+    rt.kill(&b.id, Some("KILL")).ok();
+    let deadline = Instant::now() + default_timeout();
+    let status = loop {
+        if let Some(st) = fg.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "restore did not return after the init died");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(137));
+    assert!(rt.state(&b.id).is_err(), "the container outlived its foreground restore");
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+}
