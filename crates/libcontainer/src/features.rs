@@ -98,6 +98,14 @@ const MOUNT_OPTIONS: &[&str] = &[
     "unbindable",
 ];
 
+/// Every option `parse_options` acts on: the flags above plus the
+/// recursive (mount_setattr) ones, sorted.
+fn mount_options() -> Vec<String> {
+    let mut all: Vec<String> = MOUNT_OPTIONS.iter().chain(crate::init::mount_attr::OPTIONS).map(|s| s.to_string()).collect();
+    all.sort();
+    all
+}
+
 /// The namespace types namespaces.rs can create and join.
 const NAMESPACES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
 
@@ -110,7 +118,7 @@ pub fn features() -> Features {
         oci_version_min: "1.0.0".into(),
         oci_version_max: crate::OCI_VERSION.into(),
         hooks: HOOKS.iter().map(|s| s.to_string()).collect(),
-        mount_options: MOUNT_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        mount_options: mount_options(),
         linux: LinuxFeatures {
             namespaces: NAMESPACES.iter().map(|s| s.to_string()).collect(),
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
@@ -138,6 +146,7 @@ mod tests {
         assert_eq!(j["ociVersionMax"], "1.2.0");
         assert_eq!(j["hooks"][0], "prestart");
         assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
+        assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rro"));
         let linux = &j["linux"];
         assert!(linux["namespaces"].as_array().unwrap().iter().any(|n| n == "mount"));
         let caps = linux["capabilities"].as_array().unwrap();
@@ -164,8 +173,8 @@ mod tests {
 
     #[test]
     fn mount_options_are_flags_the_parser_knows() {
-        for o in MOUNT_OPTIONS {
-            let m = crate::init::rootfs::parse_options(&[o.to_string()]).unwrap_or_else(|e| panic!("{o}: {e}"));
+        for o in mount_options() {
+            let m = crate::init::rootfs::parse_options(std::slice::from_ref(&o)).unwrap_or_else(|e| panic!("{o}: {e}"));
             // Unknown options end up in the filesystem data instead.
             assert!(m.data.is_empty(), "{o} is not a flag the parser recognises");
         }

@@ -3,6 +3,7 @@
 //! the sync channel (see crate::sync for the sequence).
 
 pub(crate) mod attrs;
+pub(crate) mod mount_attr;
 pub(crate) mod process;
 pub(crate) mod rootfs;
 

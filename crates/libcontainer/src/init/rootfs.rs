@@ -17,6 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+use super::mount_attr::RecursiveAttrs;
 use crate::error::{Error, Result};
 
 const NONE: Option<&str> = None;
@@ -46,10 +47,19 @@ pub(crate) struct MountOpts {
     pub data: Vec<String>,
     /// runc's `tmpcopyup`: a tmpfs starts with what the image had there.
     pub copy_up: bool,
+    /// `rro`, `rnosuid`, …: applied to the whole mount tree after mounting.
+    pub recursive: RecursiveAttrs,
 }
 
 pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
-    let mut m = MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false };
+    let mut m = MountOpts {
+        flags: MsFlags::empty(),
+        clear: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: Vec::new(),
+        copy_up: false,
+        recursive: RecursiveAttrs::default(),
+    };
     for o in opts {
         let (set, clear) = match o.as_str() {
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
@@ -82,10 +92,8 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
             other => {
                 if let Some(p) = propagation_flags(other) {
                     m.propagation.push(p);
-                } else if other.starts_with('r')
-                    && matches!(&other[1..], "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime" | "relatime" | "strictatime" | "nodiratime" | "diratime" | "nosymfollow" | "symfollow")
-                {
-                    return Err(format!("recursive option {other:?} is not supported by this version of hull"));
+                } else if m.recursive.add(other) {
+                    // Taken: a recursive (mount_setattr) attribute.
                 } else if other == "tmpcopyup" {
                     m.copy_up = true;
                 } else if other.starts_with("idmap") || other.starts_with("ridmap") {
@@ -255,10 +263,20 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
 
 fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
     let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts ({}): {r}", m.destination().display())))?;
+    mount_by_type(ctx, root, m, &opts)?;
+    if !opts.recursive.is_empty() {
+        let dest = m.destination();
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
+    }
+    Ok(())
+}
+
+fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, root, m, &opts);
+        return mount_cgroup(ctx, root, m, opts);
     }
     if is_bind(m) {
         let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts ({}): bind mount without a source", dest.display())))?;
@@ -278,7 +296,7 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
             mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep, NONE)
                 .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
         }
-        return apply_propagation(root, dest, &opts);
+        return apply_propagation(root, dest, opts);
     }
     if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
         // In a user namespace without its own netns the kernel refuses a new
@@ -310,7 +328,7 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
         let top = rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the new tmpfs", e))?;
         copy_tree(&below, &top, 0).map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
     }
-    apply_propagation(root, dest, &opts)
+    apply_propagation(root, dest, opts)
 }
 
 /// Copies a directory's contents (files, dirs, symlinks, fifos; modes and
@@ -628,7 +646,9 @@ mod tests {
         assert!(m.clear.contains(MsFlags::MS_RDONLY));
         assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
         assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-        assert!(parse_options(&s(&["rro"])).is_err());
+        let r = parse_options(&s(&["rbind", "rro", "rnoexec"])).unwrap();
+        assert!(!r.recursive.is_empty());
+        assert!(r.data.is_empty(), "recursive options are not filesystem data: {r:?}");
     }
 
     #[test]
