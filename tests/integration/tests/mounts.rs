@@ -1,11 +1,45 @@
 //! Mount semantics beyond the basics in rootfs.rs, each checked from inside
-//! the container: recursive mount attributes (`rro`, `rnoexec`, …).
+//! the container: recursive mount attributes (`rro`, `rnoexec`, …) and
+//! linux.rootfsPropagation. The host's mount table must not change.
 
 use std::fs;
 
 use hull_integration::*;
 
 const EROFS: i64 = libc::EROFS as i64;
+
+fn host_mountinfo() -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(String::from).collect()
+}
+
+/// Every host mount that existed before is still there, unchanged
+/// (propagation included); other processes may add their own meanwhile.
+#[track_caller]
+fn host_mounts_unchanged(before: &[String], rt: &Runtime) {
+    let after = host_mountinfo();
+    for line in before {
+        assert!(after.contains(line), "host mount changed or vanished: {line}\nnow:\n{}", after.join("\n"));
+    }
+    let base = rt.base.to_string_lossy().into_owned();
+    let root = rootfs().to_string_lossy().into_owned();
+    for line in &after {
+        let mp = line.split(' ').nth(4).unwrap_or("");
+        assert!(!mp.starts_with(&base) && !mp.starts_with(&root), "mount left on the host: {line}");
+    }
+}
+
+/// The raw mountinfo line of the topmost mount at `mp` in a probe report.
+fn mountinfo_line(report: &Value, mp: &str) -> String {
+    report["mountinfo"]
+        .as_array()
+        .expect("mountinfo")
+        .iter()
+        .rev()
+        .filter_map(|l| l.as_str())
+        .find(|l| l.split(' ').nth(4) == Some(mp))
+        .unwrap_or_else(|| panic!("{mp} not mounted: {report}"))
+        .to_string()
+}
 
 // ---------------------------------------------------------------------------
 // Recursive mount attributes
@@ -79,4 +113,31 @@ fn recursive_attributes_can_clear_flags() {
     assert!(sub.has_opt("rw") && !sub.has_opt("noexec"), "{sub:?}");
     // strictatime is the mode mountinfo shows by naming neither of the others.
     assert!(!sub.has_opt("noatime") && !sub.has_opt("relatime"), "{sub:?}");
+}
+
+// ---------------------------------------------------------------------------
+// linux.rootfsPropagation
+// ---------------------------------------------------------------------------
+
+#[test]
+fn shared_root_propagation_is_visible_inside() {
+    require_root!();
+    let rt = Runtime::new("root_shared");
+    for prop in ["shared", "rshared"] {
+        let before = host_mountinfo();
+        let mut b = rt.bundle();
+        b.linux()["rootfsPropagation"] = json!(prop);
+        let r = rt.report(&b);
+        let root = mountinfo_line(&r, "/");
+        assert!(root.split(" - ").next().unwrap().contains(" shared:"), "{prop}: / is not shared inside: {root}");
+        if prop == "rshared" {
+            let proc = mountinfo_line(&r, "/proc");
+            assert!(proc.contains(" shared:"), "rshared reaches /proc: {proc}");
+        }
+        host_mounts_unchanged(&before, &rt);
+    }
+    // Control: the default root is not shared.
+    let b = rt.bundle();
+    let root = mountinfo_line(&rt.report(&b), "/");
+    assert!(!root.contains(" shared:"), "{root}");
 }

@@ -135,6 +135,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if plan.new_mount {
         rootfs::enter(a.rootfs, a.no_pivot)?;
         drop(rootfs_fd);
+        rootfs::restore_root_propagation(spec)?;
     } else {
         rustix::process::chroot(a.rootfs).map_err(|e| Error::sys(format!("chroot {:?}", a.rootfs), e))?;
         nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;

@@ -592,6 +592,19 @@ pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// The new root is a bind of the rootfs made under a private parent
+/// (pivot_root refuses a shared one), so it starts out private whatever
+/// linux.rootfsPropagation asked for. A shared or unbindable root is only
+/// what the spec says once set again here, on the container's own root.
+pub(crate) fn restore_root_propagation(spec: &Spec) -> Result<()> {
+    let Some(name) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else { return Ok(()) };
+    let flags = propagation_flags(name).ok_or_else(|| Error::Init(format!("linux.rootfsPropagation: unknown propagation {name:?}")))?;
+    if flags.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+        mount(NONE, "/", NONE, flags, NONE).map_err(|e| Error::sys(format!("linux.rootfsPropagation: making the container's / {name}"), e))?;
+    }
+    Ok(())
+}
+
 /// Post-pivot: masked paths get /dev/null (files) or a read-only tmpfs
 /// (directories); missing paths are skipped, as runc does.
 pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
