@@ -244,6 +244,17 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             is.push(format!("mounts[{i}].destination"), format!("{:?} must be an absolute path", m.destination()));
+        } else {
+            use crate::init::proc_guard::{self, Kind};
+            let kind = match m.typ().as_deref() {
+                _ if crate::init::rootfs::is_bind(m) => Kind::Bind,
+                Some("proc") => Kind::Proc,
+                _ => Kind::Other,
+            };
+            // The source of a bind over /proc is checked when it is opened.
+            if let Some(why) = proc_guard::destination_issue(&proc_guard::lexical_clean(m.destination()), kind, || None) {
+                is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
+            }
         }
         let idmapped = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
             || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
@@ -458,6 +469,23 @@ mod tests {
         ] {
             assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
         }
+    }
+
+    #[test]
+    fn proc_destinations_are_checked() {
+        let json = r#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},
+            "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "mounts":[
+                {"destination":"/proc/../proc/sys","type":"tmpfs","source":"tmpfs"},
+                {"destination":"/proc","type":"tmpfs","source":"tmpfs"},
+                {"destination":"/proc/cpuinfo","type":"bind","source":"/x","options":["bind"]}
+            ],
+            "linux":{"namespaces":[{"type":"mount"}]}}"#;
+        let got = issues(json);
+        for want in ["mounts[0].destination: \"/proc/../proc/sys\": /proc/sys is inside /proc", "mounts[1].destination: \"/proc\": /proc may only be covered by a proc mount"] {
+            assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
+        }
+        assert_eq!(got.len(), 2, "mounts[2] is an allowed /proc file: {got:#?}");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Mount semantics beyond the basics in rootfs.rs, each checked from inside
-//! the container: recursive mount attributes (`rro`, `rnoexec`, …) and
-//! linux.rootfsPropagation. The host's mount table must not change.
+//! the container: recursive mount attributes (`rro`, `rnoexec`, …),
+//! linux.rootfsPropagation, and what may be mounted over /proc and from
+//! where. Refused configs must name the field and leave nothing behind on
+//! the host.
 
-use std::fs;
+use std::{fs, time::Duration};
 
 use hull_integration::*;
 
 const EROFS: i64 = libc::EROFS as i64;
+
+/// The index the first mount added to [`base_spec`]'s six gets.
+const ADDED: usize = 6;
 
 fn host_mountinfo() -> Vec<String> {
     fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(String::from).collect()
@@ -26,6 +31,27 @@ fn host_mounts_unchanged(before: &[String], rt: &Runtime) {
         let mp = line.split(' ').nth(4).unwrap_or("");
         assert!(!mp.starts_with(&base) && !mp.starts_with(&root), "mount left on the host: {line}");
     }
+}
+
+/// `create` fails naming `field` (and `why`), and leaves no state, process,
+/// cgroup or host mount behind.
+#[track_caller]
+fn refused(rt: &Runtime, b: &Bundle, field: &str, why: &str) {
+    let before = host_mountinfo();
+    let o = rt.create(b);
+    o.failed();
+    assert!(o.stderr.contains(field), "error does not name {field}: {o}");
+    assert!(o.stderr.contains(why), "error does not say {why:?}: {o}");
+    assert!(!rt.state_dir(&b.id).exists(), "state dir left");
+    assert!(rt.list_ids().is_empty(), "container listed: {:?}", rt.list_ids());
+    let left = wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5));
+    assert!(left.is_empty(), "leftover processes: {left:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !rt.cgroup_dirs(b).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rt.cgroup_dirs(b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(b));
+    host_mounts_unchanged(&before, rt);
 }
 
 /// The raw mountinfo line of the topmost mount at `mp` in a probe report.
@@ -140,4 +166,73 @@ fn shared_root_propagation_is_visible_inside() {
     let b = rt.bundle();
     let root = mountinfo_line(&rt.report(&b), "/");
     assert!(!root.contains(" shared:"), "{root}");
+}
+
+// ---------------------------------------------------------------------------
+// /proc destinations and magic-link sources (runc's checkProcMount)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn proc_destinations_are_refused_by_name() {
+    require_root!();
+    let rt = Runtime::new("proc_dest");
+    for dest in ["/proc/sys", "/proc/../proc/sys", "/proc/./sys/kernel", "//proc//sys/", "/dev/../proc/self/attr", "/proc/1/../sys/kernel"] {
+        let mut b = rt.bundle();
+        b.add_mount(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "inside /proc");
+    }
+    // Over /proc itself only procfs may go.
+    let mut b = rt.bundle();
+    b.add_mount(json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
+    refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "proc mount");
+    let mut b = rt.bundle();
+    let dir = b.host_dir("fake-proc");
+    b.add_mount(json!({"destination": "/proc", "type": "bind", "source": dir, "options": ["rbind"]}));
+    refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "bind of a procfs");
+}
+
+#[test]
+fn proc_destination_through_a_symlink_is_refused() {
+    require_root!();
+    let rt = Runtime::new("proc_symlink");
+    for (link, target, dest) in [("hostile", "/proc/sys", "/hostile"), ("rel", "../proc/sys/kernel", "/rel"), ("pdir", "proc", "/pdir/sys")] {
+        let mut b = rt.bundle();
+        let root = b.private_rootfs();
+        std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+        b.add_mount(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "resolves to /proc/sys");
+    }
+}
+
+#[test]
+fn magic_link_bind_sources_are_refused() {
+    require_root!();
+    let rt = Runtime::new("magic_source");
+    // The test process's root: the host's /, through a magic link.
+    let own_root = format!("/proc/{}/root", std::process::id());
+    for src in ["/proc/self/fd/0", "/proc/thread-self/fd/1", "/dev/fd/2", "/proc/self/cwd", own_root.as_str()] {
+        let mut b = rt.bundle();
+        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}));
+        refused(&rt, &b, &format!("mounts[{ADDED}].source"), "magic link");
+    }
+}
+
+#[test]
+fn allowed_proc_files_can_be_covered() {
+    require_root!();
+    let rt = Runtime::new("proc_allowed");
+    let mut b = rt.bundle();
+    let dir = b.host_dir("lxcfs");
+    fs::write(dir.join("cpuinfo"), "processor : fake\n").unwrap();
+    fs::write(dir.join("meminfo"), "MemTotal: 1 kB\n").unwrap();
+    b.add_mount(json!({"destination": "/proc/cpuinfo", "type": "bind", "source": dir.join("cpuinfo"), "options": ["bind", "ro"]}));
+    // (Not /proc/net/dev: the kernel re-looks-up /proc/<pid>/net entries on
+    // every access, which drops a mount made on one.)
+    b.add_mount(json!({"destination": "/proc/meminfo", "type": "bind", "source": dir.join("meminfo"), "options": ["bind", "ro"]}));
+    b.args(&["sh", "-c", "hull-probe read /proc/cpuinfo; hull-probe read /proc/meminfo"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(v[0]["content"], "processor : fake\n", "{}", v[0]);
+    assert_eq!(v[1]["content"], "MemTotal: 1 kB\n", "{}", v[1]);
 }

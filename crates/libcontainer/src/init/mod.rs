@@ -4,6 +4,7 @@
 
 pub(crate) mod attrs;
 pub(crate) mod mount_attr;
+pub(crate) mod proc_guard;
 pub(crate) mod process;
 pub(crate) mod rootfs;
 

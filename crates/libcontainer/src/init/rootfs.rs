@@ -17,7 +17,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::mount_attr::RecursiveAttrs;
+use super::{mount_attr::RecursiveAttrs, proc_guard};
 use crate::error::{Error, Result};
 
 const NONE: Option<&str> = None;
@@ -112,7 +112,7 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
     Ok(m)
 }
 
-fn is_bind(m: &Mount) -> bool {
+pub(crate) fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
 }
 
@@ -214,7 +214,7 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_is_bind = true;
         }
-        mount_entry(ctx, &root, m).map_err(|e| match e {
+        mount_entry(ctx, &root, m, i).map_err(|e| match e {
             Error::Sys { context, source } => Error::Sys { context: format!("mounts[{i}] ({}): {context}", m.destination().display()), source },
             other => other,
         })?;
@@ -261,31 +261,50 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
-    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts ({}): {r}", m.destination().display())))?;
-    mount_by_type(ctx, root, m, &opts)?;
+fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
+    let dest = m.destination();
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
+    let kind = match m.typ().as_deref() {
+        _ if is_bind(m) => proc_guard::Kind::Bind,
+        Some("proc") => proc_guard::Kind::Proc,
+        _ => proc_guard::Kind::Other,
+    };
+    let source = match kind {
+        proc_guard::Kind::Bind => {
+            let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts[{i}].source: required for a bind mount")))?;
+            let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
+            Some(proc_guard::open_bind_source(&src).map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?)
+        }
+        _ => None,
+    };
+    let is_dir = match &source {
+        Some(fd) => rustix::fs::fstat(fd).map_err(|e| Error::sys("stat of the bind source", e))?.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        None => true,
+    };
+    // Where the destination really lands, checked before anything covers it.
+    let target = open_in_root(root, dest, !is_dir).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref()).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    drop(target);
+    mount_by_type(ctx, root, m, &opts, source.as_ref())?;
     if !opts.recursive.is_empty() {
-        let dest = m.destination();
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
     }
     Ok(())
 }
 
-fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
+fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind_source: Option<&OwnedFd>) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, m, opts);
     }
-    if is_bind(m) {
-        let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts ({}): bind mount without a source", dest.display())))?;
-        let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
-        let meta = std::fs::metadata(&src).map_err(|e| Error::path(&src, e))?;
-        let target = open_in_root(root, dest, !meta.is_dir()).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        let tp = fd_path(&target);
-        let rec = opts.flags & MsFlags::MS_REC;
-        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND | rec, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
+    if let Some(fd) = bind_source {
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        let src = m.source().as_deref().unwrap_or(Path::new(""));
+        // From the fd that was checked, not the path, which could change.
+        mount(Some(fd_path(fd).as_str()), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), NONE)
+            .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Bind mounts ignore flags on creation: apply them by remount,
