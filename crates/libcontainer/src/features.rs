@@ -69,6 +69,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "loud",
     "mand",
     "noatime",
@@ -83,6 +84,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "rbind",
     "relatime",
     "remount",
+    "ridmap",
     "ro",
     "rprivate",
     "rshared",
@@ -129,7 +131,8 @@ pub fn features() -> Features {
             apparmor: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
-            mount_extensions: MountExtensions { idmap: Enabled { enabled: false } },
+            // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
+            mount_extensions: MountExtensions { idmap: Enabled { enabled: true } },
         },
         annotations: BTreeMap::from([("hull.version".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
     }
@@ -157,7 +160,7 @@ mod tests {
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);
         assert_eq!(linux["intelRdt"]["enabled"], false);
-        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());
         let back: Features = serde_json::from_value(j).unwrap();
         assert_eq!(back, features());

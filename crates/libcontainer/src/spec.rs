@@ -256,9 +256,9 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
             }
         }
-        let idmapped = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
-            || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
-        is.unsupported(&format!("mounts[{i}].uidMappings"), idmapped);
+        for (field, reason) in crate::idmap::issues(spec, i, m) {
+            is.push(field, reason);
+        }
     }
 
     check_hooks(spec, &mut is);
@@ -472,20 +472,32 @@ mod tests {
     }
 
     #[test]
-    fn proc_destinations_are_checked() {
+    fn mount_fields_are_checked() {
         let json = r#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},
             "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
             "mounts":[
                 {"destination":"/proc/../proc/sys","type":"tmpfs","source":"tmpfs"},
                 {"destination":"/proc","type":"tmpfs","source":"tmpfs"},
-                {"destination":"/proc/cpuinfo","type":"bind","source":"/x","options":["bind"]}
+                {"destination":"/proc/cpuinfo","type":"bind","source":"/x","options":["bind"]},
+                {"destination":"/a","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/b","type":"tmpfs","source":"tmpfs","uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/c","type":"bind","source":"/x","options":["rbind","ridmap"]},
+                {"destination":"/d","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":4294967295,"hostID":1,"size":2}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]}
             ],
             "linux":{"namespaces":[{"type":"mount"}]}}"#;
         let got = issues(json);
-        for want in ["mounts[0].destination: \"/proc/../proc/sys\": /proc/sys is inside /proc", "mounts[1].destination: \"/proc\": /proc may only be covered by a proc mount"] {
+        for want in [
+            "mounts[0].destination: \"/proc/../proc/sys\": /proc/sys is inside /proc",
+            "mounts[1].destination: \"/proc\": /proc may only be covered by a proc mount",
+            "mounts[3].gidMappings: required with uidMappings",
+            "mounts[4].uidMappings: only bind mounts can be idmapped",
+            "mounts[5].options: \"idmap\"/\"ridmap\" without uidMappings",
+            "mounts[6].uidMappings[0]: size must be positive",
+        ] {
             assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
         }
-        assert_eq!(got.len(), 2, "mounts[2] is an allowed /proc file: {got:#?}");
+        assert_eq!(got.len(), 6, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Mount semantics beyond the basics in rootfs.rs, each checked from inside
 //! the container: recursive mount attributes (`rro`, `rnoexec`, …),
-//! linux.rootfsPropagation, and what may be mounted over /proc and from
-//! where. Refused configs must name the field and leave nothing behind on
-//! the host.
+//! linux.rootfsPropagation, what may be mounted over /proc and from where,
+//! and idmapped mounts. Refused configs must name the field and leave
+//! nothing behind on the host.
 
-use std::{fs, time::Duration};
+use std::{
+    fs,
+    os::unix::fs::{chown, MetadataExt, PermissionsExt},
+    path::Path,
+    time::Duration,
+};
 
 use hull_integration::*;
 
@@ -235,4 +240,132 @@ fn allowed_proc_files_can_be_covered() {
     let v = o.json_all();
     assert_eq!(v[0]["content"], "processor : fake\n", "{}", v[0]);
     assert_eq!(v[1]["content"], "MemTotal: 1 kB\n", "{}", v[1]);
+}
+
+// ---------------------------------------------------------------------------
+// Idmapped mounts
+// ---------------------------------------------------------------------------
+
+fn owner(p: &Path) -> (u32, u32) {
+    let m = fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+/// A host directory (mode 0755) owned by `uid:gid` holding `owned` (same
+/// owner) and `rootowned` (0:0).
+fn volume(b: &Bundle, uid: u32, gid: u32) -> std::path::PathBuf {
+    let dir = b.host_dir("vol");
+    fs::write(dir.join("owned"), "owned").unwrap();
+    fs::write(dir.join("rootowned"), "root").unwrap();
+    chown(dir.join("owned"), Some(uid), Some(gid)).unwrap();
+    chown(&dir, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn stat_ids(v: &Value, path: &str) -> (i64, i64) {
+    let s = &v["stat"][path];
+    (s["uid"].as_i64().unwrap_or_else(|| panic!("{path}: {s}")), s["gid"].as_i64().unwrap())
+}
+
+#[test]
+fn idmapped_mount_without_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("idmap_plain");
+    let mut b = rt.bundle();
+    let dir = volume(&b, 1000, 1000);
+    b.add_mount(json!({
+        "destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 1000, "hostID": 2000, "size": 10}],
+        "gidMappings": [{"containerID": 1000, "hostID": 3000, "size": 10}]
+    }));
+    b.process()["user"] = json!({"uid": 2000, "gid": 3000});
+    b.args(&["sh", "-c", "hull-probe stat /mnt /mnt/owned /mnt/rootowned; hull-probe write /mnt/new from-container"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(stat_ids(&v[0], "/mnt/owned"), (2000, 3000), "{}", v[0]);
+    assert_eq!(stat_ids(&v[0], "/mnt"), (2000, 3000), "{}", v[0]);
+    // Host root is outside the mapping: the overflow id.
+    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{}", v[0]);
+    assert_eq!(v[1]["ok"], true, "uid 2000 owns the mapped directory: {}", v[1]);
+    assert_eq!(owner(&dir.join("new")), (1000, 1000), "written back through the mapping");
+    assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
+
+    // Control: the same bind without a mapping shows the host's ids.
+    let mut b = rt.bundle();
+    b.bind(&dir, "/mnt");
+    b.args(&["hull-probe", "stat", "/mnt/owned"]);
+    let o = rt.run(&b);
+    o.ok();
+    assert_eq!(stat_ids(&o.json(), "/mnt/owned"), (1000, 1000));
+}
+
+#[test]
+fn idmapped_mount_in_a_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("idmap_userns");
+    let userns = |b: &mut Bundle| {
+        b.set_namespace("user", None);
+        b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    };
+    let mut b = rt.bundle();
+    userns(&mut b);
+    let dir = volume(&b, 0, 0);
+    // ridmap without mappings: the container's own mapping, so host root
+    // files are the container root's.
+    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["rbind", "ridmap"]}));
+    // An explicit mapping is read from the host side: host 0 shows as host
+    // 101000, which is uid 1000 in the container.
+    b.add_mount(json!({
+        "destination": "/run", "type": "bind", "source": dir, "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 101000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 102000, "size": 1}]
+    }));
+    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned /run/rootowned; hull-probe write /mnt/new from-container"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (0, 0), "{}", v[0]);
+    assert_eq!(stat_ids(&v[0], "/run/rootowned"), (1000, 2000), "{}", v[0]);
+    assert_eq!(v[1]["ok"], true, "container root owns the mapped directory: {}", v[1]);
+    assert_eq!(owner(&dir.join("new")), (0, 0), "written back as host root");
+    assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
+
+    // Control: a plain bind shows host root as nobody, and refuses writes.
+    let mut b = rt.bundle();
+    userns(&mut b);
+    b.bind(&dir, "/mnt");
+    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new2 x"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{}", v[0]);
+    assert_eq!(v[1]["ok"], false, "{}", v[1]);
+}
+
+#[test]
+fn idmapped_mount_errors_name_the_field() {
+    require_root!();
+    let rt = Runtime::new("idmap_errors");
+    let uid = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    let cases = [
+        (json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": uid}), "gidMappings", "required with uidMappings"),
+        (json!({"destination": "/vol", "type": "tmpfs", "source": "tmpfs", "uidMappings": uid, "gidMappings": uid}), "uidMappings", "only bind mounts"),
+        (json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}), "options", "no user namespace"),
+        (
+            json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 0}], "gidMappings": uid}),
+            "uidMappings[0]",
+            "size must be positive",
+        ),
+        // procfs cannot be idmapped: the kernel refuses, after the helper
+        // user namespace was made (it must be gone again).
+        (json!({"destination": "/vol", "type": "bind", "source": "/proc/sys", "options": ["bind"], "uidMappings": uid, "gidMappings": uid}), "uidMappings", "idmapping the mount"),
+    ];
+    for (m, field, why) in cases {
+        let mut b = rt.bundle();
+        b.add_mount(m);
+        refused(&rt, &b, &format!("mounts[{ADDED}].{field}"), why);
+    }
 }

@@ -52,6 +52,8 @@ pub(crate) struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Console socket and size when process.terminal is set.
     pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
+    /// Idmapped mounts the parent prepared, for `mounts` to attach.
+    pub idmapped: &'a crate::idmap::IdmappedMounts,
 }
 
 /// Child entry point; never returns.
@@ -119,6 +121,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
             new_userns: plan.new_user,
             new_netns: plan.new_net,
             new_cgroupns: plan.new_cgroup,
+            idmapped: a.idmapped,
         };
         Some(rootfs::prepare(&ctx)?)
     } else {

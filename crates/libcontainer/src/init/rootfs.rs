@@ -49,6 +49,8 @@ pub(crate) struct MountOpts {
     pub copy_up: bool,
     /// `rro`, `rnosuid`, …: applied to the whole mount tree after mounting.
     pub recursive: RecursiveAttrs,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
 pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
@@ -59,6 +61,7 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
         data: Vec::new(),
         copy_up: false,
         recursive: RecursiveAttrs::default(),
+        idmap: None,
     };
     for o in opts {
         let (set, clear) = match o.as_str() {
@@ -96,8 +99,11 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
                     // Taken: a recursive (mount_setattr) attribute.
                 } else if other == "tmpcopyup" {
                     m.copy_up = true;
+                } else if other == "idmap" || other == "ridmap" {
+                    m.idmap = Some(other == "ridmap");
                 } else if other.starts_with("idmap") || other.starts_with("ridmap") {
-                    return Err(format!("option {other:?} is not supported by this version of hull"));
+                    // crun's `idmap=uids=…` syntax: the spec's fields carry the mapping.
+                    return Err(format!("option {other:?} is not supported by this version of hull (use uidMappings/gidMappings)"));
                 } else {
                     m.data.push(other.to_owned());
                 }
@@ -191,6 +197,7 @@ pub(crate) struct RootfsCtx<'a> {
     pub new_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
+    pub idmapped: &'a crate::idmap::IdmappedMounts,
 }
 
 /// Everything that happens before pivot_root: propagation, the rootfs bind
@@ -269,7 +276,10 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
         Some("proc") => proc_guard::Kind::Proc,
         _ => proc_guard::Kind::Other,
     };
+    let idmapped = ctx.idmapped.get(i);
     let source = match kind {
+        // The parent opened (and checked) the source of an idmapped mount.
+        proc_guard::Kind::Bind if idmapped.is_some() => None,
         proc_guard::Kind::Bind => {
             let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts[{i}].source: required for a bind mount")))?;
             let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
@@ -277,15 +287,20 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
         }
         _ => None,
     };
-    let is_dir = match &source {
+    let is_dir = match source.as_ref().or(idmapped) {
         Some(fd) => rustix::fs::fstat(fd).map_err(|e| Error::sys("stat of the bind source", e))?.st_mode & libc::S_IFMT == libc::S_IFDIR,
         None => true,
     };
     // Where the destination really lands, checked before anything covers it.
     let target = open_in_root(root, dest, !is_dir).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref()).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref().or(idmapped)).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
     drop(target);
-    mount_by_type(ctx, root, m, &opts, source.as_ref())?;
+    let bind = match (idmapped, &source) {
+        (Some(tree), _) => Some(BindFrom::Tree(tree)),
+        (None, Some(fd)) => Some(BindFrom::Path(fd)),
+        (None, None) => None,
+    };
+    mount_by_type(ctx, root, m, &opts, bind)?;
     if !opts.recursive.is_empty() {
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
@@ -293,18 +308,32 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
     Ok(())
 }
 
-fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind_source: Option<&OwnedFd>) -> Result<()> {
+/// Where a bind mount comes from: a checked O_PATH fd of the source, or
+/// a detached (idmapped) tree the parent prepared, attached as it is.
+enum BindFrom<'a> {
+    Path(&'a OwnedFd),
+    Tree(&'a OwnedFd),
+}
+
+fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind: Option<BindFrom>) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, m, opts);
     }
-    if let Some(fd) = bind_source {
+    if let Some(from) = bind {
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         let src = m.source().as_deref().unwrap_or(Path::new(""));
-        // From the fd that was checked, not the path, which could change.
-        mount(Some(fd_path(fd).as_str()), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), NONE)
-            .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
+        match from {
+            // From the fd that was checked, not the path, which could change.
+            BindFrom::Path(fd) => mount(Some(fd_path(fd).as_str()), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), NONE)
+                .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?,
+            BindFrom::Tree(tree) => {
+                use rustix::mount::MoveMountFlags;
+                rustix::mount::move_mount(tree, "", &target, "", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
+                    .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
+            }
+        }
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Bind mounts ignore flags on creation: apply them by remount,
@@ -678,9 +707,11 @@ mod tests {
         assert!(m.clear.contains(MsFlags::MS_RDONLY));
         assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
         assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-        let r = parse_options(&s(&["rbind", "rro", "rnoexec"])).unwrap();
+        let r = parse_options(&s(&["rbind", "rro", "rnoexec", "ridmap"])).unwrap();
         assert!(!r.recursive.is_empty());
         assert!(r.data.is_empty(), "recursive options are not filesystem data: {r:?}");
+        assert_eq!(r.idmap, Some(true));
+        assert!(parse_options(&s(&["idmap=uids=0-1-10"])).is_err());
     }
 
     #[test]
