@@ -1,8 +1,8 @@
 //! Mount semantics beyond the basics in rootfs.rs, each checked from inside
 //! the container: recursive mount attributes (`rro`, `rnoexec`, …),
 //! linux.rootfsPropagation, what may be mounted over /proc and from where,
-//! and idmapped mounts. Refused configs must name the field and leave
-//! nothing behind on the host.
+//! idmapped mounts and linux.mountLabel. Refused configs must name the field
+//! and leave nothing behind on the host.
 
 use std::{
     fs,
@@ -368,4 +368,21 @@ fn idmapped_mount_errors_name_the_field() {
         b.add_mount(m);
         refused(&rt, &b, &format!("mounts[{ADDED}].{field}"), why);
     }
+}
+
+// ---------------------------------------------------------------------------
+// linux.mountLabel
+// ---------------------------------------------------------------------------
+
+#[test]
+fn mount_label_is_refused_without_selinux() {
+    require_root!();
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("note: SELinux is active here; the refusal is for hosts without it");
+        return;
+    }
+    let rt = Runtime::new("mount_label");
+    let mut b = rt.bundle();
+    b.linux()["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    refused(&rt, &b, "linux.mountLabel", "SELinux is not enabled");
 }
