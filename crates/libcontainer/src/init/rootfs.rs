@@ -294,13 +294,12 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
     // Where the destination really lands, checked before anything covers it.
     let target = open_in_root(root, dest, !is_dir).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
     proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref().or(idmapped)).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
-    drop(target);
     let bind = match (idmapped, &source) {
         (Some(tree), _) => Some(BindFrom::Tree(tree)),
         (None, Some(fd)) => Some(BindFrom::Path(fd)),
         (None, None) => None,
     };
-    mount_by_type(ctx, root, m, &opts, bind)?;
+    mount_by_type(ctx, root, m, &opts, bind, target)?;
     if !opts.recursive.is_empty() {
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
@@ -315,14 +314,15 @@ enum BindFrom<'a> {
     Tree(&'a OwnedFd),
 }
 
-fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind: Option<BindFrom>) -> Result<()> {
+/// Mounts `m` onto `target`, the destination as resolved and checked (the
+/// mount lands exactly where the check looked).
+fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind: Option<BindFrom>, target: OwnedFd) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, root, m, opts);
     }
     if let Some(from) = bind {
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         let src = m.source().as_deref().unwrap_or(Path::new(""));
         match from {
             // From the fd that was checked, not the path, which could change.
@@ -349,7 +349,6 @@ fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, b
     if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
         // In a user namespace without its own netns the kernel refuses a new
         // sysfs instance: bind the host's read-only instead, as runc does.
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
             .map_err(|e| Error::sys("bind-mounting /sys", e))?;
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
@@ -357,7 +356,6 @@ fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, b
             .map_err(|e| Error::sys("remounting /sys read-only", e))?;
         return Ok(());
     }
-    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
     // Opened before the mount hides it: the image's contents to copy up.
     let below = if opts.copy_up {
         if typ != "tmpfs" {
