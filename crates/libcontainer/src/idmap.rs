@@ -50,13 +50,16 @@ struct Request<'a> {
     gid: &'a [LinuxIdMapping],
     /// `ridmap`: the submounts of an rbind are mapped too.
     recursive: bool,
+    /// `rbind`: the source's submounts come along.
+    rbind: bool,
 }
 
 fn request(m: &Mount) -> Option<Request<'_>> {
     let uid = m.uid_mappings().as_deref().unwrap_or(&[]);
     let gid = m.gid_mappings().as_deref().unwrap_or(&[]);
-    let option = rootfs::parse_options(m.options().as_deref().unwrap_or(&[])).ok().and_then(|o| o.idmap);
-    (option.is_some() || !uid.is_empty() || !gid.is_empty()).then_some(Request { uid, gid, recursive: option == Some(true) })
+    let opts = rootfs::parse_options(m.options().as_deref().unwrap_or(&[])).ok()?;
+    let rbind = opts.flags.contains(nix::mount::MsFlags::MS_REC);
+    (opts.idmap.is_some() || !uid.is_empty() || !gid.is_empty()).then_some(Request { uid, gid, recursive: opts.idmap == Some(true), rbind })
 }
 
 /// The validation `spec::validate` runs for every mount: what cannot be
@@ -125,9 +128,8 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
         let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("{field}.source: required for a bind mount")))?;
         let src = if src.is_relative() { bundle.join(src) } else { src.clone() };
         let src = proc_guard::open_bind_source(&src).map_err(|r| Error::Init(format!("{field}.source: {r}")))?;
-        let rbind = m.options().iter().flatten().any(|o| o == "rbind");
         let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH;
-        if rbind {
+        if req.rbind {
             flags |= OpenTreeFlags::AT_RECURSIVE;
         }
         let tree = rustix::mount::open_tree(&src, "", flags).map_err(|e| Error::sys(format!("{field}.source: cloning the source tree"), e))?;
