@@ -345,6 +345,54 @@ fn idmapped_mount_in_a_user_namespace() {
     assert_eq!(v[1]["ok"], false, "{}", v[1]);
 }
 
+/// A process (`sleep`) in a user namespace of its own mapping 0→100000
+/// (65536 ids), killed on drop.
+struct UsernsHolder(std::process::Child);
+
+impl UsernsHolder {
+    fn new() -> UsernsHolder {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("600");
+        // SAFETY: unshare is async-signal-safe.
+        unsafe { cmd.pre_exec(|| if libc::unshare(libc::CLONE_NEWUSER) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }) };
+        let child = cmd.spawn().unwrap();
+        let holder = UsernsHolder(child);
+        for f in ["uid_map", "gid_map"] {
+            fs::write(format!("/proc/{}/{f}", holder.0.id()), "0 100000 65536\n").unwrap();
+        }
+        holder
+    }
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/user", self.0.id())
+    }
+}
+
+impl Drop for UsernsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn idmap_takes_a_joined_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("idmap_joined");
+    let holder = UsernsHolder::new();
+    let mut b = rt.bundle();
+    b.set_namespace("user", Some(&holder.path()));
+    let dir = volume(&b, 0, 0);
+    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"]}));
+    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new x"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (0, 0), "{}", v[0]);
+    assert_eq!(v[1]["ok"], true, "{}", v[1]);
+    assert_eq!(owner(&dir.join("new")), (0, 0));
+}
+
 #[test]
 fn idmapped_mount_errors_name_the_field() {
     require_root!();

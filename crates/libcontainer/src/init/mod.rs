@@ -102,7 +102,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if plan.fork_for_pid {
         fork_into_pid_namespace(a.channel)?;
     }
-    if plan.new_user {
+    // A user namespace joined by path needs the same as a new one: the
+    // host's root is not mapped in it.
+    let in_userns = plan.new_user || plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    if in_userns {
         // Become the namespace's root so files we create are owned by it.
         rustix::thread::set_thread_res_gid(rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT)
             .map_err(|e| Error::sys("setresgid(0) in the user namespace", e))?;
@@ -118,7 +121,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
             spec,
             rootfs: a.rootfs,
             bundle: a.bundle,
-            new_userns: plan.new_user,
+            new_userns: in_userns,
             new_netns: plan.new_net,
             new_cgroupns: plan.new_cgroup,
             idmapped: a.idmapped,
