@@ -256,6 +256,9 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
             }
         }
+        if let Err(reason) = crate::init::rootfs::parse_options(m.options().as_deref().unwrap_or(&[])) {
+            is.push(format!("mounts[{i}].options"), reason);
+        }
         for (field, reason) in crate::idmap::issues(spec, i, m) {
             is.push(field, reason);
         }
@@ -483,7 +486,8 @@ mod tests {
                 {"destination":"/b","type":"tmpfs","source":"tmpfs","uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
                 {"destination":"/c","type":"bind","source":"/x","options":["rbind","ridmap"]},
                 {"destination":"/d","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":4294967295,"hostID":1,"size":2}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
-                {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]}
+                {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/f","type":"bind","source":"/x","options":["bind","idmap=uids=0-1-10"]}
             ],
             "linux":{"namespaces":[{"type":"mount"}]}}"#;
         let got = issues(json);
@@ -494,10 +498,11 @@ mod tests {
             "mounts[4].uidMappings: only bind mounts can be idmapped",
             "mounts[5].options: \"idmap\"/\"ridmap\" without uidMappings",
             "mounts[6].uidMappings[0]: size must be positive",
+            "mounts[8].options: option \"idmap=uids=0-1-10\" is not supported",
         ] {
             assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
         }
-        assert_eq!(got.len(), 6, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
+        assert_eq!(got.len(), 7, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
     }
 
     #[test]
