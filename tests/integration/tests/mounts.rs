@@ -251,16 +251,37 @@ fn owner(p: &Path) -> (u32, u32) {
     (m.uid(), m.gid())
 }
 
-/// A host directory (mode 0755) owned by `uid:gid` holding `owned` (same
-/// owner) and `rootowned` (0:0).
-fn volume(b: &Bundle, uid: u32, gid: u32) -> std::path::PathBuf {
-    let dir = b.host_dir("vol");
+/// `dir` (mode 0755) owned by `uid:gid`, holding `owned` (same owner) and
+/// `rootowned` (0:0).
+fn volume_in(dir: std::path::PathBuf, uid: u32, gid: u32) -> std::path::PathBuf {
+    fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("owned"), "owned").unwrap();
     fs::write(dir.join("rootowned"), "root").unwrap();
     chown(dir.join("owned"), Some(uid), Some(gid)).unwrap();
     chown(&dir, Some(uid), Some(gid)).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     dir
+}
+
+/// A volume in the bundle (on /tmp's filesystem, ext4 here).
+fn volume(b: &Bundle, uid: u32, gid: u32) -> std::path::PathBuf {
+    volume_in(b.dir.join("vol"), uid, gid)
+}
+
+/// A directory on the host's /dev/shm (a tmpfs nothing has to mount),
+/// removed on drop.
+struct ShmDir(std::path::PathBuf);
+
+impl ShmDir {
+    fn new(name: &str) -> ShmDir {
+        ShmDir(std::path::PathBuf::from(format!("/dev/shm/hull-it-{}-{name}", std::process::id())))
+    }
+}
+
+impl Drop for ShmDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 fn stat_ids(v: &Value, path: &str) -> (i64, i64) {
@@ -272,33 +293,51 @@ fn stat_ids(v: &Value, path: &str) -> (i64, i64) {
 fn idmapped_mount_without_user_namespace() {
     require_root!();
     let rt = Runtime::new("idmap_plain");
-    let mut b = rt.bundle();
-    let dir = volume(&b, 1000, 1000);
-    b.add_mount(json!({
-        "destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"],
-        "uidMappings": [{"containerID": 1000, "hostID": 2000, "size": 10}],
-        "gidMappings": [{"containerID": 1000, "hostID": 3000, "size": 10}]
-    }));
-    b.process()["user"] = json!({"uid": 2000, "gid": 3000});
-    b.args(&["sh", "-c", "hull-probe stat /mnt /mnt/owned /mnt/rootowned; hull-probe write /mnt/new from-container"]);
-    let o = rt.run(&b);
-    o.ok();
-    let v = o.json_all();
-    assert_eq!(stat_ids(&v[0], "/mnt/owned"), (2000, 3000), "{}", v[0]);
-    assert_eq!(stat_ids(&v[0], "/mnt"), (2000, 3000), "{}", v[0]);
-    // Host root is outside the mapping: the overflow id.
-    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{}", v[0]);
-    assert_eq!(v[1]["ok"], true, "uid 2000 owns the mapped directory: {}", v[1]);
-    assert_eq!(owner(&dir.join("new")), (1000, 1000), "written back through the mapping");
-    assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
+    let shm = ShmDir::new("idmap_plain");
+    for (fs_name, dir) in [("ext4", rt.base.join("vol")), ("tmpfs", shm.0.clone())] {
+        let mut b = rt.bundle();
+        let dir = volume_in(dir, 1000, 1000);
+        assert_eq!(fs_type(&dir), fs_name, "{}", dir.display());
+        b.add_mount(json!({
+            "destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"],
+            "uidMappings": [{"containerID": 1000, "hostID": 2000, "size": 10}],
+            "gidMappings": [{"containerID": 1000, "hostID": 3000, "size": 10}]
+        }));
+        b.process()["user"] = json!({"uid": 2000, "gid": 3000});
+        b.args(&["sh", "-c", "hull-probe stat /mnt /mnt/owned /mnt/rootowned; hull-probe write /mnt/new from-container"]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(stat_ids(&v[0], "/mnt/owned"), (2000, 3000), "{fs_name}: {}", v[0]);
+        assert_eq!(stat_ids(&v[0], "/mnt"), (2000, 3000), "{fs_name}: {}", v[0]);
+        // Host root is outside the mapping: the overflow id.
+        assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{fs_name}: {}", v[0]);
+        assert_eq!(v[1]["ok"], true, "{fs_name}: uid 2000 owns the mapped directory: {}", v[1]);
+        assert_eq!(owner(&dir.join("new")), (1000, 1000), "{fs_name}: written back through the mapping");
+        assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
 
-    // Control: the same bind without a mapping shows the host's ids.
-    let mut b = rt.bundle();
-    b.bind(&dir, "/mnt");
-    b.args(&["hull-probe", "stat", "/mnt/owned"]);
-    let o = rt.run(&b);
-    o.ok();
-    assert_eq!(stat_ids(&o.json(), "/mnt/owned"), (1000, 1000));
+        // Control: the same bind without a mapping shows the host's ids.
+        let mut b = rt.bundle();
+        b.bind(&dir, "/mnt");
+        b.args(&["hull-probe", "stat", "/mnt/owned"]);
+        let o = rt.run(&b);
+        o.ok();
+        assert_eq!(stat_ids(&o.json(), "/mnt/owned"), (1000, 1000), "{fs_name}");
+    }
+}
+
+fn fs_type(p: &Path) -> &'static str {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: statfs is plain data; all zeroes is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a live statfs buffer.
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0, "statfs {}", p.display());
+    match st.f_type {
+        libc::TMPFS_MAGIC => "tmpfs",
+        libc::EXT4_SUPER_MAGIC => "ext4",
+        _ => "other",
+    }
 }
 
 #[test]
