@@ -256,8 +256,14 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
             }
         }
-        if let Err(reason) = crate::init::rootfs::parse_options(m.options().as_deref().unwrap_or(&[])) {
+        let options = m.options().as_deref().unwrap_or(&[]);
+        if let Err(reason) = crate::init::rootfs::parse_options(options) {
             is.push(format!("mounts[{i}].options"), reason);
+        } else if crate::init::rootfs::is_bind(m) {
+            let ignored = crate::init::rootfs::ignored_by_bind(options);
+            if !ignored.is_empty() {
+                is.push(format!("mounts[{i}].options"), format!("{:?}: a bind mount has no filesystem of its own to take these", ignored.join(",")));
+            }
         }
         for (field, reason) in crate::idmap::issues(spec, i, m) {
             is.push(field, reason);
@@ -487,7 +493,8 @@ mod tests {
                 {"destination":"/c","type":"bind","source":"/x","options":["rbind","ridmap"]},
                 {"destination":"/d","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":4294967295,"hostID":1,"size":2}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
                 {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
-                {"destination":"/f","type":"bind","source":"/x","options":["bind","idmap=uids=0-1-10"]}
+                {"destination":"/f","type":"bind","source":"/x","options":["bind","idmap=uids=0-1-10"]},
+                {"destination":"/g","type":"bind","source":"/x","options":["rbind","nosymfollow","mode=700","ro","sync"]}
             ],
             "linux":{"namespaces":[{"type":"mount"}]}}"#;
         let got = issues(json);
@@ -499,10 +506,11 @@ mod tests {
             "mounts[5].options: \"idmap\"/\"ridmap\" without uidMappings",
             "mounts[6].uidMappings[0]: size must be positive",
             "mounts[8].options: option \"idmap=uids=0-1-10\" is not supported",
+            "mounts[9].options: \"mode=700,sync\": a bind mount has no filesystem of its own",
         ] {
             assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
         }
-        assert_eq!(got.len(), 7, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
+        assert_eq!(got.len(), 8, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
     }
 
     #[test]

@@ -146,6 +146,40 @@ fn recursive_attributes_can_clear_flags() {
     assert!(!sub.has_opt("noatime") && !sub.has_opt("relatime"), "{sub:?}");
 }
 
+#[test]
+fn nosymfollow_is_a_mount_flag() {
+    require_root!();
+    let rt = Runtime::new("nosymfollow");
+    let mut b = rt.bundle();
+    let dir = b.host_dir("links");
+    fs::write(dir.join("file"), "data").unwrap();
+    std::os::unix::fs::symlink("file", dir.join("link")).unwrap();
+    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["rbind", "nosymfollow"]}));
+    b.add_mount(json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosymfollow", "size=1m"]}));
+    b.args(&["sh", "-c", "hull-probe read /mnt/link; hull-probe read /mnt/file; hull-probe report"]);
+    let o = rt.run(&b);
+    o.ok();
+    let v = o.json_all();
+    assert_eq!(v[0]["errno"], libc::ELOOP, "symlinks are not followed: {}", v[0]);
+    assert_eq!(v[1]["content"], "data", "{}", v[1]);
+    let m = report_mounts(&v[2]);
+    for mp in ["/mnt", "/run"] {
+        assert!(find_mount(&m, mp).unwrap().has_opt("nosymfollow"), "{mp}: {m:?}");
+    }
+}
+
+#[test]
+fn bind_mounts_refuse_options_they_would_ignore() {
+    require_root!();
+    let rt = Runtime::new("bind_data");
+    for opt in ["mode=700", "sync", "lazytime"] {
+        let mut b = rt.bundle();
+        let dir = b.host_dir("d");
+        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["rbind", opt]}));
+        refused(&rt, &b, &format!("mounts[{ADDED}].options"), opt);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // linux.rootfsPropagation
 // ---------------------------------------------------------------------------

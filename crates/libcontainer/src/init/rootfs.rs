@@ -22,6 +22,9 @@ use crate::error::{Error, Result};
 
 const NONE: Option<&str> = None;
 
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix 0.30 does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
 /// Maps a propagation name (linux.rootfsPropagation or a mount option) to flags.
 pub(crate) fn propagation_flags(name: &str) -> Option<MsFlags> {
     Some(match name {
@@ -92,6 +95,12 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             other => {
                 if let Some(p) = propagation_flags(other) {
                     m.propagation.push(p);
@@ -116,6 +125,20 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
         m.clear.remove(set);
     }
     Ok(m)
+}
+
+/// The options a bind mount cannot honour: filesystem data and the flags
+/// that belong to a superblock (a bind has none of its own; the kernel
+/// would drop them without a word, which runc 1.2 refuses too).
+pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
+    let superblock = MsFlags::MS_SYNCHRONOUS | MsFlags::MS_DIRSYNC | MsFlags::MS_MANDLOCK | MsFlags::MS_LAZYTIME | MsFlags::MS_I_VERSION;
+    opts.iter()
+        .filter(|o| match parse_options(std::slice::from_ref(o)) {
+            Ok(p) => !p.data.is_empty() || (p.flags | p.clear).intersects(superblock),
+            Err(_) => false,
+        })
+        .map(String::as_str)
+        .collect()
 }
 
 pub(crate) fn is_bind(m: &Mount) -> bool {
@@ -334,7 +357,9 @@ fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, b
                     .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
             }
         }
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        // difference, not `& !`: bitflags' complement drops MS_NOSYMFOLLOW,
+        // a bit nix does not name.
+        let extra = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Bind mounts ignore flags on creation: apply them by remount,
             // keeping the flags the source mount has that we must not drop
@@ -352,7 +377,7 @@ fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, b
         mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
             .map_err(|e| Error::sys("bind-mounting /sys", e))?;
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | (opts.flags & !MsFlags::MS_REMOUNT), NONE)
+        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | opts.flags.difference(MsFlags::MS_REMOUNT), NONE)
             .map_err(|e| Error::sys("remounting /sys read-only", e))?;
         return Ok(());
     }
@@ -463,7 +488,7 @@ fn locked_flags(path: &str) -> MsFlags {
 /// bind-mounted from the host.
 fn mount_cgroup(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
     let dest = m.destination();
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let flags = opts.flags.difference(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let ro = opts.flags & MsFlags::MS_RDONLY;
     let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::path("/proc/self/cgroup", e))?;
