@@ -257,8 +257,11 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             }
         }
         let options = m.options().as_deref().unwrap_or(&[]);
-        if let Err(reason) = crate::init::rootfs::parse_options(options) {
-            is.push(format!("mounts[{i}].options"), reason);
+        let parsed = crate::init::rootfs::parse_options(options);
+        if let Err(reason) = &parsed {
+            is.push(format!("mounts[{i}].options"), reason.clone());
+        } else if parsed.as_ref().is_ok_and(|o| o.copy_up) && m.typ().as_deref() != Some("tmpfs") {
+            is.push(format!("mounts[{i}].options"), "tmpcopyup only applies to a tmpfs");
         } else if crate::init::rootfs::is_bind(m) {
             let ignored = crate::init::rootfs::ignored_by_bind(options);
             if !ignored.is_empty() {
@@ -494,7 +497,8 @@ mod tests {
                 {"destination":"/d","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":4294967295,"hostID":1,"size":2}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
                 {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
                 {"destination":"/f","type":"bind","source":"/x","options":["bind","idmap=uids=0-1-10"]},
-                {"destination":"/g","type":"bind","source":"/x","options":["rbind","nosymfollow","mode=700","ro","sync"]}
+                {"destination":"/g","type":"bind","source":"/x","options":["rbind","nosymfollow","mode=700","ro","sync"]},
+                {"destination":"/h","type":"bind","source":"/x","options":["rbind","tmpcopyup"]}
             ],
             "linux":{"namespaces":[{"type":"mount"}]}}"#;
         let got = issues(json);
@@ -507,10 +511,11 @@ mod tests {
             "mounts[6].uidMappings[0]: size must be positive",
             "mounts[8].options: option \"idmap=uids=0-1-10\" is not supported",
             "mounts[9].options: \"mode=700,sync\": a bind mount has no filesystem of its own",
+            "mounts[10].options: tmpcopyup only applies to a tmpfs",
         ] {
             assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
         }
-        assert_eq!(got.len(), 8, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
+        assert_eq!(got.len(), 9, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
     }
 
     #[test]
