@@ -446,34 +446,50 @@ fn dir_err(ctx: &str, dir: &Path, e: io::Error) -> CgroupError {
 }
 
 /// Creates `base/comps...` one level at a time, recording what it made.
+///
+/// A create that fails removes the levels it made, and a parent it made
+/// may be one this walk found already there: when a level vanishes that
+/// way between two steps, the walk starts over (a few times at most).
 fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Result<()> {
-    let mut cur = base.to_path_buf();
-    for c in comps {
-        cur.push(c);
-        match std::fs::create_dir(&cur) {
-            Ok(()) => created.push(cur.clone()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // e.g. a path component naming a control file.
-                if !cur.is_dir() {
-                    return Err(CgroupError::InvalidPath {
-                        path: cur.display().to_string(),
-                        reason: "exists and is not a cgroup directory".to_string(),
-                    });
+    const ATTEMPTS: usize = 5;
+    let mut attempt = 1;
+    'walk: loop {
+        let mut cur = base.to_path_buf();
+        for c in comps {
+            cur.push(c);
+            match std::fs::create_dir(&cur) {
+                Ok(()) => created.push(cur.clone()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !cur.is_dir() {
+                        if !cur.exists() && attempt < ATTEMPTS {
+                            attempt += 1;
+                            continue 'walk;
+                        }
+                        // e.g. a path component naming a control file.
+                        return Err(CgroupError::InvalidPath {
+                            path: cur.display().to_string(),
+                            reason: "exists and is not a cgroup directory".to_string(),
+                        });
+                    }
+                }
+                Err(e) if is_gone(&e) && attempt < ATTEMPTS => {
+                    attempt += 1;
+                    continue 'walk;
+                }
+                Err(e) => {
+                    let parent = cur.parent().unwrap_or(base).to_path_buf();
+                    return Err(CgroupError::file(
+                        "creating cgroup",
+                        "creating directory",
+                        c.as_str(),
+                        &parent,
+                        e,
+                    ));
                 }
             }
-            Err(e) => {
-                let parent = cur.parent().unwrap_or(base).to_path_buf();
-                return Err(CgroupError::file(
-                    "creating cgroup",
-                    "creating directory",
-                    c.as_str(),
-                    &parent,
-                    e,
-                ));
-            }
         }
+        return Ok(());
     }
-    Ok(())
 }
 
 fn rollback(h: &CgroupHandle) {

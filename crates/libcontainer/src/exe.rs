@@ -63,29 +63,9 @@ pub fn ensure_protected_exe() -> Result<()> {
 fn readonly_view() -> Option<std::os::fd::OwnedFd> {
     use rustix::mount::OpenTreeFlags;
     let tree = rustix::mount::open_tree(rustix::fs::CWD, "/proc/self/exe", OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC).ok()?;
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    // mount_setattr(2) has no rustix or nix wrapper yet.
-    // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, and a live struct
-    // of the size passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            std::os::fd::AsRawFd::as_raw_fd(&tree),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    (r == 0).then_some(tree)
+    let attr = crate::syscall::MountAttr { attr_set: crate::syscall::MOUNT_ATTR_RDONLY, ..Default::default() };
+    let r = crate::syscall::mount_setattr(std::os::fd::AsFd::as_fd(&tree), false, &attr);
+    r.is_ok().then_some(tree)
 }
 
 fn reexec(fd: &std::os::fd::OwnedFd) -> Result<()> {

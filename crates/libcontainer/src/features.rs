@@ -69,20 +69,27 @@ const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
+    "iversion",
+    "lazytime",
     "loud",
     "mand",
     "noatime",
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
+    "nolazytime",
     "nomand",
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
     "rbind",
     "relatime",
     "remount",
+    "ridmap",
     "ro",
     "rprivate",
     "rshared",
@@ -94,9 +101,18 @@ const MOUNT_OPTIONS: &[&str] = &[
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "unbindable",
 ];
+
+/// Every option `parse_options` acts on: the flags above plus the
+/// recursive (mount_setattr) ones, sorted.
+fn mount_options() -> Vec<String> {
+    let mut all: Vec<String> = MOUNT_OPTIONS.iter().chain(crate::init::mount_attr::OPTIONS).map(|s| s.to_string()).collect();
+    all.sort();
+    all
+}
 
 /// The namespace types namespaces.rs can create and join.
 const NAMESPACES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
@@ -110,7 +126,7 @@ pub fn features() -> Features {
         oci_version_min: "1.0.0".into(),
         oci_version_max: crate::OCI_VERSION.into(),
         hooks: HOOKS.iter().map(|s| s.to_string()).collect(),
-        mount_options: MOUNT_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        mount_options: mount_options(),
         linux: LinuxFeatures {
             namespaces: NAMESPACES.iter().map(|s| s.to_string()).collect(),
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
@@ -121,7 +137,8 @@ pub fn features() -> Features {
             apparmor: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
-            mount_extensions: MountExtensions { idmap: Enabled { enabled: false } },
+            // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
+            mount_extensions: MountExtensions { idmap: Enabled { enabled: true } },
         },
         annotations: BTreeMap::from([("hull.version".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
     }
@@ -138,6 +155,7 @@ mod tests {
         assert_eq!(j["ociVersionMax"], "1.2.0");
         assert_eq!(j["hooks"][0], "prestart");
         assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
+        assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rro"));
         let linux = &j["linux"];
         assert!(linux["namespaces"].as_array().unwrap().iter().any(|n| n == "mount"));
         let caps = linux["capabilities"].as_array().unwrap();
@@ -148,7 +166,7 @@ mod tests {
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);
         assert_eq!(linux["intelRdt"]["enabled"], false);
-        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());
         let back: Features = serde_json::from_value(j).unwrap();
         assert_eq!(back, features());
@@ -164,8 +182,8 @@ mod tests {
 
     #[test]
     fn mount_options_are_flags_the_parser_knows() {
-        for o in MOUNT_OPTIONS {
-            let m = crate::init::rootfs::parse_options(&[o.to_string()]).unwrap_or_else(|e| panic!("{o}: {e}"));
+        for o in mount_options() {
+            let m = crate::init::rootfs::parse_options(std::slice::from_ref(&o)).unwrap_or_else(|e| panic!("{o}: {e}"));
             // Unknown options end up in the filesystem data instead.
             assert!(m.data.is_empty(), "{o} is not a flag the parser recognises");
         }

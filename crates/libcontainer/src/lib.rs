@@ -16,6 +16,7 @@ mod fifo;
 mod fuzz;
 mod hooks;
 mod id;
+mod idmap;
 mod init;
 mod namespaces;
 mod notify;

@@ -244,10 +244,33 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             is.push(format!("mounts[{i}].destination"), format!("{:?} must be an absolute path", m.destination()));
+        } else {
+            use crate::init::proc_guard::{self, Kind};
+            let kind = match m.typ().as_deref() {
+                _ if crate::init::rootfs::is_bind(m) => Kind::Bind,
+                Some("proc") => Kind::Proc,
+                _ => Kind::Other,
+            };
+            // The source of a bind over /proc is checked when it is opened.
+            if let Some(why) = proc_guard::destination_issue(&proc_guard::lexical_clean(m.destination()), kind, || None) {
+                is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
+            }
         }
-        let idmapped = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty())
-            || m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
-        is.unsupported(&format!("mounts[{i}].uidMappings"), idmapped);
+        let options = m.options().as_deref().unwrap_or(&[]);
+        let parsed = crate::init::rootfs::parse_options(options);
+        if let Err(reason) = &parsed {
+            is.push(format!("mounts[{i}].options"), reason.clone());
+        } else if parsed.as_ref().is_ok_and(|o| o.copy_up) && m.typ().as_deref() != Some("tmpfs") {
+            is.push(format!("mounts[{i}].options"), "tmpcopyup only applies to a tmpfs");
+        } else if crate::init::rootfs::is_bind(m) {
+            let ignored = crate::init::rootfs::ignored_by_bind(options);
+            if !ignored.is_empty() {
+                is.push(format!("mounts[{i}].options"), format!("{:?}: a bind mount has no filesystem of its own to take these", ignored.join(",")));
+            }
+        }
+        for (field, reason) in crate::idmap::issues(spec, i, m) {
+            is.push(field, reason);
+        }
     }
 
     check_hooks(spec, &mut is);
@@ -458,6 +481,41 @@ mod tests {
         ] {
             assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
         }
+    }
+
+    #[test]
+    fn mount_fields_are_checked() {
+        let json = r#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},
+            "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}},
+            "mounts":[
+                {"destination":"/proc/../proc/sys","type":"tmpfs","source":"tmpfs"},
+                {"destination":"/proc","type":"tmpfs","source":"tmpfs"},
+                {"destination":"/proc/cpuinfo","type":"bind","source":"/x","options":["bind"]},
+                {"destination":"/a","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/b","type":"tmpfs","source":"tmpfs","uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/c","type":"bind","source":"/x","options":["rbind","ridmap"]},
+                {"destination":"/d","type":"bind","source":"/x","options":["bind"],"uidMappings":[{"containerID":4294967295,"hostID":1,"size":2}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/e","type":"bind","source":"/x","options":["bind","idmap"],"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,"hostID":1,"size":1}]},
+                {"destination":"/f","type":"bind","source":"/x","options":["bind","idmap=uids=0-1-10"]},
+                {"destination":"/g","type":"bind","source":"/x","options":["rbind","nosymfollow","mode=700","ro","sync"]},
+                {"destination":"/h","type":"bind","source":"/x","options":["rbind","tmpcopyup"]}
+            ],
+            "linux":{"namespaces":[{"type":"mount"}]}}"#;
+        let got = issues(json);
+        for want in [
+            "mounts[0].destination: \"/proc/../proc/sys\": /proc/sys is inside /proc",
+            "mounts[1].destination: \"/proc\": /proc may only be covered by a proc mount",
+            "mounts[3].gidMappings: required with uidMappings",
+            "mounts[4].uidMappings: only bind mounts can be idmapped",
+            "mounts[5].options: \"idmap\"/\"ridmap\" without uidMappings",
+            "mounts[6].uidMappings[0]: size must be positive",
+            "mounts[8].options: option \"idmap=uids=0-1-10\" is not supported",
+            "mounts[9].options: \"mode=700,sync\": a bind mount has no filesystem of its own",
+            "mounts[10].options: tmpcopyup only applies to a tmpfs",
+        ] {
+            assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
+        }
+        assert_eq!(got.len(), 9, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
     }
 
     #[test]

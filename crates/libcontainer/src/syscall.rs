@@ -1,7 +1,7 @@
 //! The few system calls neither rustix nor nix wraps: clone3 (with the
-//! namespace and pidfd flags), close_range and keyctl.
+//! namespace and pidfd flags), close_range, keyctl and mount_setattr.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub(crate) enum Forked {
     Parent { pid: i32, pidfd: OwnedFd },
@@ -112,6 +112,45 @@ pub(crate) fn join_new_session_keyring(name: &str) -> std::io::Result<()> {
             return Ok(());
         }
         return Err(e);
+    }
+    Ok(())
+}
+
+/// `struct mount_attr` (linux/mount.h), version 0.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub(crate) const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub(crate) const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub(crate) const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x10_0000;
+pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
+/// `recursive` on every mount below it too. rustix 1.1 and nix 0.30 do not
+/// wrap it.
+pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> std::io::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: a valid fd, an empty NUL-terminated path with AT_EMPTY_PATH,
+    // and a live struct of exactly the size passed.
+    let r = unsafe { libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

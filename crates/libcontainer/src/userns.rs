@@ -10,7 +10,13 @@ fn format_map(maps: &[LinuxIdMapping]) -> String {
 }
 
 pub(crate) fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
-    for (file, maps, field) in [("uid_map", uid, "linux.uidMappings"), ("gid_map", gid, "linux.gidMappings")] {
+    write_maps(pid, [(uid, "linux.uidMappings"), (gid, "linux.gidMappings")])
+}
+
+/// Writes `/proc/<pid>/uid_map` and `gid_map`, each failure naming the
+/// spec field the maps came from.
+pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -> Result<()> {
+    for (file, (maps, field)) in [("uid_map", uid), ("gid_map", gid)] {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, format_map(maps)).map_err(|e| Error::sys(format!("{field}: writing {path}"), e))?;
     }

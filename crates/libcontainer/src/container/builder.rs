@@ -211,6 +211,9 @@ impl ContainerBuilder {
         if let Some(f) = &filter {
             tracing::debug!("seccomp filter: {} BPF instructions", f.instructions());
         }
+        // Detached and inherited by the child, which attaches them; the
+        // parent's copies close when create returns, whatever the outcome.
+        let idmapped = crate::idmap::prepare(spec, bundle)?;
         let (parent_ch, child_ch) = Channel::pair()?;
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
@@ -232,6 +235,7 @@ impl ContainerBuilder {
                 hooks_timeout: hooks_budget(&runtime_hooks),
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
+                idmapped: &idmapped,
             }),
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };

@@ -3,6 +3,8 @@
 //! the sync channel (see crate::sync for the sequence).
 
 pub(crate) mod attrs;
+pub(crate) mod mount_attr;
+pub(crate) mod proc_guard;
 pub(crate) mod process;
 pub(crate) mod rootfs;
 
@@ -50,6 +52,8 @@ pub(crate) struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Console socket and size when process.terminal is set.
     pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
+    /// Idmapped mounts the parent prepared, for `mounts` to attach.
+    pub idmapped: &'a crate::idmap::IdmappedMounts,
 }
 
 /// Child entry point; never returns.
@@ -98,7 +102,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if plan.fork_for_pid {
         fork_into_pid_namespace(a.channel)?;
     }
-    if plan.new_user {
+    // A user namespace joined by path needs the same as a new one: the
+    // host's root is not mapped in it.
+    let in_userns = plan.new_user || plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    if in_userns {
         // Become the namespace's root so files we create are owned by it.
         rustix::thread::set_thread_res_gid(rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT)
             .map_err(|e| Error::sys("setresgid(0) in the user namespace", e))?;
@@ -114,9 +121,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
             spec,
             rootfs: a.rootfs,
             bundle: a.bundle,
-            new_userns: plan.new_user,
+            new_userns: in_userns,
             new_netns: plan.new_net,
             new_cgroupns: plan.new_cgroup,
+            idmapped: a.idmapped,
         };
         Some(rootfs::prepare(&ctx)?)
     } else {
@@ -134,6 +142,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if plan.new_mount {
         rootfs::enter(a.rootfs, a.no_pivot)?;
         drop(rootfs_fd);
+        rootfs::restore_root_propagation(spec)?;
         rootfs::reopen_dev_null()?;
     } else {
         rustix::process::chroot(a.rootfs).map_err(|e| Error::sys(format!("chroot {:?}", a.rootfs), e))?;

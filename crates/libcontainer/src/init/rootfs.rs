@@ -17,9 +17,13 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+use super::{mount_attr::RecursiveAttrs, proc_guard};
 use crate::error::{Error, Result};
 
 const NONE: Option<&str> = None;
+
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix 0.30 does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
 /// Maps a propagation name (linux.rootfsPropagation or a mount option) to flags.
 pub(crate) fn propagation_flags(name: &str) -> Option<MsFlags> {
@@ -46,10 +50,22 @@ pub(crate) struct MountOpts {
     pub data: Vec<String>,
     /// runc's `tmpcopyup`: a tmpfs starts with what the image had there.
     pub copy_up: bool,
+    /// `rro`, `rnosuid`, …: applied to the whole mount tree after mounting.
+    pub recursive: RecursiveAttrs,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
 pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
-    let mut m = MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: Vec::new(), data: Vec::new(), copy_up: false };
+    let mut m = MountOpts {
+        flags: MsFlags::empty(),
+        clear: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: Vec::new(),
+        copy_up: false,
+        recursive: RecursiveAttrs::default(),
+        idmap: None,
+    };
     for o in opts {
         let (set, clear) = match o.as_str() {
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
@@ -79,17 +95,24 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             other => {
                 if let Some(p) = propagation_flags(other) {
                     m.propagation.push(p);
-                } else if other.starts_with('r')
-                    && matches!(&other[1..], "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime" | "relatime" | "strictatime" | "nodiratime" | "diratime" | "nosymfollow" | "symfollow")
-                {
-                    return Err(format!("recursive option {other:?} is not supported by this version of hull"));
+                } else if m.recursive.add(other) {
+                    // Taken: a recursive (mount_setattr) attribute.
                 } else if other == "tmpcopyup" {
                     m.copy_up = true;
+                } else if other == "idmap" || other == "ridmap" {
+                    m.idmap = Some(other == "ridmap");
                 } else if other.starts_with("idmap") || other.starts_with("ridmap") {
-                    return Err(format!("option {other:?} is not supported by this version of hull"));
+                    // crun's `idmap=uids=…` syntax: the spec's fields carry the mapping.
+                    return Err(format!("option {other:?} is not supported by this version of hull (use uidMappings/gidMappings)"));
                 } else {
                     m.data.push(other.to_owned());
                 }
@@ -104,7 +127,21 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
     Ok(m)
 }
 
-fn is_bind(m: &Mount) -> bool {
+/// The options a bind mount cannot honour: filesystem data and the flags
+/// that belong to a superblock (a bind has none of its own; the kernel
+/// would drop them without a word, which runc 1.2 refuses too).
+pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
+    let superblock = MsFlags::MS_SYNCHRONOUS | MsFlags::MS_DIRSYNC | MsFlags::MS_MANDLOCK | MsFlags::MS_LAZYTIME | MsFlags::MS_I_VERSION;
+    opts.iter()
+        .filter(|o| match parse_options(std::slice::from_ref(o)) {
+            Ok(p) => !p.data.is_empty() || (p.flags | p.clear).intersects(superblock),
+            Err(_) => false,
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+pub(crate) fn is_bind(m: &Mount) -> bool {
     m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
 }
 
@@ -183,6 +220,7 @@ pub(crate) struct RootfsCtx<'a> {
     pub new_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
+    pub idmapped: &'a crate::idmap::IdmappedMounts,
 }
 
 /// Everything that happens before pivot_root: propagation, the rootfs bind
@@ -206,7 +244,7 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
         if m.destination() == Path::new("/dev") && is_bind(m) {
             dev_is_bind = true;
         }
-        mount_entry(ctx, &root, m).map_err(|e| match e {
+        mount_entry(ctx, &root, m, i).map_err(|e| match e {
             Error::Sys { context, source } => Error::Sys { context: format!("mounts[{i}] ({}): {context}", m.destination().display()), source },
             other => other,
         })?;
@@ -253,22 +291,75 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
-    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts ({}): {r}", m.destination().display())))?;
+fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
+    let dest = m.destination();
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
+    let kind = match m.typ().as_deref() {
+        _ if is_bind(m) => proc_guard::Kind::Bind,
+        Some("proc") => proc_guard::Kind::Proc,
+        _ => proc_guard::Kind::Other,
+    };
+    let idmapped = ctx.idmapped.get(i);
+    let source = match kind {
+        // The parent opened (and checked) the source of an idmapped mount.
+        proc_guard::Kind::Bind if idmapped.is_some() => None,
+        proc_guard::Kind::Bind => {
+            let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts[{i}].source: required for a bind mount")))?;
+            let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
+            Some(proc_guard::open_bind_source(&src).map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?)
+        }
+        _ => None,
+    };
+    let is_dir = match source.as_ref().or(idmapped) {
+        Some(fd) => rustix::fs::fstat(fd).map_err(|e| Error::sys("stat of the bind source", e))?.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        None => true,
+    };
+    // Where the destination really lands, checked before anything covers it.
+    let target = open_in_root(root, dest, !is_dir).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref().or(idmapped)).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    let bind = match (idmapped, &source) {
+        (Some(tree), _) => Some(BindFrom::Tree(tree)),
+        (None, Some(fd)) => Some(BindFrom::Path(fd)),
+        (None, None) => None,
+    };
+    mount_by_type(ctx, root, m, &opts, bind, target)?;
+    if !opts.recursive.is_empty() {
+        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
+    }
+    Ok(())
+}
+
+/// Where a bind mount comes from: a checked O_PATH fd of the source, or
+/// a detached (idmapped) tree the parent prepared, attached as it is.
+enum BindFrom<'a> {
+    Path(&'a OwnedFd),
+    Tree(&'a OwnedFd),
+}
+
+/// Mounts `m` onto `target`, the destination as resolved and checked (the
+/// mount lands exactly where the check looked).
+fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind: Option<BindFrom>, target: OwnedFd) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, root, m, &opts);
+        return mount_cgroup(ctx, root, m, opts);
     }
-    if is_bind(m) {
-        let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts ({}): bind mount without a source", dest.display())))?;
-        let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
-        let meta = std::fs::metadata(&src).map_err(|e| Error::path(&src, e))?;
-        let target = open_in_root(root, dest, !meta.is_dir()).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        let tp = fd_path(&target);
-        let rec = opts.flags & MsFlags::MS_REC;
-        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND | rec, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    if let Some(from) = bind {
+        let src = m.source().as_deref().unwrap_or(Path::new(""));
+        match from {
+            // From the fd that was checked, not the path, which could change.
+            BindFrom::Path(fd) => mount(Some(fd_path(fd).as_str()), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), NONE)
+                .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?,
+            BindFrom::Tree(tree) => {
+                use rustix::mount::MoveMountFlags;
+                rustix::mount::move_mount(tree, "", &target, "", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
+                    .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
+            }
+        }
+        // difference, not `& !`: bitflags' complement drops MS_NOSYMFOLLOW,
+        // a bit nix does not name.
+        let extra = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Bind mounts ignore flags on creation: apply them by remount,
             // keeping the flags the source mount has that we must not drop
@@ -278,20 +369,18 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
             mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep, NONE)
                 .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
         }
-        return apply_propagation(root, dest, &opts);
+        return apply_propagation(root, dest, opts);
     }
     if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
         // In a user namespace without its own netns the kernel refuses a new
         // sysfs instance: bind the host's read-only instead, as runc does.
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
         mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
             .map_err(|e| Error::sys("bind-mounting /sys", e))?;
         let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | (opts.flags & !MsFlags::MS_REMOUNT), NONE)
+        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | opts.flags.difference(MsFlags::MS_REMOUNT), NONE)
             .map_err(|e| Error::sys("remounting /sys read-only", e))?;
         return Ok(());
     }
-    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
     // Opened before the mount hides it: the image's contents to copy up.
     let below = if opts.copy_up {
         if typ != "tmpfs" {
@@ -310,7 +399,7 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount) -> Result<()> {
         let top = rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the new tmpfs", e))?;
         copy_tree(&below, &top, 0).map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
     }
-    apply_propagation(root, dest, &opts)
+    apply_propagation(root, dest, opts)
 }
 
 /// Copies a directory's contents (files, dirs, symlinks, fifos; modes and
@@ -399,7 +488,7 @@ fn locked_flags(path: &str) -> MsFlags {
 /// bind-mounted from the host.
 fn mount_cgroup(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
     let dest = m.destination();
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let flags = opts.flags.difference(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let ro = opts.flags & MsFlags::MS_RDONLY;
     let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
     let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::path("/proc/self/cgroup", e))?;
@@ -609,6 +698,19 @@ pub(crate) fn reopen_dev_null() -> Result<()> {
     Ok(())
 }
 
+/// The new root is a bind of the rootfs made under a private parent
+/// (pivot_root refuses a shared one), so it starts out private whatever
+/// linux.rootfsPropagation asked for. A shared or unbindable root is only
+/// what the spec says once set again here, on the container's own root.
+pub(crate) fn restore_root_propagation(spec: &Spec) -> Result<()> {
+    let Some(name) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else { return Ok(()) };
+    let flags = propagation_flags(name).ok_or_else(|| Error::Init(format!("linux.rootfsPropagation: unknown propagation {name:?}")))?;
+    if flags.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+        mount(NONE, "/", NONE, flags, NONE).map_err(|e| Error::sys(format!("linux.rootfsPropagation: making the container's / {name}"), e))?;
+    }
+    Ok(())
+}
+
 /// Post-pivot: masked paths get /dev/null (files) or a read-only tmpfs
 /// (directories); missing paths are skipped, as runc does.
 pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
@@ -663,7 +765,11 @@ mod tests {
         assert!(m.clear.contains(MsFlags::MS_RDONLY));
         assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
         assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-        assert!(parse_options(&s(&["rro"])).is_err());
+        let r = parse_options(&s(&["rbind", "rro", "rnoexec", "ridmap"])).unwrap();
+        assert!(!r.recursive.is_empty());
+        assert!(r.data.is_empty(), "recursive options are not filesystem data: {r:?}");
+        assert_eq!(r.idmap, Some(true));
+        assert!(parse_options(&s(&["idmap=uids=0-1-10"])).is_err());
     }
 
     #[test]
