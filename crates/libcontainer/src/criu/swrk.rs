@@ -170,12 +170,18 @@ fn recv(sock: &OwnedFd) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
     crate::fdpass::recv_fd_into(sock, vec![0u8; len.max(1)])
 }
 
-/// The last "Error (file:line): message" of a CRIU log, as "message".
+/// The cause in a CRIU log: its last "Error (file:line): message" that
+/// says more than "Dumping FAILED." (and is not the rlimit CRIU could not
+/// raise, which it survives), as "message".
 fn last_log_error(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
-    let line = text.lines().rev().find(|l| l.contains(" Error ("))?;
-    let msg = line.split_once("): ").map(|(_, m)| m).unwrap_or(line);
-    Some(msg.trim().to_owned())
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" Error ("))
+        .map(|l| l.split_once("): ").map(|(_, m)| m).unwrap_or(l).trim())
+        .collect();
+    let telling = |m: &&&str| !m.ends_with("FAILED.") && !m.starts_with("rlimit: ");
+    errors.iter().rev().find(telling).or(errors.last()).map(|m| m.to_string())
 }
 
 fn req_name(t: i32) -> String {
@@ -228,8 +234,10 @@ mod tests {
     #[test]
     fn the_last_error_of_a_log_is_the_cause() {
         let dir = std::env::temp_dir().join(format!("hull-criu-log-{}", std::process::id()));
-        std::fs::write(&dir, "(00.08) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n(00.09) No inventory.img image\n(00.10) Error (criu/protobuf.c:72): Unexpected EOF on (empty-image)\n(00.11) done\n").unwrap();
+        std::fs::write(&dir, "(00.08) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n(00.09) No inventory.img image\n(00.10) Error (criu/protobuf.c:72): Unexpected EOF on (empty-image)\n(00.11) Error (criu/cr-restore.c:2320): Restoring FAILED.\n").unwrap();
         assert_eq!(last_log_error(&dir).as_deref(), Some("Unexpected EOF on (empty-image)"));
+        std::fs::write(&dir, "(00.08) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n(00.11) Error (criu/cr-dump.c:2111): Dumping FAILED.\n").unwrap();
+        assert_eq!(last_log_error(&dir).as_deref(), Some("Dumping FAILED."));
         std::fs::remove_file(&dir).unwrap();
         assert_eq!(last_log_error(&dir), None);
     }
