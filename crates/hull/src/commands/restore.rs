@@ -52,6 +52,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         .bundle(a.bundle)
         .pid_file(a.pid_file)
         .console_socket(a.console_socket)
+        .systemd_cgroup(g.systemd_cgroup)
         .restore()?;
     if a.detach {
         return Ok(0);

@@ -33,12 +33,13 @@ pub struct RestoreBuilder {
     bundle: PathBuf,
     pid_file: Option<PathBuf>,
     console_socket: Option<PathBuf>,
+    systemd_cgroup: bool,
     criu: CriuCommon,
 }
 
 impl RestoreBuilder {
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>, criu: CriuCommon) -> Self {
-        RestoreBuilder { id: id.into(), root: root.into(), bundle: PathBuf::from("."), pid_file: None, console_socket: None, criu }
+        RestoreBuilder { id: id.into(), root: root.into(), bundle: PathBuf::from("."), pid_file: None, console_socket: None, systemd_cgroup: false, criu }
     }
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
@@ -54,6 +55,11 @@ impl RestoreBuilder {
         self
     }
 
+    pub fn systemd_cgroup(mut self, v: bool) -> Self {
+        self.systemd_cgroup = v;
+        self
+    }
+
     /// Restores the container; it is running when this returns. Its init
     /// is a child of this process, so [`Container::wait`] works on it.
     pub fn restore(self) -> Result<Container> {
@@ -61,6 +67,9 @@ impl RestoreBuilder {
         let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
         spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
+        if self.systemd_cgroup {
+            return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
+        }
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
         let images = criu::open_dir(&self.criu.image_path)?;
