@@ -13,6 +13,7 @@ use crate::fs;
 use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
 use crate::setup::{CgroupSetup, SystemView};
 use crate::stats::Stats;
+use crate::systemd::{self, SystemdUnit};
 use crate::v1::{self, V1};
 use crate::v2::{self, V2};
 
@@ -30,6 +31,10 @@ pub struct CgroupHandle {
     pub path: String,
     /// One entry per hierarchy the container is placed in.
     pub hierarchies: Vec<HierarchyDir>,
+    /// Set by the systemd driver: the scope that owns the cgroup (then
+    /// `created` is empty everywhere: systemd makes and removes the dirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<SystemdUnit>,
 }
 
 /// The container's directory in one hierarchy.
@@ -150,6 +155,7 @@ impl Manager {
             setup: view.setup,
             path: primary,
             hierarchies: Vec::with_capacity(plans.len()),
+            systemd: None,
         };
         for (h, base, _) in &plans {
             let mut created = Vec::new();
@@ -194,6 +200,34 @@ impl Manager {
             }
         }
         Ok(Manager { handle })
+    }
+
+    /// The systemd driver: plans the scope unit for `opts.cgroups_path`
+    /// ("slice:prefix:name"); nothing exists until [`Manager::start_scope`]
+    /// is given the container's first process. Fails closed when systemd is
+    /// not init or the host is not pure cgroup v2.
+    pub fn create_systemd(opts: &CgroupOptions) -> Result<Manager> {
+        Ok(Manager { handle: systemd::plan(opts)? })
+    }
+
+    /// Whether the cgroup is a systemd unit's.
+    pub fn is_systemd(&self) -> bool {
+        self.handle.systemd.is_some()
+    }
+
+    /// systemd driver: starts the scope with `pid` in it (systemd moves
+    /// it) and returns true; the cgroupfs drivers have nothing to start and
+    /// return false. `name` goes into the unit's description. The handle
+    /// then records the unit's InvocationID: persist it again.
+    pub fn start_scope(&mut self, pid: i32, name: &str) -> Result<bool> {
+        let Some(u) = &mut self.handle.systemd else {
+            return Ok(false);
+        };
+        if pid <= 0 {
+            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+        }
+        systemd::start(u, pid, name)?;
+        Ok(true)
     }
 
     /// Rebuilds a manager from a persisted handle; does no I/O.
@@ -325,6 +359,15 @@ impl Manager {
     /// Applies every field of linux.resources; an unappliable field is an
     /// error naming it, checked before anything is written.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        if let Some(u) = &self.handle.systemd {
+            // Everything is checked before systemd is told anything; then
+            // the unit's properties, so that systemd keeps the limits when
+            // it re-applies its settings, then the files (runc does both).
+            let dir = self.handle.unified_dir().ok_or_else(|| CgroupError::Detect("systemd handle without a cgroup2 directory".into()))?;
+            v2::resources::precheck(dir, r)?;
+            systemd::check_resources(r)?;
+            systemd::set_resources(u, r)?;
+        }
         self.driver()?.apply(r)
     }
 
@@ -364,6 +407,12 @@ impl Manager {
     /// All pids in the container cgroup, including sub-cgroups.
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut out = Vec::new();
+        if self.handle.systemd.as_ref().is_some_and(|u| u.invocation.is_empty()) {
+            // The scope was never started for this container: a cgroup at
+            // its path belongs to another one (same unit name), whose
+            // processes must never be signalled for us.
+            return Ok(out);
+        }
         if let Some(h) = self.procs_hierarchy() {
             collect_procs(&h.dir, &mut out)?;
         }
@@ -375,6 +424,11 @@ impl Manager {
     /// hierarchy. Kills nothing; never removes a directory create() did not
     /// make; already-removed directories are fine.
     pub fn destroy(&self) -> Result<()> {
+        if let Some(u) = &self.handle.systemd {
+            // systemd kills whatever is left in the scope and removes its
+            // cgroup, sub-cgroups included.
+            return systemd::stop(u);
+        }
         self.destroy_with_timeout(EMPTY_TIMEOUT)
     }
 

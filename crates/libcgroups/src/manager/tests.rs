@@ -257,6 +257,7 @@ fn add_task_rejects_non_pids() {
         setup: CgroupSetup::Legacy,
         path: "/x".into(),
         hierarchies: vec![],
+        systemd: None,
     });
     assert!(m.add_task(0).is_err());
     assert!(m.add_task(-5).is_err());
@@ -647,4 +648,17 @@ fn v2_refuses_what_it_cannot_apply() {
         .build()
         .unwrap();
     m.apply(&r).unwrap();
+}
+
+#[test]
+fn handle_without_systemd_field_still_loads() {
+    // state.json written before the systemd driver existed
+    let old = r#"{"setup":"Unified","path":"/a","hierarchies":[{"unified":true,"mountpoint":"/sys/fs/cgroup","dir":"/sys/fs/cgroup/a"}]}"#;
+    let h: CgroupHandle = serde_json::from_str(old).unwrap();
+    assert_eq!(h.systemd, None);
+    // and a fs-driver handle is written as before
+    assert!(!serde_json::to_string(&h).unwrap().contains("systemd"));
+    let sd = CgroupHandle { systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }), ..h };
+    let back: CgroupHandle = serde_json::from_str(&serde_json::to_string(&sd).unwrap()).unwrap();
+    assert_eq!(back, sd);
 }
