@@ -12,7 +12,8 @@
 #      create/start/state/kill/delete seen from the host, kill --all,
 #      delete --force, every v2 resource file, limits enforced (pids, OOM),
 #      a bare root (no controller enabled), `hull spec`'s default config,
-#      device rules (eBPF), a cgroupsPath below a populated cgroup.
+#      device rules (eBPF), a cgroupsPath below a populated cgroup,
+#      relative and empty cgroupsPaths (beside hull's own cgroup).
 # Leaves nothing behind: cgroups under /hull-test-vm (and the libcgroups
 # tests' /hull-test-cg-<pid>) are removed, bundles live in a /tmp dir.
 # Prints "PASS name" / "FAIL name: why" per check and, last,
@@ -299,6 +300,33 @@ check "populated parent: process still there" "$(cat "$BUSY/cgroup.procs")" "$bu
 check "populated parent: state gone" "$(status vm-busy)" none
 kill "$busy_pid"; wait "$busy_pid" 2>/dev/null
 rmdir "$BUSY"
+
+# -- a relative (or empty) cgroupsPath starts at the parent of hull's own
+# cgroup, as in runc: that one always holds hull itself, and v2 gives
+# controllers only to cgroups whose parent has no processes.
+section "relative cgroupsPath"
+OWN=$CG/$TOP/own
+mkdir -p "$OWN"
+# hull_in_own ARGS...: hull (like `hull` above) started from inside $OWN
+hull_in_own() {
+    timeout -k 2 60 sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' x "$OWN" \
+        "$HULL" --root "$STATE" "$@" < /dev/null > "$OUT" 2> "$ERR"
+    RC=$?
+}
+B=$(mkbundle rel "rel" "$LIMITS" sh -c "$REPORT")
+hull_in_own run -b "$B" vm-rel
+expect_ok "relative: run exit 0"
+check_report relative
+B=$(mkbundle relid "" "$LIMITS" sleep 1000)
+hull_in_own create -b "$B" vm-relid
+expect_ok "empty cgroupsPath: create exit 0"
+pid=$(state_pid vm-relid)
+check "empty cgroupsPath: beside hull's own cgroup, named by the id" "$(cat "/proc/${pid:-0}/cgroup" 2>&1)" "0::/$TOP/vm-relid"
+check "empty cgroupsPath: memory.max" "$(cat "$CG/$TOP/vm-relid/memory.max" 2>&1)" 67108864
+hull delete --force vm-relid
+expect_ok "empty cgroupsPath: delete"
+rmdir "$OWN" "$CG/$TOP"
+no_leftovers relative
 
 # --- summary ----------------------------------------------------------------------
 "$HULL" --root "$STATE" list 2>/dev/null | grep -q vm- && echo "note: containers left in $STATE"

@@ -91,7 +91,8 @@ impl CgroupHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct CgroupOptions<'a> {
     /// OCI `linux.cgroupsPath`: absolute = from each hierarchy's root,
-    /// relative or empty = below the runtime's own cgroup.
+    /// relative or empty = below the runtime's own cgroup (on pure v2:
+    /// below its parent, like runc).
     pub cgroups_path: Option<&'a str>,
     /// Used as the cgroup name when `cgroups_path` is absent or empty.
     pub container_id: &'a str,
@@ -132,7 +133,10 @@ impl Manager {
             let (base_dir, base_cg) = match &resolved {
                 Resolved::Absolute(_) => (h.mountpoint.clone(), "/".to_string()),
                 Resolved::Relative(_) => {
-                    let own = view.own_path(h)?;
+                    let mut own = view.own_path(h)?;
+                    if view.setup == CgroupSetup::Unified {
+                        own = v2_relative_base(own, &h.root);
+                    }
                     let rel = strip_mount_root(own, &h.root)?;
                     let base = if rel.is_empty() {
                         h.mountpoint.clone()
@@ -487,6 +491,22 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Where relative cgroupsPaths start on pure v2: the parent of the
+/// runtime's own cgroup, as in runc. The own cgroup always holds the
+/// runtime itself, and v2 gives controllers only to cgroups whose parent
+/// has no processes. At the root of the mount (the root, or a cgroup
+/// namespace's) there is no parent to go to.
+fn v2_relative_base<'a>(own: &'a str, mount_root: &str) -> &'a str {
+    let o = own.trim_end_matches('/');
+    if o.is_empty() || o == mount_root.trim_end_matches('/') {
+        return own;
+    }
+    match o.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &o[..i],
     }
 }
 

@@ -157,6 +157,40 @@ fn relative_path_with_mount_root_inside_cgroup_namespace() {
 }
 
 #[test]
+fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
+    let t = TempTree::new();
+    let mut v = view(&t.0, CgroupSetup::Unified, &["unified"]);
+    v.own = parse_proc_cgroup("0::/a/own\n");
+    std::fs::create_dir_all(t.0.join("unified/a/own")).unwrap();
+    let m = Manager::create_in(&v, &CgroupOptions { cgroups_path: None, container_id: "ctr" }).unwrap();
+    assert_eq!(m.handle().path, "/a/ctr");
+    assert_eq!(m.handle().hierarchies[0].dir, t.0.join("unified/a/ctr"));
+    assert_eq!(m.handle().hierarchies[0].created, vec![t.0.join("unified/a/ctr")]);
+    m.destroy().unwrap();
+    assert!(t.0.join("unified/a/own").is_dir());
+    // In the root cgroup there is no parent: the root it is.
+    v.own = parse_proc_cgroup("0::/\n");
+    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    assert_eq!(m.handle().path, "/x");
+    m.destroy().unwrap();
+    // Nor above the root of a cgroup namespace's mount.
+    v.hierarchies[0].root = "/own".to_string();
+    v.own = parse_proc_cgroup("0::/own\n");
+    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    assert_eq!((m.handle().path.as_str(), m.handle().hierarchies[0].dir.clone()), ("/own/x", t.0.join("unified/x")));
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v2_relative_base_cases() {
+    assert_eq!(v2_relative_base("/a/b/c", "/"), "/a/b");
+    assert_eq!(v2_relative_base("/a", "/"), "/");
+    assert_eq!(v2_relative_base("/", "/"), "/");
+    assert_eq!(v2_relative_base("/ns/x", "/ns"), "/ns");
+    assert_eq!(v2_relative_base("/ns", "/ns/"), "/ns");
+}
+
+#[test]
 fn failed_create_rolls_back() {
     let t = TempTree::new();
     let mut v = view(&t.0, CgroupSetup::Legacy, &["memory", "cpu"]);
