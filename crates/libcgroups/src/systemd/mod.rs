@@ -13,7 +13,6 @@ mod path;
 mod props;
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
@@ -91,42 +90,27 @@ pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
     })
 }
 
-/// A connection kept for the life of the process (one create makes several
-/// calls), with systemd's version.
-struct Session {
-    conn: Conn,
-    version: u32,
+/// One connection per operation, closed at its end: systemd sends every
+/// signal to every private connection, so one held open for the life of a
+/// foreground `run` would make PID 1 queue messages nobody reads.
+fn with_conn<T>(context: &str, deadline: Instant, f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbusError>) -> Result<T> {
+    let mut conn = Conn::connect(deadline).map_err(|e| err(context, e))?;
+    f(&mut conn).map_err(|e| err(context, e))
 }
 
-static SESSION: Mutex<Option<Session>> = Mutex::new(None);
-
-fn with_session<T>(context: &str, deadline: Instant, f: impl FnOnce(&mut Session) -> std::result::Result<T, DbusError>) -> Result<T> {
-    let mut guard = SESSION.lock().unwrap_or_else(|p| p.into_inner());
-    if guard.is_none() {
-        let mut conn = Conn::connect(deadline).map_err(|e| err(context, e))?;
-        let reply = conn.call(&manager_property("Version"), deadline, "reading systemd's version").map_err(|e| err(context, e))?;
-        let v = reply.body_reader("v").and_then(|mut r| r.variant_str()).map_err(|e| err(context, e))?;
-        // "252.39-1~deb12u2", "v256"
-        let digits: String = v.trim_start_matches('v').chars().take_while(char::is_ascii_digit).collect();
-        let version = digits.parse().unwrap_or(0);
-        *guard = Some(Session { conn, version });
-    }
-    let Some(s) = guard.as_mut() else {
-        return Err(CgroupError::Detect("systemd connection vanished".into()));
-    };
-    let r = f(s);
-    if matches!(r, Err(DbusError::Io(_) | DbusError::Protocol(_) | DbusError::Timeout(_))) {
-        // The stream may be out of step now: never reuse it.
-        *guard = None;
-    }
-    r.map_err(|e| err(context, e))
+/// systemd's major version ("252.39-1~deb12u2", "v256"); 0 if unreadable.
+fn version(c: &mut Conn, deadline: Instant) -> std::result::Result<u32, DbusError> {
+    let reply = c.call(&manager_property("Version"), deadline, "reading systemd's version")?;
+    let v = reply.body_reader("v").and_then(|mut r| r.variant_str())?;
+    let digits: String = v.trim_start_matches('v').chars().take_while(char::is_ascii_digit).collect();
+    Ok(digits.parse().unwrap_or(0))
 }
 
 /// Runs a unit job (StartTransientUnit, StopUnit) and waits for its end.
-fn run_job(s: &mut Session, call: &dbus::wire::Call, what: &str, deadline: Instant) -> std::result::Result<(), DbusError> {
-    let reply = s.conn.call(call, deadline, what)?;
+fn run_job(c: &mut Conn, call: &dbus::wire::Call, what: &str, deadline: Instant) -> std::result::Result<(), DbusError> {
+    let reply = c.call(call, deadline, what)?;
     let job = reply.body_reader("o").and_then(|mut r| r.str())?;
-    let result = s.conn.wait_job(&job, deadline, what)?;
+    let result = c.wait_job(&job, deadline, what)?;
     if result != "done" {
         return Err(DbusError::Remote { name: "job".into(), message: format!("{job} ended with result {result:?}") });
     }
@@ -168,13 +152,13 @@ fn unit_call(member: &'static str, u: &SystemdUnit, with_mode: bool) -> dbus::wi
 }
 
 /// The unit's current InvocationID in hex; `None` when it is not loaded.
-fn invocation_of(s: &mut Session, u: &SystemdUnit, deadline: Instant) -> std::result::Result<Option<String>, DbusError> {
-    let path = match s.conn.call(&unit_call("GetUnit", u, false), deadline, "looking up the unit") {
+fn invocation_of(c: &mut Conn, u: &SystemdUnit, deadline: Instant) -> std::result::Result<Option<String>, DbusError> {
+    let path = match c.call(&unit_call("GetUnit", u, false), deadline, "looking up the unit") {
         Ok(reply) => reply.body_reader("o").and_then(|mut r| r.str())?,
         Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(None),
         Err(e) => return Err(e),
     };
-    let reply = s.conn.call(&property(&path, "org.freedesktop.systemd1.Unit", "InvocationID"), deadline, "reading the unit's InvocationID")?;
+    let reply = c.call(&property(&path, "org.freedesktop.systemd1.Unit", "InvocationID"), deadline, "reading the unit's InvocationID")?;
     let id = reply.body_reader("v").and_then(|mut r| r.variant_bytes())?;
     Ok(Some(id.iter().map(|b| format!("{b:02x}")).collect()))
 }
@@ -186,15 +170,15 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
     let ctx = format!("starting systemd unit {} in {}", u.unit, u.slice);
     let deadline = Instant::now() + JOB_TIMEOUT;
     let call = start_call(u, pid, &format!("hull container {name}"));
-    let id = with_session(&ctx, deadline, |s| {
-        match run_job(s, &call, "starting the scope", deadline) {
+    let id = with_conn(&ctx, deadline, |c| {
+        match run_job(c, &call, "starting the scope", deadline) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.UnitExists") => {
-                let _ = s.conn.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting a failed unit");
-                run_job(s, &call, "starting the scope", deadline)?;
+                let _ = c.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting a failed unit");
+                run_job(c, &call, "starting the scope", deadline)?;
             }
             r => r?,
         }
-        invocation_of(s, u, deadline)
+        invocation_of(c, u, deadline)
     })?;
     // Gone already: the process died and systemd dropped the empty scope.
     u.invocation = id.ok_or_else(|| CgroupError::Detect(format!("{ctx}: the unit vanished right after starting (did the container's process die?)")))?;
@@ -205,18 +189,18 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
 pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
     let ctx = format!("setting properties of systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
-    let version = with_session(&ctx, deadline, |s| Ok(s.version))?;
+    let mut conn = Conn::connect(deadline).map_err(|e| err(&ctx, e))?;
+    let version = version(&mut conn, deadline).map_err(|e| err(&ctx, e))?;
     let props = props::resources(r, version)?;
     if props.is_empty() {
         return Ok(());
     }
-    with_session(&ctx, deadline, |s| {
-        let mut w = Writer::new();
-        w.str(&u.unit);
-        w.bool(true);
-        w.props(&props);
-        s.conn.call(&manager_call("SetUnitProperties", "sba(sv)", w.into_bytes()), deadline, "setting unit properties").map(|_| ())
-    })
+    let mut w = Writer::new();
+    w.str(&u.unit);
+    w.bool(true);
+    w.props(&props);
+    conn.call(&manager_call("SetUnitProperties", "sba(sv)", w.into_bytes()), deadline, "setting unit properties").map_err(|e| err(&ctx, e))?;
+    Ok(())
 }
 
 /// Checks `r` against the properties mapping before anything is sent.
@@ -233,8 +217,8 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
     }
     let ctx = format!("stopping systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
-    with_session(&ctx, deadline, |s| {
-        match invocation_of(s, u, deadline)? {
+    with_conn(&ctx, deadline, |c| {
+        match invocation_of(c, u, deadline)? {
             Some(id) if id == u.invocation => {}
             Some(_) => {
                 tracing::debug!("{} is another container's now: not stopping it", u.unit);
@@ -242,11 +226,11 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
             }
             None => return Ok(()),
         }
-        match run_job(s, &unit_call("StopUnit", u, true), "stopping the scope", deadline) {
+        match run_job(c, &unit_call("StopUnit", u, true), "stopping the scope", deadline) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.NoSuchUnit") => {}
             r => r?,
         }
-        match s.conn.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting the unit") {
+        match c.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting the unit") {
             Err(e) if e.remote_name().is_some() => Ok(()), // not loaded, or not failed
             r => r.map(|_| ()),
         }
