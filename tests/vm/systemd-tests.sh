@@ -87,6 +87,13 @@ hull exec sd-life sh -c "$REPORT"
 expect_ok "exec: exit 0"
 check "exec: in the scope's cgroup (the cgroup ns root)" "$(field self)" "0::/"
 check "exec: memory.max inside" "$(field memory.max)" 67108864
+# the scope is delegated: a sub-cgroup of it can take an exec
+mkdir "$D/sub"
+hull exec --cgroup sub sd-life cat /proc/self/cgroup
+expect_ok "exec --cgroup sub: exit 0"
+check "exec --cgroup sub: in the scope's sub-cgroup" "$(cat "$OUT")" "0::/sub"
+check "exec --cgroup sub: the scope is still active" "$(show "$U" ActiveState)" active
+rmdir "$D/sub"
 hull ps sd-life
 if grep -qw "${pid:-x}" "$OUT"; then pass "ps: lists the init"; else fail "ps: lists the init" "$(cat "$OUT" "$ERR")"; fi
 hull events --stats sd-life

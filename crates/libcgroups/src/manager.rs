@@ -292,6 +292,8 @@ impl Manager {
         for h in &mut handle.hierarchies {
             h.created.clear();
         }
+        // Nor the scope: destroying the view must not stop the unit.
+        handle.systemd = None;
         for spec in specs {
             let (ctrls, sub) = match spec.split_once(':') {
                 Some((c, p)) => (Some(c), p),

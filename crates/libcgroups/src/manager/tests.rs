@@ -696,3 +696,23 @@ fn handle_without_systemd_field_still_loads() {
     let back: CgroupHandle = serde_json::from_str(&serde_json::to_string(&sd).unwrap()).unwrap();
     assert_eq!(back, sd);
 }
+
+#[test]
+fn a_sub_cgroup_view_of_a_scope_owns_no_unit() {
+    let t = TempTree::new();
+    let dir = t.0.join("unified/system.slice/hull-c.scope");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let m = Manager::from_handle(CgroupHandle {
+        setup: CgroupSetup::Unified,
+        path: "/system.slice/hull-c.scope".into(),
+        hierarchies: vec![HierarchyDir { controllers: vec![], unified: true, mountpoint: t.0.join("unified"), dir: dir.clone(), created: vec![] }],
+        systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }),
+    });
+    assert!(m.is_systemd());
+    let view = m.sub_cgroup(&["sub".to_string()]).unwrap();
+    assert!(!view.is_systemd());
+    assert_eq!(view.handle().unified_dir(), Some(dir.join("sub").as_path()));
+    // destroying the view touches neither systemd nor the directories
+    view.destroy().unwrap();
+    assert!(dir.join("sub").is_dir());
+}
