@@ -42,7 +42,7 @@ pub struct SystemdUnit {
 }
 
 /// Whether systemd runs as init (sd_booted(3)'s test).
-pub fn booted() -> bool {
+pub(crate) fn booted() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
