@@ -67,9 +67,10 @@ impl Conn {
             Ok(c) => Ok(c),
             Err(private) => {
                 tracing::debug!("systemd private socket: {private}; trying the system bus");
+                // Without a system bus, what went wrong with systemd's own
+                // socket is the error worth reporting.
                 Conn::open(SYSTEM_BUS, true, deadline).map_err(|bus| match bus {
-                    // Neither socket exists: name the first, systemd's own.
-                    DbusError::Connect { .. } if matches!(private, DbusError::Connect { .. }) => private,
+                    DbusError::Connect { .. } => private,
                     other => other,
                 })
             }
