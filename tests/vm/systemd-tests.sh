@@ -52,7 +52,10 @@ check "run: state gone" "$(status sd-run)" none
 
 # -- create: systemd's view of the scope and its cgroup
 section "create, systemd's view"
-B=$(mkbundle sd-life "system.slice:$P:sd-life" "$LIMITS" sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
+# the smoke limits plus an IO weight (runc's conversion: 500 -> 4950)
+LIFE_LIMITS='{ "memory": { "limit": 67108864 }, "pids": { "limit": 32 },
+  "cpu": { "quota": 50000, "period": 100000 }, "blockIO": { "weight": 500 } }'
+B=$(mkbundle sd-life "system.slice:$P:sd-life" "$LIFE_LIMITS" sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
 U=$P-sd-life.scope
 D=$CG/system.slice/$U
 hull --systemd-cgroup create -b "$B" sd-life
@@ -66,21 +69,24 @@ check "create: ControlGroup" "$(show "$U" ControlGroup)" "/system.slice/$U"
 check "create: MemoryMax" "$(show "$U" MemoryMax)" 67108864
 check "create: TasksMax" "$(show "$U" TasksMax)" 32
 check "create: CPUQuotaPerSecUSec" "$(show "$U" CPUQuotaPerSecUSec)" 500ms
+check "create: IOWeight" "$(show "$U" IOWeight)" 4950
 check "create: init in the scope" "$(cat "/proc/${pid:-0}/cgroup" 2>&1)" "0::/system.slice/$U"
 check "create: memory.max" "$(cat "$D/memory.max" 2>&1)" 67108864
 check "create: pids.max" "$(cat "$D/pids.max" 2>&1)" 32
 check "create: cpu.max" "$(cat "$D/cpu.max" 2>&1)" "50000 100000"
+check "create: io.weight" "$(cat "$D/io.weight" 2>&1)" "default 4950"
 hull start sd-life
 expect_ok "start: exit 0"
 check "start: status" "$(status sd-life)" running
 
-# systemd re-applies a unit's memory settings when one of them changes:
-# had hull written memory.max only to the file, it would fall back to
-# "max" here.
-systemctl set-property --runtime "$U" MemoryLow=1M TasksAccounting=yes
+# systemd re-applies a unit's memory (pids, io) settings when one of them
+# changes: had hull written memory.max only to the file, it would fall
+# back to "max" here.
+systemctl set-property --runtime "$U" MemoryLow=1M TasksAccounting=yes IOAccounting=yes
 check "set-property: MemoryMax kept" "$(show "$U" MemoryMax)" 67108864
 check "set-property: memory.max kept" "$(cat "$D/memory.max" 2>&1)" 67108864
 check "set-property: pids.max kept" "$(cat "$D/pids.max" 2>&1)" 32
+check "set-property: io.weight kept" "$(cat "$D/io.weight" 2>&1)" "default 4950"
 
 section "exec, ps, events, pause, update"
 hull exec sd-life sh -c "$REPORT"

@@ -6,7 +6,7 @@
 use oci_spec::runtime::LinuxResources;
 
 use super::dbus::wire::Variant;
-use crate::convert::{cpu_shares_to_weight, swap_to_v2};
+use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 use crate::error::{CgroupError, Result};
 use crate::v1::nz;
 
@@ -65,6 +65,11 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
                 }
             }
         }
+    }
+    // Beyond runc (which leaves it to the file): systemd writes its own
+    // default weight when it re-applies a unit's IO settings.
+    if let Some(w) = r.block_io().as_ref().and_then(|b| nz(b.weight())) {
+        p.push(("IOWeight", Variant::U64(blkio_weight_to_io_weight(u64::from(w)))));
     }
     if let Some(pids) = r.pids() {
         let l = pids.limit();
@@ -159,8 +164,9 @@ mod tests {
     fn maps_like_runc() {
         let r = res(r#"{"memory": {"limit": 67108864, "reservation": 1024, "swap": 100663296},
                         "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-2,9", "mems": "0"},
-                        "pids": {"limit": 42}}"#);
+                        "pids": {"limit": 42}, "blockIO": {"weight": 500}}"#);
         let p = resources(&r, 252).unwrap();
+        assert_eq!(get(&p, "IOWeight"), Some(&Variant::U64(4950)));
         assert_eq!(get(&p, "MemoryMax"), Some(&Variant::U64(67108864)));
         assert_eq!(get(&p, "MemoryLow"), Some(&Variant::U64(1024)));
         assert_eq!(get(&p, "MemorySwapMax"), Some(&Variant::U64(33554432)));
