@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI entry point for the tests that need pure cgroup v2: installs what the
-# guest needs, builds hull and the libcgroups test binaries, boots ONE guest
-# (tests/vm/run-guest) and runs tests/vm/guest-tests.sh in it.
+# guest needs, builds hull and the libcgroups test binaries, boots a guest
+# (tests/vm/run-guest) for tests/vm/guest-tests.sh, then one with systemd as
+# PID 1 (run-guest --systemd) for tests/vm/systemd-tests.sh.
 # Runs as root on the host; the guest is QEMU under TCG, no kvm needed.
 #
 # Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
@@ -14,7 +15,7 @@ REPO=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
 # Packages: only the missing ones, so a prepared machine needs no network.
-PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils"
+PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -43,20 +44,29 @@ done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-rc=0
-tests/vm/run-guest -t "${VM_TIMEOUT:-900}" -e HULL_BIN="$HULL_BIN" -- \
-    "$REPO/tests/vm/guest-tests.sh" "${abs[@]}" | tee "$log" || rc=$?
-
-# The guest's own count; when the guest died (124 timeout, 125 no result)
-# count what it managed and one failure for the lost rest.
-summary=$(sed -n 's/^guest-tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
-if [ -n "$summary" ]; then
-    read -r n m <<< "$summary"
-else
-    n=$(grep -c '^PASS ' "$log" || true)
-    m=$(( $(grep -c '^FAIL ' "$log" || true) + 1 ))
-    echo "vm: the guest did not finish (exit $rc)"
-fi
-[ "$rc" = 0 ] || [ "$m" != 0 ] || m=1
+n=0
+m=0
+# guest NAME RUN_GUEST_ARGS... -- CMD...: one boot; adds the batch's
+# "NAME: N passed, M failed" to n and m. When the guest died (124 timeout,
+# 125 no result) it counts what the batch managed and one failure for the
+# lost rest.
+guest() {
+    local name=$1 rc=0 summary a b
+    shift
+    tests/vm/run-guest -t "${VM_TIMEOUT:-900}" -e HULL_BIN="$HULL_BIN" "$@" | tee "$log" || rc=$?
+    summary=$(sed -n "s/^$name: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$log" | tail -1)
+    if [ -n "$summary" ]; then
+        read -r a b <<< "$summary"
+    else
+        a=$(grep -c '^PASS ' "$log" || true)
+        b=$(( $(grep -c '^FAIL ' "$log" || true) + 1 ))
+        echo "vm: $name: the guest did not finish (exit $rc)"
+    fi
+    [ "$rc" = 0 ] || [ "$b" != 0 ] || b=1
+    n=$((n + a))
+    m=$((m + b))
+}
+guest guest-tests -- "$REPO/tests/vm/guest-tests.sh" "${abs[@]}"
+guest systemd-tests --systemd -- "$REPO/tests/vm/systemd-tests.sh"
 echo "vm: $n passed, $m failed"
 [ "$m" = 0 ]

@@ -13,6 +13,7 @@
 #      delete --force, every v2 resource file, limits enforced (pids, OOM),
 #      a bare root (no controller enabled), `hull spec`'s default config,
 #      device rules (eBPF), a cgroupsPath below a populated cgroup,
+#      relative and empty cgroupsPaths (beside hull's own cgroup),
 #      checkpoint/restore with the distribution's CRIU (incl. pre-dump).
 # Leaves nothing behind: cgroups under /hull-test-vm (and the libcgroups
 # tests' /hull-test-cg-<pid>) are removed, bundles live in a /tmp dir.
@@ -23,25 +24,12 @@
 set -uo pipefail   # no -e: a failed check must not stop the batch
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-HULL=${HULL_BIN:-$REPO/target/release/hull}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
-CG=/sys/fs/cgroup
 STATE=/run/hull-vm            # hull --root
 WORK=$(mktemp -d /tmp/hull-vm.XXXXXX)   # bundles; /tmp is the guest's tmpfs overlay
 TOP=hull-test-vm              # every cgroup hull makes here lives under /$TOP
 
-passed=0
-failed=0
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
-# check NAME GOT WANT
-check() {
-    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "got '$2', want '$3'"; fi
-}
-# section TITLE: a header with the guest's uptime (TCG makes everything slow;
-# the stamps show where the time goes)
-section() { echo; echo "== $* [t=$(cut -d' ' -f1 /proc/uptime)s]"; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 [ "$(id -u)" = 0 ] || { echo "guest-tests: must run as root (inside run-guest)" >&2; exit 2; }
 
@@ -76,124 +64,8 @@ done
 
 # --- 2. hull on v2 ------------------------------------------------------------------
 
-# A busybox rootfs, shared by the bundles (rootfs.path may be absolute).
-ROOTFS=$WORK/rootfs
-mkdir -p "$ROOTFS"/{bin,proc,sys,dev,tmp,etc}
-cp "$BUSYBOX" "$ROOTFS/bin/busybox"
-# One exec instead of ~400 `ln`s (each costs ~0.1 s under TCG). The applet
-# list includes "busybox" itself; --install skips existing names (EEXIST),
-# so the binary is not replaced by a link to itself.
-chroot "$ROOTFS" /bin/busybox --install -s /bin 2>/dev/null
-[ -f "$ROOTFS/bin/busybox" ] && [ ! -L "$ROOTFS/bin/busybox" ] && [ -L "$ROOTFS/bin/sh" ] ||
-    fail "busybox rootfs" "$(ls -l "$ROOTFS/bin" | head -5)"
+make_rootfs
 
-# json_args ARG... -> a JSON array of strings (backslash, quote, newline, tab escaped)
-json_args() {
-    local a out="" sep=""
-    for a in "$@"; do
-        a=${a//\\/\\\\}
-        a=${a//\"/\\\"}
-        a=${a//$'\n'/\\n}
-        a=${a//$'\t'/\\t}
-        out+="$sep\"$a\""
-        sep=", "
-    done
-    echo "[$out]"
-}
-
-# The limits of the smoke test.
-LIMITS='{
-      "memory": { "limit": 67108864 },
-      "pids": { "limit": 32 },
-      "cpu": { "quota": 50000, "period": 100000 }
-    }'
-
-NAMESPACES='[ { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                   { "type": "uts" }, { "type": "mount" }, { "type": "cgroup" } ]'
-
-# The capabilities of mkbundle's process (CAPS=... overrides them).
-CAPS='"CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"'
-
-# mkbundle NAME CGROUPS_PATH RESOURCES_JSON ARG... -> prints the bundle dir
-# terminal false, $NAMESPACES (a cgroup namespace) and a cgroup mount at
-# /sys/fs/cgroup; $CAPS; DEVICES=JSON sets linux.devices.
-mkbundle() {
-    local name=$1 cgpath=$2 res=$3
-    shift 3
-    local b=$WORK/$name devices=""
-    [ -z "${DEVICES:-}" ] || devices=$'\n    "devices": '"$DEVICES,"
-    mkdir -p "$b"
-    cat > "$b/config.json" <<JSON
-{
-  "ociVersion": "1.2.0",
-  "process": {
-    "terminal": false,
-    "user": { "uid": 0, "gid": 0 },
-    "args": $(json_args "$@"),
-    "env": [ "PATH=/bin" ],
-    "cwd": "/",
-    "capabilities": {
-      "bounding": [ $CAPS ],
-      "effective": [ $CAPS ],
-      "permitted": [ $CAPS ]
-    },
-    "noNewPrivileges": true
-  },
-  "root": { "path": "$ROOTFS", "readonly": true },
-  "hostname": "$name",
-  "mounts": [
-    { "destination": "/proc", "type": "proc", "source": "proc" },
-    { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-      "options": [ "nosuid", "strictatime", "mode=755", "size=65536k" ] },
-    { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": [ "nosuid", "nodev" ] },
-    { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": [ "nosuid", "noexec", "nodev", "ro" ] },
-    { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-      "options": [ "nosuid", "noexec", "nodev", "relatime", "ro" ] }
-  ],
-  "linux": {
-    "cgroupsPath": "$cgpath",
-    "resources": $res,$devices
-    "namespaces": $NAMESPACES,
-    "maskedPaths": [ "/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware" ],
-    "readonlyPaths": [ "/proc/sys", "/proc/sysrq-trigger" ]
-  }
-}
-JSON
-    echo "$b"
-}
-
-# hull ARGS...: the runtime with our state root; stdout to $OUT, stderr to
-# $ERR, exit status in $RC. stdin is /dev/null: a created container keeps
-# its stdio, so no pipe of ours may be held open by it.
-OUT=$WORK/out
-ERR=$WORK/err
-hull() {
-    timeout -k 2 60 "$HULL" --root "$STATE" "$@" < /dev/null > "$OUT" 2> "$ERR"
-    RC=$?
-}
-# expect_ok NAME: pass when the last hull call exited 0, else fail with stderr
-expect_ok() {
-    if [ "$RC" = 0 ]; then pass "$1"; else fail "$1" "exit $RC: $(tr '\n' ' ' < "$ERR")"; fi
-}
-# field KEY: a value from the key=value lines the container printed
-field() { sed -n "s/^$1=//p" "$OUT" | head -1; }
-# status ID: the status in `hull state`, or "none"
-status() {
-    "$HULL" --root "$STATE" state "$1" 2>/dev/null | tr -d ' \n' |
-        grep -o '"status":"[a-z]*"' | cut -d'"' -f4 || echo none
-}
-state_pid() {
-    "$HULL" --root "$STATE" state "$1" 2>/dev/null | tr -d ' \n' | grep -o '"pid":[0-9]*' | cut -d: -f2
-}
-# wait_status ID WANT: poll for up to 5 s
-wait_status() {
-    local i
-    for i in $(seq 50); do
-        [ "$(status "$1")" = "$2" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # no_leftovers NAME: nothing is left under /sys/fs/cgroup/$TOP (removed if so,
 # so that the next test starts clean)
 no_leftovers() {
@@ -203,22 +75,6 @@ no_leftovers() {
     else
         pass "$1: no cgroup left"
     fi
-}
-
-# What the container prints about its own cgroup, one key=value per line.
-REPORT='for f in memory.max pids.max cpu.max; do echo "$f=$(cat /sys/fs/cgroup/$f 2>&1)"; done
-echo "self=$(cat /proc/self/cgroup)"
-echo "fstype=$(grep " /sys/fs/cgroup " /proc/mounts | cut -d" " -f3)"'
-
-# check_report PREFIX: the limits and cgroup namespace as seen inside
-# (nothing to check when the run failed: expect_ok has counted that)
-check_report() {
-    [ "$RC" = 0 ] || return 0
-    check "$1: memory.max inside" "$(field memory.max)" 67108864
-    check "$1: pids.max inside" "$(field pids.max)" 32
-    check "$1: cpu.max inside" "$(field cpu.max)" "50000 100000"
-    check "$1: /proc/self/cgroup inside (cgroup ns)" "$(field self)" "0::/"
-    check "$1: /sys/fs/cgroup inside is cgroup2" "$(field fstype)" cgroup2
 }
 
 echo; echo "hull: $HULL ($("$HULL" --version 2>&1))"
@@ -445,6 +301,33 @@ check "populated parent: process still there" "$(cat "$BUSY/cgroup.procs")" "$bu
 check "populated parent: state gone" "$(status vm-busy)" none
 kill "$busy_pid"; wait "$busy_pid" 2>/dev/null
 rmdir "$BUSY"
+
+# -- a relative (or empty) cgroupsPath starts at the parent of hull's own
+# cgroup, as in runc: that one always holds hull itself, and v2 gives
+# controllers only to cgroups whose parent has no processes.
+section "relative cgroupsPath"
+OWN=$CG/$TOP/own
+mkdir -p "$OWN"
+# hull_in_own ARGS...: hull (like `hull` above) started from inside $OWN
+hull_in_own() {
+    timeout -k 2 60 sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' x "$OWN" \
+        "$HULL" --root "$STATE" "$@" < /dev/null > "$OUT" 2> "$ERR"
+    RC=$?
+}
+B=$(mkbundle rel "rel" "$LIMITS" sh -c "$REPORT")
+hull_in_own run -b "$B" vm-rel
+expect_ok "relative: run exit 0"
+check_report relative
+B=$(mkbundle relid "" "$LIMITS" sleep 1000)
+hull_in_own create -b "$B" vm-relid
+expect_ok "empty cgroupsPath: create exit 0"
+pid=$(state_pid vm-relid)
+check "empty cgroupsPath: beside hull's own cgroup, named by the id" "$(cat "/proc/${pid:-0}/cgroup" 2>&1)" "0::/$TOP/vm-relid"
+check "empty cgroupsPath: memory.max" "$(cat "$CG/$TOP/vm-relid/memory.max" 2>&1)" 67108864
+hull delete --force vm-relid
+expect_ok "empty cgroupsPath: delete"
+rmdir "$OWN" "$CG/$TOP"
+no_leftovers relative
 
 # -- checkpoint/restore with the distribution's CRIU (3.17 works on this
 # kernel, unlike on the 6.18 hosts): a counter in a bind-mounted dir freezes

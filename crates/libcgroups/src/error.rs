@@ -57,6 +57,13 @@ pub enum CgroupError {
     #[error("{context}: {reason}")]
     Timeout { context: String, reason: String },
 
+    /// A request to systemd failed (the systemd driver).
+    #[error("{context}: {source}")]
+    Systemd {
+        context: String,
+        source: crate::systemd::dbus::DbusError,
+    },
+
     /// destroy() refuses to remove a cgroup that still holds processes.
     #[error("cgroup {} still has processes {pids:?}; kill them before destroying it", .dir.display())]
     NotEmpty { dir: PathBuf, pids: Vec<i32> },

@@ -7,6 +7,10 @@
 //! A [`CgroupHandle`] captures everything needed to rebuild the manager in
 //! later commands without the spec.
 //!
+//! With `--systemd-cgroup` the cgroup is a transient systemd scope instead
+//! (see `systemd`): created over D-Bus with the container's first process,
+//! then driven through its cgroup2 directory like a Unified one.
+//!
 //! Device rules go to the v1 devices controller on Legacy and Hybrid, and
 //! become an eBPF program attached to the container's cgroup on Unified
 //! (see `v2::devices`).
@@ -18,6 +22,7 @@ mod manager;
 mod path;
 mod setup;
 mod stats;
+mod systemd;
 mod v1;
 mod v2;
 
@@ -25,6 +30,7 @@ pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 pub use error::{CgroupError, Result};
 pub use manager::{CgroupHandle, CgroupOptions, HierarchyDir, Manager};
 pub use setup::{detect_setup, CgroupSetup};
+pub use systemd::{dbus::DbusError, SystemdUnit};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
     Stats, Throttling,

@@ -13,6 +13,7 @@ use crate::fs;
 use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
 use crate::setup::{CgroupSetup, SystemView};
 use crate::stats::Stats;
+use crate::systemd::{self, SystemdUnit};
 use crate::v1::{self, V1};
 use crate::v2::{self, V2};
 
@@ -30,6 +31,10 @@ pub struct CgroupHandle {
     pub path: String,
     /// One entry per hierarchy the container is placed in.
     pub hierarchies: Vec<HierarchyDir>,
+    /// Set by the systemd driver: the scope that owns the cgroup (then
+    /// `created` is empty everywhere: systemd makes and removes the dirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<SystemdUnit>,
 }
 
 /// The container's directory in one hierarchy.
@@ -86,7 +91,8 @@ impl CgroupHandle {
 #[derive(Debug, Clone, Copy)]
 pub struct CgroupOptions<'a> {
     /// OCI `linux.cgroupsPath`: absolute = from each hierarchy's root,
-    /// relative or empty = below the runtime's own cgroup.
+    /// relative or empty = below the runtime's own cgroup (on pure v2:
+    /// below its parent, like runc).
     pub cgroups_path: Option<&'a str>,
     /// Used as the cgroup name when `cgroups_path` is absent or empty.
     pub container_id: &'a str,
@@ -127,7 +133,10 @@ impl Manager {
             let (base_dir, base_cg) = match &resolved {
                 Resolved::Absolute(_) => (h.mountpoint.clone(), "/".to_string()),
                 Resolved::Relative(_) => {
-                    let own = view.own_path(h)?;
+                    let mut own = view.own_path(h)?;
+                    if view.setup == CgroupSetup::Unified {
+                        own = v2_relative_base(own, &h.root);
+                    }
                     let rel = strip_mount_root(own, &h.root)?;
                     let base = if rel.is_empty() {
                         h.mountpoint.clone()
@@ -150,6 +159,7 @@ impl Manager {
             setup: view.setup,
             path: primary,
             hierarchies: Vec::with_capacity(plans.len()),
+            systemd: None,
         };
         for (h, base, _) in &plans {
             let mut created = Vec::new();
@@ -194,6 +204,34 @@ impl Manager {
             }
         }
         Ok(Manager { handle })
+    }
+
+    /// The systemd driver: plans the scope unit for `opts.cgroups_path`
+    /// ("slice:prefix:name"); nothing exists until [`Manager::start_scope`]
+    /// is given the container's first process. Fails closed when systemd is
+    /// not init or the host is not pure cgroup v2.
+    pub fn create_systemd(opts: &CgroupOptions) -> Result<Manager> {
+        Ok(Manager { handle: systemd::plan(opts)? })
+    }
+
+    /// Whether the cgroup is a systemd unit's.
+    pub fn is_systemd(&self) -> bool {
+        self.handle.systemd.is_some()
+    }
+
+    /// systemd driver: starts the scope with `pid` in it (systemd moves
+    /// it) and returns true; the cgroupfs drivers have nothing to start and
+    /// return false. `name` goes into the unit's description. The handle
+    /// then records the unit's InvocationID: persist it again.
+    pub fn start_scope(&mut self, pid: i32, name: &str) -> Result<bool> {
+        let Some(u) = &mut self.handle.systemd else {
+            return Ok(false);
+        };
+        if pid <= 0 {
+            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+        }
+        systemd::start(u, pid, name)?;
+        Ok(true)
     }
 
     /// Rebuilds a manager from a persisted handle; does no I/O.
@@ -254,6 +292,8 @@ impl Manager {
         for h in &mut handle.hierarchies {
             h.created.clear();
         }
+        // Nor the scope: destroying the view must not stop the unit.
+        handle.systemd = None;
         for spec in specs {
             let (ctrls, sub) = match spec.split_once(':') {
                 Some((c, p)) => (Some(c), p),
@@ -325,6 +365,15 @@ impl Manager {
     /// Applies every field of linux.resources; an unappliable field is an
     /// error naming it, checked before anything is written.
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        if let Some(u) = &self.handle.systemd {
+            // Everything is checked before systemd is told anything; then
+            // the unit's properties, so that systemd keeps the limits when
+            // it re-applies its settings, then the files (runc does both).
+            let dir = self.handle.unified_dir().ok_or_else(|| CgroupError::Detect("systemd handle without a cgroup2 directory".into()))?;
+            v2::resources::precheck(dir, r)?;
+            systemd::check_resources(r)?;
+            systemd::set_resources(u, r)?;
+        }
         self.driver()?.apply(r)
     }
 
@@ -364,6 +413,12 @@ impl Manager {
     /// All pids in the container cgroup, including sub-cgroups.
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut out = Vec::new();
+        if self.handle.systemd.as_ref().is_some_and(|u| u.invocation.is_empty()) {
+            // The scope was never started for this container: a cgroup at
+            // its path belongs to another one (same unit name), whose
+            // processes must never be signalled for us.
+            return Ok(out);
+        }
         if let Some(h) = self.procs_hierarchy() {
             collect_procs(&h.dir, &mut out)?;
         }
@@ -375,6 +430,11 @@ impl Manager {
     /// hierarchy. Kills nothing; never removes a directory create() did not
     /// make; already-removed directories are fine.
     pub fn destroy(&self) -> Result<()> {
+        if let Some(u) = &self.handle.systemd {
+            // systemd kills whatever is left in the scope and removes its
+            // cgroup, sub-cgroups included.
+            return systemd::stop(u);
+        }
         self.destroy_with_timeout(EMPTY_TIMEOUT)
     }
 
@@ -433,6 +493,22 @@ impl Manager {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// Where relative cgroupsPaths start on pure v2: the parent of the
+/// runtime's own cgroup, as in runc. The own cgroup always holds the
+/// runtime itself, and v2 gives controllers only to cgroups whose parent
+/// has no processes. At the root of the mount (the root, or a cgroup
+/// namespace's) there is no parent to go to.
+fn v2_relative_base<'a>(own: &'a str, mount_root: &str) -> &'a str {
+    let o = own.trim_end_matches('/');
+    if o.is_empty() || o == mount_root.trim_end_matches('/') {
+        return own;
+    }
+    match o.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &o[..i],
     }
 }
 

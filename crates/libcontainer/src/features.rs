@@ -130,7 +130,7 @@ pub fn features() -> Features {
         linux: LinuxFeatures {
             namespaces: NAMESPACES.iter().map(|s| s.to_string()).collect(),
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
-            cgroup: CgroupFeatures { v1: true, v2: true, systemd: false, systemd_user: false, rdma: true },
+            cgroup: CgroupFeatures { v1: true, v2: true, systemd: true, systemd_user: false, rdma: true },
             // Not yet applied by hull: create refuses configs using them
             // (spec.rs validate), so advertising them would be a lie.
             seccomp: Enabled { enabled: false },
@@ -161,7 +161,7 @@ mod tests {
         let caps = linux["capabilities"].as_array().unwrap();
         assert_eq!(caps[0], "CAP_CHOWN");
         assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
-        assert_eq!(linux["cgroup"], serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true}));
+        assert_eq!(linux["cgroup"], serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true}));
         assert_eq!(linux["seccomp"]["enabled"], false);
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);

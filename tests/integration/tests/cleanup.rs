@@ -225,3 +225,21 @@ fn delete_force_kills_all_container_processes() {
     rt.delete_force(&b.id).ok();
     assert_nothing_left(&rt, &b, &marker);
 }
+
+/// `--systemd-cgroup` where systemd is not init (as on our dev hosts) is
+/// refused before anything is made, saying why.
+#[test]
+fn systemd_cgroup_without_systemd() {
+    require_root!();
+    if std::path::Path::new("/run/systemd/system").exists() {
+        return; // systemd runs here: tests/vm/systemd-tests.sh covers the driver
+    }
+    let rt = Runtime::new("cleanup_nosystemd");
+    let (b, marker) = bundle(&rt);
+    let o = rt.create_as(&b, &b.id, &["--systemd-cgroup"]);
+    o.failed();
+    if !is_runc() {
+        assert!(o.stderr.contains("--systemd-cgroup: systemd is not running as init"), "{}", o.stderr);
+    }
+    assert_nothing_left(&rt, &b, &marker);
+}

@@ -157,6 +157,40 @@ fn relative_path_with_mount_root_inside_cgroup_namespace() {
 }
 
 #[test]
+fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
+    let t = TempTree::new();
+    let mut v = view(&t.0, CgroupSetup::Unified, &["unified"]);
+    v.own = parse_proc_cgroup("0::/a/own\n");
+    std::fs::create_dir_all(t.0.join("unified/a/own")).unwrap();
+    let m = Manager::create_in(&v, &CgroupOptions { cgroups_path: None, container_id: "ctr" }).unwrap();
+    assert_eq!(m.handle().path, "/a/ctr");
+    assert_eq!(m.handle().hierarchies[0].dir, t.0.join("unified/a/ctr"));
+    assert_eq!(m.handle().hierarchies[0].created, vec![t.0.join("unified/a/ctr")]);
+    m.destroy().unwrap();
+    assert!(t.0.join("unified/a/own").is_dir());
+    // In the root cgroup there is no parent: the root it is.
+    v.own = parse_proc_cgroup("0::/\n");
+    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    assert_eq!(m.handle().path, "/x");
+    m.destroy().unwrap();
+    // Nor above the root of a cgroup namespace's mount.
+    v.hierarchies[0].root = "/own".to_string();
+    v.own = parse_proc_cgroup("0::/own\n");
+    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    assert_eq!((m.handle().path.as_str(), m.handle().hierarchies[0].dir.clone()), ("/own/x", t.0.join("unified/x")));
+    m.destroy().unwrap();
+}
+
+#[test]
+fn v2_relative_base_cases() {
+    assert_eq!(v2_relative_base("/a/b/c", "/"), "/a/b");
+    assert_eq!(v2_relative_base("/a", "/"), "/");
+    assert_eq!(v2_relative_base("/", "/"), "/");
+    assert_eq!(v2_relative_base("/ns/x", "/ns"), "/ns");
+    assert_eq!(v2_relative_base("/ns", "/ns/"), "/ns");
+}
+
+#[test]
 fn failed_create_rolls_back() {
     let t = TempTree::new();
     let mut v = view(&t.0, CgroupSetup::Legacy, &["memory", "cpu"]);
@@ -257,6 +291,7 @@ fn add_task_rejects_non_pids() {
         setup: CgroupSetup::Legacy,
         path: "/x".into(),
         hierarchies: vec![],
+        systemd: None,
     });
     assert!(m.add_task(0).is_err());
     assert!(m.add_task(-5).is_err());
@@ -647,4 +682,37 @@ fn v2_refuses_what_it_cannot_apply() {
         .build()
         .unwrap();
     m.apply(&r).unwrap();
+}
+
+#[test]
+fn handle_without_systemd_field_still_loads() {
+    // state.json written before the systemd driver existed
+    let old = r#"{"setup":"Unified","path":"/a","hierarchies":[{"unified":true,"mountpoint":"/sys/fs/cgroup","dir":"/sys/fs/cgroup/a"}]}"#;
+    let h: CgroupHandle = serde_json::from_str(old).unwrap();
+    assert_eq!(h.systemd, None);
+    // and a fs-driver handle is written as before
+    assert!(!serde_json::to_string(&h).unwrap().contains("systemd"));
+    let sd = CgroupHandle { systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }), ..h };
+    let back: CgroupHandle = serde_json::from_str(&serde_json::to_string(&sd).unwrap()).unwrap();
+    assert_eq!(back, sd);
+}
+
+#[test]
+fn a_sub_cgroup_view_of_a_scope_owns_no_unit() {
+    let t = TempTree::new();
+    let dir = t.0.join("unified/system.slice/hull-c.scope");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let m = Manager::from_handle(CgroupHandle {
+        setup: CgroupSetup::Unified,
+        path: "/system.slice/hull-c.scope".into(),
+        hierarchies: vec![HierarchyDir { controllers: vec![], unified: true, mountpoint: t.0.join("unified"), dir: dir.clone(), created: vec![] }],
+        systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }),
+    });
+    assert!(m.is_systemd());
+    let view = m.sub_cgroup(&["sub".to_string()]).unwrap();
+    assert!(!view.is_systemd());
+    assert_eq!(view.handle().unified_dir(), Some(dir.join("sub").as_path()));
+    // destroying the view touches neither systemd nor the directories
+    view.destroy().unwrap();
+    assert!(dir.join("sub").is_dir());
 }

@@ -117,9 +117,6 @@ impl ContainerBuilder {
         let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
         spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
-        if self.systemd_cgroup {
-            return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
-        }
 
         let (dir, lock) = new_state_dir(&self.root, &self.id)?;
         crate::fault::point("state-dir");
@@ -165,7 +162,8 @@ impl ContainerBuilder {
 
         let linux = spec.linux().as_ref();
         let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let cg = libcgroups::Manager::create(&libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id })?;
+        let cg_opts = libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id };
+        let mut cg = if self.systemd_cgroup { libcgroups::Manager::create_systemd(&cg_opts)? } else { libcgroups::Manager::create(&cg_opts)? };
         let cg_handle = cg.handle().clone();
         cleanup.cgroup = Some(cg_handle.clone());
         // Recorded at once: a create killed from here on leaves a state that
@@ -186,8 +184,11 @@ impl ContainerBuilder {
             poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
         };
         state.save(dir)?;
-        if let Some(r) = crate::resources::effective(spec) {
-            cg.apply(&r)?;
+        let resources = crate::resources::effective(spec);
+        // A systemd scope's cgroup exists only once the init is in it: its
+        // resources are applied at ChildReady instead.
+        if let Some(r) = resources.as_ref().filter(|_| !cg.is_systemd()) {
+            cg.apply(r)?;
         }
 
         crate::fault::point("cgroup");
@@ -215,9 +216,11 @@ impl ContainerBuilder {
         // parent's copies close when create returns, whatever the outcome.
         let idmapped = crate::idmap::prepare(spec, bundle)?;
         let (parent_ch, child_ch) = Channel::pair()?;
+        // systemd refuses a scope without processes, so under its driver the
+        // child is born in hull's own cgroup and systemd moves it.
+        let cg_fd = if cg.is_systemd() { None } else { cg.unified_dir_fd() };
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
-        let cg_fd = cg.unified_dir_fd();
         let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
         let (child_pid, child_fd) = match forked {
             Forked::Child => init::run(&InitArgs {
@@ -249,7 +252,17 @@ impl ContainerBuilder {
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container init to start")? {
             Msg::ChildReady { needs_id_maps } => {
-                cg.add_new_child(child_pid, born_in_cgroup)?;
+                let in_scope = cg.start_scope(child_pid, &self.id)?;
+                if in_scope {
+                    // Now with the unit's InvocationID: only that unit is
+                    // ever stopped for this container.
+                    state.cgroup = Some(cg.handle().clone());
+                    cleanup.cgroup = Some(cg.handle().clone());
+                }
+                cg.add_new_child(child_pid, born_in_cgroup || in_scope)?;
+                if let Some(r) = resources.as_ref().filter(|_| in_scope) {
+                    cg.apply(r)?;
+                }
                 if needs_id_maps {
                     let l = linux.ok_or_else(|| Error::Init("linux: required for a user namespace".into()))?;
                     userns::write_id_maps(child_pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
