@@ -116,6 +116,7 @@ mod tests {
             setup: libcgroups::CgroupSetup::Hybrid,
             path: "/t/c".into(),
             hierarchies: vec![hier("/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/t/c"), hier("/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/t/c")],
+            systemd: None,
         };
         let e = externals(&s, Path::new("/b"), Some(&cg), &|p| p != "/proc/acpi");
         let dump = for_dump(&e);
@@ -134,7 +135,7 @@ mod tests {
     #[test]
     fn a_unified_host_maps_the_cgroup_mount_itself() {
         let s = spec(serde_json::json!({"ociVersion": "1.2.0", "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}]}));
-        let cg = CgroupHandle { setup: libcgroups::CgroupSetup::Unified, path: "/t/c".into(), hierarchies: vec![hier("/sys/fs/cgroup", "/sys/fs/cgroup/t/c")] };
+        let cg = CgroupHandle { setup: libcgroups::CgroupSetup::Unified, path: "/t/c".into(), hierarchies: vec![hier("/sys/fs/cgroup", "/sys/fs/cgroup/t/c")], systemd: None };
         let rst = for_restore(&externals(&s, Path::new("/b"), Some(&cg), &|_| true));
         assert!(rst.contains(&("/sys/fs/cgroup".into(), "/sys/fs/cgroup/t/c".into())));
     }
