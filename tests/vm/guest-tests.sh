@@ -335,31 +335,11 @@ no_leftovers relative
 # same limits; pre-dump (soft-dirty tracking exists here) then a final dump
 # with --parent-path, restored again.
 section "checkpoint/restore (CRIU)"
-CRIU=${HULL_VM_CRIU:-$(command -v criu || true)}
 if [ -z "$CRIU" ]; then
     fail "criu" "not installed (apt-get install criu)"
 else
     echo "criu: $("$CRIU" --version | head -1)"
-    DATA=$WORK/crdata
-    mkdir -p "$DATA" "$ROOTFS/data"
-    B=$(mkbundle cr "/$TOP/cr" "$LIMITS" sh -c 'i=0; while true; do echo $i > /data/c.new; mv /data/c.new /data/count; i=$((i+1)); sleep 0.1; done')
-    sed -i 's|"mounts": \[|"mounts": [\n    { "destination": "/data", "type": "bind", "source": "'"$DATA"'", "options": [ "rbind", "rw" ] },|' "$B/config.json"
-    # cr ARGS...: hull with --criu, stdio on /dev/null (CRIU cannot dump a host file).
-    # On failure, CRIU's errors from the log hull names go to the output.
-    # `run -d` leaves its stderr to the container: /dev/null there too.
-    cr() {
-        local err=$ERR
-        [ "$1" != run ] || err=/dev/null
-        : > "$ERR"
-        timeout -k 2 120 "$HULL" --root "$STATE" --criu "$CRIU" "$@" < /dev/null > /dev/null 2> "$err"
-        RC=$?
-        local log
-        log=$(sed -n 's/.*(log: \(.*\))$/\1/p' "$ERR")
-        [ "$RC" = 0 ] || [ -z "$log" ] || grep -E 'Error|Warn' "$log" | tail -15
-    }
-    count() { cat "$DATA/count" 2>/dev/null || echo 0; }
-    # above N: wait up to 10 s for the counter to pass N
-    above() { local i; for i in $(seq 100); do [ "$(count)" -gt "$1" ] && return 0; sleep 0.1; done; return 1; }
+    B=$(counter_bundle cr "/$TOP/cr")
     cr run -d -b "$B" vm-cr
     expect_ok "criu: run -d"
     above 3 || fail "criu: counter runs" "stuck at $(count)"

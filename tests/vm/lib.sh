@@ -160,3 +160,34 @@ check_report() {
     check "$1: /proc/self/cgroup inside (cgroup ns)" "$(field self)" "0::/"
     check "$1: /sys/fs/cgroup inside is cgroup2" "$(field fstype)" cgroup2
 }
+
+# -- checkpoint/restore (guest-tests, systemd-tests) --------------------------------
+# The distribution's CRIU: 3.17 works on the guest's 6.1 kernel.
+CRIU=${HULL_VM_CRIU:-$(command -v criu || true)}
+DATA=$WORK/crdata
+
+# counter_bundle NAME CGROUPS_PATH -> a bundle whose init counts into
+# $DATA/count (a bind mount at /data) every 100 ms, with $LIMITS
+counter_bundle() {
+    mkdir -p "$DATA" "$ROOTFS/data"
+    rm -f "$DATA/count"
+    local b
+    b=$(mkbundle "$1" "$2" "$LIMITS" sh -c 'i=0; while true; do echo $i > /data/c.new; mv /data/c.new /data/count; i=$((i+1)); sleep 0.1; done')
+    sed -i 's|"mounts": \[|"mounts": [\n    { "destination": "/data", "type": "bind", "source": "'"$DATA"'", "options": [ "rbind", "rw" ] },|' "$b/config.json"
+    echo "$b"
+}
+# cr ARGS...: hull with --criu, stdio on /dev/null (CRIU cannot dump a host
+# file); `run -d` leaves its stderr to the container, so /dev/null there
+# too. On failure, CRIU's errors from the log hull names are printed.
+cr() {
+    local err=$ERR log
+    [ "$1" != run ] && [ "${2:-}" != run ] || err=/dev/null
+    : > "$ERR"
+    timeout -k 2 120 "$HULL" --root "$STATE" --criu "$CRIU" "$@" < /dev/null > /dev/null 2> "$err"
+    RC=$?
+    log=$(sed -n 's/.*(log: \(.*\))$/\1/p' "$ERR")
+    [ "$RC" = 0 ] || [ -z "$log" ] || grep -E 'Error|Warn' "$log" | tail -15
+}
+count() { cat "$DATA/count" 2>/dev/null || echo 0; }
+# above N: wait up to 10 s for the counter to pass N
+above() { local i; for i in $(seq 100); do [ "$(count)" -gt "$1" ] && return 0; sleep 0.1; done; return 1; }

@@ -187,6 +187,36 @@ check_report "system bus"
 scope_gone "system bus" "$P-sd-bus.scope"
 
 # -- failures leave nothing behind
+# -- checkpoint/restore under the systemd driver: the scope empties at
+# checkpoint; restore starts it again (with CRIU in it) and the restored
+# tasks keep it alive, with the unit's limits.
+section "checkpoint/restore in a scope"
+if [ -z "$CRIU" ]; then
+    fail "criu" "not installed (apt-get install criu)"
+else
+    B=$(counter_bundle sd-cr "system.slice:$P:sd-cr")
+    U=$P-sd-cr.scope
+    cr --systemd-cgroup run -d -b "$B" sd-cr
+    expect_ok "criu: run -d in a scope"
+    above 3 || fail "criu: counter runs" "stuck at $(count)"
+    cr --systemd-cgroup checkpoint --image-path "$WORK/sdimg" sd-cr
+    expect_ok "criu: checkpoint"
+    check "criu: stopped after checkpoint" "$(status sd-cr)" stopped
+    c1=$(count); sleep 0.5
+    check "criu: counter frozen" "$(count)" "$c1"
+    cr --systemd-cgroup restore -d --image-path "$WORK/sdimg" -b "$B" sd-cr
+    expect_ok "criu: restore in a scope"
+    if above "$c1"; then pass "criu: counter continues after restore"; else fail "criu: counter continues after restore" "stuck at $(count)"; fi
+    check "criu: scope active after restore" "$(show "$U" ActiveState)" active
+    check "criu: scope MemoryMax after restore" "$(show "$U" MemoryMax)" 67108864
+    pid=$(state_pid sd-cr)
+    check "criu: restored init in the scope" "$(cat /proc/"$pid"/cgroup 2>&1)" "0::/system.slice/$U"
+    check "criu: pids.max after restore" "$(cat "$CG/system.slice/$U/pids.max" 2>&1)" 32
+    hull --systemd-cgroup delete -f sd-cr
+    expect_ok "criu: delete -f"
+    scope_gone criu "$U"
+fi
+
 section "failed creates"
 B=$(mkbundle sd-fail "system.slice:$P:sd-fail" "$LIMITS" /no/such/binary)
 hull --systemd-cgroup create -b "$B" sd-fail

@@ -67,9 +67,6 @@ impl RestoreBuilder {
         let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
         spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
-        if self.systemd_cgroup {
-            return Err(Error::Init("--systemd-cgroup: the systemd cgroup driver is not supported by this version of hull".into()));
-        }
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
         let images = criu::open_dir(&self.criu.image_path)?;
@@ -108,7 +105,8 @@ impl RestoreBuilder {
         set_mode(dir, 0o711)?;
         let linux = spec.linux().as_ref();
         let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let cg = libcgroups::Manager::create(&libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id })?;
+        let cg_opts = libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id };
+        let mut cg = if self.systemd_cgroup { libcgroups::Manager::create_systemd(&cg_opts)? } else { libcgroups::Manager::create(&cg_opts)? };
         cleanup.cgroup = Some(cg.handle().clone());
         let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
         let rootfs = if rootfs.is_absolute() { rootfs } else { bundle.join(rootfs) };
@@ -129,8 +127,10 @@ impl RestoreBuilder {
             poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
         };
         state.save(dir)?;
-        if let Some(r) = crate::resources::effective(spec) {
-            cg.apply(&r)?;
+        let resources = crate::resources::effective(spec);
+        // A systemd scope exists only once a process is in it: CRIU's.
+        if let Some(r) = resources.as_ref().filter(|_| !cg.is_systemd()) {
+            cg.apply(r)?;
         }
 
         let netns = linux
@@ -200,8 +200,18 @@ impl RestoreBuilder {
         private.leave()?;
         let running = spawned?;
         // CRIU's tasks start in CRIU's cgroup; cg_root maps the v1 ones,
-        // and on cgroup2 CRIU restores the paths it dumped.
-        cg.add_new_child(running.pid(), false)?;
+        // and on cgroup2 CRIU restores the paths it dumped. Under systemd,
+        // CRIU starts the scope the restored tasks then keep alive.
+        let in_scope = cg.start_scope(running.pid(), &self.id)?;
+        if in_scope {
+            cleanup.cgroup = Some(cg.handle().clone());
+            state.cgroup = Some(cg.handle().clone());
+            state.save(dir)?;
+        }
+        cg.add_new_child(running.pid(), in_scope)?;
+        if let Some(r) = resources.as_ref().filter(|_| in_scope) {
+            cg.apply(r)?;
+        }
 
         let hooks = spec.hooks().as_ref();
         let mut restored_pid = 0;
