@@ -33,7 +33,7 @@ fn base() -> Value {
 fn random_value(r: &mut Rng) -> Value {
     match r.below(12) {
         0 => Value::Null,
-        1 => json!(r.next() % 2 == 0),
+        1 => json!(r.next().is_multiple_of(2)),
         2 => json!(r.next() as i64),
         3 => json!(-(r.below(1000) as i64)),
         4 => json!(u64::MAX),

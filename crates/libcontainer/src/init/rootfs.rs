@@ -413,8 +413,7 @@ fn copy_tree(from: &OwnedFd, to: &OwnedFd, depth: u32) -> std::io::Result<()> {
     let st = rustix::fs::fstat(from)?;
     rustix::fs::fchmod(to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
     rustix::fs::fchown(to, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)))?;
-    let mut dir = rustix::fs::Dir::read_from(from)?;
-    while let Some(entry) = dir.next() {
+    for entry in rustix::fs::Dir::read_from(from)? {
         let entry = entry?;
         let name = entry.file_name();
         if name == c"." || name == c".." {
