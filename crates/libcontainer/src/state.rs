@@ -115,6 +115,27 @@ pub struct OciState {
 }
 
 impl State {
+    /// The first state of a container being made from `spec` (create,
+    /// restore): no process yet, the cgroup already recorded.
+    pub(crate) fn creating(spec: &oci_spec::runtime::Spec, id: &str, bundle: &Path, rootfs: PathBuf, cgroup: &libcgroups::CgroupHandle) -> State {
+        let hooks = spec.hooks().as_ref();
+        State {
+            oci_version: spec.version().clone(),
+            id: id.to_owned(),
+            status: Status::Creating,
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.to_owned(),
+            rootfs,
+            created: rfc3339_now(),
+            owner: owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: Some(cgroup.clone()),
+            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        }
+    }
+
     pub fn oci(&self, status: Status) -> OciState {
         OciState {
             oci_version: self.oci_version.clone(),
@@ -207,6 +228,16 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// runc's owner field: "root", or the uid.
+fn owner() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    if uid == 0 {
+        "root".to_owned()
+    } else {
+        uid.to_string()
+    }
 }
 
 #[cfg(test)]

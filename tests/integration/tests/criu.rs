@@ -46,6 +46,13 @@ fn hull(rt: &Runtime, criu: &str, args: &[&str]) -> (bool, String) {
     (status.success(), std::fs::read_to_string(&err_path).unwrap_or_default())
 }
 
+/// [`hull`], which must succeed.
+#[track_caller]
+fn hull_ok(rt: &Runtime, criu: &str, args: &[&str]) {
+    let (ok, err) = hull(rt, criu, args);
+    assert!(ok, "{}: {err}", args.join(" "));
+}
+
 /// A bundle whose init counts into /data/count every 50 ms, with limits
 /// to find again after restore.
 fn counter(rt: &Runtime) -> (Bundle, PathBuf) {
@@ -85,12 +92,17 @@ fn run_detached(rt: &Runtime, criu: &str, b: &Bundle) {
     assert!(ok, "run -d: {err}");
 }
 
+/// `run -d`, then waits for the counter to pass 1.
+fn start_counter(rt: &Runtime, criu: &str, b: &Bundle, data: &Path) {
+    run_detached(rt, criu, b);
+    wait_count_above(data, 1);
+}
+
 /// A counter container running under `test`, counted past 1.
 fn running_counter(test: &str, criu: &str) -> (Runtime, Bundle, PathBuf) {
     let rt = Runtime::new(test);
     let (b, data) = counter(&rt);
-    run_detached(&rt, criu, &b);
-    wait_count_above(&data, 1);
+    start_counter(&rt, criu, &b, &data);
     (rt, b, data)
 }
 
@@ -124,8 +136,7 @@ fn checkpoint_then_restore_continues_the_counter() {
 
     let img = rt.base.join("img");
     let img_s = img.to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img_s, &b.id]);
-    assert!(ok, "checkpoint: {err}");
+    hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img_s, &b.id]);
     assert_eq!(rt.status(&b.id), "stopped");
     assert!(img.join("inventory.img").exists(), "no CRIU images in {img_s}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&img).unwrap().permissions());
@@ -136,8 +147,7 @@ fn checkpoint_then_restore_continues_the_counter() {
 
     let dir = b.dir.to_string_lossy().into_owned();
     let pid_file = rt.base.join("restored.pid");
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img_s, "--work-path", &format!("{img_s}.work"), "--pid-file", &pid_file.to_string_lossy(), "--bundle", &dir, &b.id]);
-    assert!(ok, "restore: {err}");
+    hull_ok(&rt, &criu, &["restore", "-d", "--image-path", &img_s, "--work-path", &format!("{img_s}.work"), "--pid-file", &pid_file.to_string_lossy(), "--bundle", &dir, &b.id]);
     let st = rt.state_ok(&b.id);
     assert_eq!(st["status"], "running");
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), st["pid"].as_i64().unwrap().to_string());
@@ -164,8 +174,7 @@ fn checkpoint_leave_running_keeps_counting() {
     let Some(criu) = criu() else { return };
     let (rt, b, data) = running_counter("criu_leave_running", &criu);
     let img = rt.base.join("img").to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--leave-running", "--image-path", &img, &b.id]);
-    assert!(ok, "checkpoint --leave-running: {err}");
+    hull_ok(&rt, &criu, &["checkpoint", "--leave-running", "--image-path", &img, &b.id]);
     assert_eq!(rt.status(&b.id), "running");
     let c = count(&data);
     wait_count_above(&data, c);
@@ -351,18 +360,15 @@ fn terminal_moves_to_the_new_console_socket() {
     let s = sock.to_string_lossy().into_owned();
     let dir = b.dir.to_string_lossy().into_owned();
 
-    let (ok, err) = hull(&rt, &criu, &["run", "-d", "--console-socket", &s, "--bundle", &dir, &b.id]);
-    assert!(ok, "run -d: {err}");
+    hull_ok(&rt, &criu, &["run", "-d", "--console-socket", &s, "--bundle", &dir, &b.id]);
     let (_, master) = accept_with_fd(&listener);
     let (mut before, mut w) = PtyReader::new(master);
     w.write_all(b"one\n").unwrap();
     before.expect("got:one");
 
     let img = rt.base.join("img").to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
-    assert!(ok, "checkpoint: {err}");
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--console-socket", &s, "--image-path", &img, "--bundle", &dir, &b.id]);
-    assert!(ok, "restore: {err}");
+    hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
+    hull_ok(&rt, &criu, &["restore", "-d", "--console-socket", &s, "--image-path", &img, "--bundle", &dir, &b.id]);
     let (_, master) = accept_with_fd(&listener);
     let (mut after, mut w) = PtyReader::new(master);
     w.write_all(b"two\n").unwrap();
@@ -384,14 +390,11 @@ fn restore_keeps_the_cgroup_namespace() {
     let (mut b, data) = counter(&rt);
     b.set_namespace("cgroup", None);
     b.write_config();
-    run_detached(&rt, &criu, &b);
-    wait_count_above(&data, 1);
+    start_counter(&rt, &criu, &b, &data);
     let img = rt.base.join("img").to_string_lossy().into_owned();
     let dir = b.dir.to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
-    assert!(ok, "checkpoint: {err}");
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
-    assert!(ok, "restore: {err}");
+    hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
+    hull_ok(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
     let o = rt.exec(&["exec", &b.id, "cat", "/proc/self/cgroup"]);
     o.ok();
     for line in o.stdout.lines() {
@@ -417,12 +420,10 @@ fn foreground_restore_runs_hooks_waits_and_deletes() {
         b.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}));
     }
     b.write_config();
-    run_detached(&rt, &criu, &b);
-    wait_count_above(&data, 1);
+    start_counter(&rt, &criu, &b, &data);
     let img = rt.base.join("img").to_string_lossy().into_owned();
     let dir = b.dir.to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
-    assert!(ok, "checkpoint: {err}");
+    hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
     std::fs::remove_file(&log).unwrap();
 
     let mut fg = Command::new(hull_bin())

@@ -168,21 +168,8 @@ impl ContainerBuilder {
         cleanup.cgroup = Some(cg_handle.clone());
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
-        let mut state = State {
-            oci_version: spec.version().clone(),
-            id: self.id.clone(),
-            status: Status::Creating,
-            pid: 0,
-            pid_start_time: 0,
-            bundle: bundle.to_owned(),
-            rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
-            created: crate::state::rfc3339_now(),
-            owner: owner(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup: Some(cg_handle.clone()),
-            poststart: spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        };
+        let root_path = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let mut state = State::creating(spec, &self.id, bundle, root_path.clone(), &cg_handle);
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
         // A systemd scope's cgroup exists only once the init is in it: its
@@ -196,8 +183,7 @@ impl ContainerBuilder {
         if self.foreground && plan.fork_for_pid {
             rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
         }
-        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
+        let rootfs = std::fs::canonicalize(&root_path).map_err(|e| Error::path(format!("root.path {}", root_path.display()), e))?;
         state.rootfs = rootfs.clone();
         let hooks = spec.hooks().as_ref();
         let runtime_hooks: Vec<Hook> = hooks
@@ -398,15 +384,6 @@ pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
 
 pub(super) fn set_mode(p: &Path, mode: u32) -> Result<()> {
     rustix::fs::chmod(p, Mode::from_raw_mode(mode)).map_err(|e| Error::path(p, e))
-}
-
-pub(super) fn owner() -> String {
-    let uid = rustix::process::getuid().as_raw();
-    if uid == 0 {
-        "root".to_owned()
-    } else {
-        uid.to_string()
-    }
 }
 
 fn reap(pid: i32) {

@@ -16,7 +16,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rust_criu::rust_criu_protobuf::rpc::{Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Ext_mount_map, Inherit_fd};
 
 use super::{
-    builder::{new_state_dir, owner, set_mode, Cleanup},
+    builder::{new_state_dir, set_mode, Cleanup},
     Container,
 };
 use crate::{
@@ -111,21 +111,7 @@ impl RestoreBuilder {
         let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
         let rootfs = if rootfs.is_absolute() { rootfs } else { bundle.join(rootfs) };
         let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
-        let mut state = State {
-            oci_version: spec.version().clone(),
-            id: self.id.clone(),
-            status: Status::Creating,
-            pid: 0,
-            pid_start_time: 0,
-            bundle: bundle.to_owned(),
-            rootfs: rootfs.clone(),
-            created: crate::state::rfc3339_now(),
-            owner: owner(),
-            annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup: Some(cg.handle().clone()),
-            poststart: spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        };
+        let mut state = State::creating(spec, &self.id, bundle, rootfs.clone(), cg.handle());
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
         // A systemd scope exists only once a process is in it: CRIU's.
