@@ -3,7 +3,7 @@
 use std::{os::fd::AsRawFd, path::Path};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rust_criu::rust_criu_protobuf::rpc::{Criu_features, Criu_opts, Criu_req_type, Ext_mount_map};
+use rust_criu::rust_criu_protobuf::rpc::{Criu_features, Criu_opts, Criu_req_type};
 
 use super::Container;
 use crate::{
@@ -68,12 +68,7 @@ impl Container {
         } else {
             let pid = self.state.pid;
             let is_file = |p: &str| std::fs::metadata(format!("/proc/{pid}/root{p}")).is_ok_and(|m| !m.is_dir());
-            for (key, val) in mounts::for_dump(&mounts::externals(&spec, &self.state.bundle, self.state.cgroup.as_ref(), &is_file)) {
-                let mut m = Ext_mount_map::new();
-                m.set_key(key);
-                m.set_val(val);
-                opts.ext_mnt.push(m);
-            }
+            mounts::add_to(&mut opts, mounts::for_dump(&mounts::externals(&spec, &self.state.bundle, self.state.cgroup.as_ref(), &is_file)));
             save_descriptors(self.state.pid, &o.common.image_path)?;
             Criu_req_type::DUMP
         };

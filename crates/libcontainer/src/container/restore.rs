@@ -13,7 +13,7 @@ use std::{
 };
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rust_criu::rust_criu_protobuf::rpc::{Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Ext_mount_map, Inherit_fd};
+use rust_criu::rust_criu_protobuf::rpc::{Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Inherit_fd};
 
 use super::{
     builder::{new_state_dir, set_mode, Cleanup},
@@ -69,7 +69,7 @@ impl RestoreBuilder {
         spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
-        let images = criu::open_dir(&self.criu.image_path)?;
+        criu::open_dir(&self.criu.image_path)?;
         let descriptors = read_descriptors(&self.criu.image_path)?;
         let criu_path = self.criu.criu_path();
         criu::require(criu::version(&criu_path)?, criu::MIN_VERSION, "restore")?;
@@ -84,7 +84,6 @@ impl RestoreBuilder {
 
         let (dir, _lock) = new_state_dir(&self.root, &self.id)?;
         let mut cleanup = Cleanup::new(&dir);
-        drop(images);
         let result = self.restore_locked(&spec, &bundle, &dir, &descriptors, console, &mut cleanup);
         match result {
             Ok(c) => {
@@ -142,12 +141,7 @@ impl RestoreBuilder {
         opts.set_log_file("restore.log".into());
         opts.set_rst_sibling(true);
         opts.set_evasive_devices(true);
-        for (key, val) in mounts::for_restore(&mounts::externals(spec, bundle, Some(cg.handle()), &|_| true)) {
-            let mut m = Ext_mount_map::new();
-            m.set_key(key);
-            m.set_val(val);
-            opts.ext_mnt.push(m);
-        }
+        mounts::add_to(&mut opts, mounts::for_restore(&mounts::externals(spec, bundle, Some(cg.handle()), &|_| true)));
         for h in cg.handle().hierarchies.iter().filter(|h| !h.unified) {
             let path = h.dir.strip_prefix(&h.mountpoint).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
             for ctrl in &h.controllers {
@@ -316,8 +310,7 @@ impl Drop for PrivateRoot {
 fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
     let root = rustix::fs::open(rootfs, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| Error::path(rootfs, e))?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let bind = m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
-        if !bind {
+        if !crate::init::rootfs::is_bind(m) {
             continue;
         }
         let file = m.source().as_ref().and_then(|s| std::fs::metadata(s).ok()).is_some_and(|md| !md.is_dir());

@@ -35,8 +35,7 @@ pub(crate) fn externals(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupHandle
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy().into_owned();
         let typ = m.typ().as_deref().unwrap_or("");
-        let bind = typ == "bind" || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
-        if bind {
+        if crate::init::rootfs::is_bind(m) {
             let src = m.source().clone().unwrap_or_default();
             let src = if src.is_absolute() { src } else { bundle.join(src) };
             out.push(same(&dest, src));
@@ -68,6 +67,16 @@ pub(crate) fn externals(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupHandle
         }
     }
     out
+}
+
+/// Adds `pairs` (from [`for_dump`] or [`for_restore`]) to CRIU's options.
+pub(crate) fn add_to(opts: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts, pairs: Vec<(String, String)>) {
+    for (key, val) in pairs {
+        let mut m = rust_criu::rust_criu_protobuf::rpc::Ext_mount_map::new();
+        m.set_key(key);
+        m.set_val(val);
+        opts.ext_mnt.push(m);
+    }
 }
 
 /// Dump side: mount point -> identifier, each identifier once per mount.
