@@ -435,8 +435,17 @@ fn foreground_restore_runs_hooks_waits_and_deletes() {
         .expect("spawning restore");
     let c = count(&data);
     wait_count_above(&data, c);
+    // The counter runs as soon as CRIU is done; the state and the poststart
+    // hooks come after that.
+    let deadline = Instant::now() + default_timeout();
+    let hooks = loop {
+        let h = std::fs::read_to_string(&log).unwrap_or_default();
+        if h.lines().any(|l| l.starts_with("poststart")) || Instant::now() > deadline {
+            break h;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
-    let hooks = std::fs::read_to_string(&log).unwrap_or_default();
     for kind in ["prestart", "createRuntime", "poststart"] {
         assert!(hooks.lines().any(|l| l.starts_with(kind)), "{kind} hook did not run at restore: {hooks:?}");
     }
