@@ -91,9 +91,45 @@ pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     Ok(first)
 }
 
-/// Leaf weights only exist with CFQ (gone since Linux 5.0); checked before
-/// any write.
+/// The proportional-weight files of this hierarchy: CFQ's (gone since Linux
+/// 5.0), else BFQ's; none where no block device uses BFQ (only
+/// `blkio.throttle.*` then). runc picks the same way.
+fn weight_files(dir: &Path) -> Option<(&'static str, &'static str)> {
+    if fs::exists(dir, "blkio.weight") {
+        Some(("blkio.weight", "blkio.weight_device"))
+    } else if fs::exists(dir, "blkio.bfq.weight") {
+        Some(("blkio.bfq.weight", "blkio.bfq.weight_device"))
+    } else {
+        None
+    }
+}
+
+/// Weights need CFQ or BFQ files, leaf weights CFQ's; checked before any
+/// write so that a missing knob is an error naming the field, not a
+/// half-applied cgroup.
 pub(super) fn check(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    let weight_dev = b
+        .weight_device()
+        .iter()
+        .flatten()
+        .any(|w| nz(w.weight()).is_some());
+    if weight_files(dir).is_none() {
+        for (set, field) in [
+            (nz(b.weight()).is_some(), F_WEIGHT),
+            (weight_dev, F_WEIGHT_DEVICE),
+        ] {
+            if set {
+                return Err(CgroupError::unsupported(
+                    field,
+                    format!(
+                        "neither blkio.weight nor blkio.bfq.weight exists in {} \
+                         (weights need the BFQ I/O scheduler on the host's block devices)",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
     let leaf_dev = b
         .weight_device()
         .iter()
@@ -122,13 +158,9 @@ pub(super) fn check(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
 }
 
 pub(super) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    // With the BFQ scheduler (CFQ is gone since 5.0) only the bfq knobs
-    // exist; runc picks whichever is present.
-    let (weight_file, weight_device_file) = if fs::exists(dir, "blkio.weight") {
-        ("blkio.weight", "blkio.weight_device")
-    } else {
-        ("blkio.bfq.weight", "blkio.bfq.weight_device")
-    };
+    // check() has refused weights where neither file exists.
+    let (weight_file, weight_device_file) =
+        weight_files(dir).unwrap_or(("blkio.weight", "blkio.weight_device"));
     if let Some(w) = nz(b.weight()) {
         fs::write(F_WEIGHT, dir, weight_file, &w.to_string())?;
     }
