@@ -2,12 +2,7 @@
 //! JSON) to `--log` or stderr. Installed only when a log file or --debug
 //! asks for it, so the common path pays nothing for logging.
 
-use std::{
-    fs::File,
-    io::Write,
-    path::Path,
-    sync::Mutex,
-};
+use std::{fs::File, io::Write, path::Path, sync::Mutex};
 
 use tracing::{field::Visit, span, Event, Level, Metadata, Subscriber};
 
@@ -30,12 +25,17 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
     if log.is_none() && !debug {
         return Guard;
     }
-    let out: Box<dyn Write + Send> = match log.and_then(|p| File::options().create(true).append(true).open(p).ok()) {
-        Some(f) => Box::new(f),
-        None => Box::new(std::io::stderr()),
-    };
+    let out: Box<dyn Write + Send> =
+        match log.and_then(|p| File::options().create(true).append(true).open(p).ok()) {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::stderr()),
+        };
     let max = if debug { Level::DEBUG } else { Level::WARN };
-    let _ = tracing::subscriber::set_global_default(Sink { out: Mutex::new(out), json, max });
+    let _ = tracing::subscriber::set_global_default(Sink {
+        out: Mutex::new(out),
+        json,
+        max,
+    });
     Guard
 }
 

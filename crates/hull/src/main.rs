@@ -9,7 +9,12 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "hull", version, about = "hull: an OCI container runtime", disable_version_flag = true)]
+#[command(
+    name = "hull",
+    version,
+    about = "hull: an OCI container runtime",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Print the version (runc's -v).
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
@@ -87,17 +92,30 @@ pub struct Globals {
 
 fn main() {
     // runc's `h`, the alias urfave/cli gives its help command.
-    let cli = Cli::parse_from(std::env::args_os().enumerate().map(|(i, a)| if i == 1 && a == "h" { "help".into() } else { a }));
+    let cli = Cli::parse_from(std::env::args_os().enumerate().map(|(i, a)| {
+        if i == 1 && a == "h" {
+            "help".into()
+        } else {
+            a
+        }
+    }));
     // Only the commands that put a hull process inside a container pay for
     // the exe protection; state, kill, list... stay as cheap as they are.
-    if matches!(cli.command, Command::Create(_) | Command::Run(_) | Command::Exec(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
         if let Err(e) = libcontainer::ensure_protected_exe() {
             logging::error(&e);
             std::process::exit(1);
         }
     }
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
-    let g = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup, criu: cli.criu };
+    let g = Globals {
+        root: cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+        criu: cli.criu,
+    };
     let _ = &cli.rootless;
     let result = match cli.command {
         Command::Check(a) => commands::check::run(a),
@@ -123,7 +141,12 @@ fn main() {
         Ok(code) => std::process::exit(code),
         // The reader of our output went away (`hull state | grep -q`):
         // nothing left to report, as runc and crun behave.
-        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => std::process::exit(0),
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::exit(0)
+        }
         Err(e) => {
             logging::error(&e);
             std::process::exit(1);
@@ -147,11 +170,65 @@ mod tests {
     #[test]
     fn random_arguments_never_panic() {
         let words = [
-            "create", "start", "state", "kill", "delete", "run", "list", "spec", "exec", "pause", "resume", "ps", "events",
-            "update", "features", "check", "--root", "/tmp/x", "--log", "--log-format", "json", "--debug", "-b", "--bundle",
-            "--pid-file", "--console-socket", "--preserve-fds", "-1", "99999999999", "--force", "-f", "-a", "--all", "KILL",
-            "--memory", "64m", "--cpu-quota", "--interval", "5s", "-t", "-d", "--", "-", "", "id", "--format", "table", "-q",
-            "--cgroup", "memory:sub", "--cap", "CAP_KILL", "-u", "0:0", "--rootless", "auto", "--systemd-cgroup", "-v", "--help",
+            "create",
+            "start",
+            "state",
+            "kill",
+            "delete",
+            "run",
+            "list",
+            "spec",
+            "exec",
+            "pause",
+            "resume",
+            "ps",
+            "events",
+            "update",
+            "features",
+            "check",
+            "--root",
+            "/tmp/x",
+            "--log",
+            "--log-format",
+            "json",
+            "--debug",
+            "-b",
+            "--bundle",
+            "--pid-file",
+            "--console-socket",
+            "--preserve-fds",
+            "-1",
+            "99999999999",
+            "--force",
+            "-f",
+            "-a",
+            "--all",
+            "KILL",
+            "--memory",
+            "64m",
+            "--cpu-quota",
+            "--interval",
+            "5s",
+            "-t",
+            "-d",
+            "--",
+            "-",
+            "",
+            "id",
+            "--format",
+            "table",
+            "-q",
+            "--cgroup",
+            "memory:sub",
+            "--cap",
+            "CAP_KILL",
+            "-u",
+            "0:0",
+            "--rootless",
+            "auto",
+            "--systemd-cgroup",
+            "-v",
+            "--help",
         ];
         let mut state = 0x853c_49e6_748f_ea9bu64;
         let mut next = |n: usize| {
@@ -160,10 +237,15 @@ mod tests {
             state ^= state << 17;
             (state % n as u64) as usize
         };
-        let iters = std::env::var("HULL_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(5000u64);
+        let iters = std::env::var("HULL_FUZZ_ITERS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5000u64);
         for _ in 0..iters {
             let n = next(7);
-            let args: Vec<&str> = std::iter::once("hull").chain((0..n).map(|_| words[next(words.len())])).collect();
+            let args: Vec<&str> = std::iter::once("hull")
+                .chain((0..n).map(|_| words[next(words.len())]))
+                .collect();
             let _ = Cli::try_parse_from(args);
         }
     }

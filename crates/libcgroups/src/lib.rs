@@ -30,8 +30,8 @@ pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 pub use error::{CgroupError, Result};
 pub use manager::{CgroupHandle, CgroupOptions, HierarchyDir, Manager};
 pub use setup::{detect_setup, CgroupSetup};
-pub use systemd::{dbus::DbusError, SystemdUnit};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
     Stats, Throttling,
 };
+pub use systemd::{dbus::DbusError, SystemdUnit};

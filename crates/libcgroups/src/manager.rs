@@ -211,7 +211,9 @@ impl Manager {
     /// is given the container's first process. Fails closed when systemd is
     /// not init or the host is not pure cgroup v2.
     pub fn create_systemd(opts: &CgroupOptions) -> Result<Manager> {
-        Ok(Manager { handle: systemd::plan(opts)? })
+        Ok(Manager {
+            handle: systemd::plan(opts)?,
+        })
     }
 
     /// Whether the cgroup is a systemd unit's.
@@ -228,7 +230,10 @@ impl Manager {
             return Ok(false);
         };
         if pid <= 0 {
-            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+            return Err(CgroupError::invalid(
+                "pid",
+                format!("{pid} is not a process id"),
+            ));
         }
         systemd::start(u, pid, name)?;
         Ok(true)
@@ -300,8 +305,15 @@ impl Manager {
                 None => (None, spec.as_str()),
             };
             let rel = std::path::Path::new(sub.trim_start_matches('/'));
-            if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
-                return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: must be a relative path inside the container's cgroup")));
+            if rel.as_os_str().is_empty()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(CgroupError::invalid(
+                    "exec --cgroup",
+                    format!("{spec:?}: must be a relative path inside the container's cgroup"),
+                ));
             }
             let mut matched = false;
             for (h, orig) in handle.hierarchies.iter_mut().zip(&self.handle.hierarchies) {
@@ -315,13 +327,19 @@ impl Manager {
                 }
                 let dir = orig.dir.join(rel);
                 if !dir.is_dir() {
-                    return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: {} does not exist", dir.display())));
+                    return Err(CgroupError::invalid(
+                        "exec --cgroup",
+                        format!("{spec:?}: {} does not exist", dir.display()),
+                    ));
                 }
                 h.dir = dir;
                 matched = true;
             }
             if !matched {
-                return Err(CgroupError::invalid("exec --cgroup", format!("{spec:?}: no such controller in this container's cgroups")));
+                return Err(CgroupError::invalid(
+                    "exec --cgroup",
+                    format!("{spec:?}: no such controller in this container's cgroups"),
+                ));
             }
         }
         Ok(Manager::from_handle(handle))
@@ -332,7 +350,12 @@ impl Manager {
     /// born in its cgroup needs no migration at all.
     pub fn unified_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
         let h = self.handle.hierarchies.iter().find(|h| h.unified)?;
-        rustix::fs::open(&h.dir, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).ok()
+        rustix::fs::open(
+            &h.dir,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok()
     }
 
     /// Places a freshly forked, single-threaded child: through each v1
@@ -342,7 +365,10 @@ impl Manager {
     /// hierarchy when the child was born there (`born_in_unified`).
     pub fn add_new_child(&self, pid: i32, born_in_unified: bool) -> Result<()> {
         if pid <= 0 {
-            return Err(CgroupError::invalid("pid", format!("{pid} is not a process id")));
+            return Err(CgroupError::invalid(
+                "pid",
+                format!("{pid} is not a process id"),
+            ));
         }
         for h in &self.handle.hierarchies {
             let file = match (h.unified, born_in_unified) {
@@ -369,7 +395,9 @@ impl Manager {
             // Everything is checked before systemd is told anything; then
             // the unit's properties, so that systemd keeps the limits when
             // it re-applies its settings, then the files (runc does both).
-            let dir = self.handle.unified_dir().ok_or_else(|| CgroupError::Detect("systemd handle without a cgroup2 directory".into()))?;
+            let dir = self.handle.unified_dir().ok_or_else(|| {
+                CgroupError::Detect("systemd handle without a cgroup2 directory".into())
+            })?;
             v2::resources::precheck(dir, r)?;
             systemd::check_resources(r)?;
             systemd::set_resources(u, r)?;
@@ -413,7 +441,12 @@ impl Manager {
     /// All pids in the container cgroup, including sub-cgroups.
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut out = Vec::new();
-        if self.handle.systemd.as_ref().is_some_and(|u| u.invocation.is_empty()) {
+        if self
+            .handle
+            .systemd
+            .as_ref()
+            .is_some_and(|u| u.invocation.is_empty())
+        {
             // The scope was never started for this container: a cgroup at
             // its path belongs to another one (same unit name), whose
             // processes must never be signalled for us.

@@ -14,13 +14,25 @@ fn main() -> Result<(), Box<dyn Error>> {
     let [_, root, id, images, bundle, rest @ ..] = args.as_slice() else {
         return Err("usage: checkpoint_restore STATE_ROOT ID IMAGE_DIR BUNDLE [CRIU]".into());
     };
-    let common = CriuCommon { criu: rest.first().map(PathBuf::from), image_path: images.into(), ..Default::default() };
+    let common = CriuCommon {
+        criu: rest.first().map(PathBuf::from),
+        image_path: images.into(),
+        ..Default::default()
+    };
 
     let mut c = Container::load(root.as_ref(), id)?;
-    c.checkpoint(&CheckpointOptions { common: common.clone(), ..Default::default() })?;
-    println!("{}", serde_json::to_string(&Container::load(root.as_ref(), id)?.state())?);
+    c.checkpoint(&CheckpointOptions {
+        common: common.clone(),
+        ..Default::default()
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string(&Container::load(root.as_ref(), id)?.state())?
+    );
 
-    let c = RestoreBuilder::new(id, root, common).bundle(bundle).restore()?;
+    let c = RestoreBuilder::new(id, root, common)
+        .bundle(bundle)
+        .restore()?;
     println!("{}", serde_json::to_string(&c.state())?);
     Ok(())
 }

@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
-use crate::{executor::ExecutorError, hooks::HookError, spec::SpecError, state::StateError, sync::SyncError};
+use crate::{
+    executor::ExecutorError, hooks::HookError, spec::SpecError, state::StateError, sync::SyncError,
+};
 
 /// The top-level error: one variant per module, each carrying its context.
 #[derive(Debug, thiserror::Error)]
@@ -32,11 +34,21 @@ pub enum Error {
     Exists(String),
     /// The operation is not allowed in the container's current status.
     #[error("container {id:?} is {status}: {action}")]
-    WrongStatus { id: String, status: crate::Status, action: &'static str },
+    WrongStatus {
+        id: String,
+        status: crate::Status,
+        action: &'static str,
+    },
     #[error("{path}: {source}")]
-    Path { path: PathBuf, source: std::io::Error },
+    Path {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{context}: {source}")]
-    Sys { context: String, source: std::io::Error },
+    Sys {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
     /// A caller-supplied argument is out of range.
@@ -48,9 +60,15 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn sys(context: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
-        Error::Sys { context: context.into(), source: source.into() }
+        Error::Sys {
+            context: context.into(),
+            source: source.into(),
+        }
     }
     pub(crate) fn path(path: impl Into<PathBuf>, source: impl Into<std::io::Error>) -> Self {
-        Error::Path { path: path.into(), source: source.into() }
+        Error::Path {
+            path: path.into(),
+            source: source.into(),
+        }
     }
 }

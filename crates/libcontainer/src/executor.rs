@@ -15,7 +15,10 @@ pub enum ExecutorError {
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
     #[error("exec: {path:?}: {source}")]
-    Exec { path: PathBuf, source: std::io::Error },
+    Exec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("exec: process.args: {0}")]
     InvalidArgs(&'static str),
     #[error("{0}")]
@@ -38,17 +41,28 @@ pub trait Executor: Send + Sync {
 pub struct DefaultExecutor;
 
 fn args_env(spec: &Spec) -> Result<(&[String], &[String]), ExecutorError> {
-    let p = spec.process().as_ref().ok_or(ExecutorError::InvalidArgs("no process"))?;
-    let args = p.args().as_deref().filter(|a| !a.is_empty()).ok_or(ExecutorError::InvalidArgs("empty"))?;
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or(ExecutorError::InvalidArgs("no process"))?;
+    let args = p
+        .args()
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .ok_or(ExecutorError::InvalidArgs("empty"))?;
     Ok((args, p.env().as_deref().unwrap_or(&[])))
 }
 
 fn env_path(env: &[String]) -> &str {
-    env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
 fn is_executable(p: &Path) -> bool {
-    rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok() && p.metadata().map(|m| m.is_file()).unwrap_or(false)
+    rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+        && p.metadata().map(|m| m.is_file()).unwrap_or(false)
 }
 
 /// Resolves a program name the way execvp does.
@@ -59,7 +73,10 @@ pub(crate) fn lookup(prog: &str, env: &[String]) -> Result<PathBuf, ExecutorErro
         // fails create with "permission denied" (engines map it to 126).
         return match p.metadata() {
             Ok(_) if is_executable(&p) => Ok(p),
-            Ok(_) => Err(ExecutorError::Exec { path: p, source: std::io::ErrorKind::PermissionDenied.into() }),
+            Ok(_) => Err(ExecutorError::Exec {
+                path: p,
+                source: std::io::ErrorKind::PermissionDenied.into(),
+            }),
             Err(source) => Err(ExecutorError::Exec { path: p, source }),
         };
     }
@@ -83,11 +100,20 @@ impl Executor for DefaultExecutor {
     fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError> {
         let (args, env) = args_env(spec)?;
         let path = lookup(&args[0], env)?;
-        let argv = args.iter().map(|a| cstr(OsStr::new(a))).collect::<Result<Vec<_>, _>>()?;
-        let envp = env.iter().map(|e| cstr(OsStr::new(e))).collect::<Result<Vec<_>, _>>()?;
+        let argv = args
+            .iter()
+            .map(|a| cstr(OsStr::new(a)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = env
+            .iter()
+            .map(|e| cstr(OsStr::new(e)))
+            .collect::<Result<Vec<_>, _>>()?;
         let cpath = cstr(path.as_os_str())?;
         let err = nix::unistd::execve(&cpath, &argv, &envp).unwrap_err();
-        Err(ExecutorError::Exec { path, source: err.into() })
+        Err(ExecutorError::Exec {
+            path,
+            source: err.into(),
+        })
     }
 }
 
@@ -99,7 +125,10 @@ mod tests {
     fn lookup_uses_container_path() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_owned()];
         assert!(lookup("sh", &env).unwrap().ends_with("sh"));
-        assert!(matches!(lookup("no-such-prog-hull", &env), Err(ExecutorError::NotFound(_))));
+        assert!(matches!(
+            lookup("no-such-prog-hull", &env),
+            Err(ExecutorError::NotFound(_))
+        ));
         assert!(lookup("/no/such/abs", &env).is_err());
         let e = lookup("/etc/passwd", &env).unwrap_err().to_string();
         assert!(e.contains("permission denied"), "{e}");

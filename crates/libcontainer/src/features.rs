@@ -56,7 +56,14 @@ pub struct MountExtensions {
 }
 
 /// The hooks the lifecycle runs, in the order it runs them.
-const HOOKS: &[&str] = &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const HOOKS: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// The flags and propagation types of init/rootfs.rs `parse_options`
 /// (a unit test keeps the two in step).
@@ -109,13 +116,19 @@ const MOUNT_OPTIONS: &[&str] = &[
 /// Every option `parse_options` acts on: the flags above plus the
 /// recursive (mount_setattr) ones, sorted.
 fn mount_options() -> Vec<String> {
-    let mut all: Vec<String> = MOUNT_OPTIONS.iter().chain(crate::init::mount_attr::OPTIONS).map(|s| s.to_string()).collect();
+    let mut all: Vec<String> = MOUNT_OPTIONS
+        .iter()
+        .chain(crate::init::mount_attr::OPTIONS)
+        .map(|s| s.to_string())
+        .collect();
     all.sort();
     all
 }
 
 /// The namespace types namespaces.rs can create and join.
-const NAMESPACES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
+const NAMESPACES: &[&str] = &[
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+];
 
 /// This build's features. Pure: describes hull, not the host (the spec
 /// asks for what the runtime implements, whatever this kernel offers).
@@ -130,7 +143,13 @@ pub fn features() -> Features {
         linux: LinuxFeatures {
             namespaces: NAMESPACES.iter().map(|s| s.to_string()).collect(),
             capabilities: caps.iter().map(|c| c.to_string()).collect(),
-            cgroup: CgroupFeatures { v1: true, v2: true, systemd: true, systemd_user: false, rdma: true },
+            cgroup: CgroupFeatures {
+                v1: true,
+                v2: true,
+                systemd: true,
+                systemd_user: false,
+                rdma: true,
+            },
             // Not yet applied by hull: create refuses configs using them
             // (spec.rs validate), so advertising them would be a lie.
             seccomp: Enabled { enabled: false },
@@ -138,9 +157,14 @@ pub fn features() -> Features {
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
             // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
-            mount_extensions: MountExtensions { idmap: Enabled { enabled: true } },
+            mount_extensions: MountExtensions {
+                idmap: Enabled { enabled: true },
+            },
         },
-        annotations: BTreeMap::from([("hull.version".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
+        annotations: BTreeMap::from([(
+            "hull.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
     }
 }
 
@@ -154,14 +178,29 @@ mod tests {
         assert_eq!(j["ociVersionMin"], "1.0.0");
         assert_eq!(j["ociVersionMax"], "1.2.0");
         assert_eq!(j["hooks"][0], "prestart");
-        assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rbind"));
-        assert!(j["mountOptions"].as_array().unwrap().iter().any(|o| o == "rro"));
+        assert!(j["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rbind"));
+        assert!(j["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rro"));
         let linux = &j["linux"];
-        assert!(linux["namespaces"].as_array().unwrap().iter().any(|n| n == "mount"));
+        assert!(linux["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "mount"));
         let caps = linux["capabilities"].as_array().unwrap();
         assert_eq!(caps[0], "CAP_CHOWN");
         assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
-        assert_eq!(linux["cgroup"], serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true}));
+        assert_eq!(
+            linux["cgroup"],
+            serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
+        );
         assert_eq!(linux["seccomp"]["enabled"], false);
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);
@@ -175,7 +214,8 @@ mod tests {
     #[test]
     fn namespaces_are_the_spec_names() {
         for n in NAMESPACES {
-            let t: oci_spec::runtime::LinuxNamespaceType = serde_json::from_value(serde_json::json!(n)).unwrap();
+            let t: oci_spec::runtime::LinuxNamespaceType =
+                serde_json::from_value(serde_json::json!(n)).unwrap();
             assert_eq!(serde_json::to_value(t).unwrap(), *n);
         }
     }
@@ -183,7 +223,8 @@ mod tests {
     #[test]
     fn mount_options_are_flags_the_parser_knows() {
         for o in mount_options() {
-            let m = crate::init::rootfs::parse_options(std::slice::from_ref(&o)).unwrap_or_else(|e| panic!("{o}: {e}"));
+            let m = crate::init::rootfs::parse_options(std::slice::from_ref(&o))
+                .unwrap_or_else(|e| panic!("{o}: {e}"));
             // Unknown options end up in the filesystem data instead.
             assert!(m.data.is_empty(), "{o} is not a flag the parser recognises");
         }

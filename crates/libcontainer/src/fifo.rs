@@ -26,7 +26,13 @@ pub(crate) fn create(dir: &Path) -> Result<()> {
 /// The caller then reports the startContainer hooks' outcome with
 /// [`report_started`], so `start` can fail when they fail.
 pub(crate) fn wait_for_start(state_dir: BorrowedFd<'_>) -> Result<OwnedFd> {
-    rustix::fs::openat(state_dir, FIFO, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening exec fifo", e))
+    rustix::fs::openat(
+        state_dir,
+        FIFO,
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("opening exec fifo", e))
 }
 
 /// Init side: "0" means about to exec; "1" + message means the start failed.
@@ -44,10 +50,17 @@ pub(crate) fn report_started(fifo: &OwnedFd, outcome: std::result::Result<(), St
 /// instead of a hang.
 pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
     let path = dir.join(FIFO);
-    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::path(&path, e))?;
+    let fd = rustix::fs::open(
+        &path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::path(&path, e))?;
     loop {
-        let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(init, PollFlags::IN)];
+        let mut fds = [
+            PollFd::new(&fd, PollFlags::IN),
+            PollFd::new(init, PollFlags::IN),
+        ];
         match poll(&mut fds, None) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::sys("waiting for the container to start", e)),
@@ -67,10 +80,14 @@ pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
                 Err(e) => return Err(Error::sys("reading exec fifo", e)),
             }
         } else if fds[0].revents().intersects(PollFlags::HUP) {
-            return Err(Error::Init("container init closed the exec fifo without starting".into()));
+            return Err(Error::Init(
+                "container init closed the exec fifo without starting".into(),
+            ));
         }
         if fds[1].revents().intersects(PollFlags::IN) {
-            return Err(Error::Init("container init exited before it could be started".into()));
+            return Err(Error::Init(
+                "container init exited before it could be started".into(),
+            ));
         }
     }
 }

@@ -86,7 +86,10 @@ fn mutate(v: &mut Value, r: &mut Rng, depth: u32) {
 }
 
 fn iterations(default: u64) -> u64 {
-    std::env::var("HULL_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var("HULL_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -144,13 +147,39 @@ fn corrupted_bytes_never_panic() {
 #[test]
 fn mount_options_and_signals_never_panic() {
     let mut r = Rng(0xdead_beef_cafe_f00d);
-    let words = ["ro", "rw", "rro", "bind", "rbind", "tmpcopyup", "idmap", "size=1", "", "=", "r", "shared", "rshared", "mode=0"];
+    let words = [
+        "ro",
+        "rw",
+        "rro",
+        "bind",
+        "rbind",
+        "tmpcopyup",
+        "idmap",
+        "size=1",
+        "",
+        "=",
+        "r",
+        "shared",
+        "rshared",
+        "mode=0",
+    ];
     for _ in 0..iterations(3000) {
-        let opts: Vec<String> = (0..r.below(6)).map(|_| words[r.below(words.len())].to_owned()).collect();
+        let opts: Vec<String> = (0..r.below(6))
+            .map(|_| words[r.below(words.len())].to_owned())
+            .collect();
         let _ = crate::init::rootfs::parse_options(&opts);
-        let sig: String = (0..r.below(8)).map(|_| "SIGKILLRTMAX+-0123456789"[r.below(24)..].chars().next().unwrap_or('x')).collect();
+        let sig: String = (0..r.below(8))
+            .map(|_| {
+                "SIGKILLRTMAX+-0123456789"[r.below(24)..]
+                    .chars()
+                    .next()
+                    .unwrap_or('x')
+            })
+            .collect();
         let _ = crate::parse_signal(&sig);
-        let id: String = (0..r.below(12)).map(|_| "ab./-_+\0é"[r.below(9)..].chars().next().unwrap_or('a')).collect();
+        let id: String = (0..r.below(12))
+            .map(|_| "ab./-_+\0é"[r.below(9)..].chars().next().unwrap_or('a'))
+            .collect();
         let _ = crate::validate_id(&id);
     }
 }

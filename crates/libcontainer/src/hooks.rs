@@ -14,15 +14,34 @@ use rustix::process::{Pid, PidfdFlags};
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("hooks.{kind}[{index}] {path:?}: {source}")]
-    Spawn { kind: &'static str, index: usize, path: String, source: std::io::Error },
+    Spawn {
+        kind: &'static str,
+        index: usize,
+        path: String,
+        source: std::io::Error,
+    },
     #[error("hooks.{kind}[{index}] {path:?}: {status}")]
-    Failed { kind: &'static str, index: usize, path: String, status: std::process::ExitStatus },
+    Failed {
+        kind: &'static str,
+        index: usize,
+        path: String,
+        status: std::process::ExitStatus,
+    },
     #[error("hooks.{kind}[{index}] {path:?}: timed out after {secs}s")]
-    Timeout { kind: &'static str, index: usize, path: String, secs: i64 },
+    Timeout {
+        kind: &'static str,
+        index: usize,
+        path: String,
+        secs: i64,
+    },
 }
 
 /// Runs `hooks` in order; the first failure stops the sequence.
-pub(crate) fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookError> {
+pub(crate) fn run_all(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &[u8],
+) -> Result<(), HookError> {
     for (index, hook) in hooks.iter().enumerate() {
         run_one(kind, index, hook, state_json)?;
     }
@@ -38,9 +57,19 @@ pub(crate) fn run_all_logged(kind: &'static str, hooks: &[Hook], state_json: &[u
     }
 }
 
-fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> Result<(), HookError> {
+fn run_one(
+    kind: &'static str,
+    index: usize,
+    hook: &Hook,
+    state_json: &[u8],
+) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
-    let spawn_err = |source| HookError::Spawn { kind, index, path: path.clone(), source };
+    let spawn_err = |source| HookError::Spawn {
+        kind,
+        index,
+        path: path.clone(),
+        source,
+    };
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args().as_deref() {
         if let Some((first, rest)) = args.split_first() {
@@ -60,19 +89,31 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state_json: &[u8]) -> 
         let _ = stdin.write_all(state_json);
     }
     if let Some(secs) = hook.timeout() {
-        let pid = Pid::from_raw(child.id() as i32).ok_or_else(|| spawn_err(std::io::ErrorKind::InvalidData.into()))?;
-        let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).map_err(|e| spawn_err(e.into()))?;
+        let pid = Pid::from_raw(child.id() as i32)
+            .ok_or_else(|| spawn_err(std::io::ErrorKind::InvalidData.into()))?;
+        let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())
+            .map_err(|e| spawn_err(e.into()))?;
         if !wait_readable(&pidfd, Duration::from_secs(secs.max(0) as u64)) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(HookError::Timeout { kind, index, path, secs });
+            return Err(HookError::Timeout {
+                kind,
+                index,
+                path,
+                secs,
+            });
         }
     }
     let status = child.wait().map_err(spawn_err)?;
     if status.success() {
         Ok(())
     } else {
-        Err(HookError::Failed { kind, index, path, status })
+        Err(HookError::Failed {
+            kind,
+            index,
+            path,
+            status,
+        })
     }
 }
 
@@ -105,8 +146,19 @@ mod tests {
     #[test]
     fn failure_and_timeout_are_errors_naming_the_hook() {
         let e = run_all("createRuntime", &[hook(r#"{"path":"/bin/false"}"#)], b"").unwrap_err();
-        assert!(e.to_string().starts_with("hooks.createRuntime[0] \"/bin/false\""), "{e}");
-        let e = run_all("prestart", &[hook(r#"{"path":"/bin/sleep","args":["sleep","5"],"timeout":1}"#)], b"").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("hooks.createRuntime[0] \"/bin/false\""),
+            "{e}"
+        );
+        let e = run_all(
+            "prestart",
+            &[hook(
+                r#"{"path":"/bin/sleep","args":["sleep","5"],"timeout":1}"#,
+            )],
+            b"",
+        )
+        .unwrap_err();
         assert!(matches!(e, HookError::Timeout { .. }), "{e}");
         let e = run_all("prestart", &[hook(r#"{"path":"/nonexistent/hook"}"#)], b"").unwrap_err();
         assert!(matches!(e, HookError::Spawn { .. }), "{e}");

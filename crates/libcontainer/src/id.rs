@@ -12,13 +12,19 @@ pub fn validate_id(id: &str) -> Result<()> {
         Some("longer than 255 bytes")
     } else if id == "." || id == ".." {
         Some("must not be \".\" or \"..\"")
-    } else if !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+')) {
+    } else if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
+    {
         Some("only letters, digits and _ - . + are allowed")
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidId { id: id.to_owned(), reason }),
+        Some(reason) => Err(Error::InvalidId {
+            id: id.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -36,7 +42,18 @@ mod tests {
 
     #[test]
     fn rejects_path_tricks_and_junk() {
-        for id in ["", ".", "..", "../x", "a/b", "/abs", "a b", "a\0b", "ü", &"x".repeat(256)] {
+        for id in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/abs",
+            "a b",
+            "a\0b",
+            "ü",
+            &"x".repeat(256),
+        ] {
             assert!(validate_id(id).is_err(), "{id:?}");
         }
     }

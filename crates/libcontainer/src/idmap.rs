@@ -59,7 +59,12 @@ fn request(m: &Mount) -> Option<Request<'_>> {
     let gid = m.gid_mappings().as_deref().unwrap_or(&[]);
     let opts = rootfs::parse_options(m.options().as_deref().unwrap_or(&[])).ok()?;
     let rbind = opts.flags.contains(nix::mount::MsFlags::MS_REC);
-    (opts.idmap.is_some() || !uid.is_empty() || !gid.is_empty()).then_some(Request { uid, gid, recursive: opts.idmap == Some(true), rbind })
+    (opts.idmap.is_some() || !uid.is_empty() || !gid.is_empty()).then_some(Request {
+        uid,
+        gid,
+        recursive: opts.idmap == Some(true),
+        rbind,
+    })
 }
 
 /// The validation `spec::validate` runs for every mount: what cannot be
@@ -69,7 +74,10 @@ pub(crate) fn issues(spec: &Spec, i: usize, m: &Mount) -> Vec<(String, String)> 
     let Some(req) = request(m) else { return out };
     let field = |f: &str| format!("mounts[{i}].{f}");
     if !rootfs::is_bind(m) {
-        out.push((field("uidMappings"), "only bind mounts can be idmapped".into()));
+        out.push((
+            field("uidMappings"),
+            "only bind mounts can be idmapped".into(),
+        ));
     }
     match (req.uid.is_empty(), req.gid.is_empty()) {
         (false, true) => out.push((field("gidMappings"), "required with uidMappings".into())),
@@ -84,7 +92,10 @@ pub(crate) fn issues(spec: &Spec, i: usize, m: &Mount) -> Vec<(String, String)> 
         for (j, map) in maps.iter().enumerate() {
             let fits = |start: u32| start.checked_add(map.size()).is_some();
             if map.size() == 0 || !fits(map.container_id()) || !fits(map.host_id()) {
-                out.push((format!("mounts[{i}].{name}[{j}]"), "size must be positive and the range must fit in 32 bits".into()));
+                out.push((
+                    format!("mounts[{i}].{name}[{j}]"),
+                    "size must be positive and the range must fit in 32 bits".into(),
+                ));
             }
         }
     }
@@ -100,10 +111,17 @@ enum ContainerUserns<'a> {
 
 fn container_userns(spec: &Spec) -> Option<ContainerUserns<'_>> {
     let linux = spec.linux().as_ref()?;
-    let ns = linux.namespaces().iter().flatten().find(|n| n.typ() == LinuxNamespaceType::User)?;
+    let ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .find(|n| n.typ() == LinuxNamespaceType::User)?;
     Some(match ns.path() {
         Some(p) => ContainerUserns::Path(p),
-        None => ContainerUserns::New(linux.uid_mappings().as_deref().unwrap_or(&[]), linux.gid_mappings().as_deref().unwrap_or(&[])),
+        None => ContainerUserns::New(
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        ),
     })
 }
 
@@ -123,17 +141,38 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
                 None => return Err(Error::Init(format!("{field}.options: idmap needs uidMappings/gidMappings or a container user namespace"))),
             }
         } else {
-            userns_with([(req.uid, &format!("{field}.uidMappings")), (req.gid, &format!("{field}.gidMappings"))], &field)?
+            userns_with(
+                [
+                    (req.uid, &format!("{field}.uidMappings")),
+                    (req.gid, &format!("{field}.gidMappings")),
+                ],
+                &field,
+            )?
         };
-        let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("{field}.source: required for a bind mount")))?;
-        let src = if src.is_relative() { bundle.join(src) } else { src.clone() };
-        let src = proc_guard::open_bind_source(&src).map_err(|r| Error::Init(format!("{field}.source: {r}")))?;
-        let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH;
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::Init(format!("{field}.source: required for a bind mount")))?;
+        let src = if src.is_relative() {
+            bundle.join(src)
+        } else {
+            src.clone()
+        };
+        let src = proc_guard::open_bind_source(&src)
+            .map_err(|r| Error::Init(format!("{field}.source: {r}")))?;
+        let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH;
         if req.rbind {
             flags |= OpenTreeFlags::AT_RECURSIVE;
         }
-        let tree = rustix::mount::open_tree(&src, "", flags).map_err(|e| Error::sys(format!("{field}.source: cloning the source tree"), e))?;
-        let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, userns_fd: std::os::fd::AsRawFd::as_raw_fd(&userns) as u64, ..Default::default() };
+        let tree = rustix::mount::open_tree(&src, "", flags)
+            .map_err(|e| Error::sys(format!("{field}.source: cloning the source tree"), e))?;
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            userns_fd: std::os::fd::AsRawFd::as_raw_fd(&userns) as u64,
+            ..Default::default()
+        };
         syscall::mount_setattr(tree.as_fd(), req.recursive, &attr).map_err(|e| Error::sys(format!("{field}.uidMappings: idmapping the mount (does the filesystem support idmapped mounts?)"), e))?;
         out.0.insert(i, tree);
     }
@@ -147,14 +186,20 @@ fn userns_with(maps: [(&[LinuxIdMapping], &str); 2], field: &str) -> Result<Owne
     let hull = rustix::process::getpid();
     // SAFETY: hull is single-threaded here; the child only calls
     // async-signal-safe functions and never returns.
-    let forked = unsafe { syscall::clone3(libc::CLONE_NEWUSER as u64) }.map_err(|e| Error::sys(format!("{field}: creating a user namespace"), e))?;
+    let forked = unsafe { syscall::clone3(libc::CLONE_NEWUSER as u64) }
+        .map_err(|e| Error::sys(format!("{field}: creating a user namespace"), e))?;
     let helper = match forked {
         Forked::Child => helper_wait(hull.as_raw_nonzero().get()),
         Forked::Parent { pid, pidfd } => Helper { pid, pidfd },
     };
     userns::write_maps(helper.pid, maps)?;
     let path = format!("/proc/{}/ns/user", helper.pid);
-    rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys(format!("{field}: opening {path}"), e))
+    rustix::fs::open(
+        path.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("{field}: opening {path}"), e))
 }
 
 /// The helper's whole life: wait to be killed, and die with hull.

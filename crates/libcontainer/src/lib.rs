@@ -6,8 +6,8 @@
 
 mod criu;
 mod error;
-mod executor;
 mod exe;
+mod executor;
 mod fault;
 mod fdpass;
 mod features;
@@ -34,17 +34,20 @@ mod userns;
 pub mod container;
 pub mod spec_default;
 
-pub use container::{block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus};
+pub use container::{
+    block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder,
+    ContainerInfo, ExecOptions, ExecProcess, ExitStatus,
+};
 pub use container::{Event, Events, RestoreBuilder};
 pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode};
 pub use error::{Error, Result};
+pub use exe::{ensure_protected_exe, exe_is_protected};
+pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
+pub use id::validate_id;
 pub use libcgroups::Stats;
 /// The OCI types in this library's API (e.g. `LinuxResources` for `Container::update`).
 pub use oci_spec;
-pub use exe::{ensure_protected_exe, exe_is_protected};
-pub use executor::{DefaultExecutor, Executor, ExecutorError};
-pub use id::validate_id;
 pub use signal::parse_signal;
 pub use spec::{check_bundle, FieldIssue, SpecError};
 pub use state::{rfc3339_now, OciState, Status};

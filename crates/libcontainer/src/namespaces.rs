@@ -87,7 +87,10 @@ impl NsPlan {
         plan.new_cgroup = has(libc::CLONE_NEWCGROUP);
         plan.new_time = has(libc::CLONE_NEWTIME);
         let late = (libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME) as u64;
-        let joins_pid = plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid);
+        let joins_pid = plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == LinuxNamespaceType::Pid);
         if plan.joins.is_empty() {
             // Fast path: clone3 creates user (first, so it owns the rest),
             // pid, mount, net, uts and ipc in one go.
@@ -101,7 +104,11 @@ impl NsPlan {
         if let Some(offsets) = linux.time_offsets() {
             let mut s = String::new();
             for (clock, off) in offsets {
-                s.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+                s.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
             }
             plan.time_offsets = Some(s);
         }
@@ -124,13 +131,17 @@ fn ns_type(t: LinuxNamespaceType) -> LinkNameSpaceType {
 
 /// Opens every namespace path first: joining the mount namespace would
 /// change what the remaining paths resolve to.
-pub(crate) fn open_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+pub(crate) fn open_all(
+    joins: &[(LinuxNamespaceType, PathBuf)],
+) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
     joins
         .iter()
         .map(|(t, p)| {
             rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                 .map(|fd| (*t, fd))
-                .map_err(|e| Error::sys(format!("linux.namespaces: opening {t} namespace {p:?}"), e))
+                .map_err(|e| {
+                    Error::sys(format!("linux.namespaces: opening {t} namespace {p:?}"), e)
+                })
         })
         .collect()
 }
@@ -139,7 +150,9 @@ pub(crate) fn open_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<Vec<(L
 /// user namespace is joined, because a namespace owned by the container's
 /// user namespace may only be enterable from inside it.
 pub(crate) fn join_fds(fds: Vec<(LinuxNamespaceType, OwnedFd)>) -> Result<()> {
-    let (user, others): (Vec<_>, Vec<_>) = fds.into_iter().partition(|(t, _)| *t == LinuxNamespaceType::User);
+    let (user, others): (Vec<_>, Vec<_>) = fds
+        .into_iter()
+        .partition(|(t, _)| *t == LinuxNamespaceType::User);
     let mut deferred = Vec::new();
     for (t, fd) in others {
         match rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t))) {
@@ -149,7 +162,8 @@ pub(crate) fn join_fds(fds: Vec<(LinuxNamespaceType, OwnedFd)>) -> Result<()> {
         }
     }
     for (t, fd) in user.into_iter().chain(deferred) {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t))).map_err(|e| Error::sys(format!("joining the {t} namespace"), e))?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns_type(t)))
+            .map_err(|e| Error::sys(format!("joining the {t} namespace"), e))?;
     }
     Ok(())
 }
@@ -165,21 +179,37 @@ pub(crate) fn join_all(plan: &NsPlan) -> Result<()> {
 pub(crate) fn of_process(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
     use LinuxNamespaceType::*;
     let mut out = Vec::new();
-    for (t, name) in [(User, "user"), (Mount, "mnt"), (Network, "net"), (Ipc, "ipc"), (Uts, "uts"), (Cgroup, "cgroup"), (Time, "time"), (Pid, "pid")] {
+    for (t, name) in [
+        (User, "user"),
+        (Mount, "mnt"),
+        (Network, "net"),
+        (Ipc, "ipc"),
+        (Uts, "uts"),
+        (Cgroup, "cgroup"),
+        (Time, "time"),
+        (Pid, "pid"),
+    ] {
         let theirs = format!("/proc/{pid}/ns/{name}");
-        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(format!("/proc/self/ns/{name}"))) else { continue };
+        let (Ok(a), Ok(b)) = (
+            std::fs::metadata(&theirs),
+            std::fs::metadata(format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
         use std::os::unix::fs::MetadataExt;
         if a.ino() == b.ino() && a.dev() == b.dev() {
             continue;
         }
-        let fd = rustix::fs::open(&theirs, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys(format!("opening {theirs}"), e))?;
+        let fd = rustix::fs::open(&theirs, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::sys(format!("opening {theirs}"), e))?;
         out.push((t, fd));
     }
     Ok(out)
 }
 
 pub(crate) fn set_pid_for_children(fd: &OwnedFd) -> Result<()> {
-    rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::ProcessID)).map_err(|e| Error::sys("joining the pid namespace", e))
+    rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::ProcessID))
+        .map_err(|e| Error::sys("joining the pid namespace", e))
 }
 
 pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {
@@ -200,8 +230,9 @@ pub(crate) fn enter_late(plan: &NsPlan) -> Result<()> {
     if plan.new_time {
         unshare(libc::CLONE_NEWTIME as u64, "time namespace")?;
         if let Some(offsets) = &plan.time_offsets {
-            std::fs::write("/proc/self/timens_offsets", offsets)
-                .map_err(|e| Error::sys("linux.timeOffsets: writing /proc/self/timens_offsets", e))?;
+            std::fs::write("/proc/self/timens_offsets", offsets).map_err(|e| {
+                Error::sys("linux.timeOffsets: writing /proc/self/timens_offsets", e)
+            })?;
         }
     }
     Ok(())
@@ -218,8 +249,10 @@ mod tests {
 
     #[test]
     fn fast_path_creates_everything_in_clone3() {
-        let p = plan(r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"cgroup"},{"type":"time"}],
-            "uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#);
+        let p = plan(
+            r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"cgroup"},{"type":"time"}],
+            "uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
+        );
         let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u64;
         assert_eq!(p.clone_flags, want);
         assert!(p.new_cgroup && p.new_time && !p.fork_for_pid && p.unshare_early == 0);
@@ -227,9 +260,14 @@ mod tests {
 
     #[test]
     fn joining_moves_creation_into_the_child() {
-        let p = plan(r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/x"},{"type":"uts"}]}"#);
+        let p = plan(
+            r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/run/netns/x"},{"type":"uts"}]}"#,
+        );
         assert_eq!(p.clone_flags, 0);
-        assert_eq!(p.unshare_early, (libc::CLONE_NEWUTS | libc::CLONE_NEWPID) as u64);
+        assert_eq!(
+            p.unshare_early,
+            (libc::CLONE_NEWUTS | libc::CLONE_NEWPID) as u64
+        );
         assert!(p.fork_for_pid && p.new_pid && p.has_net && !p.new_net);
     }
 

@@ -18,7 +18,10 @@ impl ProcStat {
 pub(crate) fn stat(pid: i32) -> std::io::Result<ProcStat> {
     let raw = std::fs::read(format!("/proc/{pid}/stat"))?;
     parse_stat(&raw).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("/proc/{pid}/stat: unparsable"))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/stat: unparsable"),
+        )
     })
 }
 

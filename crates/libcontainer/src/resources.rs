@@ -4,7 +4,12 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources, Spec};
 
-fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(true);
     r.set_typ(Some(typ));
@@ -18,7 +23,17 @@ fn default_rules() -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
     let mut v = vec![rule(C, None, None, "m"), rule(B, None, None, "m")];
     // null, zero, full, random, urandom, tty, console, ptmx, pts/*
-    for (maj, min) in [(1, Some(3)), (1, Some(5)), (1, Some(7)), (1, Some(8)), (1, Some(9)), (5, Some(0)), (5, Some(1)), (5, Some(2)), (136, None)] {
+    for (maj, min) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+    ] {
         v.push(rule(C, Some(maj), min, "rwm"));
     }
     v
@@ -60,13 +75,20 @@ mod tests {
         let r = effective(&spec).unwrap();
         let d = r.devices().as_ref().unwrap();
         assert!(!d[0].allow());
-        assert!(d.iter().any(|r| r.major() == Some(1) && r.minor() == Some(3) && r.allow()));
-        assert!(d.last().is_some_and(|r| r.major() == Some(10) && r.minor() == Some(229)));
+        assert!(d
+            .iter()
+            .any(|r| r.major() == Some(1) && r.minor() == Some(3) && r.allow()));
+        assert!(d
+            .last()
+            .is_some_and(|r| r.major() == Some(10) && r.minor() == Some(229)));
     }
 
     #[test]
     fn no_device_policy_means_no_rules() {
-        let spec: Spec = serde_json::from_str(r#"{"ociVersion":"1.0.0","linux":{"resources":{"pids":{"limit":5}}}}"#).unwrap();
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.0","linux":{"resources":{"pids":{"limit":5}}}}"#,
+        )
+        .unwrap();
         assert!(effective(&spec).unwrap().devices().is_none());
     }
 }

@@ -7,7 +7,11 @@ use crate::error::{Error, Result};
 pub fn parse_signal(s: &str) -> Result<i32> {
     let bad = || Error::InvalidSignal(s.to_owned());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -17,7 +21,9 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return rt_offset(rest, libc::SIGRTMAX(), -1).ok_or_else(bad);
     }
-    nix::sys::signal::Signal::from_str(&format!("SIG{name}")).map(|s| s as i32).map_err(|_| bad())
+    nix::sys::signal::Signal::from_str(&format!("SIG{name}"))
+        .map(|s| s as i32)
+        .map_err(|_| bad())
 }
 
 fn rt_offset(rest: &str, base: i32, dir: i32) -> Option<i32> {
@@ -32,7 +38,9 @@ fn rt_offset(rest: &str, base: i32, dir: i32) -> Option<i32> {
         }
     };
     let sig = base + dir * n;
-    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig).then_some(sig)
+    (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&sig)
+        .then_some(sig)
 }
 
 #[cfg(test)]

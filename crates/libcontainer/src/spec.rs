@@ -14,11 +14,22 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: line {line}, column {column}: {msg}")]
-    Parse { path: PathBuf, line: usize, column: usize, msg: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
     #[error("{path}: invalid configuration:\n{}", fmt_issues(.issues))]
-    Invalid { path: PathBuf, issues: Vec<FieldIssue> },
+    Invalid {
+        path: PathBuf,
+        issues: Vec<FieldIssue>,
+    },
 }
 
 /// One problem in the spec, with the JSON path of the field at fault.
@@ -35,14 +46,21 @@ impl fmt::Display for FieldIssue {
 }
 
 fn fmt_issues(issues: &[FieldIssue]) -> String {
-    issues.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n")
+    issues
+        .iter()
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads and parses `<bundle>/config.json`; the rootfs path is made absolute
 /// relative to the bundle.
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
-    let raw = std::fs::read(&path).map_err(|source| SpecError::Read { path: path.clone(), source })?;
+    let raw = std::fs::read(&path).map_err(|source| SpecError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let mut spec = parse(&raw, &path)?;
     if let Some(root) = spec.root_mut() {
         if root.path().is_relative() {
@@ -67,12 +85,21 @@ pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
                 let issues: Vec<FieldIssue> = crate::seccomp::json_issues(&v["linux"]["seccomp"])
                     .into_iter()
                     .map(|i| match i {
-                        crate::seccomp::SeccompError::Field { path, reason } => FieldIssue { field: path, reason },
-                        other => FieldIssue { field: "linux.seccomp".into(), reason: other.to_string() },
+                        crate::seccomp::SeccompError::Field { path, reason } => FieldIssue {
+                            field: path,
+                            reason,
+                        },
+                        other => FieldIssue {
+                            field: "linux.seccomp".into(),
+                            reason: other.to_string(),
+                        },
                     })
                     .collect();
                 if !issues.is_empty() {
-                    return SpecError::Invalid { path: path.to_owned(), issues };
+                    return SpecError::Invalid {
+                        path: path.to_owned(),
+                        issues,
+                    };
                 }
             }
         }
@@ -83,7 +110,11 @@ pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
             path: path.to_owned(),
             line: inner.line(),
             column: inner.column(),
-            msg: if field.is_empty() || field == "." { msg } else { format!("{field}: {msg}") },
+            msg: if field.is_empty() || field == "." {
+                msg
+            } else {
+                format!("{field}: {msg}")
+            },
         }
     })
 }
@@ -91,7 +122,10 @@ pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
 /// oci-spec 0.10 misspells two process.scheduler.flags values; the spec's
 /// own spellings are mapped onto them so spec-following configs parse.
 fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
-    const FIXES: [(&str, &str); 2] = [("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""), ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\"")];
+    const FIXES: [(&str, &str); 2] = [
+        ("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""),
+        ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\""),
+    ];
     let text = std::str::from_utf8(raw).ok()?;
     if !FIXES.iter().any(|(from, _)| text.contains(from)) {
         return None;
@@ -123,16 +157,35 @@ pub(crate) struct HostSupport {
 
 impl HostSupport {
     pub fn probe() -> Self {
-        let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled").map(|v| v.starts_with(b"Y")).unwrap_or(false);
+        let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .map(|v| v.starts_with(b"Y"))
+            .unwrap_or(false);
         let selinux = Path::new("/sys/fs/selinux/enforce").exists();
-        let bounding = caps::read(None, caps::CapSet::Bounding).ok().map(|s| s.iter().map(|c| c.to_string()).collect::<HashSet<_>>());
-        let sys_resource = caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false);
-        HostSupport { apparmor, selinux, bounding, sys_resource }
+        let bounding = caps::read(None, caps::CapSet::Bounding)
+            .ok()
+            .map(|s| s.iter().map(|c| c.to_string()).collect::<HashSet<_>>());
+        let sys_resource = caps::has_cap(
+            None,
+            caps::CapSet::Effective,
+            caps::Capability::CAP_SYS_RESOURCE,
+        )
+        .unwrap_or(false);
+        HostSupport {
+            apparmor,
+            selinux,
+            bounding,
+            sys_resource,
+        }
     }
 
     #[cfg(test)]
     pub fn none() -> Self {
-        HostSupport { apparmor: false, selinux: false, bounding: None, sys_resource: true }
+        HostSupport {
+            apparmor: false,
+            selinux: false,
+            bounding: None,
+            sys_resource: true,
+        }
     }
 }
 
@@ -140,7 +193,10 @@ struct Issues(Vec<FieldIssue>);
 
 impl Issues {
     fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(FieldIssue { field: field.into(), reason: reason.into() });
+        self.0.push(FieldIssue {
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
     fn unsupported(&mut self, field: &str, present: bool) {
         if present {
@@ -158,9 +214,15 @@ pub fn check_bundle(bundle: &Path) -> Result<(), SpecError> {
     // The rootfs must exist: add that to whatever else was found.
     if let Some(root) = spec.root() {
         if !root.path().is_dir() {
-            let issue = FieldIssue { field: "root.path".into(), reason: format!("{:?} is not a directory", root.path()) };
+            let issue = FieldIssue {
+                field: "root.path".into(),
+                reason: format!("{:?} is not a directory", root.path()),
+            };
             result = match result {
-                Ok(()) => Err(SpecError::Invalid { path, issues: vec![issue] }),
+                Ok(()) => Err(SpecError::Invalid {
+                    path,
+                    issues: vec![issue],
+                }),
                 Err(SpecError::Invalid { path, mut issues }) => {
                     issues.push(issue);
                     Err(SpecError::Invalid { path, issues })
@@ -179,7 +241,9 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
 
     match spec.root() {
         None => is.push("root", "required"),
-        Some(root) if root.path().as_os_str().is_empty() => is.push("root.path", "must not be empty"),
+        Some(root) if root.path().as_os_str().is_empty() => {
+            is.push("root.path", "must not be empty")
+        }
         Some(_) => {}
     }
 
@@ -190,16 +254,25 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 is.push("process.args", "must name the program to run");
             }
             if !p.cwd().is_absolute() {
-                is.push("process.cwd", format!("{:?} must be an absolute path", p.cwd()));
+                is.push(
+                    "process.cwd",
+                    format!("{:?} must be an absolute path", p.cwd()),
+                );
             }
             if let Some(rl) = p.rlimits() {
                 let mut seen = HashSet::new();
                 for (i, r) in rl.iter().enumerate() {
                     if !seen.insert(format!("{:?}", r.typ())) {
-                        is.push(format!("process.rlimits[{i}].type"), format!("{:?} listed twice", r.typ()));
+                        is.push(
+                            format!("process.rlimits[{i}].type"),
+                            format!("{:?} listed twice", r.typ()),
+                        );
                     }
                     if r.soft() > r.hard() {
-                        is.push(format!("process.rlimits[{i}]"), "soft limit is above the hard limit");
+                        is.push(
+                            format!("process.rlimits[{i}]"),
+                            "soft limit is above the hard limit",
+                        );
                     }
                     if !host.sys_resource {
                         let current = crate::init::process::current_hard_limit(r.typ());
@@ -213,26 +286,45 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 }
             }
             if let (Some(adj), false) = (p.oom_score_adj(), host.sys_resource) {
-                let own = std::fs::read_to_string("/proc/self/oom_score_adj").ok().and_then(|s| s.trim().parse::<i32>().ok()).unwrap_or(0);
+                let own = std::fs::read_to_string("/proc/self/oom_score_adj")
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                    .unwrap_or(0);
                 if adj < own {
                     is.push("process.oomScoreAdj", format!("{adj} is below this runtime's {own} and lowering it needs CAP_SYS_RESOURCE"));
                 }
             }
             if let (Some(c), Some(bounding)) = (p.capabilities(), &host.bounding) {
-                let sets = [("bounding", c.bounding()), ("effective", c.effective()), ("permitted", c.permitted()), ("inheritable", c.inheritable()), ("ambient", c.ambient())];
+                let sets = [
+                    ("bounding", c.bounding()),
+                    ("effective", c.effective()),
+                    ("permitted", c.permitted()),
+                    ("inheritable", c.inheritable()),
+                    ("ambient", c.ambient()),
+                ];
                 for (set, caps) in sets {
-                    let mut names: Vec<String> = caps.iter().flatten().map(|c| format!("CAP_{c}")).collect();
+                    let mut names: Vec<String> =
+                        caps.iter().flatten().map(|c| format!("CAP_{c}")).collect();
                     names.sort();
                     for name in names.into_iter().filter(|n| !bounding.contains(n)) {
-                        is.push(format!("process.capabilities.{set}"), format!("{name} is not in this runtime's bounding set"));
+                        is.push(
+                            format!("process.capabilities.{set}"),
+                            format!("{name} is not in this runtime's bounding set"),
+                        );
                     }
                 }
             }
             if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
                 if host.apparmor {
-                    is.push("process.apparmorProfile", "AppArmor profiles are not supported by this version of hull");
+                    is.push(
+                        "process.apparmorProfile",
+                        "AppArmor profiles are not supported by this version of hull",
+                    );
                 } else {
-                    is.push("process.apparmorProfile", format!("{profile:?} requested but AppArmor is not enabled on this host"));
+                    is.push(
+                        "process.apparmorProfile",
+                        format!("{profile:?} requested but AppArmor is not enabled on this host"),
+                    );
                 }
             }
             if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
@@ -243,7 +335,10 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
 
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
-            is.push(format!("mounts[{i}].destination"), format!("{:?} must be an absolute path", m.destination()));
+            is.push(
+                format!("mounts[{i}].destination"),
+                format!("{:?} must be an absolute path", m.destination()),
+            );
         } else {
             use crate::init::proc_guard::{self, Kind};
             let kind = match m.typ().as_deref() {
@@ -252,8 +347,15 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 _ => Kind::Other,
             };
             // The source of a bind over /proc is checked when it is opened.
-            if let Some(why) = proc_guard::destination_issue(&proc_guard::lexical_clean(m.destination()), kind, || None) {
-                is.push(format!("mounts[{i}].destination"), format!("{:?}: {why}", m.destination()));
+            if let Some(why) = proc_guard::destination_issue(
+                &proc_guard::lexical_clean(m.destination()),
+                kind,
+                || None,
+            ) {
+                is.push(
+                    format!("mounts[{i}].destination"),
+                    format!("{:?}: {why}", m.destination()),
+                );
             }
         }
         let options = m.options().as_deref().unwrap_or(&[]);
@@ -261,11 +363,20 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         if let Err(reason) = &parsed {
             is.push(format!("mounts[{i}].options"), reason.clone());
         } else if parsed.as_ref().is_ok_and(|o| o.copy_up) && m.typ().as_deref() != Some("tmpfs") {
-            is.push(format!("mounts[{i}].options"), "tmpcopyup only applies to a tmpfs");
+            is.push(
+                format!("mounts[{i}].options"),
+                "tmpcopyup only applies to a tmpfs",
+            );
         } else if crate::init::rootfs::is_bind(m) {
             let ignored = crate::init::rootfs::ignored_by_bind(options);
             if !ignored.is_empty() {
-                is.push(format!("mounts[{i}].options"), format!("{:?}: a bind mount has no filesystem of its own to take these", ignored.join(",")));
+                is.push(
+                    format!("mounts[{i}].options"),
+                    format!(
+                        "{:?}: a bind mount has no filesystem of its own to take these",
+                        ignored.join(",")
+                    ),
+                );
             }
         }
         for (field, reason) in crate::idmap::issues(spec, i, m) {
@@ -280,28 +391,51 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
 
     if let Some(linux) = spec.linux() {
         check_namespaces(linux, &mut is);
-        let has_ns = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
-        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
-            is.push("hostname", "setting a hostname needs a UTS namespace (it would change the host's)");
+        let has_ns =
+            |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+            && !has_ns(LinuxNamespaceType::Uts)
+        {
+            is.push(
+                "hostname",
+                "setting a hostname needs a UTS namespace (it would change the host's)",
+            );
         }
-        if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
-            is.push("domainname", "setting a domainname needs a UTS namespace (it would change the host's)");
+        if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+            && !has_ns(LinuxNamespaceType::Uts)
+        {
+            is.push(
+                "domainname",
+                "setting a domainname needs a UTS namespace (it would change the host's)",
+            );
         }
         for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
             match sysctl_namespace(key) {
                 Some(t) if has_ns(t) => {}
-                Some(t) => is.push(format!("linux.sysctl[{key:?}]"), format!("needs a {t} namespace, or it would change the host's value")),
-                None => is.push(format!("linux.sysctl[{key:?}]"), "not namespaced: it would change the host's value"),
+                Some(t) => is.push(
+                    format!("linux.sysctl[{key:?}]"),
+                    format!("needs a {t} namespace, or it would change the host's value"),
+                ),
+                None => is.push(
+                    format!("linux.sysctl[{key:?}]"),
+                    "not namespaced: it would change the host's value",
+                ),
             }
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
-        is.unsupported("linux.netDevices", linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()));
+        is.unsupported(
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        );
         if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
             if crate::init::rootfs::propagation_flags(p).is_none() {
-                is.push("linux.rootfsPropagation", format!("unknown propagation {p:?}"));
+                is.push(
+                    "linux.rootfsPropagation",
+                    format!("unknown propagation {p:?}"),
+                );
             }
         }
         for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
@@ -314,13 +448,25 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
     if is.0.is_empty() {
         Ok(())
     } else {
-        Err(SpecError::Invalid { path: path.to_owned(), issues: is.0 })
+        Err(SpecError::Invalid {
+            path: path.to_owned(),
+            issues: is.0,
+        })
     }
 }
 
 /// The namespace a sysctl belongs to, as runc's allow list has it.
 fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
-    const IPC: [&str; 8] = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let key = key.replace('/', ".");
     if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
         Some(LinuxNamespaceType::Ipc)
@@ -342,10 +488,18 @@ fn selinux_reason(label: &str, host: &HostSupport) -> String {
 }
 
 fn check_version(version: &str, is: &mut Issues) {
-    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     match major {
         Some(1) => {}
-        Some(m) => is.push("ociVersion", format!("{version:?}: major version {m} is not supported (this runtime implements 1.x)")),
+        Some(m) => is.push(
+            "ociVersion",
+            format!(
+                "{version:?}: major version {m} is not supported (this runtime implements 1.x)"
+            ),
+        ),
         None => is.push("ociVersion", format!("{version:?} is not a valid version")),
     }
 }
@@ -363,10 +517,16 @@ fn check_hooks(spec: &Spec, is: &mut Issues) {
     for (kind, list) in kinds {
         for (i, h) in list.iter().flatten().enumerate() {
             if !h.path().is_absolute() {
-                is.push(format!("hooks.{kind}[{i}].path"), format!("{:?} must be an absolute path", h.path()));
+                is.push(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{:?} must be an absolute path", h.path()),
+                );
             }
             if h.timeout().is_some_and(|t| t <= 0) {
-                is.push(format!("hooks.{kind}[{i}].timeout"), "must be a positive number of seconds");
+                is.push(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    "must be a positive number of seconds",
+                );
             }
         }
     }
@@ -379,11 +539,17 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, is: &mut Issues) {
     let mut has_time = false;
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
-            is.push(format!("linux.namespaces[{i}].type"), format!("{:?} listed twice", ns.typ().to_string()));
+            is.push(
+                format!("linux.namespaces[{i}].type"),
+                format!("{:?} listed twice", ns.typ().to_string()),
+            );
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                is.push(format!("linux.namespaces[{i}].path"), format!("{p:?} must be an absolute path"));
+                is.push(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{p:?} must be an absolute path"),
+                );
             }
         }
         match ns.typ() {
@@ -394,7 +560,10 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, is: &mut Issues) {
             LinuxNamespaceType::Time => {
                 has_time = true;
                 if ns.path().is_some() && linux.time_offsets().is_some() {
-                    is.push("linux.timeOffsets", "cannot be set when joining an existing time namespace");
+                    is.push(
+                        "linux.timeOffsets",
+                        "cannot be set when joining an existing time namespace",
+                    );
                 }
             }
             _ => {}
@@ -409,7 +578,10 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, is: &mut Issues) {
         is.push("linux.gidMappings", "required with a new user namespace");
     }
     if !new_user && (has_maps || has_gmaps) {
-        is.push("linux.uidMappings", "only allowed with a new user namespace");
+        is.push(
+            "linux.uidMappings",
+            "only allowed with a new user namespace",
+        );
     }
     let _ = has_user;
     if let Some(offsets) = linux.time_offsets() {
@@ -418,7 +590,10 @@ fn check_namespaces(linux: &oci_spec::runtime::Linux, is: &mut Issues) {
         }
         for clock in offsets.keys() {
             if clock != "monotonic" && clock != "boottime" {
-                is.push(format!("linux.timeOffsets[{clock:?}]"), "only \"monotonic\" and \"boottime\" can be offset");
+                is.push(
+                    format!("linux.timeOffsets[{clock:?}]"),
+                    "only \"monotonic\" and \"boottime\" can be offset",
+                );
             }
         }
     }
@@ -436,7 +611,9 @@ mod tests {
         let host = HostSupport::none();
         match validate(&spec_from(json), &host, Path::new("config.json")) {
             Ok(()) => vec![],
-            Err(SpecError::Invalid { issues, .. }) => issues.iter().map(|i| i.to_string()).collect(),
+            Err(SpecError::Invalid { issues, .. }) => {
+                issues.iter().map(|i| i.to_string()).collect()
+            }
             Err(e) => panic!("{e}"),
         }
     }
@@ -479,7 +656,10 @@ mod tests {
             "linux.sysctl[\"net.core.somaxconn\"]: needs a net namespace",
             "hostname: setting a hostname needs a UTS namespace",
         ] {
-            assert!(got.iter().any(|g| g.contains(want)), "missing {want:?} in {got:#?}");
+            assert!(
+                got.iter().any(|g| g.contains(want)),
+                "missing {want:?} in {got:#?}"
+            );
         }
     }
 
@@ -513,16 +693,32 @@ mod tests {
             "mounts[9].options: \"mode=700,sync\": a bind mount has no filesystem of its own",
             "mounts[10].options: tmpcopyup only applies to a tmpfs",
         ] {
-            assert!(got.iter().any(|g| g.starts_with(want)), "missing {want:?} in {got:#?}");
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "missing {want:?} in {got:#?}"
+            );
         }
-        assert_eq!(got.len(), 9, "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}");
+        assert_eq!(
+            got.len(),
+            9,
+            "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}"
+        );
     }
 
     #[test]
     fn spec_spellings_of_scheduler_flags_parse() {
         let raw = br#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}}"#;
         let spec = parse(raw, Path::new("config.json")).unwrap();
-        let flags = spec.process().as_ref().unwrap().scheduler().as_ref().unwrap().flags().clone().unwrap();
+        let flags = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .as_ref()
+            .unwrap()
+            .flags()
+            .clone()
+            .unwrap();
         assert_eq!(flags.len(), 2);
     }
 
@@ -534,6 +730,9 @@ mod tests {
         let err = load(&dir).unwrap_err().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(err.contains("line 3"), "{err}");
-        assert!(err.contains("linux.namespaces[0].type: unknown variant `foo`"), "{err}");
+        assert!(
+            err.contains("linux.namespaces[0].type: unknown variant `foo`"),
+            "{err}"
+        );
     }
 }

@@ -19,9 +19,15 @@ pub(crate) const SPEC_FILE: &str = "config.json";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: corrupt state: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// Lifecycle status, as the OCI spec names them.
@@ -117,7 +123,13 @@ pub struct OciState {
 impl State {
     /// The first state of a container being made from `spec` (create,
     /// restore): no process yet, the cgroup already recorded.
-    pub(crate) fn creating(spec: &oci_spec::runtime::Spec, id: &str, bundle: &Path, rootfs: PathBuf, cgroup: &libcgroups::CgroupHandle) -> State {
+    pub(crate) fn creating(
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+        bundle: &Path,
+        rootfs: PathBuf,
+        cgroup: &libcgroups::CgroupHandle,
+    ) -> State {
         let hooks = spec.hooks().as_ref();
         State {
             oci_version: spec.version().clone(),
@@ -131,7 +143,9 @@ impl State {
             owner: owner(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: Some(cgroup.clone()),
-            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststart: hooks
+                .and_then(|h| h.poststart().clone())
+                .unwrap_or_default(),
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
         }
     }
@@ -141,7 +155,11 @@ impl State {
             oci_version: self.oci_version.clone(),
             id: self.id.clone(),
             // A stopped container has no pid, as runc reports.
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status,
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -153,12 +171,18 @@ impl State {
 
     pub fn load(dir: &Path) -> Result<State, StateError> {
         let path = dir.join(STATE_FILE);
-        let raw = std::fs::read(&path).map_err(|source| StateError::Io { path: path.clone(), source })?;
+        let raw = std::fs::read(&path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })?;
         serde_json::from_slice(&raw).map_err(|source| StateError::Corrupt { path, source })
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let json = serde_json::to_vec(self).map_err(|source| StateError::Corrupt { path: dir.join(STATE_FILE), source })?;
+        let json = serde_json::to_vec(self).map_err(|source| StateError::Corrupt {
+            path: dir.join(STATE_FILE),
+            source,
+        })?;
         write_atomic(&dir.join(STATE_FILE), &json)
     }
 }
@@ -166,11 +190,19 @@ impl State {
 /// Writes `data` to `path` so that readers see the old or the new content,
 /// never a mix: a temp file in the same directory, renamed over the target.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
-    let io = |source| StateError::Io { path: path.to_owned(), source };
+    let io = |source| StateError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(data).map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)
@@ -187,7 +219,11 @@ impl Lock {
     /// previous holder (a concurrent delete), so callers never act on a
     /// container that no longer exists.
     pub fn acquire(dir: &Path) -> std::io::Result<Lock> {
-        let fd = rustix::fs::open(dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let fd = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
         if rustix::fs::fstat(fd.as_fd())?.st_nlink == 0 {
             return Err(std::io::ErrorKind::NotFound.into());
@@ -203,7 +239,9 @@ impl Lock {
 
 /// RFC 3339 timestamp (UTC, nanoseconds) without a date library.
 pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     let (y, m, d) = civil_from_days(days);
@@ -256,9 +294,16 @@ mod tests {
     fn status_predicates() {
         assert!(Status::Created.can_start() && !Status::Running.can_start());
         assert!(Status::Running.can_kill() && !Status::Stopped.can_kill());
-        assert!(Status::Stopped.can_delete() && !Status::Created.can_delete() && !Status::Running.can_delete());
+        assert!(
+            Status::Stopped.can_delete()
+                && !Status::Created.can_delete()
+                && !Status::Running.can_delete()
+        );
         assert!(Status::Running.can_pause() && Status::Paused.can_resume());
-        assert_eq!(serde_json::to_string(&Status::Paused).unwrap(), "\"paused\"");
+        assert_eq!(
+            serde_json::to_string(&Status::Paused).unwrap(),
+            "\"paused\""
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub enum SyncError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
-    ChildReady { needs_id_maps: bool },
+    ChildReady {
+        needs_id_maps: bool,
+    },
     Proceed,
     InitPid(i32),
     RuntimeHooks,
@@ -93,9 +95,13 @@ impl Msg {
         }
         let (&tag, body) = rest.split_first().ok_or(SyncError::Malformed)?;
         Ok(match (tag, body) {
-            (1, [m]) => Msg::ChildReady { needs_id_maps: *m != 0 },
+            (1, [m]) => Msg::ChildReady {
+                needs_id_maps: *m != 0,
+            },
             (2, []) => Msg::Proceed,
-            (3, p) => Msg::InitPid(i32::from_le_bytes(p.try_into().map_err(|_| SyncError::Malformed)?)),
+            (3, p) => Msg::InitPid(i32::from_le_bytes(
+                p.try_into().map_err(|_| SyncError::Malformed)?,
+            )),
             (4, []) => Msg::RuntimeHooks,
             (5, s) => Msg::HooksDone(String::from_utf8_lossy(s).into_owned()),
             (6, []) => Msg::InitReady,
@@ -108,11 +114,17 @@ impl Msg {
 
 /// Whether `fd` becomes readable (for a pidfd: the process exited) within
 /// `timeout`; EINTR restarts the wait with the time that is left.
-pub(crate) fn readable_within(fd: &impl AsFd, timeout: Duration) -> Result<bool, rustix::io::Errno> {
+pub(crate) fn readable_within(
+    fd: &impl AsFd,
+    timeout: Duration,
+) -> Result<bool, rustix::io::Errno> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+        let ts = rustix::time::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
         let mut fds = [PollFd::new(fd, PollFlags::IN)];
         match poll(&mut fds, Some(&ts)) {
             Ok(0) if left.is_zero() => return Ok(false),
@@ -130,7 +142,12 @@ pub struct Channel {
 
 impl Channel {
     pub fn pair() -> Result<(Channel, Channel), SyncError> {
-        let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+        let (a, b) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
@@ -142,7 +159,9 @@ impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
         match rustix::net::send(&self.fd, &msg.encode(), SendFlags::NOSIGNAL) {
             Ok(_) => Ok(()),
-            Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET) => Err(SyncError::PeerGone("a send")),
+            Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET) => {
+                Err(SyncError::PeerGone("a send"))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -156,12 +175,18 @@ impl Channel {
     }
 
     /// Like [`Channel::recv`], also returning an fd sent with the message.
-    pub fn recv_with_fd(&self, timeout: Duration, what: &'static str) -> Result<(Msg, Option<OwnedFd>), SyncError> {
+    pub fn recv_with_fd(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<(Msg, Option<OwnedFd>), SyncError> {
         self.wait_readable(timeout, what)?;
         let (buf, fd) = loop {
             match crate::fdpass::recv_fd(&self.fd) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => return Err(SyncError::PeerGone(what)),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                    return Err(SyncError::PeerGone(what))
+                }
                 Err(e) => return Err(e.into()),
                 Ok(r) => break r,
             }
@@ -175,7 +200,10 @@ impl Channel {
     fn wait_readable(&self, timeout: Duration, what: &'static str) -> Result<(), SyncError> {
         match readable_within(&self.fd, timeout)? {
             true => Ok(()),
-            false => Err(SyncError::Timeout { what, secs: timeout.as_secs() }),
+            false => Err(SyncError::Timeout {
+                what,
+                secs: timeout.as_secs(),
+            }),
         }
     }
 
@@ -198,7 +226,12 @@ impl Channel {
     }
 
     /// Receives and insists on one kind of message.
-    pub fn expect(&self, want: Msg, timeout: Duration, what: &'static str) -> Result<(), SyncError> {
+    pub fn expect(
+        &self,
+        want: Msg,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Result<(), SyncError> {
         match self.recv(timeout, what)? {
             m if m == want => Ok(()),
             got => Err(SyncError::Unexpected { got, want: what }),
@@ -214,7 +247,9 @@ mod tests {
     fn round_trips_every_message() {
         let (a, b) = Channel::pair().unwrap();
         let msgs = [
-            Msg::ChildReady { needs_id_maps: true },
+            Msg::ChildReady {
+                needs_id_maps: true,
+            },
             Msg::Proceed,
             Msg::InitPid(12345),
             Msg::RuntimeHooks,
@@ -233,18 +268,27 @@ mod tests {
     fn dead_peer_is_an_error_not_a_hang() {
         let (a, b) = Channel::pair().unwrap();
         drop(b);
-        assert!(matches!(a.recv(Duration::from_secs(5), "x"), Err(SyncError::PeerGone(_))));
+        assert!(matches!(
+            a.recv(Duration::from_secs(5), "x"),
+            Err(SyncError::PeerGone(_))
+        ));
     }
 
     #[test]
     fn silent_peer_times_out() {
         let (a, _b) = Channel::pair().unwrap();
-        assert!(matches!(a.recv(Duration::from_millis(20), "x"), Err(SyncError::Timeout { .. })));
+        assert!(matches!(
+            a.recv(Duration::from_millis(20), "x"),
+            Err(SyncError::Timeout { .. })
+        ));
     }
 
     #[test]
     fn wrong_version_is_rejected() {
         assert!(matches!(Msg::decode(&[9, 2]), Err(SyncError::Version(9))));
-        assert!(matches!(Msg::decode(&[VERSION, 3, 1]), Err(SyncError::Malformed)));
+        assert!(matches!(
+            Msg::decode(&[VERSION, 3, 1]),
+            Err(SyncError::Malformed)
+        ));
     }
 }

@@ -41,7 +41,10 @@ pub(crate) unsafe fn clone3(ns_flags: u64) -> std::io::Result<Forked> {
 ///
 /// # Safety
 /// As [`clone3`].
-pub(crate) unsafe fn clone3_into(ns_flags: u64, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> std::io::Result<(Forked, bool)> {
+pub(crate) unsafe fn clone3_into(
+    ns_flags: u64,
+    cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+) -> std::io::Result<(Forked, bool)> {
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
@@ -53,10 +56,22 @@ pub(crate) unsafe fn clone3_into(ns_flags: u64, cgroup: Option<std::os::fd::Borr
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = std::os::fd::AsRawFd::as_raw_fd(&fd) as u64;
-        let ret = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
+        let ret = libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        );
         match ret {
             0 => return Ok((Forked::Child, true)),
-            pid if pid > 0 => return Ok((Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }, true)),
+            pid if pid > 0 => {
+                return Ok((
+                    Forked::Parent {
+                        pid: pid as i32,
+                        pidfd: OwnedFd::from_raw_fd(pidfd),
+                    },
+                    true,
+                ))
+            }
             _ => {
                 // E2BIG/EINVAL (kernel without CLONE_INTO_CGROUP) or a
                 // cgroup that refuses it: fall back to migration.
@@ -65,7 +80,11 @@ pub(crate) unsafe fn clone3_into(ns_flags: u64, cgroup: Option<std::os::fd::Borr
             }
         }
     }
-    let mut ret = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
+    let mut ret = libc::syscall(
+        libc::SYS_clone3,
+        &mut args as *mut CloneArgs,
+        std::mem::size_of::<CloneArgs>(),
+    );
     if ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
         // Pre-5.3 kernels: clone(2) takes the same flags (minus CLONE_NEWTIME,
         // which callers never pass here) and returns the pidfd via parent_tid.
@@ -81,7 +100,13 @@ pub(crate) unsafe fn clone3_into(ns_flags: u64, cgroup: Option<std::os::fd::Borr
     match ret {
         r if r < 0 => Err(std::io::Error::last_os_error()),
         0 => Ok((Forked::Child, false)),
-        pid => Ok((Forked::Parent { pid: pid as i32, pidfd: OwnedFd::from_raw_fd(pidfd) }, false)),
+        pid => Ok((
+            Forked::Parent {
+                pid: pid as i32,
+                pidfd: OwnedFd::from_raw_fd(pidfd),
+            },
+            false,
+        )),
     }
 }
 
@@ -141,14 +166,27 @@ pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
 /// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
 /// `recursive` on every mount below it too. rustix 1.1 and nix 0.30 do not
 /// wrap it.
-pub(crate) fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> std::io::Result<()> {
+pub(crate) fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: &MountAttr,
+) -> std::io::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH;
     if recursive {
         flags |= libc::AT_RECURSIVE;
     }
     // SAFETY: a valid fd, an empty NUL-terminated path with AT_EMPTY_PATH,
     // and a live struct of exactly the size passed.
-    let r = unsafe { libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, std::mem::size_of::<MountAttr>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -25,8 +25,13 @@ pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
 /// A socketpair standing in for a console socket when hull itself will
 /// relay the terminal (foreground with no --console-socket).
 fn local_pair() -> Result<(OwnedFd, OwnedFd)> {
-    rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
-        .map_err(|e| Error::sys("socketpair for the terminal", e))
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("socketpair for the terminal", e))
 }
 
 /// Where a process's terminal goes, decided in the parent before forking.
@@ -51,42 +56,68 @@ pub(crate) fn prepare(
     socket_flag: &str,
 ) -> Result<Console> {
     let terminal = process.and_then(|p| p.terminal()) == Some(true);
-    let size = process.and_then(|p| p.console_size()).map(|b| (b.height() as u16, b.width() as u16));
+    let size = process
+        .and_then(|p| p.console_size())
+        .map(|b| (b.height() as u16, b.width() as u16));
     let (child_end, relay) = match (socket, terminal, foreground) {
         (Some(path), true, _) => (Some(connect(path)?), None),
         (None, true, true) => {
             let (mine, theirs) = local_pair()?;
             (Some(theirs), Some(mine))
         }
-        (None, true, false) => return Err(Error::Init(format!("{terminal_field}: a detached process needs --console-socket to receive its terminal"))),
-        (Some(_), false, _) => return Err(Error::Init(format!("{socket_flag}: there is no terminal to send ({terminal_field} is not set)"))),
+        (None, true, false) => return Err(Error::Init(format!(
+            "{terminal_field}: a detached process needs --console-socket to receive its terminal"
+        ))),
+        (Some(_), false, _) => {
+            return Err(Error::Init(format!(
+                "{socket_flag}: there is no terminal to send ({terminal_field} is not set)"
+            )))
+        }
         (None, false, _) => (None, None),
     };
-    Ok(Console { child_end, relay, size })
+    Ok(Console {
+        child_end,
+        relay,
+        size,
+    })
 }
 
 /// Child side, in the container's mount namespace and after setsid: makes a
 /// pty, takes the slave as controlling terminal and stdio, sends the master.
-pub(crate) fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, mount_console: bool) -> Result<()> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-        .map_err(|e| Error::sys("process.terminal: opening /dev/ptmx in the container", e))?;
+pub(crate) fn setup(
+    socket: BorrowedFd<'_>,
+    size: Option<(u16, u16)>,
+    mount_console: bool,
+) -> Result<()> {
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(|e| Error::sys("process.terminal: opening /dev/ptmx in the container", e))?;
     rustix::pty::grantpt(&master).map_err(|e| Error::sys("process.terminal: grantpt", e))?;
     rustix::pty::unlockpt(&master).map_err(|e| Error::sys("process.terminal: unlockpt", e))?;
-    let name = rustix::pty::ptsname(&master, Vec::new()).map_err(|e| Error::sys("process.terminal: ptsname", e))?;
+    let name = rustix::pty::ptsname(&master, Vec::new())
+        .map_err(|e| Error::sys("process.terminal: ptsname", e))?;
     // TIOCGPTPEER opens the slave through the master, never by a path the
     // container could have replaced.
     let slave = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)
         .map_err(|e| Error::sys("process.terminal: opening the pty slave", e))?;
     if let Some((height, width)) = size {
-        let ws = Winsize { ws_row: height, ws_col: width, ws_xpixel: 0, ws_ypixel: 0 };
-        rustix::termios::tcsetwinsize(&master, ws).map_err(|e| Error::sys("process.consoleSize", e))?;
+        let ws = Winsize {
+            ws_row: height,
+            ws_col: width,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, ws)
+            .map_err(|e| Error::sys("process.consoleSize", e))?;
     }
     if mount_console {
         bind_console(name.to_str().unwrap_or("/dev/console"))?;
     }
-    crate::fdpass::send_fd(socket, name.as_bytes(), master.as_fd()).map_err(|e| Error::sys("sending the pty master to the console socket", e))?;
+    crate::fdpass::send_fd(socket, name.as_bytes(), master.as_fd())
+        .map_err(|e| Error::sys("sending the pty master to the console socket", e))?;
     drop(master);
-    rustix::process::ioctl_tiocsctty(&slave).map_err(|e| Error::sys("process.terminal: TIOCSCTTY", e))?;
+    rustix::process::ioctl_tiocsctty(&slave)
+        .map_err(|e| Error::sys("process.terminal: TIOCSCTTY", e))?;
     rustix::stdio::dup2_stdin(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
     rustix::stdio::dup2_stdout(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
     rustix::stdio::dup2_stderr(&slave).map_err(|e| Error::sys("process.terminal: dup2", e))?;
@@ -95,17 +126,28 @@ pub(crate) fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, mount_cons
 
 /// /dev/console shows the container's own pty, as runc arranges.
 fn bind_console(pts: &str) -> Result<()> {
-    match rustix::fs::open("/dev/console", rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::from_raw_mode(0o600)) {
+    match rustix::fs::open(
+        "/dev/console",
+        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    ) {
         Ok(_) => {}
         Err(e) => return Err(Error::sys("creating /dev/console", e)),
     }
-    nix::mount::mount(Some(pts), "/dev/console", None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-        .map_err(|e| Error::sys(format!("bind-mounting {pts} on /dev/console"), e))
+    nix::mount::mount(
+        Some(pts),
+        "/dev/console",
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind-mounting {pts} on /dev/console"), e))
 }
 
 /// Receives the pty master sent by the child over a local pair.
 pub(crate) fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
-    let (_, fd) = crate::fdpass::recv_fd(sock).map_err(|e| Error::sys("receiving the pty master", e))?;
+    let (_, fd) =
+        crate::fdpass::recv_fd(sock).map_err(|e| Error::sys("receiving the pty master", e))?;
     fd.ok_or_else(|| Error::Init("the container sent no pty master".into()))
 }
 
@@ -121,7 +163,9 @@ impl RawGuard {
         if !rustix::termios::isatty(stdin) {
             return RawGuard { saved: None };
         }
-        let Ok(saved) = rustix::termios::tcgetattr(stdin) else { return RawGuard { saved: None } };
+        let Ok(saved) = rustix::termios::tcgetattr(stdin) else {
+            return RawGuard { saved: None };
+        };
         let mut raw = saved.clone();
         raw.make_raw();
         let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &raw);
@@ -132,7 +176,11 @@ impl RawGuard {
 impl Drop for RawGuard {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            let _ = rustix::termios::tcsetattr(rustix::stdio::stdin(), rustix::termios::OptionalActions::Now, t);
+            let _ = rustix::termios::tcsetattr(
+                rustix::stdio::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
+            );
         }
     }
 }

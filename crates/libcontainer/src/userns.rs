@@ -6,11 +6,20 @@ use oci_spec::runtime::LinuxIdMapping;
 use crate::error::{Error, Result};
 
 fn format_map(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
-pub(crate) fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
-    write_maps(pid, [(uid, "linux.uidMappings"), (gid, "linux.gidMappings")])
+pub(crate) fn write_id_maps(
+    pid: i32,
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+) -> Result<()> {
+    write_maps(
+        pid,
+        [(uid, "linux.uidMappings"), (gid, "linux.gidMappings")],
+    )
 }
 
 /// Writes `/proc/<pid>/uid_map` and `gid_map`, each failure naming the
@@ -18,7 +27,8 @@ pub(crate) fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapp
 pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -> Result<()> {
     for (file, (maps, field)) in [("uid_map", uid), ("gid_map", gid)] {
         let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, format_map(maps)).map_err(|e| Error::sys(format!("{field}: writing {path}"), e))?;
+        std::fs::write(&path, format_map(maps))
+            .map_err(|e| Error::sys(format!("{field}: writing {path}"), e))?;
     }
     Ok(())
 }

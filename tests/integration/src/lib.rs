@@ -1367,11 +1367,16 @@ pub fn find_mount<'a>(mounts: &'a [MountEntry], mount_point: &str) -> Option<&'a
 
 /// Accepts one connection on `listener` and receives a message with one fd
 /// attached (SCM_RIGHTS), as a console socket or a seccomp agent would.
-pub fn accept_with_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, std::os::fd::OwnedFd) {
+pub fn accept_with_fd(
+    listener: &std::os::unix::net::UnixListener,
+) -> (Vec<u8>, std::os::fd::OwnedFd) {
     use std::os::fd::{AsRawFd, FromRawFd};
     let (conn, _) = listener.accept().unwrap();
     let mut data = vec![0u8; 65536];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
     let mut cmsg = [0u8; 64];
     // SAFETY: msghdr points at live buffers for the duration of recvmsg.
     unsafe {
@@ -1383,7 +1388,10 @@ pub fn accept_with_fd(listener: &std::os::unix::net::UnixListener) -> (Vec<u8>, 
         let n = libc::recvmsg(conn.as_raw_fd(), &mut msg, 0);
         assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
         let c = libc::CMSG_FIRSTHDR(&msg);
-        assert!(!c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS, "no fd received");
+        assert!(
+            !c.is_null() && (*c).cmsg_type == libc::SCM_RIGHTS,
+            "no fd received"
+        );
         let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32);
         data.truncate(n as usize);
         (data, std::os::fd::OwnedFd::from_raw_fd(fd))

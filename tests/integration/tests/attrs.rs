@@ -67,19 +67,32 @@ fn personality_linux32_for_init_and_exec() {
     let rt = Runtime::new("attrs_pers");
     let mut b = rt.bundle();
     b.linux()["personality"] = json!({"domain": "LINUX32"});
-    let out = run_stdout(&rt, &mut b, &["hull-probe", "cat", "/proc/self/personality"]);
+    let out = run_stdout(
+        &rt,
+        &mut b,
+        &["hull-probe", "cat", "/proc/self/personality"],
+    );
     assert_eq!(out.trim(), "00000008", "PER_LINUX32 expected");
 
     // exec'd processes run in the same execution domain
     let mut b = rt.bundle();
     b.linux()["personality"] = json!({"domain": "LINUX32"});
     running(&rt, &mut b);
-    let out = exec_stdout(&rt, &b.id, &[], &["hull-probe", "cat", "/proc/self/personality"]);
+    let out = exec_stdout(
+        &rt,
+        &b.id,
+        &[],
+        &["hull-probe", "cat", "/proc/self/personality"],
+    );
     assert_eq!(out.trim(), "00000008", "exec: PER_LINUX32 expected");
 
     let mut b = rt.bundle();
     b.linux()["personality"] = json!({"domain": "LINUX"});
-    let out = run_stdout(&rt, &mut b, &["hull-probe", "cat", "/proc/self/personality"]);
+    let out = run_stdout(
+        &rt,
+        &mut b,
+        &["hull-probe", "cat", "/proc/self/personality"],
+    );
     assert_eq!(out.trim(), "00000000");
 }
 
@@ -124,7 +137,10 @@ fn io_priority_classes() {
     let mut b = rt.bundle();
     b.process()["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 1});
     running(&rt, &mut b);
-    assert_eq!(exec_stdout(&rt, &b.id, &[], &["ionice"]).trim(), "best-effort: prio 1");
+    assert_eq!(
+        exec_stdout(&rt, &b.id, &[], &["ionice"]).trim(),
+        "best-effort: prio 1"
+    );
 }
 
 #[test]
@@ -147,7 +163,11 @@ fn io_priority_out_of_range_is_refused() {
 fn sched_of(stat: &str) -> (i64, i64, i64) {
     // The comm field may hold spaces; the fields after it don't.
     let rest = &stat[stat.rfind(')').expect("stat has a comm") + 1..];
-    let f: Vec<i64> = rest.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(-1)).collect();
+    let f: Vec<i64> = rest
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(-1))
+        .collect();
     // f[0] is field 4 (ppid): field N is f[N - 4].
     (f[41 - 4], f[19 - 4], f[40 - 4])
 }
@@ -195,7 +215,9 @@ fn scheduler_fifo() {
     if runc_ignores_these() {
         return;
     }
-    let rt_hierarchy = cgroup_hierarchies().into_iter().find(|h| h.join("cpu.rt_runtime_us").exists());
+    let rt_hierarchy = cgroup_hierarchies()
+        .into_iter()
+        .find(|h| h.join("cpu.rt_runtime_us").exists());
     let rt = Runtime::new("attrs_fifo");
     let mut b = rt.bundle();
     b.process()["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10});
@@ -208,7 +230,10 @@ fn scheduler_fifo() {
     };
     let o = rt.run(&b);
     o.failed();
-    assert!(o.stderr.contains("process.scheduler") && o.stderr.contains("Operation not permitted"), "no realtime budget: {o}");
+    assert!(
+        o.stderr.contains("process.scheduler") && o.stderr.contains("Operation not permitted"),
+        "no realtime budget: {o}"
+    );
 
     // A child's budget cannot exceed its parent's: give one to this test
     // process's /hull-test-<pid>. The runtime removes that parent when a
@@ -217,7 +242,10 @@ fn scheduler_fifo() {
     let parent = h.join(cgroup_parent().trim_start_matches('/'));
     let _hold = HoldCgroup::new(parent.join(format!("attrs-fifo-hold-{}", std::process::id())));
     if let Err(e) = std::fs::write(parent.join("cpu.rt_runtime_us"), "20000") {
-        eprintln!("note: SCHED_FIFO with a budget not tried: {}: {e}", parent.display());
+        eprintln!(
+            "note: SCHED_FIFO with a budget not tried: {}: {e}",
+            parent.display()
+        );
         return;
     }
     let mut b = rt.bundle();
@@ -226,7 +254,11 @@ fn scheduler_fifo() {
     b.args(&["hull-probe", "cat", "/proc/self/stat"]);
     let o = rt.run(&b);
     o.ok();
-    assert_eq!(sched_of(&o.stdout), (1, 0, 10), "SCHED_FIFO 10 with a realtime budget: {o}");
+    assert_eq!(
+        sched_of(&o.stdout),
+        (1, 0, 10),
+        "SCHED_FIFO 10 with a realtime budget: {o}"
+    );
 }
 
 /// An empty cgroup we make and remove (before the harness removes the
@@ -254,10 +286,22 @@ fn scheduler_bad_values_are_refused() {
     }
     let rt = Runtime::new("attrs_sched_bad");
     for (sched, field) in [
-        (json!({"policy": "SCHED_OTHER", "nice": 20}), "process.scheduler.nice"),
-        (json!({"policy": "SCHED_OTHER", "priority": 5}), "process.scheduler.priority"),
-        (json!({"policy": "SCHED_FIFO"}), "process.scheduler.priority"),
-        (json!({"policy": "SCHED_BATCH", "runtime": 1000000}), "process.scheduler.runtime"),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 20}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "priority": 5}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_FIFO"}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_BATCH", "runtime": 1000000}),
+            "process.scheduler.runtime",
+        ),
         (json!({"policy": "SCHED_ISO"}), "process.scheduler.policy"),
     ] {
         let mut b = rt.bundle();
@@ -271,7 +315,11 @@ fn scheduler_bad_values_are_refused() {
 // ---------------------------------------------------------------------------
 
 fn cpus_allowed(status: &str) -> String {
-    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string()).unwrap_or_else(|| panic!("no Cpus_allowed_list in {status}"))
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status}"))
 }
 
 fn parse_list(s: &str) -> Vec<usize> {
@@ -317,7 +365,11 @@ fn exec_cpu_affinity_applies_to_exec_only() {
     let pfile = b.dir.join("process.json");
     std::fs::write(&pfile, process.to_string()).unwrap();
     let out = exec_stdout(&rt, &b.id, &["--process", &pfile.to_string_lossy()], &[]);
-    assert_eq!(cpus_allowed(&out), first, "exec --process: its own execCPUAffinity.final");
+    assert_eq!(
+        cpus_allowed(&out),
+        first,
+        "exec --process: its own execCPUAffinity.final"
+    );
 }
 
 #[test]
@@ -344,11 +396,14 @@ fn exec_cpu_affinity_offline_cpu_is_refused() {
 /// The policy column of every numa_maps line (a mapping without a policy of
 /// its own shows the task's).
 fn numa_policies(maps: &str) -> Vec<String> {
-    maps.lines().filter_map(|l| l.split_whitespace().nth(1).map(String::from)).collect()
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect()
 }
 
 fn has_numa() -> bool {
-    let yes = Path::new("/proc/self/numa_maps").exists() && Path::new("/sys/devices/system/node/node0").exists();
+    let yes = Path::new("/proc/self/numa_maps").exists()
+        && Path::new("/sys/devices/system/node/node0").exists();
     if !yes {
         eprintln!("note: skipping: this kernel has no NUMA support");
     }
@@ -365,22 +420,39 @@ fn memory_policy_modes() {
     for (policy, want) in [
         (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
         (json!({"mode": "MPOL_PREFERRED", "nodes": "0"}), "prefer:0"),
-        (json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}), "interleave:0"),
-        (json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}), "bind=static:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "bind=static:0",
+        ),
         (json!({"mode": "MPOL_LOCAL"}), "local"),
     ] {
         let mut b = rt.bundle();
         b.linux()["memoryPolicy"] = policy.clone();
         let out = run_stdout(&rt, &mut b, &["hull-probe", "cat", "/proc/self/numa_maps"]);
         let got = numa_policies(&out);
-        assert!(!got.is_empty() && got.iter().all(|p| p == want), "{policy}: want {want}, got {got:?}");
+        assert!(
+            !got.is_empty() && got.iter().all(|p| p == want),
+            "{policy}: want {want}, got {got:?}"
+        );
     }
     // exec'd processes get the container's policy too
     let mut b = rt.bundle();
     b.linux()["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
     running(&rt, &mut b);
-    let got = numa_policies(&exec_stdout(&rt, &b.id, &[], &["hull-probe", "cat", "/proc/self/numa_maps"]));
-    assert!(!got.is_empty() && got.iter().all(|p| p == "bind:0"), "exec: {got:?}");
+    let got = numa_policies(&exec_stdout(
+        &rt,
+        &b.id,
+        &[],
+        &["hull-probe", "cat", "/proc/self/numa_maps"],
+    ));
+    assert!(
+        !got.is_empty() && got.iter().all(|p| p == "bind:0"),
+        "exec: {got:?}"
+    );
 }
 
 #[test]
@@ -392,14 +464,26 @@ fn memory_policy_bad_values_are_refused() {
     let rt = Runtime::new("attrs_mempol_bad");
     let mut cases = vec![
         (json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
-        (json!({"mode": "MPOL_DEFAULT", "nodes": "0"}), "linux.memoryPolicy.nodes"),
-        (json!({"mode": "MPOL_BIND", "nodes": "1-0"}), "linux.memoryPolicy.nodes"),
-        (json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}), "linux.memoryPolicy.flags"),
+        (
+            json!({"mode": "MPOL_DEFAULT", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1-0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]}),
+            "linux.memoryPolicy.flags",
+        ),
     ];
     if let Ok(online) = std::fs::read_to_string("/sys/devices/system/node/online") {
         let online = parse_list(&online);
         if let Some(off) = (0..64usize).find(|n| !online.contains(n)) {
-            cases.push((json!({"mode": "MPOL_BIND", "nodes": off.to_string()}), "linux.memoryPolicy.nodes"));
+            cases.push((
+                json!({"mode": "MPOL_BIND", "nodes": off.to_string()}),
+                "linux.memoryPolicy.nodes",
+            ));
         }
     }
     for (policy, field) in cases {

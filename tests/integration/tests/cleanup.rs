@@ -239,7 +239,12 @@ fn systemd_cgroup_without_systemd() {
     let o = rt.create_as(&b, &b.id, &["--systemd-cgroup"]);
     o.failed();
     if !is_runc() {
-        assert!(o.stderr.contains("--systemd-cgroup: systemd is not running as init"), "{}", o.stderr);
+        assert!(
+            o.stderr
+                .contains("--systemd-cgroup: systemd is not running as init"),
+            "{}",
+            o.stderr
+        );
     }
     assert_nothing_left(&rt, &b, &marker);
 }

@@ -18,7 +18,10 @@ fn criu() -> Option<String> {
     match std::env::var("HULL_CRIU") {
         Ok(c) if !c.is_empty() => Some(c),
         _ => {
-            assert!(std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"), "HULL_REQUIRE_CRIU=1 but HULL_CRIU is not set");
+            assert!(
+                std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"),
+                "HULL_REQUIRE_CRIU=1 but HULL_CRIU is not set"
+            );
             eprintln!("note: skipping: set HULL_CRIU to a CRIU that works on this kernel (tests/criu/fetch-criu)");
             None
         }
@@ -40,10 +43,17 @@ fn hull(rt: &Runtime, criu: &str, args: &[&str]) -> (bool, String) {
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(if detached_run { Stdio::null() } else { Stdio::from(err) })
+        .stderr(if detached_run {
+            Stdio::null()
+        } else {
+            Stdio::from(err)
+        })
         .status()
         .expect("running hull");
-    (status.success(), std::fs::read_to_string(&err_path).unwrap_or_default())
+    (
+        status.success(),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+    )
 }
 
 /// [`hull`], which must succeed.
@@ -70,7 +80,10 @@ fn counter(rt: &Runtime) -> (Bundle, PathBuf) {
 }
 
 fn count(data: &Path) -> u64 {
-    std::fs::read_to_string(data.join("count")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(data.join("count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[track_caller]
@@ -81,7 +94,10 @@ fn wait_count_above(data: &Path, n: u64) -> u64 {
         if c > n {
             return c;
         }
-        assert!(Instant::now() < deadline, "the counter stayed at {c}, expected it above {n}");
+        assert!(
+            Instant::now() < deadline,
+            "the counter stayed at {c}, expected it above {n}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -109,16 +125,42 @@ fn running_counter(test: &str, criu: &str) -> (Runtime, Bundle, PathBuf) {
 /// The host-side pids.max of the cgroup the container's init is in.
 fn init_pids_max(rt: &Runtime, id: &str) -> String {
     let pid = rt.state_ok(id)["pid"].as_i64().expect("pid");
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("reading the init's cgroup");
-    let line = cg.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "pids")) || l.starts_with("0::")).expect("pids hierarchy");
-    let path = line.splitn(3, ':').nth(2).unwrap_or("/").trim_start_matches('/');
-    let file = if line.starts_with("0::") { format!("/sys/fs/cgroup/{path}/pids.max") } else { format!("/sys/fs/cgroup/pids/{path}/pids.max") };
-    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}")).trim().to_owned()
+    let cg =
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("reading the init's cgroup");
+    let line = cg
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "pids"))
+                || l.starts_with("0::")
+        })
+        .expect("pids hierarchy");
+    let path = line
+        .splitn(3, ':')
+        .nth(2)
+        .unwrap_or("/")
+        .trim_start_matches('/');
+    let file = if line.starts_with("0::") {
+        format!("/sys/fs/cgroup/{path}/pids.max")
+    } else {
+        format!("/sys/fs/cgroup/pids/{path}/pids.max")
+    };
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
+        .trim()
+        .to_owned()
 }
 
 /// pids.max as the container reads it through its cgroup mount.
 fn pids_max_inside(rt: &Runtime, id: &str) -> String {
-    let o = rt.exec(&["exec", id, "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"]);
+    let o = rt.exec(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
     o.ok();
     o.stdout.trim().to_owned()
 }
@@ -129,7 +171,10 @@ fn checkpoint_then_restore_continues_the_counter() {
     let Some(criu) = criu() else { return };
     let rt = Runtime::new("criu_roundtrip");
     let (b, data) = counter(&rt);
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
     run_detached(&rt, &criu, &b);
     wait_count_above(&data, 5);
     assert_eq!(init_pids_max(&rt, &b.id), "77");
@@ -138,8 +183,12 @@ fn checkpoint_then_restore_continues_the_counter() {
     let img_s = img.to_string_lossy().into_owned();
     hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img_s, &b.id]);
     assert_eq!(rt.status(&b.id), "stopped");
-    assert!(img.join("inventory.img").exists(), "no CRIU images in {img_s}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&img).unwrap().permissions());
+    assert!(
+        img.join("inventory.img").exists(),
+        "no CRIU images in {img_s}"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&img).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o700, "image dir mode");
     let frozen = count(&data);
     std::thread::sleep(Duration::from_millis(300));
@@ -147,25 +196,69 @@ fn checkpoint_then_restore_continues_the_counter() {
 
     let dir = b.dir.to_string_lossy().into_owned();
     let pid_file = rt.base.join("restored.pid");
-    hull_ok(&rt, &criu, &["restore", "-d", "--image-path", &img_s, "--work-path", &format!("{img_s}.work"), "--pid-file", &pid_file.to_string_lossy(), "--bundle", &dir, &b.id]);
+    hull_ok(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            &img_s,
+            "--work-path",
+            &format!("{img_s}.work"),
+            "--pid-file",
+            &pid_file.to_string_lossy(),
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     let st = rt.state_ok(&b.id);
     assert_eq!(st["status"], "running");
-    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), st["pid"].as_i64().unwrap().to_string());
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap(),
+        st["pid"].as_i64().unwrap().to_string()
+    );
     // Continues from where it stopped, not from 0.
     let after = wait_count_above(&data, frozen);
-    assert!(after > frozen && after < frozen + 1000, "counter {frozen} -> {after}");
+    assert!(
+        after > frozen && after < frozen + 1000,
+        "counter {frozen} -> {after}"
+    );
     // The same process tree: pid 1 inside is still the counting shell.
     let o = rt.exec(&["exec", &b.id, "cat", "/proc/1/cmdline"]);
     o.ok();
-    assert!(o.stdout.contains("while true"), "pid 1 in the restored container: {:?}", o.stdout);
+    assert!(
+        o.stdout.contains("while true"),
+        "pid 1 in the restored container: {:?}",
+        o.stdout
+    );
     assert_eq!(init_pids_max(&rt, &b.id), "77", "limits after restore");
-    assert_eq!(pids_max_inside(&rt, &b.id), "77", "limits after restore, from inside");
-    assert!(!rt.state_dir(&b.id).join("criu-root").exists(), "criu-root left in the state dir");
+    assert_eq!(
+        pids_max_inside(&rt, &b.id),
+        "77",
+        "limits after restore, from inside"
+    );
+    assert!(
+        !rt.state_dir(&b.id).join("criu-root").exists(),
+        "criu-root left in the state dir"
+    );
 
     rt.delete_force(&b.id).ok();
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
     assert!(mounts_under(&b.dir).is_empty());
-    assert_eq!(std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count(), mounts_before, "the host mount table changed");
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .count(),
+        mounts_before,
+        "the host mount table changed"
+    );
 }
 
 #[test]
@@ -174,7 +267,11 @@ fn checkpoint_leave_running_keeps_counting() {
     let Some(criu) = criu() else { return };
     let (rt, b, data) = running_counter("criu_leave_running", &criu);
     let img = rt.base.join("img").to_string_lossy().into_owned();
-    hull_ok(&rt, &criu, &["checkpoint", "--leave-running", "--image-path", &img, &b.id]);
+    hull_ok(
+        &rt,
+        &criu,
+        &["checkpoint", "--leave-running", "--image-path", &img, &b.id],
+    );
     assert_eq!(rt.status(&b.id), "running");
     let c = count(&data);
     wait_count_above(&data, c);
@@ -190,7 +287,11 @@ fn checkpoint_of_a_container_that_is_not_running_fails() {
     let (b, _) = counter(&rt);
     rt.create(&b).ok();
     let img = rt.base.join("img");
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--image-path", &img.to_string_lossy(), &b.id]);
+    let (ok, err) = hull(
+        &rt,
+        &criu,
+        &["checkpoint", "--image-path", &img.to_string_lossy(), &b.id],
+    );
     assert!(!ok);
     assert!(err.contains("created") && err.contains("running"), "{err}");
     assert!(!img.exists(), "checkpoint made {} anyway", img.display());
@@ -207,22 +308,67 @@ fn restore_with_a_missing_image_leaves_nothing() {
     let (b, _) = counter(&rt);
     let img = rt.base.join("no-such-image");
     let dir = b.dir.to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img.to_string_lossy(), "--bundle", &dir, &b.id]);
+    let (ok, err) = hull(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            &img.to_string_lossy(),
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     assert!(!ok);
-    assert!(err.contains("no-such-image"), "error does not name the image path: {err}");
+    assert!(
+        err.contains("no-such-image"),
+        "error does not name the image path: {err}"
+    );
     assert!(!rt.state_dir(&b.id).exists());
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
     // An image dir without CRIU's images: CRIU itself fails, after the
     // cgroup was made; still nothing may be left.
     let empty = rt.base.join("empty-image");
     std::fs::create_dir_all(&empty).unwrap();
-    std::fs::write(empty.join("descriptors.json"), "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]").unwrap();
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &empty.to_string_lossy(), "--bundle", &dir, &b.id]);
+    std::fs::write(
+        empty.join("descriptors.json"),
+        "[\"/dev/null\",\"/dev/null\",\"/dev/null\"]",
+    )
+    .unwrap();
+    let (ok, err) = hull(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            &empty.to_string_lossy(),
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     assert!(!ok);
-    assert!(err.contains("CRIU restore failed") && err.contains("restore.log"), "{err}");
+    assert!(
+        err.contains("CRIU restore failed") && err.contains("restore.log"),
+        "{err}"
+    );
     assert!(!rt.state_dir(&b.id).exists(), "state dir left");
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
-    assert!(mounts_under(&b.dir).is_empty() && mounts_under(&rt.root).is_empty(), "mounts left");
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
+    assert!(
+        mounts_under(&b.dir).is_empty() && mounts_under(&rt.root).is_empty(),
+        "mounts left"
+    );
 }
 
 #[test]
@@ -231,13 +377,23 @@ fn pre_dump_without_memory_tracking_is_a_clear_error() {
     let Some(criu) = criu() else { return };
     let (rt, b, data) = running_counter("criu_pre_dump", &criu);
     let img = rt.base.join("pre").to_string_lossy().into_owned();
-    let (ok, err) = hull(&rt, &criu, &["checkpoint", "--pre-dump", "--image-path", &img, &b.id]);
+    let (ok, err) = hull(
+        &rt,
+        &criu,
+        &["checkpoint", "--pre-dump", "--image-path", &img, &b.id],
+    );
     // Kernels with soft-dirty tracking take the pre-dump; the container
     // stays running either way.
     if !ok {
-        assert!(err.contains("pre-dump") && err.contains("memory tracking"), "{err}");
+        assert!(
+            err.contains("pre-dump") && err.contains("memory tracking"),
+            "{err}"
+        );
     } else {
-        assert!(Path::new(&img).join("pagemap-1.img").exists() || std::fs::read_dir(&img).unwrap().count() > 1);
+        assert!(
+            Path::new(&img).join("pagemap-1.img").exists()
+                || std::fs::read_dir(&img).unwrap().count() > 1
+        );
     }
     assert_eq!(rt.status(&b.id), "running");
     let c = count(&data);
@@ -277,7 +433,11 @@ fn library_round_trip() {
         .unwrap_or_else(|| workspace_root().join("target"))
         .join("debug/examples/checkpoint_restore");
     if !example.exists() {
-        assert!(std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"), "{} not built (cargo test --workspace builds it)", example.display());
+        assert!(
+            std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"),
+            "{} not built (cargo test --workspace builds it)",
+            example.display()
+        );
         eprintln!("note: skipping: {} not built", example.display());
         return;
     }
@@ -285,23 +445,40 @@ fn library_round_trip() {
     let pid_before = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
     let img = rt.base.join("img");
     let out = Command::new(&example)
-        .args([rt.root.as_os_str(), b.id.as_ref(), img.as_os_str(), b.dir.as_os_str(), criu.as_ref()])
+        .args([
+            rt.root.as_os_str(),
+            b.id.as_ref(),
+            img.as_os_str(),
+            b.dir.as_os_str(),
+            criu.as_ref(),
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .expect("running the example");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "example failed: {stdout}");
-    let states: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("a state line")).collect();
+    let states: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a state line"))
+        .collect();
     assert_eq!(states.len(), 2, "{stdout}");
     assert_eq!(states[0]["status"], "stopped");
     assert_eq!(states[1]["status"], "running");
-    assert_ne!(states[1]["pid"].as_i64().unwrap(), pid_before, "a restored init is a new host process");
+    assert_ne!(
+        states[1]["pid"].as_i64().unwrap(),
+        pid_before,
+        "a restored init is a new host process"
+    );
     assert_eq!(rt.status(&b.id), "running");
     let c = count(&data);
     wait_count_above(&data, c);
     rt.delete_force(&b.id).ok();
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
 }
 
 /// Reads `master` in the background; `expect` waits for a string in what
@@ -325,7 +502,13 @@ impl PtyReader {
                 }
             }
         });
-        (PtyReader { rx, seen: String::new() }, writer)
+        (
+            PtyReader {
+                rx,
+                seen: String::new(),
+            },
+            writer,
+        )
     }
 
     #[track_caller]
@@ -360,7 +543,11 @@ fn terminal_moves_to_the_new_console_socket() {
     let s = sock.to_string_lossy().into_owned();
     let dir = b.dir.to_string_lossy().into_owned();
 
-    hull_ok(&rt, &criu, &["run", "-d", "--console-socket", &s, "--bundle", &dir, &b.id]);
+    hull_ok(
+        &rt,
+        &criu,
+        &["run", "-d", "--console-socket", &s, "--bundle", &dir, &b.id],
+    );
     let (_, master) = accept_with_fd(&listener);
     let (mut before, mut w) = PtyReader::new(master);
     w.write_all(b"one\n").unwrap();
@@ -368,14 +555,40 @@ fn terminal_moves_to_the_new_console_socket() {
 
     let img = rt.base.join("img").to_string_lossy().into_owned();
     hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
-    hull_ok(&rt, &criu, &["restore", "-d", "--console-socket", &s, "--image-path", &img, "--bundle", &dir, &b.id]);
+    hull_ok(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--console-socket",
+            &s,
+            "--image-path",
+            &img,
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     let (_, master) = accept_with_fd(&listener);
     let (mut after, mut w) = PtyReader::new(master);
     w.write_all(b"two\n").unwrap();
     after.expect("got:two");
     rt.delete_force(&b.id).ok();
     // Without a console socket a terminal container cannot be restored.
-    let (ok, err) = hull(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
+    let (ok, err) = hull(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            &img,
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     assert!(!ok && err.contains("console-socket"), "{err}");
     assert!(!rt.state_dir(&b.id).exists());
 }
@@ -394,15 +607,35 @@ fn restore_keeps_the_cgroup_namespace() {
     let img = rt.base.join("img").to_string_lossy().into_owned();
     let dir = b.dir.to_string_lossy().into_owned();
     hull_ok(&rt, &criu, &["checkpoint", "--image-path", &img, &b.id]);
-    hull_ok(&rt, &criu, &["restore", "-d", "--image-path", &img, "--bundle", &dir, &b.id]);
+    hull_ok(
+        &rt,
+        &criu,
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            &img,
+            "--bundle",
+            &dir,
+            &b.id,
+        ],
+    );
     let o = rt.exec(&["exec", &b.id, "cat", "/proc/self/cgroup"]);
     o.ok();
     for line in o.stdout.lines() {
-        assert!(line.ends_with(":/"), "not at the cgroup namespace root after restore: {}", o.stdout);
+        assert!(
+            line.ends_with(":/"),
+            "not at the cgroup namespace root after restore: {}",
+            o.stdout
+        );
     }
     assert_eq!(pids_max_inside(&rt, &b.id), "77");
     rt.delete_force(&b.id).ok();
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
 }
 
 /// `restore` without -d waits like `run`: the hooks of a restore run (with
@@ -416,8 +649,14 @@ fn foreground_restore_runs_hooks_waits_and_deletes() {
     let (mut b, data) = counter(&rt);
     let log = rt.base.join("hooks.log");
     for kind in ["prestart", "createRuntime", "poststart"] {
-        let script = format!("echo {kind} $(tr -d '\\n ' | grep -o '\"pid\":[0-9]*') >> {}", log.display());
-        b.add_hook(kind, json!({"path": "/bin/sh", "args": ["sh", "-c", script]}));
+        let script = format!(
+            "echo {kind} $(tr -d '\\n ' | grep -o '\"pid\":[0-9]*') >> {}",
+            log.display()
+        );
+        b.add_hook(
+            kind,
+            json!({"path": "/bin/sh", "args": ["sh", "-c", script]}),
+        );
     }
     b.write_config();
     start_counter(&rt, &criu, &b, &data);
@@ -427,7 +666,18 @@ fn foreground_restore_runs_hooks_waits_and_deletes() {
     std::fs::remove_file(&log).unwrap();
 
     let mut fg = Command::new(hull_bin())
-        .args(["--root", &rt.root.to_string_lossy(), "--criu", &criu, "restore", "--image-path", &img, "--bundle", &dir, &b.id])
+        .args([
+            "--root",
+            &rt.root.to_string_lossy(),
+            "--criu",
+            &criu,
+            "restore",
+            "--image-path",
+            &img,
+            "--bundle",
+            &dir,
+            &b.id,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -447,20 +697,41 @@ fn foreground_restore_runs_hooks_waits_and_deletes() {
     };
     let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
     for kind in ["prestart", "createRuntime", "poststart"] {
-        assert!(hooks.lines().any(|l| l.starts_with(kind)), "{kind} hook did not run at restore: {hooks:?}");
+        assert!(
+            hooks.lines().any(|l| l.starts_with(kind)),
+            "{kind} hook did not run at restore: {hooks:?}"
+        );
     }
-    assert!(hooks.lines().any(|l| l == format!("poststart \"pid\":{pid}")), "poststart saw another pid than {pid}: {hooks:?}");
-    assert!(fg.try_wait().unwrap().is_none(), "foreground restore returned while the container runs");
+    assert!(
+        hooks
+            .lines()
+            .any(|l| l == format!("poststart \"pid\":{pid}")),
+        "poststart saw another pid than {pid}: {hooks:?}"
+    );
+    assert!(
+        fg.try_wait().unwrap().is_none(),
+        "foreground restore returned while the container runs"
+    );
     rt.kill(&b.id, Some("KILL")).ok();
     let deadline = Instant::now() + default_timeout();
     let status = loop {
         if let Some(st) = fg.try_wait().unwrap() {
             break st;
         }
-        assert!(Instant::now() < deadline, "restore did not return after the init died");
+        assert!(
+            Instant::now() < deadline,
+            "restore did not return after the init died"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(137));
-    assert!(rt.state(&b.id).is_err(), "the container outlived its foreground restore");
-    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.state(&b.id).is_err(),
+        "the container outlived its foreground restore"
+    );
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
 }

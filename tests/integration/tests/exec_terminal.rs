@@ -55,7 +55,12 @@ fn exec_gets_the_containers_security_context() {
     let want: Vec<&str> = init_cg.lines().collect();
     assert_eq!(r["cgroup"], json!(want));
     // nothing of hull's leaks: stdio only
-    let fds: Vec<i64> = r["fds"].as_array().unwrap().iter().map(|f| f["fd"].as_i64().unwrap()).collect();
+    let fds: Vec<i64> = r["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fd"].as_i64().unwrap())
+        .collect();
     assert_eq!(fds, vec![0, 1, 2], "{}", r["fds"]);
 }
 
@@ -69,7 +74,11 @@ fn exec_flags_override_and_exit_code_propagates() {
     let r = exec_report(&rt, &b.id, &["-u", "0:0", "--cwd", "/tmp", "-e", "FOO=bar"]);
     assert_eq!(r["uid"]["effective"], 0);
     assert_eq!(r["cwd"], "/tmp");
-    assert!(r["env"].as_array().unwrap().iter().any(|e| e == "FOO=bar"), "{}", r["env"]);
+    assert!(
+        r["env"].as_array().unwrap().iter().any(|e| e == "FOO=bar"),
+        "{}",
+        r["env"]
+    );
     let o = rt.exec(&["exec", &b.id, "hull-probe", "exit", "7"]);
     assert_eq!(o.code, 7, "{o:?}");
 }
@@ -111,9 +120,14 @@ fn console_socket_receives_the_pty_master() {
     rt.create_as(&b, &b.id, &["--console-socket", &s]).ok();
     rt.start(&b.id).ok();
     let out = reader.join().unwrap();
-    let fds = parse_probe(&out).unwrap_or_else(|| panic!("no probe output on the terminal: {out:?}"));
+    let fds =
+        parse_probe(&out).unwrap_or_else(|| panic!("no probe output on the terminal: {out:?}"));
     for f in fds["fds"].as_array().unwrap().iter().take(3) {
-        assert!(f["target"].as_str().unwrap().starts_with("/dev/pts/"), "stdio is not the pty: {}", fds["fds"]);
+        assert!(
+            f["target"].as_str().unwrap().starts_with("/dev/pts/"),
+            "stdio is not the pty: {}",
+            fds["fds"]
+        );
     }
     assert!(out.contains("33 101"), "consoleSize not applied: {out:?}");
     assert!(out.contains("136,"), "/dev/console is not a pty: {out:?}");
@@ -138,12 +152,16 @@ fn detached_exec_outlives_the_runtime() {
     let rt = Runtime::new("exec_detach");
     let mut b = rt.bundle();
     running(&rt, &mut b);
-    rt.exec(&["exec", "-d", &b.id, "hull-probe", "sleep", "77"]).ok();
+    rt.exec(&["exec", "-d", &b.id, "hull-probe", "sleep", "77"])
+        .ok();
     // Engines (conmon, containerd's shim) exec detached and exit at once.
     std::thread::sleep(Duration::from_millis(300));
     let o = rt.exec(&["exec", &b.id, "ps"]);
     o.ok();
-    assert!(o.stdout.contains("sleep 77"), "the detached process died with hull: {o:?}");
+    assert!(
+        o.stdout.contains("sleep 77"),
+        "the detached process died with hull: {o:?}"
+    );
 }
 
 #[test]
@@ -154,7 +172,10 @@ fn non_executable_program_fails_create_with_permission_denied() {
     b.args(&["/etc/passwd"]);
     let o = rt.create(&b);
     o.failed();
-    assert!(o.stderr.to_lowercase().contains("permission denied"), "{o:?}");
+    assert!(
+        o.stderr.to_lowercase().contains("permission denied"),
+        "{o:?}"
+    );
     assert!(rt.list_ids().is_empty());
 }
 
@@ -177,18 +198,35 @@ fn exec_into_an_existing_sub_cgroup() {
     let o = rt.exec(&["exec", "--cgroup", "sub", &b.id, "cat", "/proc/self/cgroup"]);
     o.ok();
     for line in o.stdout.lines() {
-        assert!(line.ends_with("/sub"), "not in the sub-cgroup: {line}\n{}", o.stdout);
+        assert!(
+            line.ends_with("/sub"),
+            "not in the sub-cgroup: {line}\n{}",
+            o.stdout
+        );
     }
     if !o.stdout.lines().any(|l| l.contains(":memory:")) {
         return; // pure v2: controller:path is the v1 form
     }
-    let o = rt.exec(&["exec", "--cgroup", "memory:sub", &b.id, "cat", "/proc/self/cgroup"]);
+    let o = rt.exec(&[
+        "exec",
+        "--cgroup",
+        "memory:sub",
+        &b.id,
+        "cat",
+        "/proc/self/cgroup",
+    ]);
     o.ok();
     for line in o.stdout.lines() {
-        assert_eq!(line.contains(":memory:"), line.ends_with("/sub"), "{}", o.stdout);
+        assert_eq!(
+            line.contains(":memory:"),
+            line.ends_with("/sub"),
+            "{}",
+            o.stdout
+        );
     }
     let o = rt.exec(&["exec", "--cgroup", "../escape", &b.id, "true"]);
     o.failed();
     assert!(o.stderr.contains("exec --cgroup"), "{o:?}");
-    rt.exec(&["exec", "--cgroup", "missing", &b.id, "true"]).failed();
+    rt.exec(&["exec", "--cgroup", "missing", &b.id, "true"])
+        .failed();
 }

@@ -46,7 +46,11 @@ fn kill_during(kind: &str, test: &str) {
     // Whatever state it left, a forced delete cleans it up.
     rt.delete_force(&b.id).ok();
     assert!(!rt.state_dir(&b.id).exists(), "{kind}: state dir left");
-    assert!(rt.cgroup_dirs(&b).is_empty(), "{kind}: cgroups left: {:?}", rt.cgroup_dirs(&b));
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "{kind}: cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
     // The container's own processes never outlive it (the hook's sleep
     // runs outside the container and is the test's to reap).
     let left: Vec<_> = wait_no_leftovers(&marker, &b.dir, Duration::from_secs(5))
@@ -96,8 +100,19 @@ fn concurrent_creates_with_one_id_one_wins() {
     b.write_config();
     rt.track(&b.id);
     let dir = b.dir.to_string_lossy().into_owned();
-    let spawned: Vec<_> = (0..4).map(|i| rt.spawn_in(&["create", "--bundle", &dir, &b.id], None, &format!("race-{i}"))).collect();
-    let outs: Vec<Output> = spawned.into_iter().map(|s| s.wait(default_timeout())).collect();
+    let spawned: Vec<_> = (0..4)
+        .map(|i| {
+            rt.spawn_in(
+                &["create", "--bundle", &dir, &b.id],
+                None,
+                &format!("race-{i}"),
+            )
+        })
+        .collect();
+    let outs: Vec<Output> = spawned
+        .into_iter()
+        .map(|s| s.wait(default_timeout()))
+        .collect();
     let ok = outs.iter().filter(|o| o.success()).count();
     assert_eq!(ok, 1, "exactly one create must win: {outs:?}");
     for o in outs.iter().filter(|o| !o.success()) {
@@ -121,7 +136,12 @@ fn start_racing_delete_never_corrupts_state() {
         d.ok();
         // start either won (then delete killed it) or found it gone.
         if !s.success() {
-            assert!(s.stderr.contains("does not exist") || s.stderr.contains("stopped") || s.stderr.contains("exited"), "{s:?}");
+            assert!(
+                s.stderr.contains("does not exist")
+                    || s.stderr.contains("stopped")
+                    || s.stderr.contains("exited"),
+                "{s:?}"
+            );
         }
         assert!(!rt.state_dir(&b.id).exists());
         assert!(rt.cgroup_dirs(&b).is_empty());
@@ -139,7 +159,11 @@ fn sigterm_to_foreground_run_is_forwarded() {
     b.args(&["hull-probe", "sleep", "60"]);
     let sp = rt.spawn_run(&b, &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while rt.state(&b.id).map(|s| s["status"] != "running").unwrap_or(true) {
+    while rt
+        .state(&b.id)
+        .map(|s| s["status"] != "running")
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "container never ran");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -147,13 +171,24 @@ fn sigterm_to_foreground_run_is_forwarded() {
     unsafe { libc::kill(sp.pid(), libc::SIGTERM) };
     let o = sp.wait(Duration::from_secs(20));
     assert_eq!(o.code, 128 + libc::SIGTERM, "{o:?}");
-    assert!(rt.list_ids().is_empty(), "container left after the run ended");
+    assert!(
+        rt.list_ids().is_empty(),
+        "container left after the run ended"
+    );
     assert!(rt.cgroup_dirs(&b).is_empty());
 }
 
 /// Phases of `create` at which a fault-injection build kills itself
 /// (libcontainer::FAULT_PHASES).
-const PHASES: [&str; 7] = ["state-dir", "cgroup", "clone", "child-ready", "init-pid", "init-ready", "created"];
+const PHASES: [&str; 7] = [
+    "state-dir",
+    "cgroup",
+    "clone",
+    "child-ready",
+    "init-pid",
+    "init-ready",
+    "created",
+];
 
 /// SIGKILL of `create` at every phase, through the fault-injection build
 /// (HULL_FAULT_BIN, built by scripts/test.sh with --features
@@ -187,12 +222,23 @@ fn kill_at_every_create_phase_is_recoverable() {
             .status()
             .unwrap();
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{phase}: the fault point was not reached: {status:?}");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "{phase}: the fault point was not reached: {status:?}"
+        );
         rt.delete_force(&b.id).ok();
         assert!(!rt.state_dir(&b.id).exists(), "{phase}: state dir left");
-        assert!(rt.cgroup_dirs(&b).is_empty(), "{phase}: cgroups left: {:?}", rt.cgroup_dirs(&b));
+        assert!(
+            rt.cgroup_dirs(&b).is_empty(),
+            "{phase}: cgroups left: {:?}",
+            rt.cgroup_dirs(&b)
+        );
         let left = wait_no_leftovers(&marker, &b.dir, Duration::from_secs(5));
-        assert!(left.is_empty(), "{phase}: processes outlived the forced delete: {left:?}");
+        assert!(
+            left.is_empty(),
+            "{phase}: processes outlived the forced delete: {left:?}"
+        );
         // and the id can be used again
         rt.create(&b).ok();
         rt.delete_force(&b.id).ok();

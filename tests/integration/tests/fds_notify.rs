@@ -13,19 +13,39 @@ use serde_json::json;
 /// Runs `hull <args>` with /etc/hostname as fd 3 (and /etc/passwd as fd 4
 /// when `two`). After `create` the container keeps hull's stdio, so its
 /// stdout must not be a pipe we wait on: `quiet` sends it to /dev/null.
-fn run_with_fds(rt: &Runtime, args: &[&str], env: &[(&str, String)], two: bool) -> std::process::Output {
+fn run_with_fds(
+    rt: &Runtime,
+    args: &[&str],
+    env: &[(&str, String)],
+    two: bool,
+) -> std::process::Output {
     run_with(rt, args, env, two, false)
 }
 
-fn run_with(rt: &Runtime, args: &[&str], env: &[(&str, String)], two: bool, quiet: bool) -> std::process::Output {
+fn run_with(
+    rt: &Runtime,
+    args: &[&str],
+    env: &[(&str, String)],
+    two: bool,
+    quiet: bool,
+) -> std::process::Output {
     let f = std::fs::File::open("/etc/hostname").unwrap();
     let g = std::fs::File::open("/etc/passwd").unwrap();
-    let (a, b) = (std::os::fd::AsRawFd::as_raw_fd(&f), std::os::fd::AsRawFd::as_raw_fd(&g));
+    let (a, b) = (
+        std::os::fd::AsRawFd::as_raw_fd(&f),
+        std::os::fd::AsRawFd::as_raw_fd(&g),
+    );
     let mut cmd = Command::new(hull_bin());
-    cmd.arg("--root").arg(&rt.root).args(args).stdin(Stdio::null());
-    let err_file = rt.root.with_file_name(format!("stderr-{}", std::process::id()));
+    cmd.arg("--root")
+        .arg(&rt.root)
+        .args(args)
+        .stdin(Stdio::null());
+    let err_file = rt
+        .root
+        .with_file_name(format!("stderr-{}", std::process::id()));
     if quiet {
-        cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&err_file).unwrap());
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_file).unwrap());
     }
     for (k, v) in env {
         cmd.env(k, v);
@@ -53,7 +73,17 @@ fn run_with(rt: &Runtime, args: &[&str], env: &[(&str, String)], two: bool, quie
 
 fn fd_targets(stdout: &[u8]) -> Vec<(i64, String)> {
     let r = parse_probe(&String::from_utf8_lossy(stdout)).expect("probe output");
-    r["fds"].as_array().unwrap().iter().map(|f| (f["fd"].as_i64().unwrap(), f["target"].as_str().unwrap_or("").to_string())).collect()
+    r["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["fd"].as_i64().unwrap(),
+                f["target"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -65,8 +95,17 @@ fn preserve_fds_passes_exactly_those_fds() {
     b.write_config();
     rt.track(&b.id);
     let dir = b.dir.to_string_lossy().into_owned();
-    let out = run_with_fds(&rt, &["run", "--preserve-fds", "1", "--bundle", &dir, &b.id], &[], true);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_fds(
+        &rt,
+        &["run", "--preserve-fds", "1", "--bundle", &dir, &b.id],
+        &[],
+        true,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let fds = fd_targets(&out.stdout);
     let nums: Vec<i64> = fds.iter().map(|f| f.0).collect();
     assert_eq!(nums, vec![0, 1, 2, 3], "{fds:?}");
@@ -78,17 +117,39 @@ fn listen_fds_are_passed_with_their_env() {
     require_root!();
     let rt = Runtime::new("listen_fds");
     let mut b = rt.bundle();
-    b.args(&["sh", "-c", "echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID; hull-probe fds"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID; hull-probe fds",
+    ]);
     b.write_config();
     rt.track(&b.id);
     let dir = b.dir.to_string_lossy().into_owned();
     // LISTEN_PID names hull itself, as systemd would set it: the child's
     // pid is only known after fork, so leave LISTEN_PID unset (accepted).
-    let out = run_with_fds(&rt, &["run", "--bundle", &dir, &b.id], &[("LISTEN_FDS", "2".into())], true);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_fds(
+        &rt,
+        &["run", "--bundle", &dir, &b.id],
+        &[("LISTEN_FDS", "2".into())],
+        true,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("LISTEN_FDS=2 LISTEN_PID=1"), "{text}");
-    let nums: Vec<i64> = fd_targets(text.lines().skip(1).collect::<Vec<_>>().join("\n").as_bytes()).iter().map(|f| f.0).collect();
+    let nums: Vec<i64> = fd_targets(
+        text.lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .as_bytes(),
+    )
+    .iter()
+    .map(|f| f.0)
+    .collect();
     assert_eq!(nums, vec![0, 1, 2, 3, 4]);
 }
 
@@ -97,20 +158,34 @@ fn notify_socket_relays_ready_with_mainpid() {
     require_root!();
     let rt = Runtime::new("notify_sock");
     let mut b = rt.bundle();
-    b.args(&["sh", "-c", "hull-probe notify STATUS=starting; hull-probe notify READY=1; exec hull-probe sleep 60"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe notify STATUS=starting; hull-probe notify READY=1; exec hull-probe sleep 60",
+    ]);
     let sockdir = b.host_dir("notify");
     let host_sock = sockdir.join("sd.sock");
     let listener = UnixDatagram::bind(&host_sock).unwrap();
-    listener.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     b.write_config();
     rt.track(&b.id);
     let dir = b.dir.to_string_lossy().into_owned();
     let env = [("NOTIFY_SOCKET", host_sock.to_string_lossy().into_owned())];
     let out = run_with(&rt, &["create", "--bundle", &dir, &b.id], &env, false, true);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // start returns only once READY=1 has been relayed.
     let out = run_with(&rt, &["start", &b.id], &env, false, true);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut buf = [0u8; 1024];
     let n = listener.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"STATUS=starting");

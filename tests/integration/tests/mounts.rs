@@ -19,7 +19,11 @@ const EROFS: i64 = libc::EROFS as i64;
 const ADDED: usize = 6;
 
 fn host_mountinfo() -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo").unwrap().lines().map(String::from).collect()
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 /// Every host mount that existed before is still there, unchanged
@@ -28,13 +32,20 @@ fn host_mountinfo() -> Vec<String> {
 fn host_mounts_unchanged(before: &[String], rt: &Runtime) {
     let after = host_mountinfo();
     for line in before {
-        assert!(after.contains(line), "host mount changed or vanished: {line}\nnow:\n{}", after.join("\n"));
+        assert!(
+            after.contains(line),
+            "host mount changed or vanished: {line}\nnow:\n{}",
+            after.join("\n")
+        );
     }
     let base = rt.base.to_string_lossy().into_owned();
     let root = rootfs().to_string_lossy().into_owned();
     for line in &after {
         let mp = line.split(' ').nth(4).unwrap_or("");
-        assert!(!mp.starts_with(&base) && !mp.starts_with(&root), "mount left on the host: {line}");
+        assert!(
+            !mp.starts_with(&base) && !mp.starts_with(&root),
+            "mount left on the host: {line}"
+        );
     }
 }
 
@@ -48,14 +59,22 @@ fn refused(rt: &Runtime, b: &Bundle, field: &str, why: &str) {
     assert!(o.stderr.contains(field), "error does not name {field}: {o}");
     assert!(o.stderr.contains(why), "error does not say {why:?}: {o}");
     assert!(!rt.state_dir(&b.id).exists(), "state dir left");
-    assert!(rt.list_ids().is_empty(), "container listed: {:?}", rt.list_ids());
+    assert!(
+        rt.list_ids().is_empty(),
+        "container listed: {:?}",
+        rt.list_ids()
+    );
     let left = wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5));
     assert!(left.is_empty(), "leftover processes: {left:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !rt.cgroup_dirs(b).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(rt.cgroup_dirs(b).is_empty(), "cgroups left: {:?}", rt.cgroup_dirs(b));
+    assert!(
+        rt.cgroup_dirs(b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(b)
+    );
     host_mounts_unchanged(&before, rt);
 }
 
@@ -101,15 +120,35 @@ fn recursive_attributes_reach_submounts() {
     require_root!();
     let rt = Runtime::new("rec_attrs");
     let script = "hull-probe write /data/sub/x x; hull-probe write /data/new x; hull-probe write /srv/tree/sub/y y; hull-probe report";
-    let mut b = tree_with_submount(&rt, &[], &["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime", "rnosymfollow"]);
+    let mut b = tree_with_submount(
+        &rt,
+        &[],
+        &[
+            "rbind",
+            "rro",
+            "rnosuid",
+            "rnodev",
+            "rnoexec",
+            "rnoatime",
+            "rnosymfollow",
+        ],
+    );
     b.args(&["sh", "-c", script]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
     assert_eq!(v.len(), 4, "{o}");
-    assert_eq!(v[0]["errno"], EROFS, "the submount must be read-only too: {}", v[0]);
+    assert_eq!(
+        v[0]["errno"], EROFS,
+        "the submount must be read-only too: {}",
+        v[0]
+    );
     assert_eq!(v[1]["errno"], EROFS, "{}", v[1]);
-    assert_eq!(v[2]["ok"], true, "the original submount stays writable: {}", v[2]);
+    assert_eq!(
+        v[2]["ok"], true,
+        "the original submount stays writable: {}",
+        v[2]
+    );
     let m = report_mounts(&v[3]);
     let sub = find_mount(&m, "/data/sub").expect("/data/sub: the rbind carries the submount");
     for opt in ["ro", "nosuid", "nodev", "noexec", "noatime", "nosymfollow"] {
@@ -124,7 +163,11 @@ fn recursive_attributes_reach_submounts() {
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
-    assert_eq!(v[0]["ok"], true, "control: without rro the submount is writable: {}", v[0]);
+    assert_eq!(
+        v[0]["ok"], true,
+        "control: without rro the submount is writable: {}",
+        v[0]
+    );
     assert_eq!(v[1]["errno"], EROFS, "{}", v[1]);
 }
 
@@ -132,18 +175,37 @@ fn recursive_attributes_reach_submounts() {
 fn recursive_attributes_can_clear_flags() {
     require_root!();
     let rt = Runtime::new("rec_attrs_clear");
-    let mut b = tree_with_submount(&rt, &["ro", "noatime", "noexec"], &["rbind", "rrw", "rstrictatime", "rexec"]);
-    b.args(&["sh", "-c", "hull-probe write /data/sub/x x; hull-probe write /srv/tree/sub/y y; hull-probe report"]);
+    let mut b = tree_with_submount(
+        &rt,
+        &["ro", "noatime", "noexec"],
+        &["rbind", "rrw", "rstrictatime", "rexec"],
+    );
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe write /data/sub/x x; hull-probe write /srv/tree/sub/y y; hull-probe report",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
-    assert_eq!(v[0]["ok"], true, "rrw made the bound submount writable: {}", v[0]);
-    assert_eq!(v[1]["errno"], EROFS, "the original stays read-only: {}", v[1]);
+    assert_eq!(
+        v[0]["ok"], true,
+        "rrw made the bound submount writable: {}",
+        v[0]
+    );
+    assert_eq!(
+        v[1]["errno"], EROFS,
+        "the original stays read-only: {}",
+        v[1]
+    );
     let m = report_mounts(&v[2]);
     let sub = find_mount(&m, "/data/sub").unwrap();
     assert!(sub.has_opt("rw") && !sub.has_opt("noexec"), "{sub:?}");
     // strictatime is the mode mountinfo shows by naming neither of the others.
-    assert!(!sub.has_opt("noatime") && !sub.has_opt("relatime"), "{sub:?}");
+    assert!(
+        !sub.has_opt("noatime") && !sub.has_opt("relatime"),
+        "{sub:?}"
+    );
 }
 
 #[test]
@@ -156,15 +218,27 @@ fn nosymfollow_is_a_mount_flag() {
     std::os::unix::fs::symlink("file", dir.join("link")).unwrap();
     b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["rbind", "nosymfollow"]}));
     b.add_mount(json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosymfollow", "size=1m"]}));
-    b.args(&["sh", "-c", "hull-probe read /mnt/link; hull-probe read /mnt/file; hull-probe report"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe read /mnt/link; hull-probe read /mnt/file; hull-probe report",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
-    assert_eq!(v[0]["errno"], libc::ELOOP, "symlinks are not followed: {}", v[0]);
+    assert_eq!(
+        v[0]["errno"],
+        libc::ELOOP,
+        "symlinks are not followed: {}",
+        v[0]
+    );
     assert_eq!(v[1]["content"], "data", "{}", v[1]);
     let m = report_mounts(&v[2]);
     for mp in ["/mnt", "/run"] {
-        assert!(find_mount(&m, mp).unwrap().has_opt("nosymfollow"), "{mp}: {m:?}");
+        assert!(
+            find_mount(&m, mp).unwrap().has_opt("nosymfollow"),
+            "{mp}: {m:?}"
+        );
     }
 }
 
@@ -194,7 +268,10 @@ fn shared_root_propagation_is_visible_inside() {
         b.linux()["rootfsPropagation"] = json!(prop);
         let r = rt.report(&b);
         let root = mountinfo_line(&r, "/");
-        assert!(root.split(" - ").next().unwrap().contains(" shared:"), "{prop}: / is not shared inside: {root}");
+        assert!(
+            root.split(" - ").next().unwrap().contains(" shared:"),
+            "{prop}: / is not shared inside: {root}"
+        );
         if prop == "rshared" {
             let proc = mountinfo_line(&r, "/proc");
             assert!(proc.contains(" shared:"), "rshared reaches /proc: {proc}");
@@ -215,31 +292,64 @@ fn shared_root_propagation_is_visible_inside() {
 fn proc_destinations_are_refused_by_name() {
     require_root!();
     let rt = Runtime::new("proc_dest");
-    for dest in ["/proc/sys", "/proc/../proc/sys", "/proc/./sys/kernel", "//proc//sys/", "/dev/../proc/self/attr", "/proc/1/../sys/kernel"] {
+    for dest in [
+        "/proc/sys",
+        "/proc/../proc/sys",
+        "/proc/./sys/kernel",
+        "//proc//sys/",
+        "/dev/../proc/self/attr",
+        "/proc/1/../sys/kernel",
+    ] {
         let mut b = rt.bundle();
         b.add_mount(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
-        refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "inside /proc");
+        refused(
+            &rt,
+            &b,
+            &format!("mounts[{ADDED}].destination"),
+            "inside /proc",
+        );
     }
     // Over /proc itself only procfs may go.
     let mut b = rt.bundle();
     b.add_mount(json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}));
-    refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "proc mount");
+    refused(
+        &rt,
+        &b,
+        &format!("mounts[{ADDED}].destination"),
+        "proc mount",
+    );
     let mut b = rt.bundle();
     let dir = b.host_dir("fake-proc");
-    b.add_mount(json!({"destination": "/proc", "type": "bind", "source": dir, "options": ["rbind"]}));
-    refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "bind of a procfs");
+    b.add_mount(
+        json!({"destination": "/proc", "type": "bind", "source": dir, "options": ["rbind"]}),
+    );
+    refused(
+        &rt,
+        &b,
+        &format!("mounts[{ADDED}].destination"),
+        "bind of a procfs",
+    );
 }
 
 #[test]
 fn proc_destination_through_a_symlink_is_refused() {
     require_root!();
     let rt = Runtime::new("proc_symlink");
-    for (link, target, dest) in [("hostile", "/proc/sys", "/hostile"), ("rel", "../proc/sys/kernel", "/rel"), ("pdir", "proc", "/pdir/sys")] {
+    for (link, target, dest) in [
+        ("hostile", "/proc/sys", "/hostile"),
+        ("rel", "../proc/sys/kernel", "/rel"),
+        ("pdir", "proc", "/pdir/sys"),
+    ] {
         let mut b = rt.bundle();
         let root = b.private_rootfs();
         std::os::unix::fs::symlink(target, root.join(link)).unwrap();
         b.add_mount(json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
-        refused(&rt, &b, &format!("mounts[{ADDED}].destination"), "resolves to /proc/sys");
+        refused(
+            &rt,
+            &b,
+            &format!("mounts[{ADDED}].destination"),
+            "resolves to /proc/sys",
+        );
     }
 }
 
@@ -249,9 +359,17 @@ fn magic_link_bind_sources_are_refused() {
     let rt = Runtime::new("magic_source");
     // The test process's root: the host's /, through a magic link.
     let own_root = format!("/proc/{}/root", std::process::id());
-    for src in ["/proc/self/fd/0", "/proc/thread-self/fd/1", "/dev/fd/2", "/proc/self/cwd", own_root.as_str()] {
+    for src in [
+        "/proc/self/fd/0",
+        "/proc/thread-self/fd/1",
+        "/dev/fd/2",
+        "/proc/self/cwd",
+        own_root.as_str(),
+    ] {
         let mut b = rt.bundle();
-        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}));
+        b.add_mount(
+            json!({"destination": "/mnt", "type": "bind", "source": src, "options": ["rbind"]}),
+        );
         refused(&rt, &b, &format!("mounts[{ADDED}].source"), "magic link");
     }
 }
@@ -268,7 +386,11 @@ fn allowed_proc_files_can_be_covered() {
     // (Not /proc/net/dev: the kernel re-looks-up /proc/<pid>/net entries on
     // every access, which drops a mount made on one.)
     b.add_mount(json!({"destination": "/proc/meminfo", "type": "bind", "source": dir.join("meminfo"), "options": ["bind", "ro"]}));
-    b.args(&["sh", "-c", "hull-probe read /proc/cpuinfo; hull-probe read /proc/meminfo"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe read /proc/cpuinfo; hull-probe read /proc/meminfo",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
@@ -308,7 +430,10 @@ struct ShmDir(std::path::PathBuf);
 
 impl ShmDir {
     fn new(name: &str) -> ShmDir {
-        ShmDir(std::path::PathBuf::from(format!("/dev/shm/hull-it-{}-{name}", std::process::id())))
+        ShmDir(std::path::PathBuf::from(format!(
+            "/dev/shm/hull-it-{}-{name}",
+            std::process::id()
+        )))
     }
 }
 
@@ -320,7 +445,10 @@ impl Drop for ShmDir {
 
 fn stat_ids(v: &Value, path: &str) -> (i64, i64) {
     let s = &v["stat"][path];
-    (s["uid"].as_i64().unwrap_or_else(|| panic!("{path}: {s}")), s["gid"].as_i64().unwrap())
+    (
+        s["uid"].as_i64().unwrap_or_else(|| panic!("{path}: {s}")),
+        s["gid"].as_i64().unwrap(),
+    )
 }
 
 #[test]
@@ -342,13 +470,34 @@ fn idmapped_mount_without_user_namespace() {
         let o = rt.run(&b);
         o.ok();
         let v = o.json_all();
-        assert_eq!(stat_ids(&v[0], "/mnt/owned"), (2000, 3000), "{fs_name}: {}", v[0]);
+        assert_eq!(
+            stat_ids(&v[0], "/mnt/owned"),
+            (2000, 3000),
+            "{fs_name}: {}",
+            v[0]
+        );
         assert_eq!(stat_ids(&v[0], "/mnt"), (2000, 3000), "{fs_name}: {}", v[0]);
         // Host root is outside the mapping: the overflow id.
-        assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{fs_name}: {}", v[0]);
-        assert_eq!(v[1]["ok"], true, "{fs_name}: uid 2000 owns the mapped directory: {}", v[1]);
-        assert_eq!(owner(&dir.join("new")), (1000, 1000), "{fs_name}: written back through the mapping");
-        assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
+        assert_eq!(
+            stat_ids(&v[0], "/mnt/rootowned"),
+            (65534, 65534),
+            "{fs_name}: {}",
+            v[0]
+        );
+        assert_eq!(
+            v[1]["ok"], true,
+            "{fs_name}: uid 2000 owns the mapped directory: {}",
+            v[1]
+        );
+        assert_eq!(
+            owner(&dir.join("new")),
+            (1000, 1000),
+            "{fs_name}: written back through the mapping"
+        );
+        assert!(
+            wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(),
+            "helper or container processes left"
+        );
 
         // Control: the same bind without a mapping shows the host's ids.
         let mut b = rt.bundle();
@@ -366,7 +515,12 @@ fn fs_type(p: &Path) -> &'static str {
     // SAFETY: statfs is plain data; all zeroes is a valid value.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid NUL-terminated path and a live statfs buffer.
-    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0, "statfs {}", p.display());
+    assert_eq!(
+        unsafe { libc::statfs(c.as_ptr(), &mut st) },
+        0,
+        "statfs {}",
+        p.display()
+    );
     match st.f_type {
         libc::TMPFS_MAGIC => "tmpfs",
         libc::EXT4_SUPER_MAGIC => "ext4",
@@ -396,25 +550,45 @@ fn idmapped_mount_in_a_user_namespace() {
         "uidMappings": [{"containerID": 0, "hostID": 101000, "size": 1}],
         "gidMappings": [{"containerID": 0, "hostID": 102000, "size": 1}]
     }));
-    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned /run/rootowned; hull-probe write /mnt/new from-container"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe stat /mnt/rootowned /run/rootowned; hull-probe write /mnt/new from-container",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
     assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (0, 0), "{}", v[0]);
     assert_eq!(stat_ids(&v[0], "/run/rootowned"), (1000, 2000), "{}", v[0]);
-    assert_eq!(v[1]["ok"], true, "container root owns the mapped directory: {}", v[1]);
+    assert_eq!(
+        v[1]["ok"], true,
+        "container root owns the mapped directory: {}",
+        v[1]
+    );
     assert_eq!(owner(&dir.join("new")), (0, 0), "written back as host root");
-    assert!(wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(), "helper or container processes left");
+    assert!(
+        wait_no_leftovers(&b.id, &b.dir, Duration::from_secs(5)).is_empty(),
+        "helper or container processes left"
+    );
 
     // Control: a plain bind shows host root as nobody, and refuses writes.
     let mut b = rt.bundle();
     userns(&mut b);
     b.bind(&dir, "/mnt");
-    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new2 x"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new2 x",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
-    assert_eq!(stat_ids(&v[0], "/mnt/rootowned"), (65534, 65534), "{}", v[0]);
+    assert_eq!(
+        stat_ids(&v[0], "/mnt/rootowned"),
+        (65534, 65534),
+        "{}",
+        v[0]
+    );
     assert_eq!(v[1]["ok"], false, "{}", v[1]);
 }
 
@@ -428,7 +602,15 @@ impl UsernsHolder {
         let mut cmd = std::process::Command::new("sleep");
         cmd.arg("600");
         // SAFETY: unshare is async-signal-safe.
-        unsafe { cmd.pre_exec(|| if libc::unshare(libc::CLONE_NEWUSER) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }) };
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWUSER) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
         let child = cmd.spawn().unwrap();
         let holder = UsernsHolder(child);
         for f in ["uid_map", "gid_map"] {
@@ -456,8 +638,14 @@ fn idmap_takes_a_joined_user_namespace() {
     let mut b = rt.bundle();
     b.set_namespace("user", Some(&holder.path()));
     let dir = volume(&b, 0, 0);
-    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"]}));
-    b.args(&["sh", "-c", "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new x"]);
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["bind", "idmap"]}),
+    );
+    b.args(&[
+        "sh",
+        "-c",
+        "hull-probe stat /mnt/rootowned; hull-probe write /mnt/new x",
+    ]);
     let o = rt.run(&b);
     o.ok();
     let v = o.json_all();
@@ -472,9 +660,21 @@ fn idmapped_mount_errors_name_the_field() {
     let rt = Runtime::new("idmap_errors");
     let uid = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
     let cases = [
-        (json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": uid}), "gidMappings", "required with uidMappings"),
-        (json!({"destination": "/vol", "type": "tmpfs", "source": "tmpfs", "uidMappings": uid, "gidMappings": uid}), "uidMappings", "only bind mounts"),
-        (json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}), "options", "no user namespace"),
+        (
+            json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": uid}),
+            "gidMappings",
+            "required with uidMappings",
+        ),
+        (
+            json!({"destination": "/vol", "type": "tmpfs", "source": "tmpfs", "uidMappings": uid, "gidMappings": uid}),
+            "uidMappings",
+            "only bind mounts",
+        ),
+        (
+            json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind", "idmap"]}),
+            "options",
+            "no user namespace",
+        ),
         (
             json!({"destination": "/vol", "type": "bind", "source": "/tmp", "options": ["bind"], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 0}], "gidMappings": uid}),
             "uidMappings[0]",
@@ -482,7 +682,11 @@ fn idmapped_mount_errors_name_the_field() {
         ),
         // procfs cannot be idmapped: the kernel refuses, after the helper
         // user namespace was made (it must be gone again).
-        (json!({"destination": "/vol", "type": "bind", "source": "/proc/sys", "options": ["bind"], "uidMappings": uid, "gidMappings": uid}), "uidMappings", "idmapping the mount"),
+        (
+            json!({"destination": "/vol", "type": "bind", "source": "/proc/sys", "options": ["bind"], "uidMappings": uid, "gidMappings": uid}),
+            "uidMappings",
+            "idmapping the mount",
+        ),
     ];
     for (m, field, why) in cases {
         let mut b = rt.bundle();

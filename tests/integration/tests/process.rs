@@ -304,7 +304,11 @@ fn ambient_caps_that_cannot_be_raised_are_an_error() {
     b.process()["capabilities"]["ambient"] = serde_json::json!(DEFAULT_CAPS);
     let out = rt.run(&b);
     out.failed();
-    assert!(out.stderr.contains("process.capabilities.ambient"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("process.capabilities.ambient"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -426,7 +426,10 @@ fn tmpcopyup_starts_the_tmpfs_with_the_image_contents() {
     assert!(o.stdout.starts_with("from-image"), "{o:?}");
     assert!(o.stdout.contains("tmpfs"), "not a tmpfs: {o:?}");
     // writes went to the tmpfs, not the image
-    assert_eq!(std::fs::read_to_string(root.join("opt/data/sub/file")).unwrap(), "from-image");
+    assert_eq!(
+        std::fs::read_to_string(root.join("opt/data/sub/file")).unwrap(),
+        "from-image"
+    );
 }
 
 #[test]
@@ -441,8 +444,18 @@ fn no_pivot_moves_the_rootfs_and_chroots() {
     // of the host's mounts besides it and the spec's are visible.
     let mounts = report_mounts(&r);
     let root = find_mount(&mounts, "/").expect("a / mount");
-    assert!(root.root.ends_with("rootfs") || root.root == "/", "unexpected root {:?}", root.root);
+    assert!(
+        root.root.ends_with("rootfs") || root.root == "/",
+        "unexpected root {:?}",
+        root.root
+    );
     assert!(find_mount(&mounts, "/proc").is_some());
-    assert!(mounts.iter().all(|m| !m.mount_point.starts_with("/work") && !m.mount_point.starts_with("/tmp/hull-it")), "host mounts visible: {mounts:?}");
+    assert!(
+        mounts
+            .iter()
+            .all(|m| !m.mount_point.starts_with("/work")
+                && !m.mount_point.starts_with("/tmp/hull-it")),
+        "host mounts visible: {mounts:?}"
+    );
     assert_eq!(r["hostname"], "hull-test");
 }

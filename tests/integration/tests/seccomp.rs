@@ -26,7 +26,10 @@ fn filter_is_loaded_and_denies_with_errno() {
     o.ok();
     assert!(o.stdout.contains("Seccomp:\t2"), "{o:?}");
     assert!(!o.stdout.contains("CREATED"), "{o:?}");
-    assert!(o.stderr.contains("Function not implemented"), "errno 38 expected: {o:?}");
+    assert!(
+        o.stderr.contains("Function not implemented"),
+        "errno 38 expected: {o:?}"
+    );
 }
 
 #[test]
@@ -34,7 +37,11 @@ fn control_without_filter_can_mkdir() {
     require_root!();
     let rt = Runtime::new("seccomp_ctl");
     let mut b = rt.bundle();
-    b.args(&["sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/ok-$$ && echo CREATED; rmdir /tmp/ok-$$"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; mkdir /tmp/ok-$$ && echo CREATED; rmdir /tmp/ok-$$",
+    ]);
     let o = rt.run(&b);
     o.ok();
     assert!(o.stdout.contains("Seccomp:\t0"), "{o:?}");
@@ -50,9 +57,18 @@ fn exec_gets_the_containers_filter() {
     b.args(&["hull-probe", "sleep", "60"]);
     rt.create(&b).ok();
     rt.start(&b.id).ok();
-    let o = rt.exec(&["exec", &b.id, "sh", "-c", "grep Seccomp: /proc/self/status; mkdir /tmp/e || echo DENIED"]);
+    let o = rt.exec(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; mkdir /tmp/e || echo DENIED",
+    ]);
     o.ok();
-    assert!(o.stdout.contains("Seccomp:\t2") && o.stdout.contains("DENIED"), "{o:?}");
+    assert!(
+        o.stdout.contains("Seccomp:\t2") && o.stdout.contains("DENIED"),
+        "{o:?}"
+    );
 }
 
 #[test]
@@ -63,7 +79,11 @@ fn bad_profiles_are_refused_with_the_field() {
     b.linux()["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}]});
     let o = rt.create(&b);
     o.failed();
-    assert!(o.stderr.contains("linux.seccomp.syscalls[0].action"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("linux.seccomp.syscalls[0].action"),
+        "{}",
+        o.stderr
+    );
     let mut b = rt.bundle();
     b.linux()["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
     let o = rt.create(&b);
@@ -121,7 +141,12 @@ fn notify_reaches_the_listener_which_answers() {
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut req) };
         assert_eq!(r, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
         // Refuse with ENOTTY, which mkdir(2) itself never returns.
-        let mut resp = NotifResp { id: req.id, val: 0, error: -libc::ENOTTY, flags: 0 };
+        let mut resp = NotifResp {
+            id: req.id,
+            val: 0,
+            error: -libc::ENOTTY,
+            flags: 0,
+        };
         // SAFETY: as above.
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND, &mut resp) };
         assert_eq!(r, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
@@ -130,11 +155,15 @@ fn notify_reaches_the_listener_which_answers() {
     let o = rt.run(&b);
     let state = agent.join().unwrap();
     o.ok();
-    let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_else(|e| panic!("{e}: {state}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&state).unwrap_or_else(|e| panic!("{e}: {state}"));
     assert_eq!(v["fds"], json!(["seccompFd"]));
     assert_eq!(v["metadata"], "hull-test-metadata");
     assert_eq!(v["state"]["id"], b.id.as_str());
     assert!(v["pid"].as_i64().unwrap() > 0);
-    assert!(o.stderr.contains("Not a tty") || o.stderr.contains("Inappropriate ioctl"), "the agent's answer did not arrive: {o:?}");
+    assert!(
+        o.stderr.contains("Not a tty") || o.stderr.contains("Inappropriate ioctl"),
+        "the agent's answer did not arrive: {o:?}"
+    );
     assert!(o.stdout.contains("rc=1"), "{o:?}");
 }

@@ -21,7 +21,11 @@ fn runtime_entering_a_container_cannot_be_overwritten() {
     b.args(&["hull-probe", "sleep", "60"]);
     rt.create(&b).ok();
     rt.start(&b.id).ok();
-    let sp = rt.spawn_in(&["exec", &b.id, "hull-probe", "sleep", "2"], None, "exec-sleep");
+    let sp = rt.spawn_in(
+        &["exec", &b.id, "hull-probe", "sleep", "2"],
+        None,
+        "exec-sleep",
+    );
     let pid = sp.pid();
     // The attack: hold the runtime's exe by an O_PATH fd while it runs
     // (opening for write would give ETXTBSY), then reopen it for writing
@@ -35,18 +39,28 @@ fn runtime_entering_a_container_cannot_be_overwritten() {
             (t.to_string_lossy().starts_with("/memfd:") || stat).then_some(())
         });
         if protected.is_some() || Instant::now() > deadline {
-            break std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(&path).expect("O_PATH open of the runtime exe");
+            break std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(&path)
+                .expect("O_PATH open of the runtime exe");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let target = std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).unwrap_or_default();
+    let target =
+        std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).unwrap_or_default();
     sp.wait(default_timeout()).ok();
-    let reopened = std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", held.as_raw_fd()));
+    let reopened = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
     match reopened {
         Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EROFS), "unexpected error {e}"),
         // A sealed memfd (the fallback) may be opened, but never written.
         Ok(f) => {
-            assert!(target.to_string_lossy().starts_with("/memfd:hull"), "the hull binary {target:?} was reopened for writing");
+            assert!(
+                target.to_string_lossy().starts_with("/memfd:hull"),
+                "the hull binary {target:?} was reopened for writing"
+            );
             drop(f);
         }
     }
@@ -62,7 +76,6 @@ fn nix_statvfs_ro(path: &str) -> bool {
     }
 }
 
-
 /// CVE-2024-21626: process.cwd through /proc/self/fd/N must not land on a
 /// host directory the runtime holds open.
 #[test]
@@ -76,8 +89,14 @@ fn cwd_through_proc_self_fd_is_refused() {
         let o = rt.run(&b);
         if o.success() {
             // Only acceptable if the cwd is inside the container.
-            assert!(!o.stdout.contains("state.json") && !o.stdout.contains("exec.fifo"), "fd {fd}: escaped to a host dir: {o:?}");
-            assert!(o.stdout.lines().next().is_some_and(|l| l.starts_with('/')), "fd {fd}: unreachable cwd: {o:?}");
+            assert!(
+                !o.stdout.contains("state.json") && !o.stdout.contains("exec.fifo"),
+                "fd {fd}: escaped to a host dir: {o:?}"
+            );
+            assert!(
+                o.stdout.lines().next().is_some_and(|l| l.starts_with('/')),
+                "fd {fd}: unreachable cwd: {o:?}"
+            );
         }
     }
 }
@@ -95,13 +114,22 @@ fn created_init_is_not_dumpable() {
     assert!(pid > 0);
     // Not dumpable => reading /proc/<init>/fd links needs CAP_SYS_PTRACE,
     // which the container's processes do not have.
-    let o = rt.exec(&["exec", &b.id, "sh", "-c", "ls -l /proc/1/fd/ 2>&1; echo end"]);
+    let o = rt.exec(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "ls -l /proc/1/fd/ 2>&1; echo end",
+    ]);
     o.ok();
     assert!(o.stdout.contains("end"), "{o:?}");
     if is_runc() {
         return; // runc differs: its waiting init's fds are readable from the container
     }
-    assert!(!o.stdout.contains(" -> "), "init fds reachable from the container: {o:?}");
+    assert!(
+        !o.stdout.contains(" -> "),
+        "init fds reachable from the container: {o:?}"
+    );
     assert!(o.stdout.contains("Permission denied"), "{o:?}");
 }
 
@@ -121,8 +149,18 @@ fn mount_destination_symlink_to_host_stays_inside() {
     let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let o = rt.run(&b);
     o.ok();
-    assert!(std::fs::read_dir(&victim).unwrap().next().is_none(), "the mount landed on the host dir");
-    assert!(!std::path::Path::new("/tmp/hull-escape").exists(), "../ escaped the rootfs");
+    assert!(
+        std::fs::read_dir(&victim).unwrap().next().is_none(),
+        "the mount landed on the host dir"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/hull-escape").exists(),
+        "../ escaped the rootfs"
+    );
     let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert_eq!(before.lines().count(), after.lines().count(), "host mount table changed");
+    assert_eq!(
+        before.lines().count(),
+        after.lines().count(),
+        "host mount table changed"
+    );
 }

@@ -557,8 +557,10 @@ fn main() {
             // sd_notify: one datagram to $NOTIFY_SOCKET (default READY=1).
             let msg = rest.first().map(String::as_str).unwrap_or("READY=1");
             let path = std::env::var("NOTIFY_SOCKET").unwrap_or_else(|_| usage());
-            let sock = std::os::unix::net::UnixDatagram::unbound().unwrap_or_else(|e| fail(&e.to_string()));
-            sock.send_to(msg.as_bytes(), &path).unwrap_or_else(|e| fail(&format!("{path}: {e}")));
+            let sock = std::os::unix::net::UnixDatagram::unbound()
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            sock.send_to(msg.as_bytes(), &path)
+                .unwrap_or_else(|e| fail(&format!("{path}: {e}")));
         }
         "fds" => {
             let mut o = Obj::default();

@@ -65,7 +65,10 @@ pub struct Args {
 fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
     let bad = || format!("--user {s:?}: expected UID[:GID] with numeric ids");
     match s.split_once(':') {
-        Some((u, g)) => Ok((u.parse().map_err(|_| bad())?, Some(g.parse().map_err(|_| bad())?))),
+        Some((u, g)) => Ok((
+            u.parse().map_err(|_| bad())?,
+            Some(g.parse().map_err(|_| bad())?),
+        )),
         None => Ok((s.parse().map_err(|_| bad())?, None)),
     }
 }

@@ -26,9 +26,22 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     } else {
         let rows: Vec<[String; 6]> = list
             .iter()
-            .map(|c| [c.id.clone(), c.pid.to_string(), c.status.to_string(), c.bundle.display().to_string(), c.created.clone(), c.owner.clone()])
+            .map(|c| {
+                [
+                    c.id.clone(),
+                    c.pid.to_string(),
+                    c.status.to_string(),
+                    c.bundle.display().to_string(),
+                    c.created.clone(),
+                    c.owner.clone(),
+                ]
+            })
             .collect();
-        write_table(&mut out, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows)?;
+        write_table(
+            &mut out,
+            ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+            &rows,
+        )?;
     }
     out.flush()?;
     Ok(0)
@@ -56,7 +69,11 @@ fn write_table(out: &mut impl Write, head: [&str; 6], rows: &[[String; 6]]) -> s
     };
     writeln!(out, "{}", line(head))?;
     for r in rows {
-        writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(|s| s.as_str())))?;
+        writeln!(
+            out,
+            "{}",
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(|s| s.as_str()))
+        )?;
     }
     Ok(())
 }

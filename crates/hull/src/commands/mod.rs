@@ -35,13 +35,21 @@ pub fn start(g: &Globals, a: IdArg) -> CmdResult {
 
 /// The supervisor's sd_notify socket, passed through as runc does.
 pub fn notify_socket() -> Option<std::path::PathBuf> {
-    std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()).map(Into::into)
+    std::env::var_os("NOTIFY_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(Into::into)
 }
 
 /// systemd socket activation fds handed to hull (only when meant for us).
 pub fn listen_fds() -> u32 {
-    let for_us = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()).is_none_or(|p| p == std::process::id());
-    match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()) {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_none_or(|p| p == std::process::id());
+    match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
         Some(n) if for_us => n,
         _ => 0,
     }
@@ -56,6 +64,10 @@ pub fn state(g: &Globals, a: IdArg) -> CmdResult {
 /// `hull state | grep -q`) is an error, not a panic as println! makes it.
 pub fn print_json_pretty(v: &impl serde::Serialize) -> CmdResult {
     use std::io::Write;
-    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(v)?)?;
+    writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(v)?
+    )?;
     Ok(0)
 }

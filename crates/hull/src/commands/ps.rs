@@ -29,10 +29,23 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     }
     // Like runc: run the host's ps and keep the rows of the container's
     // pids, so every ps option and column works.
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
-    let res = Command::new("ps").args(&args).output().map_err(|e| format!("running ps: {e}"))?;
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
+    let res = Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| format!("running ps: {e}"))?;
     if !res.status.success() {
-        return Err(format!("ps {}: {}{}", args.join(" "), String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr)).into());
+        return Err(format!(
+            "ps {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        )
+        .into());
     }
     let text = String::from_utf8_lossy(&res.stdout);
     let wanted: HashSet<i32> = pids.into_iter().collect();
@@ -46,9 +59,17 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
 fn filter_rows<'a>(ps_output: &'a str, pids: &HashSet<i32>) -> Result<Vec<&'a str>, String> {
     let mut lines = ps_output.lines();
     let header = lines.next().ok_or("ps printed nothing")?;
-    let col = header.split_whitespace().position(|f| f == "PID").ok_or("couldn't find PID field in ps output")?;
+    let col = header
+        .split_whitespace()
+        .position(|f| f == "PID")
+        .ok_or("couldn't find PID field in ps output")?;
     let mut rows = vec![header];
-    rows.extend(lines.filter(|l| l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p))));
+    rows.extend(lines.filter(|l| {
+        l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+    }));
     Ok(rows)
 }
 

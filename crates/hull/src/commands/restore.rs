@@ -43,7 +43,9 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         return Err("--lazy-pages: lazy migration is not supported by hull".into());
     }
     if a.lsm_profile.is_some() || a.lsm_mount_context.is_some() {
-        return Err("--lsm-profile/--lsm-mount-context: no LSM is supported by this build of hull".into());
+        return Err(
+            "--lsm-profile/--lsm-mount-context: no LSM is supported by this build of hull".into(),
+        );
     }
     if !a.detach {
         libcontainer::block_forwarded_signals()?;

@@ -23,7 +23,9 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if !a.detach {
         libcontainer::block_forwarded_signals()?;
     }
-    let mut c = super::create::builder(g, a.flags, a.id).foreground(!a.detach).create()?;
+    let mut c = super::create::builder(g, a.flags, a.id)
+        .foreground(!a.detach)
+        .create()?;
     let notify = super::notify_socket();
     if let Err(e) = c.start_with(notify.as_deref()) {
         let _ = libcontainer::Container::load(&g.root, c.id()).map(|c| c.delete(true));

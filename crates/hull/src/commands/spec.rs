@@ -24,6 +24,7 @@ pub fn run(a: Args) -> CmdResult {
     } else {
         libcontainer::spec_default::default_spec()
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(0)
 }

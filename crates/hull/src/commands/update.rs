@@ -70,7 +70,10 @@ pub struct Args {
 
 pub fn run(g: &Globals, a: Args) -> CmdResult {
     // Checked before anything is read or changed: the whole update fails.
-    for (flag, v) in [("--l3-cache-schema", &a.l3_cache_schema), ("--mem-bw-schema", &a.mem_bw_schema)] {
+    for (flag, v) in [
+        ("--l3-cache-schema", &a.l3_cache_schema),
+        ("--mem-bw-schema", &a.mem_bw_schema),
+    ] {
         if v.is_some() {
             return Err(format!("{flag}: Intel RDT is not supported by hull").into());
         }
@@ -91,7 +94,11 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
 
 fn read_resources(src: &str) -> Result<LinuxResources, String> {
     let mut raw = Vec::new();
-    let read = if src == "-" { std::io::stdin().read_to_end(&mut raw) } else { std::fs::File::open(src).and_then(|mut f| f.read_to_end(&mut raw)) };
+    let read = if src == "-" {
+        std::io::stdin().read_to_end(&mut raw)
+    } else {
+        std::fs::File::open(src).and_then(|mut f| f.read_to_end(&mut raw))
+    };
     let name = if src == "-" { "standard input" } else { src };
     read.map_err(|e| format!("reading {name}: {e}"))?;
     serde_json::from_slice(&raw).map_err(|e| format!("parsing resources from {name}: {e}"))
@@ -118,7 +125,12 @@ fn has_flags(a: &Args) -> bool {
 /// touches nothing else.
 fn from_flags(a: &Args) -> LinuxResources {
     let mut r = LinuxResources::default();
-    if a.memory.is_some() || a.memory_reservation.is_some() || a.memory_swap.is_some() || a.kernel_memory.is_some() || a.kernel_memory_tcp.is_some() {
+    if a.memory.is_some()
+        || a.memory_reservation.is_some()
+        || a.memory_swap.is_some()
+        || a.kernel_memory.is_some()
+        || a.kernel_memory_tcp.is_some()
+    {
         let mut m = LinuxMemory::default();
         m.set_limit(a.memory);
         m.set_reservation(a.memory_reservation);
@@ -127,7 +139,14 @@ fn from_flags(a: &Args) -> LinuxResources {
         m.set_kernel_tcp(a.kernel_memory_tcp);
         r.set_memory(Some(m));
     }
-    if a.cpu_period.is_some() || a.cpu_quota.is_some() || a.cpu_share.is_some() || a.cpu_rt_period.is_some() || a.cpu_rt_runtime.is_some() || a.cpuset_cpus.is_some() || a.cpuset_mems.is_some() {
+    if a.cpu_period.is_some()
+        || a.cpu_quota.is_some()
+        || a.cpu_share.is_some()
+        || a.cpu_rt_period.is_some()
+        || a.cpu_rt_runtime.is_some()
+        || a.cpuset_cpus.is_some()
+        || a.cpuset_mems.is_some()
+    {
         let mut c = LinuxCpu::default();
         c.set_period(a.cpu_period);
         c.set_quota(a.cpu_quota);
@@ -159,13 +178,21 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
     if s == "-1" {
         return Ok(-1);
     }
-    let bad = || format!("invalid size {s:?} (bytes, or a number with k, m, g, t or p such as 64m; -1 for unlimited)");
-    let num_len = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let bad = || {
+        format!("invalid size {s:?} (bytes, or a number with k, m, g, t or p such as 64m; -1 for unlimited)")
+    };
+    let num_len = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, suffix) = s.split_at(num_len);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1 {
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') || num.matches('.').count() > 1
+    {
         return Err(bad());
     }
-    let suffix = suffix.strip_prefix(' ').unwrap_or(suffix).to_ascii_lowercase();
+    let suffix = suffix
+        .strip_prefix(' ')
+        .unwrap_or(suffix)
+        .to_ascii_lowercase();
     let mut rest = suffix.as_str();
     let mut mult = 1f64;
     for (i, unit) in ['k', 'm', 'g', 't', 'p'].iter().enumerate() {
@@ -207,7 +234,9 @@ mod tests {
         assert_eq!(parse_memory("100b"), Ok(100));
         assert_eq!(parse_memory("0"), Ok(0));
         assert_eq!(parse_memory("-1"), Ok(-1));
-        for bad in ["", "m", "-2", "-1m", "1.2.3m", "1.m", ".5m", "64x", "64mm", "64  m", "64m ", "8192p"] {
+        for bad in [
+            "", "m", "-2", "-1m", "1.2.3m", "1.m", ".5m", "64x", "64mm", "64  m", "64m ", "8192p",
+        ] {
             assert!(parse_memory(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -220,14 +249,25 @@ mod tests {
             #[command(flatten)]
             a: Args,
         }
-        let cli = Cli::try_parse_from(["update", "--memory", "64m", "--pids-limit", "10", "--cpu-quota", "-1", "c1"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "update",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "10",
+            "--cpu-quota",
+            "-1",
+            "c1",
+        ])
+        .unwrap();
         let r = from_flags(&cli.a);
         assert_eq!(r.memory().as_ref().and_then(|m| m.limit()), Some(64 << 20));
         assert_eq!(r.memory().as_ref().and_then(|m| m.swap()), None);
         assert_eq!(r.pids().as_ref().map(|p| p.limit()), Some(10));
         assert_eq!(r.cpu().as_ref().and_then(|c| c.quota()), Some(-1));
         assert!(r.block_io().is_none());
-        let cli = Cli::try_parse_from(["update", "--pids-limit", "0", "--blkio-weight", "0", "c1"]).unwrap();
+        let cli = Cli::try_parse_from(["update", "--pids-limit", "0", "--blkio-weight", "0", "c1"])
+            .unwrap();
         let r = from_flags(&cli.a);
         assert!(r.pids().is_none() && r.block_io().is_none());
         assert!(Cli::try_parse_from(["update", "--memory", "lots", "c1"]).is_err());

@@ -162,10 +162,20 @@ fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
     let mut v = view(&t.0, CgroupSetup::Unified, &["unified"]);
     v.own = parse_proc_cgroup("0::/a/own\n");
     std::fs::create_dir_all(t.0.join("unified/a/own")).unwrap();
-    let m = Manager::create_in(&v, &CgroupOptions { cgroups_path: None, container_id: "ctr" }).unwrap();
+    let m = Manager::create_in(
+        &v,
+        &CgroupOptions {
+            cgroups_path: None,
+            container_id: "ctr",
+        },
+    )
+    .unwrap();
     assert_eq!(m.handle().path, "/a/ctr");
     assert_eq!(m.handle().hierarchies[0].dir, t.0.join("unified/a/ctr"));
-    assert_eq!(m.handle().hierarchies[0].created, vec![t.0.join("unified/a/ctr")]);
+    assert_eq!(
+        m.handle().hierarchies[0].created,
+        vec![t.0.join("unified/a/ctr")]
+    );
     m.destroy().unwrap();
     assert!(t.0.join("unified/a/own").is_dir());
     // In the root cgroup there is no parent: the root it is.
@@ -177,7 +187,13 @@ fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
     v.hierarchies[0].root = "/own".to_string();
     v.own = parse_proc_cgroup("0::/own\n");
     let m = Manager::create_in(&v, &opts("x")).unwrap();
-    assert_eq!((m.handle().path.as_str(), m.handle().hierarchies[0].dir.clone()), ("/own/x", t.0.join("unified/x")));
+    assert_eq!(
+        (
+            m.handle().path.as_str(),
+            m.handle().hierarchies[0].dir.clone()
+        ),
+        ("/own/x", t.0.join("unified/x"))
+    );
     m.destroy().unwrap();
 }
 
@@ -692,7 +708,14 @@ fn handle_without_systemd_field_still_loads() {
     assert_eq!(h.systemd, None);
     // and a fs-driver handle is written as before
     assert!(!serde_json::to_string(&h).unwrap().contains("systemd"));
-    let sd = CgroupHandle { systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }), ..h };
+    let sd = CgroupHandle {
+        systemd: Some(crate::SystemdUnit {
+            unit: "hull-c.scope".into(),
+            slice: "system.slice".into(),
+            invocation: "00ff".into(),
+        }),
+        ..h
+    };
     let back: CgroupHandle = serde_json::from_str(&serde_json::to_string(&sd).unwrap()).unwrap();
     assert_eq!(back, sd);
 }
@@ -705,8 +728,18 @@ fn a_sub_cgroup_view_of_a_scope_owns_no_unit() {
     let m = Manager::from_handle(CgroupHandle {
         setup: CgroupSetup::Unified,
         path: "/system.slice/hull-c.scope".into(),
-        hierarchies: vec![HierarchyDir { controllers: vec![], unified: true, mountpoint: t.0.join("unified"), dir: dir.clone(), created: vec![] }],
-        systemd: Some(crate::SystemdUnit { unit: "hull-c.scope".into(), slice: "system.slice".into(), invocation: "00ff".into() }),
+        hierarchies: vec![HierarchyDir {
+            controllers: vec![],
+            unified: true,
+            mountpoint: t.0.join("unified"),
+            dir: dir.clone(),
+            created: vec![],
+        }],
+        systemd: Some(crate::SystemdUnit {
+            unit: "hull-c.scope".into(),
+            slice: "system.slice".into(),
+            invocation: "00ff".into(),
+        }),
     });
     assert!(m.is_systemd());
     let view = m.sub_cgroup(&["sub".to_string()]).unwrap();

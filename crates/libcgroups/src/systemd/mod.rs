@@ -47,7 +47,10 @@ pub(crate) fn booted() -> bool {
 }
 
 fn err(context: impl Into<String>, source: DbusError) -> CgroupError {
-    CgroupError::Systemd { context: context.into(), source }
+    CgroupError::Systemd {
+        context: context.into(),
+        source,
+    }
 }
 
 /// The handle of a container whose scope is not started yet: where its
@@ -86,33 +89,57 @@ pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
             dir: h.mountpoint.join(rel),
             created: Vec::new(),
         }],
-        systemd: Some(SystemdUnit { unit: p.unit, slice: p.slice, invocation: String::new() }),
+        systemd: Some(SystemdUnit {
+            unit: p.unit,
+            slice: p.slice,
+            invocation: String::new(),
+        }),
     })
 }
 
 /// One connection per operation, closed at its end: systemd sends every
 /// signal to every private connection, so one held open for the life of a
 /// foreground `run` would make PID 1 queue messages nobody reads.
-fn with_conn<T>(context: &str, deadline: Instant, f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbusError>) -> Result<T> {
+fn with_conn<T>(
+    context: &str,
+    deadline: Instant,
+    f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbusError>,
+) -> Result<T> {
     let mut conn = Conn::connect(deadline).map_err(|e| err(context, e))?;
     f(&mut conn).map_err(|e| err(context, e))
 }
 
 /// systemd's major version ("252.39-1~deb12u2", "v256"); 0 if unreadable.
 fn version(c: &mut Conn, deadline: Instant) -> std::result::Result<u32, DbusError> {
-    let reply = c.call(&manager_property("Version"), deadline, "reading systemd's version")?;
+    let reply = c.call(
+        &manager_property("Version"),
+        deadline,
+        "reading systemd's version",
+    )?;
     let v = reply.body_reader("v").and_then(|mut r| r.variant_str())?;
-    let digits: String = v.trim_start_matches('v').chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = v
+        .trim_start_matches('v')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     Ok(digits.parse().unwrap_or(0))
 }
 
 /// Runs a unit job (StartTransientUnit, StopUnit) and waits for its end.
-fn run_job(c: &mut Conn, call: &dbus::wire::Call, what: &str, deadline: Instant) -> std::result::Result<(), DbusError> {
+fn run_job(
+    c: &mut Conn,
+    call: &dbus::wire::Call,
+    what: &str,
+    deadline: Instant,
+) -> std::result::Result<(), DbusError> {
     let reply = c.call(call, deadline, what)?;
     let job = reply.body_reader("o").and_then(|mut r| r.str())?;
     let result = c.wait_job(&job, deadline, what)?;
     if result != "done" {
-        return Err(DbusError::Remote { name: "job".into(), message: format!("{job} ended with result {result:?}") });
+        return Err(DbusError::Remote {
+            name: "job".into(),
+            message: format!("{job} ended with result {result:?}"),
+        });
     }
     Ok(())
 }
@@ -152,13 +179,27 @@ fn unit_call(member: &'static str, u: &SystemdUnit, with_mode: bool) -> dbus::wi
 }
 
 /// The unit's current InvocationID in hex; `None` when it is not loaded.
-fn invocation_of(c: &mut Conn, u: &SystemdUnit, deadline: Instant) -> std::result::Result<Option<String>, DbusError> {
-    let path = match c.call(&unit_call("GetUnit", u, false), deadline, "looking up the unit") {
+fn invocation_of(
+    c: &mut Conn,
+    u: &SystemdUnit,
+    deadline: Instant,
+) -> std::result::Result<Option<String>, DbusError> {
+    let path = match c.call(
+        &unit_call("GetUnit", u, false),
+        deadline,
+        "looking up the unit",
+    ) {
         Ok(reply) => reply.body_reader("o").and_then(|mut r| r.str())?,
-        Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(None),
+        Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.NoSuchUnit") => {
+            return Ok(None)
+        }
         Err(e) => return Err(e),
     };
-    let reply = c.call(&property(&path, "org.freedesktop.systemd1.Unit", "InvocationID"), deadline, "reading the unit's InvocationID")?;
+    let reply = c.call(
+        &property(&path, "org.freedesktop.systemd1.Unit", "InvocationID"),
+        deadline,
+        "reading the unit's InvocationID",
+    )?;
     let id = reply.body_reader("v").and_then(|mut r| r.variant_bytes())?;
     Ok(Some(id.iter().map(|b| format!("{b:02x}")).collect()))
 }
@@ -173,7 +214,11 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
     let id = with_conn(&ctx, deadline, |c| {
         match run_job(c, &call, "starting the scope", deadline) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.UnitExists") => {
-                let _ = c.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting a failed unit");
+                let _ = c.call(
+                    &unit_call("ResetFailedUnit", u, false),
+                    deadline,
+                    "resetting a failed unit",
+                );
                 run_job(c, &call, "starting the scope", deadline)?;
             }
             r => r?,
@@ -181,7 +226,11 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
         invocation_of(c, u, deadline)
     })?;
     // Gone already: the process died and systemd dropped the empty scope.
-    u.invocation = id.ok_or_else(|| CgroupError::Detect(format!("{ctx}: the unit vanished right after starting (did the container's process die?)")))?;
+    u.invocation = id.ok_or_else(|| {
+        CgroupError::Detect(format!(
+            "{ctx}: the unit vanished right after starting (did the container's process die?)"
+        ))
+    })?;
     Ok(())
 }
 
@@ -199,7 +248,12 @@ pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
     w.str(&u.unit);
     w.bool(true);
     w.props(&props);
-    conn.call(&manager_call("SetUnitProperties", "sba(sv)", w.into_bytes()), deadline, "setting unit properties").map_err(|e| err(&ctx, e))?;
+    conn.call(
+        &manager_call("SetUnitProperties", "sba(sv)", w.into_bytes()),
+        deadline,
+        "setting unit properties",
+    )
+    .map_err(|e| err(&ctx, e))?;
     Ok(())
 }
 
@@ -226,11 +280,20 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
             }
             None => return Ok(()),
         }
-        match run_job(c, &unit_call("StopUnit", u, true), "stopping the scope", deadline) {
+        match run_job(
+            c,
+            &unit_call("StopUnit", u, true),
+            "stopping the scope",
+            deadline,
+        ) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.NoSuchUnit") => {}
             r => r?,
         }
-        match c.call(&unit_call("ResetFailedUnit", u, false), deadline, "resetting the unit") {
+        match c.call(
+            &unit_call("ResetFailedUnit", u, false),
+            deadline,
+            "resetting the unit",
+        ) {
             Err(e) if e.remote_name().is_some() => Ok(()), // not loaded, or not failed
             r => r.map(|_| ()),
         }
@@ -246,7 +309,15 @@ mod tests {
         if booted() {
             return; // this test is about hosts without systemd
         }
-        let e = plan(&CgroupOptions { cgroups_path: Some("system.slice:hull:x"), container_id: "x" }).unwrap_err();
-        assert!(e.to_string().starts_with("--systemd-cgroup: systemd is not running as init"), "{e}");
+        let e = plan(&CgroupOptions {
+            cgroups_path: Some("system.slice:hull:x"),
+            container_id: "x",
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("--systemd-cgroup: systemd is not running as init"),
+            "{e}"
+        );
     }
 }

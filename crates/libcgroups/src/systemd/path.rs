@@ -19,7 +19,10 @@ pub(crate) struct UnitPath {
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> CgroupError {
-    CgroupError::InvalidPath { path: path.to_string(), reason: reason.into() }
+    CgroupError::InvalidPath {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses `cgroups_path` ("" or absent: `system.slice`, prefix `hull`, the
@@ -37,7 +40,11 @@ pub(crate) fn parse(cgroups_path: Option<&str>, container_id: &str) -> Result<Un
                 "with --systemd-cgroup, linux.cgroupsPath must be \"slice:prefix:name\" (e.g. \"system.slice:hull:c1\")",
             ));
         };
-        let slice = if slice.is_empty() { DEFAULT_SLICE } else { slice };
+        let slice = if slice.is_empty() {
+            DEFAULT_SLICE
+        } else {
+            slice
+        };
         let name = if name.is_empty() { container_id } else { name };
         (slice, prefix, name)
     };
@@ -46,11 +53,21 @@ pub(crate) fn parse(cgroups_path: Option<&str>, container_id: &str) -> Result<Un
         // only runs containers in scopes.
         return Err(invalid(raw, format!("linux.cgroupsPath: name {name:?} is a slice; hull puts containers in scope units only")));
     }
-    let slice_path = expand_slice(slice).map_err(|r| invalid(raw, format!("linux.cgroupsPath: slice {slice:?} {r}")))?;
-    let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
-    valid_unit_name(&unit).map_err(|r| invalid(raw, format!("linux.cgroupsPath: unit name {unit:?} {r}")))?;
+    let slice_path = expand_slice(slice)
+        .map_err(|r| invalid(raw, format!("linux.cgroupsPath: slice {slice:?} {r}")))?;
+    let unit = if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    valid_unit_name(&unit)
+        .map_err(|r| invalid(raw, format!("linux.cgroupsPath: unit name {unit:?} {r}")))?;
     let cgroup = format!("{}/{unit}", slice_path.trim_end_matches('/'));
-    Ok(UnitPath { slice: slice.to_string(), unit, cgroup })
+    Ok(UnitPath {
+        slice: slice.to_string(),
+        unit,
+        cgroup,
+    })
 }
 
 /// The cgroup path of a slice: "a-b.slice" is "/a.slice/a-b.slice" (systemd
@@ -92,7 +109,10 @@ fn valid_unit_name(s: &str) -> std::result::Result<(), &'static str> {
     if s.len() > 255 {
         return Err("is longer than 255 bytes");
     }
-    if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b":_.-\\".contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":_.-\\".contains(&b))
+    {
         return Err("may contain only ASCII letters, digits and \":_.-\\\"");
     }
     Ok(())
@@ -105,7 +125,14 @@ mod tests {
     #[test]
     fn defaults_like_runc_with_our_prefix() {
         let p = parse(None, "c1").unwrap();
-        assert_eq!((p.slice.as_str(), p.unit.as_str(), p.cgroup.as_str()), ("system.slice", "hull-c1.scope", "/system.slice/hull-c1.scope"));
+        assert_eq!(
+            (p.slice.as_str(), p.unit.as_str(), p.cgroup.as_str()),
+            (
+                "system.slice",
+                "hull-c1.scope",
+                "/system.slice/hull-c1.scope"
+            )
+        );
         assert_eq!(parse(Some(""), "c1").unwrap(), p);
     }
 
@@ -115,16 +142,34 @@ mod tests {
         assert_eq!(p.unit, "docker-1234.scope");
         assert_eq!(p.cgroup, "/system.slice/docker-1234.scope");
         let p = parse(Some("machine-a-b.slice:crio:x"), "id").unwrap();
-        assert_eq!(p.cgroup, "/machine.slice/machine-a.slice/machine-a-b.slice/crio-x.scope");
+        assert_eq!(
+            p.cgroup,
+            "/machine.slice/machine-a.slice/machine-a-b.slice/crio-x.scope"
+        );
         let p = parse(Some("::"), "id").unwrap();
-        assert_eq!((p.slice.as_str(), p.unit.as_str()), ("system.slice", "id.scope"));
+        assert_eq!(
+            (p.slice.as_str(), p.unit.as_str()),
+            ("system.slice", "id.scope")
+        );
         let p = parse(Some("-.slice:p:n"), "id").unwrap();
         assert_eq!(p.cgroup, "/p-n.scope");
     }
 
     #[test]
     fn refuses_bad_paths_naming_the_field() {
-        for bad in ["/a/b", "a:b", "a:b:c:d", "a:p:n", "a-.slice:p:n", "a--b.slice:p:n", ".slice:p:n", "a/b.slice:p:n", "system.slice:p:x/y", "system.slice:p@:n", "system.slice:p:n.slice"] {
+        for bad in [
+            "/a/b",
+            "a:b",
+            "a:b:c:d",
+            "a:p:n",
+            "a-.slice:p:n",
+            "a--b.slice:p:n",
+            ".slice:p:n",
+            "a/b.slice:p:n",
+            "system.slice:p:x/y",
+            "system.slice:p@:n",
+            "system.slice:p:n.slice",
+        ] {
             let e = parse(Some(bad), "id").unwrap_err().to_string();
             assert!(e.contains("cgroupsPath"), "{bad}: {e}");
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");

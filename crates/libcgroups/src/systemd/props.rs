@@ -31,7 +31,8 @@ fn parse_max(field: &str, v: &str) -> Result<u64> {
     if v == "max" {
         return Ok(INFINITY);
     }
-    v.parse().map_err(|_| CgroupError::invalid(field, format!("{v:?} is neither a number nor \"max\"")))
+    v.parse()
+        .map_err(|_| CgroupError::invalid(field, format!("{v:?} is neither a number nor \"max\"")))
 }
 
 /// The properties for `r`; `version` is systemd's major version (older
@@ -46,7 +47,8 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
         if let Some(l) = nz(m.reservation()) {
             p.push(("MemoryLow", Variant::U64(limit(l))));
         }
-        let swap = swap_to_v2(nz(m.swap()), nz(m.limit())).map_err(|e| CgroupError::invalid("linux.resources.memory.swap", e))?;
+        let swap = swap_to_v2(nz(m.swap()), nz(m.limit()))
+            .map_err(|e| CgroupError::invalid("linux.resources.memory.swap", e))?;
         if let Some(s) = swap {
             p.push(("MemorySwapMax", Variant::U64(limit(s))));
         }
@@ -59,9 +61,17 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
         }
         cpu_quota(&mut p, nz(c.quota()), nz(c.period()), version);
         if version >= 244 {
-            for (field, value, prop) in [("linux.resources.cpu.cpus", c.cpus(), "AllowedCPUs"), ("linux.resources.cpu.mems", c.mems(), "AllowedMemoryNodes")] {
+            for (field, value, prop) in [
+                ("linux.resources.cpu.cpus", c.cpus(), "AllowedCPUs"),
+                ("linux.resources.cpu.mems", c.mems(), "AllowedMemoryNodes"),
+            ] {
                 if let Some(list) = value.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    p.push((prop, Variant::Bytes(range_to_bits(list).map_err(|e| CgroupError::invalid(field, e))?)));
+                    p.push((
+                        prop,
+                        Variant::Bytes(
+                            range_to_bits(list).map_err(|e| CgroupError::invalid(field, e))?,
+                        ),
+                    ));
                 }
             }
         }
@@ -69,7 +79,10 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
     // Beyond runc (which leaves it to the file): systemd writes its own
     // default weight when it re-applies a unit's IO settings.
     if let Some(w) = r.block_io().as_ref().and_then(|b| nz(b.weight())) {
-        p.push(("IOWeight", Variant::U64(blkio_weight_to_io_weight(u64::from(w)))));
+        p.push((
+            "IOWeight",
+            Variant::U64(blkio_weight_to_io_weight(u64::from(w))),
+        ));
     }
     if let Some(pids) = r.pids() {
         let l = pids.limit();
@@ -116,7 +129,9 @@ fn cpu_quota(p: &mut Props, quota: Option<i64>, period: Option<u64>, version: u3
     let mut per_sec = INFINITY;
     if let Some(q) = quota.filter(|q| *q > 0) {
         let per = period.unwrap_or(DEFAULT_PERIOD).max(1);
-        per_sec = ((q as u64).saturating_mul(1_000_000) / per).checked_next_multiple_of(10_000).unwrap_or(INFINITY);
+        per_sec = ((q as u64).saturating_mul(1_000_000) / per)
+            .checked_next_multiple_of(10_000)
+            .unwrap_or(INFINITY);
     }
     p.push(("CPUQuotaPerSecUSec", Variant::U64(per_sec)));
 }
@@ -130,7 +145,11 @@ pub(crate) fn range_to_bits(list: &str) -> std::result::Result<Vec<u8>, String> 
             Some((a, b)) => (a, b),
             None => (part, part),
         };
-        let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("{list:?}: {part:?} is not a number or range"));
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{list:?}: {part:?} is not a number or range"))
+        };
         let (a, b) = (parse(a)?, parse(b)?);
         if a > b || b >= 1 << 16 {
             return Err(format!("{list:?}: bad range {part:?}"));
@@ -162,9 +181,11 @@ mod tests {
 
     #[test]
     fn maps_like_runc() {
-        let r = res(r#"{"memory": {"limit": 67108864, "reservation": 1024, "swap": 100663296},
+        let r = res(
+            r#"{"memory": {"limit": 67108864, "reservation": 1024, "swap": 100663296},
                         "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-2,9", "mems": "0"},
-                        "pids": {"limit": 42}, "blockIO": {"weight": 500}}"#);
+                        "pids": {"limit": 42}, "blockIO": {"weight": 500}}"#,
+        );
         let p = resources(&r, 252).unwrap();
         assert_eq!(get(&p, "IOWeight"), Some(&Variant::U64(4950)));
         assert_eq!(get(&p, "MemoryMax"), Some(&Variant::U64(67108864)));
@@ -173,8 +194,14 @@ mod tests {
         assert_eq!(get(&p, "CPUWeight"), Some(&Variant::U64(39)));
         assert_eq!(get(&p, "CPUQuotaPeriodUSec"), Some(&Variant::U64(100000)));
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(500000)));
-        assert_eq!(get(&p, "AllowedCPUs"), Some(&Variant::Bytes(vec![0b0000_0111, 0b0000_0010])));
-        assert_eq!(get(&p, "AllowedMemoryNodes"), Some(&Variant::Bytes(vec![1])));
+        assert_eq!(
+            get(&p, "AllowedCPUs"),
+            Some(&Variant::Bytes(vec![0b0000_0111, 0b0000_0010]))
+        );
+        assert_eq!(
+            get(&p, "AllowedMemoryNodes"),
+            Some(&Variant::Bytes(vec![1]))
+        );
         assert_eq!(get(&p, "TasksMax"), Some(&Variant::U64(42)));
         // Older systemd: those go to the files only.
         let old = resources(&r, 241).unwrap();
@@ -183,11 +210,19 @@ mod tests {
 
     #[test]
     fn unlimited_and_unset() {
-        let p = resources(&res(r#"{"memory": {"limit": -1}, "pids": {"limit": -1}}"#), 252).unwrap();
+        let p = resources(
+            &res(r#"{"memory": {"limit": -1}, "pids": {"limit": -1}}"#),
+            252,
+        )
+        .unwrap();
         assert_eq!(get(&p, "MemoryMax"), Some(&Variant::U64(u64::MAX)));
         assert_eq!(get(&p, "MemorySwapMax"), Some(&Variant::U64(u64::MAX)));
         assert_eq!(get(&p, "TasksMax"), Some(&Variant::U64(u64::MAX)));
-        let p = resources(&res(r#"{"memory": {"limit": 0}, "pids": {"limit": 0}, "cpu": {"shares": 0}}"#), 252).unwrap();
+        let p = resources(
+            &res(r#"{"memory": {"limit": 0}, "pids": {"limit": 0}, "cpu": {"shares": 0}}"#),
+            252,
+        )
+        .unwrap();
         assert!(p.is_empty(), "{p:?}");
     }
 
@@ -197,7 +232,11 @@ mod tests {
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(340000)));
         let p = resources(&res(r#"{"cpu": {"quota": -1}}"#), 252).unwrap();
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(u64::MAX)));
-        let p = resources(&res(r#"{"cpu": {"quota": 9223372036854775807, "period": 1}}"#), 252).unwrap();
+        let p = resources(
+            &res(r#"{"cpu": {"quota": 9223372036854775807, "period": 1}}"#),
+            252,
+        )
+        .unwrap();
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(u64::MAX)));
         let p = resources(&res(r#"{"cpu": {"quota": 20000}}"#), 252).unwrap();
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(200000)));
@@ -209,7 +248,9 @@ mod tests {
         assert_eq!(get(&p, "MemoryMax"), Some(&Variant::U64(u64::MAX)));
         assert_eq!(get(&p, "MemoryHigh"), Some(&Variant::U64(52428800)));
         assert_eq!(p.iter().filter(|(n, _)| *n == "MemoryMax").count(), 1);
-        let e = resources(&res(r#"{"unified": {"pids.max": "lots"}}"#), 252).unwrap_err().to_string();
+        let e = resources(&res(r#"{"unified": {"pids.max": "lots"}}"#), 252)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("linux.resources.unified[\"pids.max\"]"), "{e}");
     }
 

@@ -114,14 +114,21 @@ impl ContainerBuilder {
 
     pub fn create(self) -> Result<Container> {
         crate::id::validate_id(&self.id)?;
-        let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
+        let bundle =
+            std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
-        spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
+        spec::validate(
+            &spec,
+            &spec::HostSupport::probe(),
+            &bundle.join("config.json"),
+        )?;
 
         let (dir, lock) = new_state_dir(&self.root, &self.id)?;
         crate::fault::point("state-dir");
         let mut cleanup = Cleanup::new(&dir);
-        let result = self.adjust_spec(spec, &dir).and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
+        let result = self
+            .adjust_spec(spec, &dir)
+            .and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
         match result {
             Ok(c) => {
                 cleanup.disarm();
@@ -152,23 +159,48 @@ impl ContainerBuilder {
         Ok(spec)
     }
 
-    fn create_locked(&self, spec: &Spec, bundle: &Path, dir: &Path, lock: &Lock, cleanup: &mut Cleanup) -> Result<Container> {
+    fn create_locked(
+        &self,
+        spec: &Spec,
+        bundle: &Path,
+        dir: &Path,
+        lock: &Lock,
+        cleanup: &mut Cleanup,
+    ) -> Result<Container> {
         // 0711: the container user must be able to reach the fifo through
         // the directory fd after dropping privileges, without listing it.
         set_mode(dir, 0o711)?;
         fifo::create(dir)?;
         set_mode(&dir.join(fifo::FIFO), 0o622)?;
-        let state_dir = rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::path(dir, e))?;
+        let state_dir = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path(dir, e))?;
 
         let linux = spec.linux().as_ref();
-        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let cg_opts = libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id };
-        let mut cg = if self.systemd_cgroup { libcgroups::Manager::create_systemd(&cg_opts)? } else { libcgroups::Manager::create(&cg_opts)? };
+        let cgroups_path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg_opts = libcgroups::CgroupOptions {
+            cgroups_path: cgroups_path.as_deref(),
+            container_id: &self.id,
+        };
+        let mut cg = if self.systemd_cgroup {
+            libcgroups::Manager::create_systemd(&cg_opts)?
+        } else {
+            libcgroups::Manager::create(&cg_opts)?
+        };
         let cg_handle = cg.handle().clone();
         cleanup.cgroup = Some(cg_handle.clone());
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
-        let root_path = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let root_path = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
         let mut state = State::creating(spec, &self.id, bundle, root_path.clone(), &cg_handle);
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
@@ -181,20 +213,42 @@ impl ContainerBuilder {
         crate::fault::point("cgroup");
         let plan = NsPlan::from_spec(linux);
         if self.foreground && plan.fork_for_pid {
-            rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+                .map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
         }
-        let rootfs = std::fs::canonicalize(&root_path).map_err(|e| Error::path(format!("root.path {}", root_path.display()), e))?;
+        let rootfs = std::fs::canonicalize(&root_path)
+            .map_err(|e| Error::path(format!("root.path {}", root_path.display()), e))?;
         state.rootfs = rootfs.clone();
         let hooks = spec.hooks().as_ref();
         let runtime_hooks: Vec<Hook> = hooks
-            .map(|h| h.prestart().iter().flatten().chain(h.create_runtime().iter().flatten()).cloned().collect())
+            .map(|h| {
+                h.prestart()
+                    .iter()
+                    .flatten()
+                    .chain(h.create_runtime().iter().flatten())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
-        let container_hooks: &[Hook] = hooks.and_then(|h| h.create_container().as_deref()).unwrap_or(&[]);
+        let container_hooks: &[Hook] = hooks
+            .and_then(|h| h.create_container().as_deref())
+            .unwrap_or(&[]);
 
-        let crate::terminal::Console { child_end: console, relay, size } =
-            crate::terminal::prepare(spec.process().as_ref(), self.console_socket.as_deref(), self.foreground, "process.terminal", "--console-socket")?;
+        let crate::terminal::Console {
+            child_end: console,
+            relay,
+            size,
+        } = crate::terminal::prepare(
+            spec.process().as_ref(),
+            self.console_socket.as_deref(),
+            self.foreground,
+            "process.terminal",
+            "--console-socket",
+        )?;
         let seccomp_spec = linux.and_then(|l| l.seccomp().as_ref());
-        let filter = seccomp_spec.map(crate::seccomp::Filter::build).transpose()?;
+        let filter = seccomp_spec
+            .map(crate::seccomp::Filter::build)
+            .transpose()?;
         if let Some(f) = &filter {
             tracing::debug!("seccomp filter: {} BPF instructions", f.instructions());
         }
@@ -204,10 +258,16 @@ impl ContainerBuilder {
         let (parent_ch, child_ch) = Channel::pair()?;
         // systemd refuses a scope without processes, so under its driver the
         // child is born in hull's own cgroup and systemd moves it.
-        let cg_fd = if cg.is_systemd() { None } else { cg.unified_dir_fd() };
+        let cg_fd = if cg.is_systemd() {
+            None
+        } else {
+            cg.unified_dir_fd()
+        };
         // SAFETY: hull is single-threaded here; the child runs init::run,
         // which ends in exec or _exit.
-        let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
+        let (forked, born_in_cgroup) =
+            unsafe { syscall::clone3_into(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd())) }
+                .map_err(|e| Error::sys("clone3", e))?;
         let (child_pid, child_fd) = match forked {
             Forked::Child => init::run(&InitArgs {
                 spec,
@@ -250,8 +310,14 @@ impl ContainerBuilder {
                     cg.apply(r)?;
                 }
                 if needs_id_maps {
-                    let l = linux.ok_or_else(|| Error::Init("linux: required for a user namespace".into()))?;
-                    userns::write_id_maps(child_pid, l.uid_mappings().as_deref().unwrap_or(&[]), l.gid_mappings().as_deref().unwrap_or(&[]))?;
+                    let l = linux.ok_or_else(|| {
+                        Error::Init("linux: required for a user namespace".into())
+                    })?;
+                    userns::write_id_maps(
+                        child_pid,
+                        l.uid_mappings().as_deref().unwrap_or(&[]),
+                        l.gid_mappings().as_deref().unwrap_or(&[]),
+                    )?;
                 }
                 // Recorded before anything else can fail, so `delete --force`
                 // finds the process and cgroup even if this create is killed.
@@ -265,7 +331,10 @@ impl ContainerBuilder {
             match recv(&parent_ch, PHASE_TIMEOUT, "the init's pid")? {
                 Msg::InitPid(pid) => {
                     let pidfd = rustix::process::Pid::from_raw(pid)
-                        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+                        .and_then(|p| {
+                            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                                .ok()
+                        })
                         .ok_or_else(|| Error::Init(format!("container init {pid} vanished")))?;
                     cleanup.init = Some(pidfd);
                     reap(child_pid);
@@ -280,7 +349,9 @@ impl ContainerBuilder {
             // Only a second fork (or an unreadable first stat) changes what
             // was recorded after ChildReady.
             state.pid = init_pid;
-            state.pid_start_time = procfs::stat(init_pid).map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?.start_time;
+            state.pid_start_time = procfs::stat(init_pid)
+                .map_err(|e| Error::sys(format!("reading /proc/{init_pid}/stat"), e))?
+                .start_time;
             state.save(dir)?;
         }
         crate::fault::point("init-pid");
@@ -290,30 +361,67 @@ impl ContainerBuilder {
                 let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
                 // From the first hook on, a failure continues the lifecycle
                 // at delete, which runs the poststop hooks.
-                cleanup.poststop = Some((state.poststop.clone(), serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default()));
-                hooks::run_all("prestart", hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
-                hooks::run_all("createRuntime", hooks.and_then(|h| h.create_runtime().as_deref()).unwrap_or(&[]), oci.as_bytes())?;
+                cleanup.poststop = Some((
+                    state.poststop.clone(),
+                    serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default(),
+                ));
+                hooks::run_all(
+                    "prestart",
+                    hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]),
+                    oci.as_bytes(),
+                )?;
+                hooks::run_all(
+                    "createRuntime",
+                    hooks
+                        .and_then(|h| h.create_runtime().as_deref())
+                        .unwrap_or(&[]),
+                    oci.as_bytes(),
+                )?;
                 parent_ch.send(&Msg::HooksDone(oci))?;
             }
             got => return Err(unexpected(got, "RuntimeHooks")),
         }
         let creating = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
-        match recv_ready(&parent_ch, hooks_budget(container_hooks), "the container init to finish setup", seccomp_spec, init_pid, &creating)? {
+        match recv_ready(
+            &parent_ch,
+            hooks_budget(container_hooks),
+            "the container init to finish setup",
+            seccomp_spec,
+            init_pid,
+            &creating,
+        )? {
             Msg::InitReady => {}
             got => return Err(unexpected(got, "InitReady")),
         }
 
-        let console = relay.as_ref().map(crate::terminal::receive_master).transpose()?;
+        let console = relay
+            .as_ref()
+            .map(crate::terminal::receive_master)
+            .transpose()?;
         crate::fault::point("init-ready");
         state.status = Status::Created;
         state.save(dir)?;
         crate::fault::point("created");
-        std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        std::fs::write(
+            dir.join(crate::state::SPEC_FILE),
+            serde_json::to_vec(spec).unwrap_or_default(),
+        )
+        .map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
         if let Some(pf) = &self.pid_file {
             crate::state::write_atomic(pf, init_pid.to_string().as_bytes())?;
         }
-        let init = if plan.fork_for_pid { cleanup.init.take() } else { cleanup.child.take().map(|(_, fd)| fd) };
-        Ok(Container { dir: dir.to_owned(), state, status: Status::Created, init, console })
+        let init = if plan.fork_for_pid {
+            cleanup.init.take()
+        } else {
+            cleanup.child.take().map(|(_, fd)| fd)
+        };
+        Ok(Container {
+            dir: dir.to_owned(),
+            state,
+            status: Status::Created,
+            init,
+            console,
+        })
     }
 }
 
@@ -339,11 +447,25 @@ pub(super) fn recv_ready(
     loop {
         match ch.recv_with_fd(timeout, what)? {
             (Msg::SeccompFd, Some(fd)) => {
-                let s = seccomp.ok_or_else(|| Error::Init("the init sent a seccomp fd without a seccomp profile".into()))?;
-                let listener = s.listener_path().as_ref().ok_or_else(|| Error::Init("linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into()))?;
-                crate::seccomp::send_to_listener(listener, fd.as_fd(), pid, s.listener_metadata().as_deref(), state_json)?;
+                let s = seccomp.ok_or_else(|| {
+                    Error::Init("the init sent a seccomp fd without a seccomp profile".into())
+                })?;
+                let listener = s.listener_path().as_ref().ok_or_else(|| {
+                    Error::Init("linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into())
+                })?;
+                crate::seccomp::send_to_listener(
+                    listener,
+                    fd.as_fd(),
+                    pid,
+                    s.listener_metadata().as_deref(),
+                    state_json,
+                )?;
             }
-            (Msg::SeccompFd, None) => return Err(Error::Init("the init's seccomp notify fd did not arrive".into())),
+            (Msg::SeccompFd, None) => {
+                return Err(Error::Init(
+                    "the init's seccomp notify fd did not arrive".into(),
+                ))
+            }
             (Msg::Error(m), _) => return Err(Error::Init(m)),
             (m, _) => return Ok(m),
         }
@@ -370,7 +492,9 @@ pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
     let dir = root.join(id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Exists(id.to_owned()))
+        }
         Err(e) => return Err(Error::path(&dir, e)),
     }
     match Lock::acquire(&dir) {
@@ -404,7 +528,14 @@ pub(super) struct Cleanup {
 
 impl Cleanup {
     pub(super) fn new(dir: &Path) -> Self {
-        Cleanup { dir: dir.to_owned(), remove_dir: true, cgroup: None, child: None, init: None, poststop: None }
+        Cleanup {
+            dir: dir.to_owned(),
+            remove_dir: true,
+            cgroup: None,
+            child: None,
+            init: None,
+            poststop: None,
+        }
     }
 
     pub(super) fn disarm(&mut self) {
@@ -429,7 +560,10 @@ impl Cleanup {
             // Anything the init forked before dying is ours too.
             if let Ok(pids) = m.pids() {
                 for p in pids {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
             if let Err(e) = m.destroy() {

@@ -20,10 +20,18 @@ impl Container {
         let _lock = self.lock()?;
         self.refresh();
         if !matches!(self.status, Status::Running | Status::Paused) {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a running or paused container can be checkpointed" });
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a running or paused container can be checkpointed",
+            });
         }
         if o.lazy_pages || o.page_server.is_some() || o.status_fd.is_some() {
-            return Err(CriuError::Unsupported { option: "lazy-pages/page-server/status-fd", reason: "lazy migration is not supported by hull".into() }.into());
+            return Err(CriuError::Unsupported {
+                option: "lazy-pages/page-server/status-fd",
+                reason: "lazy migration is not supported by hull".into(),
+            }
+            .into());
         }
         let spec = self.persisted_spec()?;
         let netns = external_netns(&spec)?;
@@ -50,7 +58,8 @@ impl Container {
             }
         }
         if let Some(ino) = netns {
-            opts.external.push(format!("net[{ino}]:{}", criu::EXT_NETNS));
+            opts.external
+                .push(format!("net[{ino}]:{}", criu::EXT_NETNS));
         }
         if let Some(parent) = &o.parent_path {
             opts.set_parent_img(parent.to_string_lossy().into_owned());
@@ -61,21 +70,47 @@ impl Container {
             want.set_mem_track(true);
             let got = criu::check_features(&criu_path, want)?;
             if !got.mem_track() {
-                return Err(CriuError::Unsupported { option: "pre-dump", reason: "CRIU reports no memory tracking on this kernel (soft-dirty bits)".into() }.into());
+                return Err(CriuError::Unsupported {
+                    option: "pre-dump",
+                    reason: "CRIU reports no memory tracking on this kernel (soft-dirty bits)"
+                        .into(),
+                }
+                .into());
             }
             opts.set_track_mem(true);
             Criu_req_type::PRE_DUMP
         } else {
             let pid = self.state.pid;
-            let is_file = |p: &str| std::fs::metadata(format!("/proc/{pid}/root{p}")).is_ok_and(|m| !m.is_dir());
-            mounts::add_to(&mut opts, mounts::for_dump(&mounts::externals(&spec, &self.state.bundle, self.state.cgroup.as_ref(), &is_file)));
+            let is_file = |p: &str| {
+                std::fs::metadata(format!("/proc/{pid}/root{p}")).is_ok_and(|m| !m.is_dir())
+            };
+            mounts::add_to(
+                &mut opts,
+                mounts::for_dump(&mounts::externals(
+                    &spec,
+                    &self.state.bundle,
+                    self.state.cgroup.as_ref(),
+                    &is_file,
+                )),
+            );
             save_descriptors(self.state.pid, &o.common.image_path)?;
             Criu_req_type::DUMP
         };
-        let swrk = Swrk { criu: &criu_path, inherit_stdio: false, extra_fds: Vec::new(), log: Some(work_path.join("dump.log")) };
-        swrk.spawn()?.call(&criu::request(typ, Some(opts)), &mut |_, _| Ok(()))?;
+        let swrk = Swrk {
+            criu: &criu_path,
+            inherit_stdio: false,
+            extra_fds: Vec::new(),
+            log: Some(work_path.join("dump.log")),
+        };
+        swrk.spawn()?
+            .call(&criu::request(typ, Some(opts)), &mut |_, _| Ok(()))?;
         self.refresh();
-        tracing::debug!("checkpointed {} into {:?}, now {}", self.state.id, o.common.image_path, self.status);
+        tracing::debug!(
+            "checkpointed {} into {:?}, now {}",
+            self.state.id,
+            o.common.image_path,
+            self.status
+        );
         Ok(())
     }
 }
@@ -107,7 +142,11 @@ fn external_netns(spec: &Spec) -> Result<Option<u64>> {
 /// descriptors.json).
 fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
     let fds: Vec<String> = (0..3)
-        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "/dev/null".into()))
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "/dev/null".into())
+        })
         .collect();
     let path = images.join(criu::DESCRIPTORS);
     crate::state::write_atomic(&path, &serde_json::to_vec(&fds).unwrap_or_default())?;

@@ -18,9 +18,15 @@ impl Container {
         self.refresh();
         match self.status {
             Status::Stopped => {}
-            Status::Creating | Status::Created | Status::Running | Status::Paused if force => self.kill_everything()?,
+            Status::Creating | Status::Created | Status::Running | Status::Paused if force => {
+                self.kill_everything()?
+            }
             status => {
-                return Err(Error::WrongStatus { id: self.state.id.clone(), status, action: "cannot delete it without --force" })
+                return Err(Error::WrongStatus {
+                    id: self.state.id.clone(),
+                    status,
+                    action: "cannot delete it without --force",
+                })
             }
         }
         if let Some(cg) = self.cgroup() {
@@ -50,10 +56,16 @@ impl Container {
         }
         if let Some(fd) = &pidfd {
             if !hooks::wait_readable(fd, KILL_WAIT) {
-                return Err(Error::Init(format!("container init {} did not die after SIGKILL", self.state.pid)));
+                return Err(Error::Init(format!(
+                    "container init {} did not die after SIGKILL",
+                    self.state.pid
+                )));
             }
             // Our own child (run, or a create in this process): reap it.
-            let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(fd)), rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG);
+            let _ = rustix::process::waitid(
+                rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(fd)),
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+            );
         }
         self.status = Status::Stopped;
         Ok(())
@@ -67,7 +79,9 @@ pub fn remove_stateless_dir(root: &std::path::Path, id: &str) -> Result<()> {
     crate::id::validate_id(id)?;
     let dir = root.join(id);
     if dir.join(crate::state::STATE_FILE).exists() {
-        return Err(Error::Init(format!("container {id:?} has a state file but could not be loaded")));
+        return Err(Error::Init(format!(
+            "container {id:?} has a state file but could not be loaded"
+        )));
     }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {

@@ -61,10 +61,19 @@ impl Container {
     /// long time, and must not block other commands.
     pub fn events(&self, interval: Duration, stats_only_once: bool) -> Result<Events> {
         if interval.is_zero() {
-            return Err(Error::InvalidArgument("events: the interval must be greater than 0".into()));
+            return Err(Error::InvalidArgument(
+                "events: the interval must be greater than 0".into(),
+            ));
         }
-        if !matches!(self.status, Status::Created | Status::Running | Status::Paused) {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "events need a created, running or paused container" });
+        if !matches!(
+            self.status,
+            Status::Created | Status::Running | Status::Paused
+        ) {
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "events need a created, running or paused container",
+            });
         }
         let init = self.init_pidfd().ok_or_else(|| Error::WrongStatus {
             id: self.state.id.clone(),
@@ -72,24 +81,45 @@ impl Container {
             action: "events need a created, running or paused container",
         })?;
         let cgroup = self.require_cgroup("events")?;
-        let oom = if stats_only_once { None } else { OomWatch::register(cgroup.handle())? };
-        Ok(Events { id: self.state.id.clone(), cgroup, init, oom, interval, once: stats_only_once, next_stats: Instant::now() + interval, done: false })
+        let oom = if stats_only_once {
+            None
+        } else {
+            OomWatch::register(cgroup.handle())?
+        };
+        Ok(Events {
+            id: self.state.id.clone(),
+            cgroup,
+            init,
+            oom,
+            interval,
+            once: stats_only_once,
+            next_stats: Instant::now() + interval,
+            done: false,
+        })
     }
 }
 
 impl Events {
     fn sample(&self) -> Result<Event> {
         let data = self.cgroup.stats()?;
-        Ok(Event::Stats { id: self.id.clone(), data: Box::new(data) })
+        Ok(Event::Stats {
+            id: self.id.clone(),
+            data: Box::new(data),
+        })
     }
 
     fn oom_event(&self) -> Event {
-        Event::Oom { id: self.id.clone() }
+        Event::Oom {
+            id: self.id.clone(),
+        }
     }
 
     /// Waits up to `timeout` for the init to exit or an OOM notification.
     fn wait(&mut self, timeout: Duration) -> Result<Wake> {
-        let ts = rustix::time::Timespec { tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64, tv_nsec: timeout.subsec_nanos() as i64 };
+        let ts = rustix::time::Timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+            tv_nsec: timeout.subsec_nanos() as i64,
+        };
         let (exited, oom_ready) = {
             let mut fds = vec![PollFd::new(&self.init, PollFlags::IN)];
             if let Some(w) = &self.oom {
@@ -100,7 +130,10 @@ impl Events {
                 Ok(_) => {}
                 Err(e) => return Err(Error::sys("waiting for container events", e)),
             }
-            (!fds[0].revents().is_empty(), fds.get(1).is_some_and(|f| !f.revents().is_empty()))
+            (
+                !fds[0].revents().is_empty(),
+                fds.get(1).is_some_and(|f| !f.revents().is_empty()),
+            )
         };
         // An OOM kill of the init wakes both at once: report the OOM first,
         // the exit is still there on the next call.
@@ -119,7 +152,9 @@ impl Events {
 
     /// Consumes a pending notification; true if it was an OOM.
     fn take_oom(&mut self) -> bool {
-        let Some(w) = self.oom.as_mut() else { return false };
+        let Some(w) = self.oom.as_mut() else {
+            return false;
+        };
         match w.take() {
             Notice::Oom => true,
             Notice::Nothing => false,
@@ -190,7 +225,11 @@ enum OomWatch {
     /// cgroup v1: an eventfd the kernel signals on every OOM in the cgroup,
     /// registered through cgroup.event_control (as runc does). The kernel
     /// also signals it once when the cgroup is removed.
-    V1 { efd: OwnedFd, _control: OwnedFd, dir: PathBuf },
+    V1 {
+        efd: OwnedFd,
+        _control: OwnedFd,
+        dir: PathBuf,
+    },
     /// cgroup v2: memory.events, whose changes the kernel signals as
     /// POLLPRI; only a rise of its "oom" counter is an OOM.
     V2 { file: OwnedFd, last: u64 },
@@ -207,7 +246,8 @@ const OOM_CONTROL: &str = "memory.oom_control";
 const MEMORY_EVENTS: &str = "memory.events";
 
 fn open_ro(path: &std::path::Path) -> Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::path(path, e))
+    rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path(path, e))
 }
 
 impl OomWatch {
@@ -217,16 +257,27 @@ impl OomWatch {
     fn register(h: &CgroupHandle) -> Result<Option<OomWatch>> {
         if let Some(dir) = h.dir_for("memory") {
             let control = open_ro(&dir.join(OOM_CONTROL))?;
-            let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).map_err(|e| Error::sys("creating an eventfd for OOM notifications", e))?;
+            let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(|e| Error::sys("creating an eventfd for OOM notifications", e))?;
             let reg = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
             let ctl = dir.join("cgroup.event_control");
-            std::fs::OpenOptions::new().write(true).open(&ctl).and_then(|mut f| std::io::Write::write_all(&mut f, reg.as_bytes())).map_err(|e| Error::path(&ctl, e))?;
-            return Ok(Some(OomWatch::V1 { efd, _control: control, dir: dir.to_path_buf() }));
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&ctl)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, reg.as_bytes()))
+                .map_err(|e| Error::path(&ctl, e))?;
+            return Ok(Some(OomWatch::V1 {
+                efd,
+                _control: control,
+                dir: dir.to_path_buf(),
+            }));
         }
         if h.setup != CgroupSetup::Unified {
             return Ok(None);
         }
-        let Some(dir) = h.unified_dir() else { return Ok(None) };
+        let Some(dir) = h.unified_dir() else {
+            return Ok(None);
+        };
         let path = dir.join(MEMORY_EVENTS);
         if !path.exists() {
             // memory controller not enabled for this cgroup
@@ -291,7 +342,10 @@ fn read_oom_count(fd: &OwnedFd) -> std::io::Result<u64> {
 }
 
 fn parse_oom_count(s: &str) -> u64 {
-    s.lines().find_map(|l| l.strip_prefix("oom ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    s.lines()
+        .find_map(|l| l.strip_prefix("oom "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -302,16 +356,26 @@ mod tests {
     fn envelope_matches_runc() {
         let mut s = Stats::default();
         s.memory.usage.usage = 42;
-        let j = serde_json::to_value(Event::Stats { id: "c1".into(), data: Box::new(s) }).unwrap();
+        let j = serde_json::to_value(Event::Stats {
+            id: "c1".into(),
+            data: Box::new(s),
+        })
+        .unwrap();
         assert_eq!(j["type"], "stats");
         assert_eq!(j["id"], "c1");
         assert_eq!(j["data"]["memory"]["usage"]["usage"], 42);
-        assert_eq!(serde_json::to_string(&Event::Oom { id: "c1".into() }).unwrap(), r#"{"type":"oom","id":"c1"}"#);
+        assert_eq!(
+            serde_json::to_string(&Event::Oom { id: "c1".into() }).unwrap(),
+            r#"{"type":"oom","id":"c1"}"#
+        );
     }
 
     #[test]
     fn oom_counter() {
-        assert_eq!(parse_oom_count("low 0\nhigh 3\nmax 7\noom 2\noom_kill 1\n"), 2);
+        assert_eq!(
+            parse_oom_count("low 0\nhigh 3\nmax 7\noom 2\noom_kill 1\n"),
+            2
+        );
         assert_eq!(parse_oom_count("low 0\n"), 0);
     }
 }

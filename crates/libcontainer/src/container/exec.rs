@@ -68,7 +68,9 @@ impl ExecProcess {
 }
 
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
-    let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| Error::Init("exec: the container has no process to base this one on".into()))?;
+    let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| {
+        Error::Init("exec: the container has no process to base this one on".into())
+    })?;
     if !o.args.is_empty() {
         p.set_args(Some(o.args.clone()));
     } else if o.process.is_none() {
@@ -100,12 +102,25 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
             .caps
             .iter()
             .map(|c| {
-                let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
-                serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| Error::Init(format!("exec --cap: unknown capability {name}")))
+                let name = if c.starts_with("CAP_") {
+                    c.clone()
+                } else {
+                    format!("CAP_{c}")
+                };
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| Error::Init(format!("exec --cap: unknown capability {name}")))
             })
             .collect::<Result<_>>()?;
         let mut caps = p.capabilities().clone().unwrap_or_default();
-        let add = |set: &Option<Capabilities>| -> Option<Capabilities> { Some(set.clone().unwrap_or_default().union(&extra).cloned().collect()) };
+        let add = |set: &Option<Capabilities>| -> Option<Capabilities> {
+            Some(
+                set.clone()
+                    .unwrap_or_default()
+                    .union(&extra)
+                    .cloned()
+                    .collect(),
+            )
+        };
         caps.set_bounding(add(caps.bounding()));
         caps.set_effective(add(caps.effective()));
         caps.set_permitted(add(caps.permitted()));
@@ -127,48 +142,91 @@ impl Container {
         match self.status {
             Status::Running | Status::Created => {}
             Status::Paused if o.ignore_paused => {}
-            status => return Err(Error::WrongStatus { id: self.state.id.clone(), status, action: "cannot exec in it" }),
+            status => {
+                return Err(Error::WrongStatus {
+                    id: self.state.id.clone(),
+                    status,
+                    action: "cannot exec in it",
+                })
+            }
         }
         if o.apparmor.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Init("exec --apparmor: AppArmor is not enabled on this host".into()));
+            return Err(Error::Init(
+                "exec --apparmor: AppArmor is not enabled on this host".into(),
+            ));
         }
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Init("exec --process-label: SELinux is not enabled on this host".into()));
+            return Err(Error::Init(
+                "exec --process-label: SELinux is not enabled on this host".into(),
+            ));
         }
         let mut spec = self.persisted_spec()?;
         let process = build_process(spec.process().as_ref(), &o)?;
         spec.set_process(Some(process));
         // Same checks as create, on the merged process.
-        crate::spec::validate(&spec, &crate::spec::HostSupport::probe(), &self.dir.join(crate::state::SPEC_FILE))?;
+        crate::spec::validate(
+            &spec,
+            &crate::spec::HostSupport::probe(),
+            &self.dir.join(crate::state::SPEC_FILE),
+        )?;
 
-        let init_pid = self.pid().ok_or_else(|| Error::WrongStatus { id: self.state.id.clone(), status: Status::Stopped, action: "cannot exec in it" })?;
+        let init_pid = self.pid().ok_or_else(|| Error::WrongStatus {
+            id: self.state.id.clone(),
+            status: Status::Stopped,
+            action: "cannot exec in it",
+        })?;
         let mut ns = namespaces::of_process(init_pid)?;
         // The init must still be the process we started: the namespace fds
         // we just opened are then the container's, not a recycled pid's.
-        let pinned = self.init_pidfd().ok_or_else(|| Error::WrongStatus { id: self.state.id.clone(), status: Status::Stopped, action: "cannot exec in it" })?;
-        let pid_ns = ns.iter().position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid).map(|i| ns.remove(i).1);
+        let pinned = self.init_pidfd().ok_or_else(|| Error::WrongStatus {
+            id: self.state.id.clone(),
+            status: Status::Stopped,
+            action: "cannot exec in it",
+        })?;
+        let pid_ns = ns
+            .iter()
+            .position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid)
+            .map(|i| ns.remove(i).1);
         if let Some(fd) = &pid_ns {
             // Affects only this process's future children: the child below
             // is born in the container's pid namespace, no second fork.
             namespaces::set_pid_for_children(fd)?;
         }
-        let crate::terminal::Console { child_end: console, relay, size } =
-            crate::terminal::prepare(spec.process().as_ref(), o.console_socket.as_deref(), !o.detach, "exec --tty", "exec --console-socket")?;
+        let crate::terminal::Console {
+            child_end: console,
+            relay,
+            size,
+        } = crate::terminal::prepare(
+            spec.process().as_ref(),
+            o.console_socket.as_deref(),
+            !o.detach,
+            "exec --tty",
+            "exec --console-socket",
+        )?;
         // The container's filter, so exec'd processes are held to the same
         // profile (youki drops it here; we must not).
         let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-        let filter = seccomp_spec.as_ref().map(crate::seccomp::Filter::build).transpose()?;
+        let filter = seccomp_spec
+            .as_ref()
+            .map(crate::seccomp::Filter::build)
+            .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor;
         // SAFETY: single-threaded; the child ends in exec or _exit.
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
             Some(c) => Some(c),
-            None if !o.cgroups.is_empty() => return Err(Error::Init("exec --cgroup: the container has no cgroup".into())),
+            None if !o.cgroups.is_empty() => {
+                return Err(Error::Init(
+                    "exec --cgroup: the container has no cgroup".into(),
+                ))
+            }
             None => None,
         };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
-        let (forked, born_in_cgroup) = unsafe { syscall::clone3_into(0, cg_fd.as_ref().map(|f| f.as_fd())) }.map_err(|e| Error::sys("clone3", e))?;
+        let (forked, born_in_cgroup) =
+            unsafe { syscall::clone3_into(0, cg_fd.as_ref().map(|f| f.as_fd())) }
+                .map_err(|e| Error::sys("clone3", e))?;
         let (pid, pidfd) = match forked {
             Forked::Child => exec_child(&ExecChild {
                 spec: &spec,
@@ -185,41 +243,87 @@ impl Container {
         drop(child_ch);
         drop(pinned);
         drop(console);
-        let result = self.exec_parent(&parent_ch, pid, cg.as_ref(), born_in_cgroup, seccomp_spec.as_ref());
+        let result = self.exec_parent(
+            &parent_ch,
+            pid,
+            cg.as_ref(),
+            born_in_cgroup,
+            seccomp_spec.as_ref(),
+        );
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED);
+            let _ = rustix::process::waitid(
+                rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                rustix::process::WaitIdOptions::EXITED,
+            );
             return Err(e);
         }
         if let Some(pf) = &o.pid_file {
             crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
         }
-        let console = relay.as_ref().map(crate::terminal::receive_master).transpose()?;
-        Ok(ExecProcess { pid, pidfd, console })
+        let console = relay
+            .as_ref()
+            .map(crate::terminal::receive_master)
+            .transpose()?;
+        Ok(ExecProcess {
+            pid,
+            pidfd,
+            console,
+        })
     }
 
-    fn exec_parent(&self, ch: &Channel, pid: i32, cg: Option<&libcgroups::Manager>, born_in_cgroup: bool, seccomp: Option<&oci_spec::runtime::LinuxSeccomp>) -> Result<()> {
+    fn exec_parent(
+        &self,
+        ch: &Channel,
+        pid: i32,
+        cg: Option<&libcgroups::Manager>,
+        born_in_cgroup: bool,
+        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    ) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => return Err(crate::sync::SyncError::Unexpected { got, want: "ChildReady" }.into()),
+            got => {
+                return Err(crate::sync::SyncError::Unexpected {
+                    got,
+                    want: "ChildReady",
+                }
+                .into())
+            }
         }
         if let Some(cg) = cg {
             cg.add_new_child(pid, born_in_cgroup)?;
         }
         ch.send(&Msg::Proceed)?;
         let state = serde_json::to_string(&self.state()).unwrap_or_default();
-        match super::builder::recv_ready(ch, PHASE_TIMEOUT, "the exec process to be set up", seccomp, pid, &state)? {
+        match super::builder::recv_ready(
+            ch,
+            PHASE_TIMEOUT,
+            "the exec process to be set up",
+            seccomp,
+            pid,
+            &state,
+        )? {
             Msg::InitReady => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => return Err(crate::sync::SyncError::Unexpected { got, want: "InitReady" }.into()),
+            got => {
+                return Err(crate::sync::SyncError::Unexpected {
+                    got,
+                    want: "InitReady",
+                }
+                .into())
+            }
         }
         // The channel is close-on-exec: EOF means execve succeeded, an
         // Error message means it failed.
         match ch.recv(PHASE_TIMEOUT, "execve") {
             Err(crate::sync::SyncError::PeerGone(_)) => Ok(()),
             Ok(Msg::Error(m)) => Err(Error::Init(m)),
-            Ok(got) => Err(crate::sync::SyncError::Unexpected { got, want: "execve" }.into()),
+            Ok(got) => Err(crate::sync::SyncError::Unexpected {
+                got,
+                want: "execve",
+            }
+            .into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -250,24 +354,46 @@ fn exec_child(a: &ExecChild) -> ! {
 
 fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     init::child_prologue(&a.close_fds)?;
-    let proc = a.spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    let proc = a
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process: required".into()))?;
     init::attrs::set_exec_cpu_affinity_initial(proc)?;
-    a.channel.send(&Msg::ChildReady { needs_id_maps: false })?;
-    a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to place the process in the container's cgroup")?;
+    a.channel.send(&Msg::ChildReady {
+        needs_id_maps: false,
+    })?;
+    a.channel.expect(
+        Msg::Proceed,
+        PHASE_TIMEOUT,
+        "the parent to place the process in the container's cgroup",
+    )?;
     // In the cgroup now (its cpuset may have reset the affinity); before
     // the seccomp filter, which need not allow sched_setaffinity.
     init::attrs::set_exec_cpu_affinity_final(proc)?;
-    let ns = a.ns.iter().map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd))).collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::sys("dup", e))?;
+    let ns =
+        a.ns.iter()
+            .map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::sys("dup", e))?;
     namespaces::join_fds(ns)?;
     if let Some((sock, size)) = a.console {
         // A controlling terminal needs a session of its own.
         rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
         crate::terminal::setup(sock, size, false)?;
     }
-    init::apply_process(proc, a.executor, a.spec, a.preserve_fds, a.seccomp, a.channel)?;
+    init::apply_process(
+        proc,
+        a.executor,
+        a.spec,
+        a.preserve_fds,
+        a.seccomp,
+        a.channel,
+    )?;
     // execve keeps the parent-death signal: a detached exec (every engine
     // uses one) must outlive the hull that started it.
-    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    rustix::process::set_parent_process_death_signal(None)
+        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     Ok(a.executor.exec(a.spec)?)
 }

@@ -19,7 +19,11 @@ impl Container {
         let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_kill() {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "container is not running" });
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "container is not running",
+            });
         }
         // A frozen task acts on SIGKILL only once thawed: thaw after
         // signalling, so the kill lands and the container stops (runc too).
@@ -45,7 +49,12 @@ impl Container {
         })?;
         // Through the pidfd the signal can only reach the process whose
         // start time we verified, never a recycled pid.
-        rustix::process::pidfd_send_signal(&pidfd, sig).map_err(|e| Error::sys(format!("sending signal {signal} to pid {}", self.state.pid), e))
+        rustix::process::pidfd_send_signal(&pidfd, sig).map_err(|e| {
+            Error::sys(
+                format!("sending signal {signal} to pid {}", self.state.pid),
+                e,
+            )
+        })
     }
 
     pub(crate) fn signal_all(&self, sig: rustix::process::Signal) -> Result<()> {

@@ -7,8 +7,8 @@ mod events;
 mod exec;
 mod kill;
 mod pause;
-mod restore;
 mod ps;
+mod restore;
 mod start;
 mod update;
 mod wait;
@@ -51,13 +51,21 @@ impl Container {
         let dir = root.join(id);
         let state = match State::load(&dir) {
             Ok(s) => s,
-            Err(crate::state::StateError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::state::StateError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Err(Error::NotFound(id.to_owned()))
             }
             Err(e) => return Err(e.into()),
         };
         let status = derive_status(&dir, &state);
-        Ok(Container { dir, state, status, init: None, console: None })
+        Ok(Container {
+            dir,
+            state,
+            status,
+            init: None,
+            console: None,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -79,7 +87,10 @@ impl Container {
     }
 
     fn cgroup(&self) -> Option<libcgroups::Manager> {
-        self.state.cgroup.clone().map(libcgroups::Manager::from_handle)
+        self.state
+            .cgroup
+            .clone()
+            .map(libcgroups::Manager::from_handle)
     }
 
     /// A pidfd for the init if it is still the process we started.
@@ -121,7 +132,11 @@ impl Container {
 
 fn derive_status(dir: &Path, state: &State) -> Status {
     if state.pid <= 0 {
-        return if state.status == Status::Creating { Status::Creating } else { Status::Stopped };
+        return if state.status == Status::Creating {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
     }
     match procfs::stat(state.pid) {
         Ok(st) if st.start_time == state.pid_start_time && !st.is_dead() => {}
@@ -134,7 +149,10 @@ fn derive_status(dir: &Path, state: &State) -> Status {
         return Status::Created;
     }
     if let Some(cg) = &state.cgroup {
-        if libcgroups::Manager::from_handle(cg.clone()).is_frozen().unwrap_or(false) {
+        if libcgroups::Manager::from_handle(cg.clone())
+            .is_frozen()
+            .unwrap_or(false)
+        {
             return Status::Paused;
         }
     }
@@ -156,7 +174,9 @@ pub fn list(root: &Path) -> Result<Vec<ContainerInfo>> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(id) = name.to_str() else { continue };
-        let Ok(c) = Container::load(root, id) else { continue };
+        let Ok(c) = Container::load(root, id) else {
+            continue;
+        };
         out.push(c.state());
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));

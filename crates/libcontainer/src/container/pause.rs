@@ -11,7 +11,11 @@ impl Container {
         let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_pause() {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a running container can be paused" });
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a running container can be paused",
+            });
         }
         self.require_cgroup("pause")?.freeze()?;
         self.status = Status::Paused;
@@ -23,7 +27,11 @@ impl Container {
         let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_resume() {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a paused container can be resumed" });
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a paused container can be resumed",
+            });
         }
         self.require_cgroup("resume")?.thaw()?;
         self.status = Status::Running;
@@ -33,6 +41,11 @@ impl Container {
     /// The container's cgroup manager, or an error naming `what` needed it:
     /// freezing, listing and limiting all act through the cgroup.
     pub(super) fn require_cgroup(&self, what: &str) -> Result<libcgroups::Manager> {
-        self.cgroup().ok_or_else(|| Error::Init(format!("{what}: container {:?} has no cgroup", self.state.id)))
+        self.cgroup().ok_or_else(|| {
+            Error::Init(format!(
+                "{what}: container {:?} has no cgroup",
+                self.state.id
+            ))
+        })
     }
 }

@@ -13,7 +13,9 @@ use std::{
 };
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use rust_criu::rust_criu_protobuf::rpc::{Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Inherit_fd};
+use rust_criu::rust_criu_protobuf::rpc::{
+    Cgroup_root, Criu_notify, Criu_opts, Criu_req_type, Inherit_fd,
+};
 
 use super::{
     builder::{new_state_dir, set_mode, Cleanup},
@@ -39,7 +41,15 @@ pub struct RestoreBuilder {
 
 impl RestoreBuilder {
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>, criu: CriuCommon) -> Self {
-        RestoreBuilder { id: id.into(), root: root.into(), bundle: PathBuf::from("."), pid_file: None, console_socket: None, systemd_cgroup: false, criu }
+        RestoreBuilder {
+            id: id.into(),
+            root: root.into(),
+            bundle: PathBuf::from("."),
+            pid_file: None,
+            console_socket: None,
+            systemd_cgroup: false,
+            criu,
+        }
     }
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
@@ -64,20 +74,37 @@ impl RestoreBuilder {
     /// is a child of this process, so [`Container::wait`] works on it.
     pub fn restore(self) -> Result<Container> {
         crate::id::validate_id(&self.id)?;
-        let bundle = std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
+        let bundle =
+            std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
-        spec::validate(&spec, &spec::HostSupport::probe(), &bundle.join("config.json"))?;
+        spec::validate(
+            &spec,
+            &spec::HostSupport::probe(),
+            &bundle.join("config.json"),
+        )?;
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
         criu::open_dir(&self.criu.image_path)?;
         let descriptors = read_descriptors(&self.criu.image_path)?;
         let criu_path = self.criu.criu_path();
         criu::require(criu::version(&criu_path)?, criu::MIN_VERSION, "restore")?;
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         let console = match (terminal, &self.console_socket) {
             (true, Some(p)) => Some(crate::terminal::connect(p)?),
-            (true, None) => return Err(Error::InvalidArgument("process.terminal: restoring a container with a terminal needs --console-socket".into())),
-            (false, Some(_)) => return Err(Error::InvalidArgument("--console-socket: the container has no terminal (process.terminal is false)".into())),
+            (true, None) => return Err(Error::InvalidArgument(
+                "process.terminal: restoring a container with a terminal needs --console-socket"
+                    .into(),
+            )),
+            (false, Some(_)) => {
+                return Err(Error::InvalidArgument(
+                    "--console-socket: the container has no terminal (process.terminal is false)"
+                        .into(),
+                ))
+            }
             (false, None) => None,
         };
         replace_stopped(&self.root, &self.id)?;
@@ -100,16 +127,42 @@ impl RestoreBuilder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn restore_locked(&self, spec: &Spec, bundle: &Path, dir: &Path, descriptors: &[String], console: Option<OwnedFd>, cleanup: &mut Cleanup) -> Result<Container> {
+    fn restore_locked(
+        &self,
+        spec: &Spec,
+        bundle: &Path,
+        dir: &Path,
+        descriptors: &[String],
+        console: Option<OwnedFd>,
+        cleanup: &mut Cleanup,
+    ) -> Result<Container> {
         set_mode(dir, 0o711)?;
         let linux = spec.linux().as_ref();
-        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
-        let cg_opts = libcgroups::CgroupOptions { cgroups_path: cgroups_path.as_deref(), container_id: &self.id };
-        let mut cg = if self.systemd_cgroup { libcgroups::Manager::create_systemd(&cg_opts)? } else { libcgroups::Manager::create(&cg_opts)? };
+        let cgroups_path = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg_opts = libcgroups::CgroupOptions {
+            cgroups_path: cgroups_path.as_deref(),
+            container_id: &self.id,
+        };
+        let mut cg = if self.systemd_cgroup {
+            libcgroups::Manager::create_systemd(&cg_opts)?
+        } else {
+            libcgroups::Manager::create(&cg_opts)?
+        };
         cleanup.cgroup = Some(cg.handle().clone());
-        let rootfs = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
-        let rootfs = if rootfs.is_absolute() { rootfs } else { bundle.join(rootfs) };
-        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
+        let rootfs = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
+        let rootfs = if rootfs.is_absolute() {
+            rootfs
+        } else {
+            bundle.join(rootfs)
+        };
+        let rootfs = std::fs::canonicalize(&rootfs)
+            .map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
         let mut state = State::creating(spec, &self.id, bundle, rootfs.clone(), cg.handle());
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
@@ -124,7 +177,14 @@ impl RestoreBuilder {
             .flatten()
             .find(|n| n.typ() == LinuxNamespaceType::Network)
             .and_then(|n| n.path().clone())
-            .map(|p| rustix::fs::open(&p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| Error::path(&p, e)))
+            .map(|p| {
+                rustix::fs::open(
+                    &p,
+                    rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )
+                .map_err(|e| Error::path(&p, e))
+            })
             .transpose()?;
         // CRIU mounts its cgroup yard in the work dir, which must be a
         // mount of the namespace CRIU runs in: open both dirs after it.
@@ -141,9 +201,18 @@ impl RestoreBuilder {
         opts.set_log_file("restore.log".into());
         opts.set_rst_sibling(true);
         opts.set_evasive_devices(true);
-        mounts::add_to(&mut opts, mounts::for_restore(&mounts::externals(spec, bundle, Some(cg.handle()), &|_| true)));
+        mounts::add_to(
+            &mut opts,
+            mounts::for_restore(&mounts::externals(spec, bundle, Some(cg.handle()), &|_| {
+                true
+            })),
+        );
         for h in cg.handle().hierarchies.iter().filter(|h| !h.unified) {
-            let path = h.dir.strip_prefix(&h.mountpoint).map(|p| format!("/{}", p.display())).unwrap_or_else(|_| "/".into());
+            let path = h
+                .dir
+                .strip_prefix(&h.mountpoint)
+                .map(|p| format!("/{}", p.display()))
+                .unwrap_or_else(|_| "/".into());
             for ctrl in &h.controllers {
                 let mut r = Cgroup_root::new();
                 r.set_ctrl(ctrl.clone());
@@ -174,7 +243,12 @@ impl RestoreBuilder {
         prepare_mountpoints(spec, &rootfs)?;
 
         let criu_path = self.criu.criu_path();
-        let swrk = Swrk { criu: &criu_path, inherit_stdio: true, extra_fds: extra, log: Some(work_path.join("restore.log")) };
+        let swrk = Swrk {
+            criu: &criu_path,
+            inherit_stdio: true,
+            extra_fds: extra,
+            log: Some(work_path.join("restore.log")),
+        };
         let spawned = swrk.spawn();
         let mut private = private;
         private.leave()?;
@@ -198,7 +272,9 @@ impl RestoreBuilder {
         let mut hook_state: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)> = None;
         let resp = {
             let state = &state;
-            let mut on_notify = |n: &Criu_notify, fd: Option<OwnedFd>| -> std::result::Result<(), CriuError> {
+            let mut on_notify = |n: &Criu_notify,
+                                 fd: Option<OwnedFd>|
+             -> std::result::Result<(), CriuError> {
                 match n.script() {
                     "setup-namespaces" => {
                         let mut s = state.oci(Status::Creating);
@@ -206,46 +282,84 @@ impl RestoreBuilder {
                         let json = serde_json::to_vec(&s).unwrap_or_default();
                         let mut stopped = state.oci(Status::Stopped);
                         stopped.pid = 0;
-                        hook_state = Some((state.poststop.clone(), serde_json::to_vec(&stopped).unwrap_or_default()));
+                        hook_state = Some((
+                            state.poststop.clone(),
+                            serde_json::to_vec(&stopped).unwrap_or_default(),
+                        ));
                         let run = |kind, list: Option<&Vec<oci_spec::runtime::Hook>>| {
-                            hooks::run_all(kind, list.map(|v| v.as_slice()).unwrap_or(&[]), &json).map_err(|e| CriuError::Notify { script: "setup-namespaces".into(), reason: e.to_string() })
+                            hooks::run_all(kind, list.map(|v| v.as_slice()).unwrap_or(&[]), &json)
+                                .map_err(|e| CriuError::Notify {
+                                    script: "setup-namespaces".into(),
+                                    reason: e.to_string(),
+                                })
                         };
                         run("prestart", hooks.and_then(|h| h.prestart().as_ref()))?;
-                        run("createRuntime", hooks.and_then(|h| h.create_runtime().as_ref()))?;
+                        run(
+                            "createRuntime",
+                            hooks.and_then(|h| h.create_runtime().as_ref()),
+                        )?;
                     }
                     "orphan-pts-master" => {
                         let (Some(master), Some(sock)) = (fd, console.as_ref()) else {
-                            return Err(CriuError::Notify { script: "orphan-pts-master".into(), reason: "no pty master or console socket".into() });
+                            return Err(CriuError::Notify {
+                                script: "orphan-pts-master".into(),
+                                reason: "no pty master or console socket".into(),
+                            });
                         };
-                        crate::fdpass::send_fd(sock, b"/dev/ptmx", master.as_fd())
-                            .map_err(|e| CriuError::Notify { script: "orphan-pts-master".into(), reason: format!("sending the pty master to the console socket: {e}") })?;
+                        crate::fdpass::send_fd(sock, b"/dev/ptmx", master.as_fd()).map_err(
+                            |e| CriuError::Notify {
+                                script: "orphan-pts-master".into(),
+                                reason: format!(
+                                    "sending the pty master to the console socket: {e}"
+                                ),
+                            },
+                        )?;
                     }
                     "post-restore" => restored_pid = n.pid(),
                     _ => {}
                 }
                 Ok(())
             };
-            running.call(&criu::request(Criu_req_type::RESTORE, Some(opts)), &mut on_notify)
+            running.call(
+                &criu::request(Criu_req_type::RESTORE, Some(opts)),
+                &mut on_notify,
+            )
         };
         cleanup.poststop = hook_state;
         let resp = resp?;
         drop(private);
 
-        let pid = if resp.restore.pid() > 0 { resp.restore.pid() } else { restored_pid };
+        let pid = if resp.restore.pid() > 0 {
+            resp.restore.pid()
+        } else {
+            restored_pid
+        };
         let pidfd = rustix::process::Pid::from_raw(pid)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
             .ok_or_else(|| Error::Init(format!("the restored init {pid} vanished")))?;
         cleanup.init = Some(pidfd);
         state.pid = pid;
-        state.pid_start_time = procfs::stat(pid).map_err(|e| Error::sys(format!("reading /proc/{pid}/stat"), e))?.start_time;
+        state.pid_start_time = procfs::stat(pid)
+            .map_err(|e| Error::sys(format!("reading /proc/{pid}/stat"), e))?
+            .start_time;
         state.status = Status::Running;
         state.save(dir)?;
-        std::fs::write(dir.join(crate::state::SPEC_FILE), serde_json::to_vec(spec).unwrap_or_default()).map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        std::fs::write(
+            dir.join(crate::state::SPEC_FILE),
+            serde_json::to_vec(spec).unwrap_or_default(),
+        )
+        .map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
         if let Some(pf) = &self.pid_file {
             crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
         }
         let init = cleanup.init.take();
-        let c = Container { dir: dir.to_owned(), state, status: Status::Running, init, console: None };
+        let c = Container {
+            dir: dir.to_owned(),
+            state,
+            status: Status::Running,
+            init,
+            console: None,
+        };
         hooks::run_all_logged("poststart", &c.state.poststart, &c.oci_json());
         Ok(c)
     }
@@ -269,22 +383,49 @@ impl PrivateRoot {
         use nix::mount::{mount, MsFlags};
         use rustix::fs::{Mode, OFlags};
         const NONE: Option<&str> = None;
-        let ns = rustix::fs::open("/proc/thread-self/ns/mnt", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::path("/proc/thread-self/ns/mnt", e))?;
-        let cwd = rustix::fs::open(".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the cwd", e))?;
+        let ns = rustix::fs::open(
+            "/proc/thread-self/ns/mnt",
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path("/proc/thread-self/ns/mnt", e))?;
+        let cwd = rustix::fs::open(
+            ".",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("opening the cwd", e))?;
         let path = dir.join(CRIU_ROOT);
         std::fs::create_dir(&path).map_err(|e| Error::path(&path, e))?;
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| Error::sys("unshare(CLONE_NEWNS) for restore", e))?;
-        let me = PrivateRoot { path, home: Some((ns, cwd)) };
-        mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE).map_err(|e| Error::sys("making the restore mount namespace private", e))?;
-        mount(Some(rootfs), &me.path, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-            .map_err(|e| Error::sys(format!("binding {} at {}", rootfs.display(), me.path.display()), e))?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| Error::sys("unshare(CLONE_NEWNS) for restore", e))?;
+        let me = PrivateRoot {
+            path,
+            home: Some((ns, cwd)),
+        };
+        mount(NONE, "/", NONE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, NONE)
+            .map_err(|e| Error::sys("making the restore mount namespace private", e))?;
+        mount(
+            Some(rootfs),
+            &me.path,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("binding {} at {}", rootfs.display(), me.path.display()),
+                e,
+            )
+        })?;
         Ok(me)
     }
 
     /// Back to the thread's own namespace and cwd (setns resets the cwd).
     fn leave(&mut self) -> Result<()> {
         if let Some((ns, cwd)) = self.home.take() {
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| Error::sys("setns back to the runtime's mount namespace", e))?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| Error::sys("setns back to the runtime's mount namespace", e))?;
             rustix::process::fchdir(&cwd).map_err(|e| Error::sys("returning to the cwd", e))?;
         }
         Ok(())
@@ -308,13 +449,23 @@ impl Drop for PrivateRoot {
 /// Bind destinations CRIU mounts onto must exist in the rootfs (a fresh
 /// bundle may lack them); they are made inside the rootfs only.
 fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let root = rustix::fs::open(rootfs, rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).map_err(|e| Error::path(rootfs, e))?;
+    let root = rustix::fs::open(
+        rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Error::path(rootfs, e))?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !crate::init::rootfs::is_bind(m) {
             continue;
         }
-        let file = m.source().as_ref().and_then(|s| std::fs::metadata(s).ok()).is_some_and(|md| !md.is_dir());
-        crate::init::rootfs::open_in_root(&root, m.destination(), file).map_err(|e| Error::sys(format!("mounts[{i}].destination {:?}", m.destination()), e))?;
+        let file = m
+            .source()
+            .as_ref()
+            .and_then(|s| std::fs::metadata(s).ok())
+            .is_some_and(|md| !md.is_dir());
+        crate::init::rootfs::open_in_root(&root, m.destination(), file)
+            .map_err(|e| Error::sys(format!("mounts[{i}].destination {:?}", m.destination()), e))?;
     }
     Ok(())
 }

@@ -18,11 +18,17 @@ impl Container {
         let lock = self.lock()?;
         self.refresh();
         if !self.status.can_start() {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a created container can be started" });
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a created container can be started",
+            });
         }
         let pidfd = match self.init.take() {
             Some(fd) => fd,
-            None => self.init_pidfd().ok_or_else(|| Error::Init("container init is gone".into()))?,
+            None => self
+                .init_pidfd()
+                .ok_or_else(|| Error::Init("container init is gone".into()))?,
         };
         let notify = match notify_socket {
             Some(_) => crate::notify::bind(&self.dir)?,

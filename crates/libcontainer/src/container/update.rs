@@ -50,8 +50,15 @@ impl Container {
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
-        if !matches!(self.status, Status::Created | Status::Running | Status::Paused) {
-            return Err(Error::WrongStatus { id: self.state.id.clone(), status: self.status, action: "only a created, running or paused container can be updated" });
+        if !matches!(
+            self.status,
+            Status::Created | Status::Running | Status::Paused
+        ) {
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a created, running or paused container can be updated",
+            });
         }
         if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
             // Replacing the rules would also drop the default ones create
@@ -70,7 +77,12 @@ impl Container {
         let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
         let mut config: Value = serde_json::from_slice(&raw).map_err(|e| Error::path(&path, e))?;
         let patch = serde_json::to_value(resources).map_err(|e| Error::path(&path, e))?;
-        merge_into_config(&mut config, normalize(patch)).map_err(|what| Error::path(&path, std::io::Error::new(std::io::ErrorKind::InvalidData, what)))?;
+        merge_into_config(&mut config, normalize(patch)).map_err(|what| {
+            Error::path(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, what),
+            )
+        })?;
         let out = serde_json::to_vec(&config).map_err(|e| Error::path(&path, e))?;
 
         cgroup.apply(resources)?;
@@ -92,7 +104,10 @@ fn normalize(mut patch: Value) -> Value {
         }
         for (section, field) in UNSET_WHEN_EMPTY {
             if let Some(s) = obj.get_mut(*section).and_then(Value::as_object_mut) {
-                if s.get(*field).and_then(Value::as_str).is_some_and(|v| v.trim().is_empty()) {
+                if s.get(*field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.trim().is_empty())
+                {
                     s.remove(*field);
                 }
             }
@@ -113,13 +128,19 @@ fn prune(v: &mut Value) {
 
 /// Merges `patch` into `config.linux.resources`, creating what is missing.
 fn merge_into_config(config: &mut Value, patch: Value) -> std::result::Result<(), &'static str> {
-    let root = config.as_object_mut().ok_or("the saved config is not a JSON object")?;
-    let linux = root.entry("linux").or_insert_with(|| Value::Object(Map::new()));
+    let root = config
+        .as_object_mut()
+        .ok_or("the saved config is not a JSON object")?;
+    let linux = root
+        .entry("linux")
+        .or_insert_with(|| Value::Object(Map::new()));
     if linux.is_null() {
         *linux = Value::Object(Map::new());
     }
     let linux = linux.as_object_mut().ok_or("linux is not a JSON object")?;
-    let res = linux.entry("resources").or_insert_with(|| Value::Object(Map::new()));
+    let res = linux
+        .entry("resources")
+        .or_insert_with(|| Value::Object(Map::new()));
     if res.is_null() {
         *res = Value::Object(Map::new());
     }
@@ -131,7 +152,11 @@ fn merge(base: &mut Value, patch: &Value, path: &str) {
     match (base, patch) {
         (Value::Object(b), Value::Object(p)) => {
             for (k, v) in p {
-                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get_mut(k) {
                     Some(old) => merge(old, v, &sub),
                     None => {
@@ -185,15 +210,24 @@ mod tests {
     #[test]
     fn zero_and_empty_mean_unchanged() {
         let config = json!({"linux":{"resources":{"memory":{"limit":100},"cpu":{"cpus":"0-1"}}}});
-        let c = updated(config, json!({"memory":{"limit":0,"reservation":0,"swap":0},"cpu":{"shares":0,"cpus":"","mems":""},"blockIO":{"weight":0}}));
-        assert_eq!(c["linux"]["resources"], json!({"memory":{"limit":100},"cpu":{"cpus":"0-1"}}));
+        let c = updated(
+            config,
+            json!({"memory":{"limit":0,"reservation":0,"swap":0},"cpu":{"shares":0,"cpus":"","mems":""},"blockIO":{"weight":0}}),
+        );
+        assert_eq!(
+            c["linux"]["resources"],
+            json!({"memory":{"limit":100},"cpu":{"cpus":"0-1"}})
+        );
     }
 
     #[test]
     fn creates_missing_sections() {
         let c = updated(json!({"ociVersion":"1.0.2"}), json!({"pids":{"limit":10}}));
         assert_eq!(c["linux"]["resources"]["pids"]["limit"], 10);
-        let c = updated(json!({"linux":{"resources":null}}), json!({"pids":{"limit":0}}));
+        let c = updated(
+            json!({"linux":{"resources":null}}),
+            json!({"pids":{"limit":0}}),
+        );
         // pids.limit 0 is meaningful (unlimited), unlike memory.limit 0.
         assert_eq!(c["linux"]["resources"]["pids"]["limit"], 0);
     }
@@ -203,12 +237,21 @@ mod tests {
         let config = json!({"linux":{"resources":{
             "hugepageLimits":[{"pageSize":"2MB","limit":1},{"pageSize":"1GB","limit":2}],
             "blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":10,"leafWeight":20}]}}}});
-        let c = updated(config, json!({
+        let c = updated(
+            config,
+            json!({
             "hugepageLimits":[{"pageSize":"2MB","limit":9}],
-            "blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":30},{"major":8,"minor":16,"weight":40}]}}));
+            "blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":30},{"major":8,"minor":16,"weight":40}]}}),
+        );
         let r = &c["linux"]["resources"];
-        assert_eq!(r["hugepageLimits"], json!([{"pageSize":"2MB","limit":9},{"pageSize":"1GB","limit":2}]));
-        assert_eq!(r["blockIO"]["weightDevice"][0], json!({"major":8,"minor":0,"weight":30,"leafWeight":20}));
+        assert_eq!(
+            r["hugepageLimits"],
+            json!([{"pageSize":"2MB","limit":9},{"pageSize":"1GB","limit":2}])
+        );
+        assert_eq!(
+            r["blockIO"]["weightDevice"][0],
+            json!({"major":8,"minor":0,"weight":30,"leafWeight":20})
+        );
         assert_eq!(r["blockIO"]["weightDevice"][1]["minor"], 16);
     }
 

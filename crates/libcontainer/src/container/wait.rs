@@ -34,7 +34,16 @@ impl ExitStatus {
 /// (SEGV, BUS, ...) stay with the runtime.
 fn forwarded() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP, Signal::SIGSYS, Signal::SIGKILL, Signal::SIGSTOP] {
+    for s in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+        Signal::SIGSYS,
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+    ] {
         set.remove(s);
     }
     set
@@ -44,14 +53,18 @@ fn forwarded() -> SigSet {
 /// between create and wait. Call before creating a foreground container;
 /// the init unblocks them for itself.
 pub fn block_forwarded_signals() -> Result<()> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded()), None).map_err(|e| Error::sys("sigprocmask", e))
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded()), None)
+        .map_err(|e| Error::sys("sigprocmask", e))
 }
 
 impl Container {
     /// Waits for the init (which must be a child of this process) to exit,
     /// forwarding every signal this process receives to it.
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        let pidfd = self.init.take().ok_or_else(|| Error::Init("wait: this process did not create the container".into()))?;
+        let pidfd = self
+            .init
+            .take()
+            .ok_or_else(|| Error::Init("wait: this process did not create the container".into()))?;
         let status = wait_forwarding(pidfd, self.console.take())?;
         self.status = crate::Status::Stopped;
         Ok(status)
@@ -61,10 +74,15 @@ impl Container {
 /// Waits for a child (by pidfd) while forwarding signals to it.
 /// With `console`, hull's stdio is relayed to and from the container's
 /// terminal (raw mode, window size kept in sync) until the process exits.
-pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd, console: Option<std::os::fd::OwnedFd>) -> Result<ExitStatus> {
+pub(crate) fn wait_forwarding(
+    pidfd: std::os::fd::OwnedFd,
+    console: Option<std::os::fd::OwnedFd>,
+) -> Result<ExitStatus> {
     {
         use crate::terminal;
-        let sfd = SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
+        let sfd =
+            SignalFd::with_flags(&forwarded(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .map_err(|e| Error::sys("signalfd", e))?;
         let _raw = console.as_ref().map(|_| terminal::RawGuard::new());
         if let Some(m) = &console {
             terminal::sync_winsize(m);
@@ -73,7 +91,10 @@ pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd, console: Option<std::
         let stdout = rustix::stdio::stdout();
         let mut stdin_open = console.is_some();
         loop {
-            let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sfd, PollFlags::IN)];
+            let mut fds = vec![
+                PollFd::new(&pidfd, PollFlags::IN),
+                PollFd::new(&sfd, PollFlags::IN),
+            ];
             if let Some(m) = &console {
                 fds.push(PollFd::new(m, PollFlags::IN));
                 if stdin_open {
@@ -124,13 +145,22 @@ pub(crate) fn wait_forwarding(pidfd: std::os::fd::OwnedFd, console: Option<std::
                 break;
             }
         }
-        let status = rustix::process::waitid(rustix::process::WaitId::PidFd(pidfd.as_fd()), rustix::process::WaitIdOptions::EXITED)
-            .map_err(|e| Error::sys("waitid", e))?
-            .ok_or_else(|| Error::Init("waitid: no status".into()))?;
+        let status = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(pidfd.as_fd()),
+            rustix::process::WaitIdOptions::EXITED,
+        )
+        .map_err(|e| Error::sys("waitid", e))?
+        .ok_or_else(|| Error::Init("waitid: no status".into()))?;
         Ok(if status.killed() || status.dumped() {
-            ExitStatus { code: None, signal: status.terminating_signal() }
+            ExitStatus {
+                code: None,
+                signal: status.terminating_signal(),
+            }
         } else {
-            ExitStatus { code: status.exit_status(), signal: None }
+            ExitStatus {
+                code: status.exit_status(),
+                signal: None,
+            }
         })
     }
 }

@@ -27,41 +27,76 @@ pub(crate) fn require(found: u32, need: u32, what: &str) -> Result<(), CriuError
         return Ok(());
     }
     let show = |v: u32| format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100);
-    Err(CriuError::TooOld { what: what.to_owned(), found: show(found), need: show(need) })
+    Err(CriuError::TooOld {
+        what: what.to_owned(),
+        found: show(found),
+        need: show(need),
+    })
 }
 
 /// Opens `path` as a directory, creating it (and missing parents) with mode
 /// 0700 first: images hold the container's memory.
 pub(crate) fn private_dir(path: &Path) -> Result<OwnedFd, CriuError> {
     use std::os::unix::fs::DirBuilderExt;
-    let io = |e: std::io::Error| CriuError::Io { context: path.display().to_string(), source: e };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io)?;
+    let io = |e: std::io::Error| CriuError::Io {
+        context: path.display().to_string(),
+        source: e,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io)?;
     open_dir(path)
 }
 
 /// Opens an existing directory; the fd is handed to CRIU.
 pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CriuError> {
     use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| CriuError::Io { context: path.display().to_string(), source: e.into() })
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| CriuError::Io {
+        context: path.display().to_string(),
+        source: e.into(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
     #[error("starting CRIU {path:?}: {source}")]
-    Spawn { path: PathBuf, source: std::io::Error },
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("CRIU {what} failed: {detail}{}", log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default())]
-    Failed { what: String, detail: String, log: Option<PathBuf> },
+    Failed {
+        what: String,
+        detail: String,
+        log: Option<PathBuf>,
+    },
     #[error("CRIU protocol error: {0}")]
     Protocol(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("CRIU {found} is too old for {what}: {need} or newer is needed")]
-    TooOld { what: String, found: String, need: String },
+    TooOld {
+        what: String,
+        found: String,
+        need: String,
+    },
     #[error("CRIU notification {script:?}: {reason}")]
     Notify { script: String, reason: String },
     #[error("{option}: {reason}")]
-    Unsupported { option: &'static str, reason: String },
+    Unsupported {
+        option: &'static str,
+        reason: String,
+    },
 }
 
 /// How CRIU handles the container's cgroups (runc's `--manage-cgroups-mode`).
@@ -88,7 +123,9 @@ impl std::str::FromStr for ManageCgroupsMode {
             "full" => Ok(Self::Full),
             "strict" => Ok(Self::Strict),
             "ignore" => Ok(Self::Ignore),
-            _ => Err(format!("invalid manage-cgroups-mode {s:?}: expected soft, full, strict or ignore")),
+            _ => Err(format!(
+                "invalid manage-cgroups-mode {s:?}: expected soft, full, strict or ignore"
+            )),
         }
     }
 }
@@ -145,11 +182,16 @@ impl CriuCommon {
         self.criu.clone().unwrap_or_else(|| PathBuf::from("criu"))
     }
     pub(crate) fn work_dir(&self) -> PathBuf {
-        self.work_path.clone().unwrap_or_else(|| self.image_path.clone())
+        self.work_path
+            .clone()
+            .unwrap_or_else(|| self.image_path.clone())
     }
 
     /// The options both requests carry.
-    pub(crate) fn fill(&self, o: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts) -> Result<(), CriuError> {
+    pub(crate) fn fill(
+        &self,
+        o: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts,
+    ) -> Result<(), CriuError> {
         o.set_log_level(4);
         o.set_tcp_established(self.tcp_established);
         o.set_ext_unix_sk(self.ext_unix_sk);
@@ -170,7 +212,9 @@ impl CriuCommon {
                 other => {
                     return Err(CriuError::Unsupported {
                         option: "empty-ns",
-                        reason: format!("namespace {other:?}: CRIU can only create an empty network namespace"),
+                        reason: format!(
+                            "namespace {other:?}: CRIU can only create an empty network namespace"
+                        ),
                     })
                 }
             }
@@ -189,24 +233,44 @@ mod tests {
     #[test]
     fn version_requirements_name_both_versions() {
         assert!(require(40101, MIN_VERSION, "checkpoint").is_ok());
-        let e = require(30100, 31100, "external network namespaces").unwrap_err().to_string();
-        assert!(e.contains("3.1.0") && e.contains("3.11.0") && e.contains("external network"), "{e}");
+        let e = require(30100, 31100, "external network namespaces")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("3.1.0") && e.contains("3.11.0") && e.contains("external network"),
+            "{e}"
+        );
     }
 
     #[test]
     fn manage_cgroups_mode_parses_runc_values() {
-        assert_eq!("soft".parse::<ManageCgroupsMode>(), Ok(ManageCgroupsMode::Soft));
-        assert_eq!("strict".parse::<ManageCgroupsMode>(), Ok(ManageCgroupsMode::Strict));
-        assert!("hard".parse::<ManageCgroupsMode>().unwrap_err().contains("hard"));
+        assert_eq!(
+            "soft".parse::<ManageCgroupsMode>(),
+            Ok(ManageCgroupsMode::Soft)
+        );
+        assert_eq!(
+            "strict".parse::<ManageCgroupsMode>(),
+            Ok(ManageCgroupsMode::Strict)
+        );
+        assert!("hard"
+            .parse::<ManageCgroupsMode>()
+            .unwrap_err()
+            .contains("hard"));
     }
 
     #[test]
     fn empty_ns_accepts_only_network() {
         let mut o = rust_criu::rust_criu_protobuf::rpc::Criu_opts::new();
-        let c = CriuCommon { empty_ns: vec!["network".into()], ..Default::default() };
+        let c = CriuCommon {
+            empty_ns: vec!["network".into()],
+            ..Default::default()
+        };
         c.fill(&mut o).unwrap();
         assert_eq!(o.empty_ns(), libc::CLONE_NEWNET as u32);
-        let c = CriuCommon { empty_ns: vec!["pid".into()], ..Default::default() };
+        let c = CriuCommon {
+            empty_ns: vec!["pid".into()],
+            ..Default::default()
+        };
         let e = c.fill(&mut o).unwrap_err().to_string();
         assert!(e.contains("empty-ns") && e.contains("\"pid\""), "{e}");
     }

@@ -22,22 +22,42 @@ pub(crate) struct External {
     pub host: PathBuf,
 }
 
-const DEFAULT_DEVICES: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+const DEFAULT_DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
 
 /// Every external mount of a container made from `spec`, whose cgroup is
 /// `cgroup`. Entries CRIU finds no mount for are ignored by it, so this
 /// errs on the side of listing too much -- except masked paths, where only
 /// files are /dev/null binds (`masked_is_file`): a masked directory is a
 /// tmpfs CRIU dumps itself.
-pub(crate) fn externals(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupHandle>, masked_is_file: &dyn Fn(&str) -> bool) -> Vec<External> {
+pub(crate) fn externals(
+    spec: &Spec,
+    bundle: &Path,
+    cgroup: Option<&CgroupHandle>,
+    masked_is_file: &dyn Fn(&str) -> bool,
+) -> Vec<External> {
     let mut out = Vec::new();
-    let same = |p: &str, host: PathBuf| External { mount_point: p.to_owned(), identifier: p.to_owned(), host };
+    let same = |p: &str, host: PathBuf| External {
+        mount_point: p.to_owned(),
+        identifier: p.to_owned(),
+        host,
+    };
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy().into_owned();
         let typ = m.typ().as_deref().unwrap_or("");
         if crate::init::rootfs::is_bind(m) {
             let src = m.source().clone().unwrap_or_default();
-            let src = if src.is_absolute() { src } else { bundle.join(src) };
+            let src = if src.is_absolute() {
+                src
+            } else {
+                bundle.join(src)
+            };
             out.push(same(&dest, src));
         } else if typ == "cgroup" || typ == "cgroup2" {
             for h in cgroup.map(|c| c.hierarchies.as_slice()).unwrap_or(&[]) {
@@ -56,10 +76,23 @@ pub(crate) fn externals(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupHandle
         }
     }
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten().filter(|p| masked_is_file(p)) {
-        out.push(External { mount_point: p.clone(), identifier: "/dev/null".into(), host: "/dev/null".into() });
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|p| masked_is_file(p))
+    {
+        out.push(External {
+            mount_point: p.clone(),
+            identifier: "/dev/null".into(),
+            host: "/dev/null".into(),
+        });
     }
-    let devices = linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().map(|d| d.path().to_string_lossy().into_owned());
+    let devices = linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|d| d.path().to_string_lossy().into_owned());
     for d in devices.chain(DEFAULT_DEVICES.iter().map(|s| s.to_string())) {
         if !out.iter().any(|e| e.mount_point == d) {
             let host = PathBuf::from(&d);
@@ -70,7 +103,10 @@ pub(crate) fn externals(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupHandle
 }
 
 /// Adds `pairs` (from [`for_dump`] or [`for_restore`]) to CRIU's options.
-pub(crate) fn add_to(opts: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts, pairs: Vec<(String, String)>) {
+pub(crate) fn add_to(
+    opts: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts,
+    pairs: Vec<(String, String)>,
+) {
     for (key, val) in pairs {
         let mut m = rust_criu::rust_criu_protobuf::rpc::Ext_mount_map::new();
         m.set_key(key);
@@ -81,7 +117,9 @@ pub(crate) fn add_to(opts: &mut rust_criu::rust_criu_protobuf::rpc::Criu_opts, p
 
 /// Dump side: mount point -> identifier, each identifier once per mount.
 pub(crate) fn for_dump(ext: &[External]) -> Vec<(String, String)> {
-    ext.iter().map(|e| (e.mount_point.clone(), e.identifier.clone())).collect()
+    ext.iter()
+        .map(|e| (e.mount_point.clone(), e.identifier.clone()))
+        .collect()
 }
 
 /// Restore side: identifier -> host path, each identifier once.
@@ -105,7 +143,13 @@ mod tests {
     }
 
     fn hier(mp: &str, dir: &str) -> HierarchyDir {
-        HierarchyDir { controllers: vec![], unified: false, mountpoint: mp.into(), dir: dir.into(), created: vec![] }
+        HierarchyDir {
+            controllers: vec![],
+            unified: false,
+            mountpoint: mp.into(),
+            dir: dir.into(),
+            created: vec![],
+        }
     }
 
     #[test]
@@ -124,27 +168,43 @@ mod tests {
         let cg = CgroupHandle {
             setup: libcgroups::CgroupSetup::Hybrid,
             path: "/t/c".into(),
-            hierarchies: vec![hier("/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/t/c"), hier("/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/t/c")],
+            hierarchies: vec![
+                hier("/sys/fs/cgroup/memory", "/sys/fs/cgroup/memory/t/c"),
+                hier("/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/t/c"),
+            ],
             systemd: None,
         };
         let e = externals(&s, Path::new("/b"), Some(&cg), &|p| p != "/proc/acpi");
         let dump = for_dump(&e);
         assert!(dump.contains(&("/data".into(), "/data".into())));
         assert!(dump.contains(&("/proc/keys".into(), "/dev/null".into())));
-        assert!(dump.contains(&("/sys/fs/cgroup/memory".into(), "/sys/fs/cgroup/memory".into())));
+        assert!(dump.contains(&(
+            "/sys/fs/cgroup/memory".into(),
+            "/sys/fs/cgroup/memory".into()
+        )));
         assert!(!dump.iter().any(|(k, _)| k == "/tmp" || k == "/proc/acpi"));
         let rst = for_restore(&e);
         assert!(rst.contains(&("/data".into(), "/srv/data".into())));
         assert!(rst.contains(&("/rel".into(), "/b/sub".into())));
-        assert!(rst.contains(&("/sys/fs/cgroup/unified".into(), "/sys/fs/cgroup/unified/t/c".into())));
+        assert!(rst.contains(&(
+            "/sys/fs/cgroup/unified".into(),
+            "/sys/fs/cgroup/unified/t/c".into()
+        )));
         assert!(rst.contains(&("/dev/fuse".into(), "/dev/fuse".into())));
         assert_eq!(rst.iter().filter(|(k, _)| k == "/dev/null").count(), 1);
     }
 
     #[test]
     fn a_unified_host_maps_the_cgroup_mount_itself() {
-        let s = spec(serde_json::json!({"ociVersion": "1.2.0", "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}]}));
-        let cg = CgroupHandle { setup: libcgroups::CgroupSetup::Unified, path: "/t/c".into(), hierarchies: vec![hier("/sys/fs/cgroup", "/sys/fs/cgroup/t/c")], systemd: None };
+        let s = spec(
+            serde_json::json!({"ociVersion": "1.2.0", "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}]}),
+        );
+        let cg = CgroupHandle {
+            setup: libcgroups::CgroupSetup::Unified,
+            path: "/t/c".into(),
+            hierarchies: vec![hier("/sys/fs/cgroup", "/sys/fs/cgroup/t/c")],
+            systemd: None,
+        };
         let rst = for_restore(&externals(&s, Path::new("/b"), Some(&cg), &|_| true));
         assert!(rst.contains(&("/sys/fs/cgroup".into(), "/sys/fs/cgroup/t/c".into())));
     }

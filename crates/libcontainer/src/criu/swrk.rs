@@ -16,7 +16,9 @@ use std::{
 };
 
 use protobuf::{Enum, Message, MessageField};
-use rust_criu::rust_criu_protobuf::rpc::{Criu_features, Criu_notify, Criu_opts, Criu_req, Criu_req_type, Criu_resp};
+use rust_criu::rust_criu_protobuf::rpc::{
+    Criu_features, Criu_notify, Criu_opts, Criu_req, Criu_req_type, Criu_resp,
+};
 use rustix::net::{RecvFlags, SendFlags};
 
 use super::CriuError;
@@ -56,11 +58,16 @@ impl Swrk<'_> {
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
-        .map_err(|e| CriuError::Io { context: "socketpair for criu swrk".into(), source: e.into() })?;
+        .map_err(|e| CriuError::Io {
+            context: "socketpair for criu swrk".into(),
+            source: e.into(),
+        })?;
         let mut cmd = Command::new(self.criu);
         cmd.arg("swrk").arg(SOCK_FD.to_string());
         if !self.inherit_stdio {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
         }
         let mut sources: Vec<RawFd> = vec![theirs.as_raw_fd()];
         sources.extend(self.extra_fds.iter().map(|f| f.as_raw_fd()));
@@ -69,9 +76,16 @@ impl Swrk<'_> {
         unsafe {
             cmd.pre_exec(move || place_fds(&sources));
         }
-        let child = cmd.spawn().map_err(|e| CriuError::Spawn { path: self.criu.to_owned(), source: e })?;
+        let child = cmd.spawn().map_err(|e| CriuError::Spawn {
+            path: self.criu.to_owned(),
+            source: e,
+        })?;
         drop(theirs);
-        Ok(Running { child, sock: ours, log: self.log.clone() })
+        Ok(Running {
+            child,
+            sock: ours,
+            log: self.log.clone(),
+        })
     }
 }
 
@@ -104,7 +118,11 @@ impl Running {
 
     /// Sends one request and answers notifications until CRIU replies to
     /// it; then waits for CRIU to exit.
-    pub(crate) fn call(mut self, req: &Criu_req, notify: &mut Notify<'_>) -> Result<Criu_resp, CriuError> {
+    pub(crate) fn call(
+        mut self,
+        req: &Criu_req,
+        notify: &mut Notify<'_>,
+    ) -> Result<Criu_resp, CriuError> {
         let want = req.type_.map(|t| t.value()).unwrap_or_default();
         let result = self.exchange(req, want, notify);
         // EOF on the socket ends swrk.
@@ -116,19 +134,39 @@ impl Running {
             // A successful pre-dump leaves swrk waiting for the final dump;
             // our socket closing ends it with an error status.
             Ok(_) if want == Criu_req_type::PRE_DUMP.value() => Ok(resp),
-            Ok(s) => Err(CriuError::Failed { what: req_name(want), detail: format!("criu exited with {s}"), log: self.log }),
-            Err(e) => Err(CriuError::Io { context: "waiting for criu".into(), source: e }),
+            Ok(s) => Err(CriuError::Failed {
+                what: req_name(want),
+                detail: format!("criu exited with {s}"),
+                log: self.log,
+            }),
+            Err(e) => Err(CriuError::Io {
+                context: "waiting for criu".into(),
+                source: e,
+            }),
         }
     }
 
-    fn exchange(&mut self, req: &Criu_req, want: i32, notify: &mut Notify<'_>) -> Result<Criu_resp, CriuError> {
+    fn exchange(
+        &mut self,
+        req: &Criu_req,
+        want: i32,
+        notify: &mut Notify<'_>,
+    ) -> Result<Criu_resp, CriuError> {
         self.send(req)?;
         loop {
-            let (data, fd) = recv(&self.sock).map_err(|e| CriuError::Io { context: "reading from criu".into(), source: e })?;
+            let (data, fd) = recv(&self.sock).map_err(|e| CriuError::Io {
+                context: "reading from criu".into(),
+                source: e,
+            })?;
             if data.is_empty() {
-                return Err(CriuError::Failed { what: req_name(want), detail: "criu closed the connection".into(), log: self.log.clone() });
+                return Err(CriuError::Failed {
+                    what: req_name(want),
+                    detail: "criu closed the connection".into(),
+                    log: self.log.clone(),
+                });
             }
-            let resp = Criu_resp::parse_from_bytes(&data).map_err(|e| CriuError::Protocol(e.to_string()))?;
+            let resp = Criu_resp::parse_from_bytes(&data)
+                .map_err(|e| CriuError::Protocol(e.to_string()))?;
             let typ = resp.type_.map(|t| t.value()).unwrap_or_default();
             if !resp.success() {
                 let mut detail = format!("errno {}", resp.cr_errno());
@@ -137,8 +175,16 @@ impl Running {
                 }
                 // cr_errmsg is CRIU's first error, often a harmless one (an
                 // rlimit it could not raise); the log's last error is the cause.
-                let detail = self.log.as_deref().and_then(last_log_error).unwrap_or(detail);
-                return Err(CriuError::Failed { what: req_name(want), detail, log: self.log.clone() });
+                let detail = self
+                    .log
+                    .as_deref()
+                    .and_then(last_log_error)
+                    .unwrap_or(detail);
+                return Err(CriuError::Failed {
+                    what: req_name(want),
+                    detail,
+                    log: self.log.clone(),
+                });
             }
             if typ == Criu_req_type::NOTIFY.value() {
                 let outcome = notify(&resp.notify, fd);
@@ -150,15 +196,24 @@ impl Running {
                 continue;
             }
             if typ != want {
-                return Err(CriuError::Protocol(format!("criu answered {} to {}", req_name(typ), req_name(want))));
+                return Err(CriuError::Protocol(format!(
+                    "criu answered {} to {}",
+                    req_name(typ),
+                    req_name(want)
+                )));
             }
             return Ok(resp);
         }
     }
 
     fn send(&self, req: &Criu_req) -> Result<(), CriuError> {
-        let bytes = req.write_to_bytes().map_err(|e| CriuError::Protocol(e.to_string()))?;
-        rustix::net::send(&self.sock, &bytes, SendFlags::NOSIGNAL).map_err(|e| CriuError::Io { context: "writing to criu".into(), source: e.into() })?;
+        let bytes = req
+            .write_to_bytes()
+            .map_err(|e| CriuError::Protocol(e.to_string()))?;
+        rustix::net::send(&self.sock, &bytes, SendFlags::NOSIGNAL).map_err(|e| CriuError::Io {
+            context: "writing to criu".into(),
+            source: e.into(),
+        })?;
         Ok(())
     }
 }
@@ -181,11 +236,18 @@ fn last_log_error(log: &Path) -> Option<String> {
         .map(|l| l.split_once("): ").map(|(_, m)| m).unwrap_or(l).trim())
         .collect();
     let telling = |m: &&&str| !m.ends_with("FAILED.") && !m.starts_with("rlimit: ");
-    errors.iter().rev().find(telling).or(errors.last()).map(|m| m.to_string())
+    errors
+        .iter()
+        .rev()
+        .find(telling)
+        .or(errors.last())
+        .map(|m| m.to_string())
 }
 
 fn req_name(t: i32) -> String {
-    Criu_req_type::from_i32(t).map(|t| format!("{t:?}").to_lowercase()).unwrap_or_else(|| format!("request {t}"))
+    Criu_req_type::from_i32(t)
+        .map(|t| format!("{t:?}").to_lowercase())
+        .unwrap_or_else(|| format!("request {t}"))
 }
 
 /// A request of `typ` with `opts`.
@@ -201,10 +263,19 @@ pub(crate) fn request(typ: Criu_req_type, opts: Option<Criu_opts>) -> Criu_req {
 /// The version of the CRIU at `criu` as runc counts it: major*10000 +
 /// minor*100 + sublevel, a git build counting as the next minor.
 pub(crate) fn version(criu: &Path) -> Result<u32, CriuError> {
-    let swrk = Swrk { criu, inherit_stdio: false, extra_fds: Vec::new(), log: None };
-    let resp = swrk.spawn()?.call(&request(Criu_req_type::VERSION, None), &mut |_, _| Ok(()))?;
+    let swrk = Swrk {
+        criu,
+        inherit_stdio: false,
+        extra_fds: Vec::new(),
+        log: None,
+    };
+    let resp = swrk
+        .spawn()?
+        .call(&request(Criu_req_type::VERSION, None), &mut |_, _| Ok(()))?;
     let v = &resp.version;
-    let mut n = v.major_number().max(0) as u32 * 10000 + v.minor_number().max(0) as u32 * 100 + v.sublevel().max(0) as u32;
+    let mut n = v.major_number().max(0) as u32 * 10000
+        + v.minor_number().max(0) as u32 * 100
+        + v.sublevel().max(0) as u32;
     if v.has_gitid() {
         n = n - n % 100 + 100;
     }
@@ -213,8 +284,16 @@ pub(crate) fn version(criu: &Path) -> Result<u32, CriuError> {
 
 /// Asks CRIU whether the kernel and CRIU support `features`; returns the
 /// answer for each.
-pub(crate) fn check_features(criu: &Path, features: Criu_features) -> Result<Criu_features, CriuError> {
-    let swrk = Swrk { criu, inherit_stdio: false, extra_fds: Vec::new(), log: None };
+pub(crate) fn check_features(
+    criu: &Path,
+    features: Criu_features,
+) -> Result<Criu_features, CriuError> {
+    let swrk = Swrk {
+        criu,
+        inherit_stdio: false,
+        extra_fds: Vec::new(),
+        log: None,
+    };
     let mut req = request(Criu_req_type::FEATURE_CHECK, None);
     req.features = MessageField::some(features);
     let resp = swrk.spawn()?.call(&req, &mut |_, _| Ok(()))?;
@@ -226,7 +305,6 @@ pub(crate) fn extra_fd_number(index: usize) -> i32 {
     FIRST_EXTRA_FD + index as i32
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,7 +313,10 @@ mod tests {
     fn the_last_error_of_a_log_is_the_cause() {
         let dir = std::env::temp_dir().join(format!("hull-criu-log-{}", std::process::id()));
         std::fs::write(&dir, "(00.08) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n(00.09) No inventory.img image\n(00.10) Error (criu/protobuf.c:72): Unexpected EOF on (empty-image)\n(00.11) Error (criu/cr-restore.c:2320): Restoring FAILED.\n").unwrap();
-        assert_eq!(last_log_error(&dir).as_deref(), Some("Unexpected EOF on (empty-image)"));
+        assert_eq!(
+            last_log_error(&dir).as_deref(),
+            Some("Unexpected EOF on (empty-image)")
+        );
         std::fs::write(&dir, "(00.08) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE\n(00.11) Error (criu/cr-dump.c:2111): Dumping FAILED.\n").unwrap();
         assert_eq!(last_log_error(&dir).as_deref(), Some("Dumping FAILED."));
         std::fs::remove_file(&dir).unwrap();

@@ -96,21 +96,39 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         namespaces::join_all(plan)?;
     }
     namespaces::unshare(plan.unshare_early, "namespaces")?;
-    a.channel.send(&Msg::ChildReady { needs_id_maps: plan.new_user })?;
-    a.channel.expect(Msg::Proceed, PHASE_TIMEOUT, "the parent to set up cgroups and id maps")?;
+    a.channel.send(&Msg::ChildReady {
+        needs_id_maps: plan.new_user,
+    })?;
+    a.channel.expect(
+        Msg::Proceed,
+        PHASE_TIMEOUT,
+        "the parent to set up cgroups and id maps",
+    )?;
     namespaces::enter_late(plan)?;
     if plan.fork_for_pid {
         fork_into_pid_namespace(a.channel)?;
     }
     // A user namespace joined by path needs the same as a new one: the
     // host's root is not mapped in it.
-    let in_userns = plan.new_user || plan.joins.iter().any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    let in_userns = plan.new_user
+        || plan
+            .joins
+            .iter()
+            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
     if in_userns {
         // Become the namespace's root so files we create are owned by it.
-        rustix::thread::set_thread_res_gid(rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT, rustix::thread::Gid::ROOT)
-            .map_err(|e| Error::sys("setresgid(0) in the user namespace", e))?;
-        rustix::thread::set_thread_res_uid(rustix::thread::Uid::ROOT, rustix::thread::Uid::ROOT, rustix::thread::Uid::ROOT)
-            .map_err(|e| Error::sys("setresuid(0) in the user namespace", e))?;
+        rustix::thread::set_thread_res_gid(
+            rustix::thread::Gid::ROOT,
+            rustix::thread::Gid::ROOT,
+            rustix::thread::Gid::ROOT,
+        )
+        .map_err(|e| Error::sys("setresgid(0) in the user namespace", e))?;
+        rustix::thread::set_thread_res_uid(
+            rustix::thread::Uid::ROOT,
+            rustix::thread::Uid::ROOT,
+            rustix::thread::Uid::ROOT,
+        )
+        .map_err(|e| Error::sys("setresuid(0) in the user namespace", e))?;
     }
     rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
 
@@ -134,10 +152,20 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     a.channel.send(&Msg::RuntimeHooks)?;
     let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
         Msg::HooksDone(s) => s,
-        got => return Err(crate::sync::SyncError::Unexpected { got, want: "HooksDone" }.into()),
+        got => {
+            return Err(crate::sync::SyncError::Unexpected {
+                got,
+                want: "HooksDone",
+            }
+            .into())
+        }
     };
     let hooks = spec.hooks().as_ref();
-    hooks::run_all("createContainer", hook_list(hooks.and_then(|h| h.create_container().as_deref())), state_json.as_bytes())?;
+    hooks::run_all(
+        "createContainer",
+        hook_list(hooks.and_then(|h| h.create_container().as_deref())),
+        state_json.as_bytes(),
+    )?;
 
     if plan.new_mount {
         rootfs::enter(a.rootfs, a.no_pivot)?;
@@ -145,13 +173,15 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         rootfs::restore_root_propagation(spec)?;
         rootfs::reopen_dev_null()?;
     } else {
-        rustix::process::chroot(a.rootfs).map_err(|e| Error::sys(format!("chroot {:?}", a.rootfs), e))?;
+        rustix::process::chroot(a.rootfs)
+            .map_err(|e| Error::sys(format!("chroot {:?}", a.rootfs), e))?;
         nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
     }
     if let Some(l) = linux {
         for (k, v) in l.sysctl().iter().flatten() {
             let path = format!("/proc/sys/{}", k.replace('.', "/"));
-            std::fs::write(&path, v).map_err(|e| Error::sys(format!("linux.sysctl[{k:?}]: writing {path}"), e))?;
+            std::fs::write(&path, v)
+                .map_err(|e| Error::sys(format!("linux.sysctl[{k:?}]: writing {path}"), e))?;
         }
         rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
@@ -169,18 +199,30 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         rootfs::remount_root_readonly()?;
     }
     if !a.no_new_keyring {
-        crate::syscall::join_new_session_keyring("_ses.hull").map_err(|e| Error::sys("joining a new session keyring", e))?;
+        crate::syscall::join_new_session_keyring("_ses.hull")
+            .map_err(|e| Error::sys("joining a new session keyring", e))?;
     }
 
-    let proc = spec.process().as_ref().ok_or_else(|| Error::Init("process: required".into()))?;
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process: required".into()))?;
     apply_process(proc, a.executor, spec, a.preserve_fds, a.seccomp, a.channel)?;
 
     // From here on the parent is gone: the init must survive it.
-    rustix::process::set_parent_process_death_signal(None).map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
+    rustix::process::set_parent_process_death_signal(None)
+        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
-    let started = hooks::run_all("startContainer", hook_list(hooks.and_then(|h| h.start_container().as_deref())), with_status(&state_json, "created").as_bytes());
-    crate::fifo::report_started(&fifo, started.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    let started = hooks::run_all(
+        "startContainer",
+        hook_list(hooks.and_then(|h| h.start_container().as_deref())),
+        with_status(&state_json, "created").as_bytes(),
+    );
+    crate::fifo::report_started(
+        &fifo,
+        started.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+    );
     started?;
     Ok(a.executor.exec(spec)?)
 }
@@ -211,18 +253,22 @@ pub(crate) fn apply_process(
     attrs::apply(spec, proc)?;
     let cwd = proc.cwd();
     let early_cd = nix::unistd::chdir(cwd);
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
     if let (Some(f), false) = (seccomp, nnp) {
         load_seccomp(f, channel)?;
     }
     process::set_user_and_caps(proc, &caps, setgroups_allowed)?;
     if early_cd.is_err() {
-        nix::unistd::chdir(cwd).map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
+        nix::unistd::chdir(cwd)
+            .map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
     }
     check_cwd_inside(cwd)?;
     process::set_umask(proc);
     if nnp {
-        rustix::thread::set_no_new_privs(true).map_err(|e| Error::sys("process.noNewPrivileges", e))?;
+        rustix::thread::set_no_new_privs(true)
+            .map_err(|e| Error::sys("process.noNewPrivileges", e))?;
     }
     executor.validate(spec)?;
     crate::syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("close_range", e))?;
@@ -236,7 +282,11 @@ pub(crate) fn apply_process(
 /// the runtime still holds, outside the container's root. The kernel then
 /// reports the cwd as "(unreachable)..." (or cannot name it at all).
 fn check_cwd_inside(cwd: &std::path::Path) -> Result<()> {
-    let outside = || Error::Init(format!("process.cwd: {cwd:?} resolves outside the container's root"));
+    let outside = || {
+        Error::Init(format!(
+            "process.cwd: {cwd:?} resolves outside the container's root"
+        ))
+    };
     match rustix::process::getcwd(Vec::new()) {
         Ok(p) if p.as_bytes().starts_with(b"/") => Ok(()),
         Ok(_) | Err(rustix::io::Errno::NOENT) => Err(outside()),
@@ -281,7 +331,9 @@ fn reset_signals() {
 /// pid and exits; the init carries on.
 fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
     // SAFETY: the child process is single-threaded.
-    match unsafe { crate::syscall::clone3(0) }.map_err(|e| Error::sys("fork into the pid namespace", e))? {
+    match unsafe { crate::syscall::clone3(0) }
+        .map_err(|e| Error::sys("fork into the pid namespace", e))?
+    {
         crate::syscall::Forked::Child => Ok(()),
         crate::syscall::Forked::Parent { pid, pidfd: _ } => {
             let code = match channel.send(&Msg::InitPid(pid)) {

@@ -7,8 +7,9 @@
 use std::os::fd::AsFd;
 
 use crate::syscall::{
-    self, MountAttr, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME,
-    MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME,
+    self, MountAttr, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME,
+    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME,
 };
 
 /// Every recursive option name, for the features document.
@@ -104,7 +105,11 @@ impl RecursiveAttrs {
         if self.is_empty() {
             return Ok(());
         }
-        let attr = MountAttr { attr_set: self.set, attr_clr: self.clr, ..Default::default() };
+        let attr = MountAttr {
+            attr_set: self.set,
+            attr_clr: self.clr,
+            ..Default::default()
+        };
         syscall::mount_setattr(target.as_fd(), true, &attr)
     }
 }
@@ -131,7 +136,12 @@ mod tests {
     #[test]
     fn atime_options_name_a_whole_mode() {
         // The kernel refuses a partial MOUNT_ATTR__ATIME in attr_clr.
-        for (opt, mode) in [("rnoatime", MOUNT_ATTR_NOATIME), ("rstrictatime", MOUNT_ATTR_STRICTATIME), ("ratime", MOUNT_ATTR_RELATIME), ("rnorelatime", MOUNT_ATTR_STRICTATIME)] {
+        for (opt, mode) in [
+            ("rnoatime", MOUNT_ATTR_NOATIME),
+            ("rstrictatime", MOUNT_ATTR_STRICTATIME),
+            ("ratime", MOUNT_ATTR_RELATIME),
+            ("rnorelatime", MOUNT_ATTR_STRICTATIME),
+        ] {
             let a = attrs(&["rnoatime", opt]);
             assert_eq!(a.clr, MOUNT_ATTR__ATIME, "{opt}");
             assert_eq!(a.set & MOUNT_ATTR__ATIME, mode, "{opt}");

@@ -68,7 +68,9 @@ fn unalias_net_dev(p: &Path) -> PathBuf {
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match parts.as_slice() {
         ["", "proc", pid, "net", "dev"] if numeric(pid) => PathBuf::from("/proc/net/dev"),
-        ["", "proc", pid, "task", tid, "net", "dev"] if numeric(pid) && numeric(tid) => PathBuf::from("/proc/net/dev"),
+        ["", "proc", pid, "task", tid, "net", "dev"] if numeric(pid) && numeric(tid) => {
+            PathBuf::from("/proc/net/dev")
+        }
         _ => p.to_owned(),
     }
 }
@@ -76,7 +78,11 @@ fn unalias_net_dev(p: &Path) -> PathBuf {
 /// Whether a mount of `kind` may land on `dest` (a clean absolute path
 /// inside the container). `source_is_procfs` is asked only for a bind over
 /// /proc itself. None means allowed; Some says why not.
-pub(crate) fn destination_issue(dest: &Path, kind: Kind, source_is_procfs: impl FnOnce() -> Option<bool>) -> Option<String> {
+pub(crate) fn destination_issue(
+    dest: &Path,
+    kind: Kind,
+    source_is_procfs: impl FnOnce() -> Option<bool>,
+) -> Option<String> {
     let dest = unalias_net_dev(dest);
     if dest == Path::new("/proc") {
         return match kind {
@@ -89,7 +95,11 @@ pub(crate) fn destination_issue(dest: &Path, kind: Kind, source_is_procfs: impl 
     if !dest.starts_with("/proc") || PROC_FILES.iter().any(|f| dest == Path::new(f)) {
         return None;
     }
-    Some(format!("{} is inside /proc, where only {} may be mounted over", dest.display(), PROC_FILES.join(", ")))
+    Some(format!(
+        "{} is inside /proc, where only {} may be mounted over",
+        dest.display(),
+        PROC_FILES.join(", ")
+    ))
 }
 
 /// Where `target` (resolved inside the rootfs at `rootfs`) really is, as a
@@ -105,14 +115,27 @@ pub(crate) fn resolved(rootfs: &Path, target: &OwnedFd) -> std::io::Result<(Path
 }
 
 /// The runtime half of the check: the destination as it resolved.
-pub(crate) fn check_resolved(rootfs: &Path, target: &OwnedFd, kind: Kind, source: Option<&OwnedFd>) -> Result<(), String> {
-    let (inner, on_procfs) = resolved(rootfs, target).map_err(|e| format!("checking where it resolves: {e}"))?;
+pub(crate) fn check_resolved(
+    rootfs: &Path,
+    target: &OwnedFd,
+    kind: Kind,
+    source: Option<&OwnedFd>,
+) -> Result<(), String> {
+    let (inner, on_procfs) =
+        resolved(rootfs, target).map_err(|e| format!("checking where it resolves: {e}"))?;
     if on_procfs && !inner.starts_with("/proc") {
         // A second procfs elsewhere is /proc under another name: none of
         // its entries is on the allow list.
-        return Err(format!("resolves to {}, on a procfs, which mounts may not cover", inner.display()));
+        return Err(format!(
+            "resolves to {}, on a procfs, which mounts may not cover",
+            inner.display()
+        ));
     }
-    let source_is_procfs = || source.and_then(|s| rustix::fs::fstatfs(s).ok()).map(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC);
+    let source_is_procfs = || {
+        source
+            .and_then(|s| rustix::fs::fstatfs(s).ok())
+            .map(|st| st.f_type == rustix::fs::PROC_SUPER_MAGIC)
+    };
     match destination_issue(&inner, kind, source_is_procfs) {
         None => Ok(()),
         Some(why) => Err(format!("resolves to {}: {why}", inner.display())),

@@ -44,9 +44,28 @@ fn limit(v: u64) -> Option<u64> {
 
 pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
-        rustix::process::setrlimit(resource(r.typ()), Rlimit { current: limit(r.soft()), maximum: limit(r.hard()) }).map_err(|e| {
-            let hint = if e == rustix::io::Errno::PERM { " (raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks)" } else { "" };
-            Error::sys(format!("process.rlimits[{i}] ({:?} soft {} hard {}){hint}", r.typ(), r.soft(), r.hard()), e)
+        rustix::process::setrlimit(
+            resource(r.typ()),
+            Rlimit {
+                current: limit(r.soft()),
+                maximum: limit(r.hard()),
+            },
+        )
+        .map_err(|e| {
+            let hint = if e == rustix::io::Errno::PERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks)"
+            } else {
+                ""
+            };
+            Error::sys(
+                format!(
+                    "process.rlimits[{i}] ({:?} soft {} hard {}){hint}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
+                e,
+            )
         })?;
     }
     Ok(())
@@ -55,7 +74,11 @@ pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
 pub(crate) fn set_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-            let hint = if adj < 0 { " (lowering the score needs CAP_SYS_RESOURCE)" } else { "" };
+            let hint = if adj < 0 {
+                " (lowering the score needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
             Error::sys(format!("process.oomScoreAdj ({adj}){hint}"), e)
         })?;
     }
@@ -74,11 +97,19 @@ pub(crate) struct CapPlan {
     ambient: CapsHashSet,
 }
 
-fn convert(field: &str, set: Option<&Capabilities>, available: &CapsHashSet) -> Result<CapsHashSet> {
+fn convert(
+    field: &str,
+    set: Option<&Capabilities>,
+    available: &CapsHashSet,
+) -> Result<CapsHashSet> {
     let mut out = HashSet::new();
     for c in set.into_iter().flatten() {
         let name = format!("CAP_{c}");
-        let cap: caps::Capability = name.parse().map_err(|_| Error::Init(format!("process.capabilities.{field}: unknown capability {name}")))?;
+        let cap: caps::Capability = name.parse().map_err(|_| {
+            Error::Init(format!(
+                "process.capabilities.{field}: unknown capability {name}"
+            ))
+        })?;
         if !available.contains(&cap) {
             return Err(Error::Init(format!("process.capabilities.{field}: {name} is not in this runtime's bounding set, so it cannot be granted")));
         }
@@ -89,10 +120,18 @@ fn convert(field: &str, set: Option<&Capabilities>, available: &CapsHashSet) -> 
 
 impl CapPlan {
     pub fn from_process(p: &Process) -> Result<CapPlan> {
-        let available = caps::read(None, CapSet::Bounding).map_err(|e| Error::Init(format!("reading the bounding set: {e}")))?;
+        let available = caps::read(None, CapSet::Bounding)
+            .map_err(|e| Error::Init(format!("reading the bounding set: {e}")))?;
         let Some(c) = p.capabilities() else {
             // No capabilities object: the process gets none, as runc does.
-            return Ok(CapPlan { available, bounding: HashSet::new(), effective: HashSet::new(), permitted: HashSet::new(), inheritable: HashSet::new(), ambient: HashSet::new() });
+            return Ok(CapPlan {
+                available,
+                bounding: HashSet::new(),
+                effective: HashSet::new(),
+                permitted: HashSet::new(),
+                inheritable: HashSet::new(),
+                ambient: HashSet::new(),
+            });
         };
         Ok(CapPlan {
             bounding: convert("bounding", c.bounding().as_ref(), &available)?,
@@ -108,7 +147,11 @@ impl CapPlan {
     fn drop_bounding(&self) -> Result<()> {
         // The bounding set can only shrink, one capability at a time.
         for cap in self.available.difference(&self.bounding) {
-            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| Error::Init(format!("process.capabilities.bounding: dropping {cap}: {e}")))?;
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
+                Error::Init(format!(
+                    "process.capabilities.bounding: dropping {cap}: {e}"
+                ))
+            })?;
         }
         Ok(())
     }
@@ -116,10 +159,17 @@ impl CapPlan {
     fn apply(&self) -> Result<()> {
         // Order matters to capset: inheritable and effective shrink first
         // while the permitted set still covers them, permitted last.
-        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| Error::Init(format!("process.capabilities.inheritable: {e}")))?;
-        caps::set(None, CapSet::Effective, &self.effective).map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
-        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| Error::Init(format!("process.capabilities.permitted: {e} (effective must be a subset of permitted)")))?;
-        caps::clear(None, CapSet::Ambient).map_err(|e| Error::Init(format!("process.capabilities.ambient: {e}")))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable)
+            .map_err(|e| Error::Init(format!("process.capabilities.inheritable: {e}")))?;
+        caps::set(None, CapSet::Effective, &self.effective)
+            .map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
+        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| {
+            Error::Init(format!(
+                "process.capabilities.permitted: {e} (effective must be a subset of permitted)"
+            ))
+        })?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| Error::Init(format!("process.capabilities.ambient: {e}")))?;
         for cap in &self.ambient {
             caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
                 Error::Init(format!("process.capabilities.ambient: raising {cap}: {e} (an ambient capability must also be permitted and inheritable)"))
@@ -131,21 +181,37 @@ impl CapPlan {
 
 /// Switches to the container user and leaves exactly the configured
 /// capabilities, keeping them across the uid change with PR_SET_KEEPCAPS.
-pub(crate) fn set_user_and_caps(p: &Process, caps: &CapPlan, setgroups_allowed: bool) -> Result<()> {
+pub(crate) fn set_user_and_caps(
+    p: &Process,
+    caps: &CapPlan,
+    setgroups_allowed: bool,
+) -> Result<()> {
     let u = p.user();
     caps.drop_bounding()?;
-    rustix::thread::set_keep_capabilities(true).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
+    rustix::thread::set_keep_capabilities(true)
+        .map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
     if setgroups_allowed {
-        let groups: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
-        rustix::thread::set_thread_groups(&groups).map_err(|e| Error::sys("process.user.additionalGids: setgroups", e))?;
+        let groups: Vec<Gid> = u
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
+        rustix::thread::set_thread_groups(&groups)
+            .map_err(|e| Error::sys("process.user.additionalGids: setgroups", e))?;
     } else if u.additional_gids().as_ref().is_some_and(|g| !g.is_empty()) {
-        return Err(Error::Init("process.user.additionalGids: setgroups is denied in this user namespace".into()));
+        return Err(Error::Init(
+            "process.user.additionalGids: setgroups is denied in this user namespace".into(),
+        ));
     }
     let gid = Gid::from_raw(u.gid());
-    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| Error::sys(format!("process.user.gid: setresgid({})", u.gid()), e))?;
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .map_err(|e| Error::sys(format!("process.user.gid: setresgid({})", u.gid()), e))?;
     let uid = Uid::from_raw(u.uid());
-    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| Error::sys(format!("process.user.uid: setresuid({})", u.uid()), e))?;
-    rustix::thread::set_keep_capabilities(false).map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .map_err(|e| Error::sys(format!("process.user.uid: setresuid({})", u.uid()), e))?;
+    rustix::thread::set_keep_capabilities(false)
+        .map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
     caps.apply()
 }
 
@@ -165,7 +231,9 @@ mod tests {
         let set: Capabilities = serde_json::from_str(r#"["CAP_KILL"]"#).unwrap();
         assert_eq!(convert("bounding", Some(&set), &avail).unwrap().len(), 1);
         let set: Capabilities = serde_json::from_str(r#"["CAP_SYS_RESOURCE"]"#).unwrap();
-        let e = convert("effective", Some(&set), &avail).unwrap_err().to_string();
+        let e = convert("effective", Some(&set), &avail)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("process.capabilities.effective: CAP_SYS_RESOURCE is not in this runtime's bounding set"), "{e}");
     }
 

@@ -131,7 +131,11 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
 /// that belong to a superblock (a bind has none of its own; the kernel
 /// would drop them without a word, which runc 1.2 refuses too).
 pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
-    let superblock = MsFlags::MS_SYNCHRONOUS | MsFlags::MS_DIRSYNC | MsFlags::MS_MANDLOCK | MsFlags::MS_LAZYTIME | MsFlags::MS_I_VERSION;
+    let superblock = MsFlags::MS_SYNCHRONOUS
+        | MsFlags::MS_DIRSYNC
+        | MsFlags::MS_MANDLOCK
+        | MsFlags::MS_LAZYTIME
+        | MsFlags::MS_I_VERSION;
     opts.iter()
         .filter(|o| match parse_options(std::slice::from_ref(o)) {
             Ok(p) => !p.data.is_empty() || (p.flags | p.clear).intersects(superblock),
@@ -142,16 +146,29 @@ pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
 }
 
 pub(crate) fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 /// Opens (creating if needed) `dest` inside the rootfs without ever leaving
 /// it: every lookup is confined to `root` by RESOLVE_IN_ROOT.
-pub(crate) fn open_in_root(root: &OwnedFd, dest: &Path, create_file: bool) -> std::io::Result<OwnedFd> {
+pub(crate) fn open_in_root(
+    root: &OwnedFd,
+    dest: &Path,
+    create_file: bool,
+) -> std::io::Result<OwnedFd> {
     open_in_root_depth(root, dest, create_file, 0)
 }
 
-fn open_in_root_depth(root: &OwnedFd, dest: &Path, create_file: bool, depth: u32) -> std::io::Result<OwnedFd> {
+fn open_in_root_depth(
+    root: &OwnedFd,
+    dest: &Path,
+    create_file: bool,
+    depth: u32,
+) -> std::io::Result<OwnedFd> {
     // Same bound as the kernel's for nested symlinks.
     if depth > 40 {
         return Err(rustix::io::Errno::LOOP.into());
@@ -170,7 +187,13 @@ fn open_in_root_depth(root: &OwnedFd, dest: &Path, create_file: bool, depth: u32
             _ => None,
         })
         .collect();
-    let mut cur = rustix::fs::openat2(root, ".", path_flags | OFlags::DIRECTORY, Mode::empty(), how)?;
+    let mut cur = rustix::fs::openat2(
+        root,
+        ".",
+        path_flags | OFlags::DIRECTORY,
+        Mode::empty(),
+        how,
+    )?;
     let mut walked = PathBuf::from("/");
     for (i, comp) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
@@ -178,20 +201,36 @@ fn open_in_root_depth(root: &OwnedFd, dest: &Path, create_file: bool, depth: u32
             Ok(fd) => fd,
             Err(rustix::io::Errno::NOENT) => {
                 // mkdirat/mknodat need a real directory fd, not O_PATH.
-                let dir = rustix::fs::openat2(&cur, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), how)?;
+                let dir = rustix::fs::openat2(
+                    &cur,
+                    ".",
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                    how,
+                )?;
                 if let Ok(target) = rustix::fs::readlinkat(&dir, *comp, Vec::new()) {
                     // A dangling symlink: create what it points to, read as
                     // a path inside the rootfs (RESOLVE_IN_ROOT keeps even
                     // "/host/path" and "../../.." under the root).
                     let target = PathBuf::from(std::ffi::OsStr::from_bytes(target.as_bytes()));
-                    let mut next = if target.is_absolute() { target } else { walked.join(target) };
+                    let mut next = if target.is_absolute() {
+                        target
+                    } else {
+                        walked.join(target)
+                    };
                     for rest in &comps[i + 1..] {
                         next.push(rest);
                     }
                     return open_in_root_depth(root, &next, create_file, depth + 1);
                 }
                 let made = if last && create_file {
-                    rustix::fs::mknodat(&dir, *comp, rustix::fs::FileType::RegularFile, Mode::from_raw_mode(0o644), 0)
+                    rustix::fs::mknodat(
+                        &dir,
+                        *comp,
+                        rustix::fs::FileType::RegularFile,
+                        Mode::from_raw_mode(0o644),
+                        0,
+                    )
                 } else {
                     rustix::fs::mkdirat(&dir, *comp, Mode::from_raw_mode(0o755))
                 };
@@ -231,13 +270,24 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flags)
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(NONE, "/", NONE, prop, NONE).map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
+    mount(NONE, "/", NONE, prop, NONE)
+        .map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
     // pivot_root refuses a new root whose parent mount is shared.
     make_parent_private(ctx.rootfs)?;
-    mount(Some(ctx.rootfs), ctx.rootfs, NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
-    let root = rustix::fs::open(ctx.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::path(ctx.rootfs, e))?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
+    let root = rustix::fs::open(
+        ctx.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::path(ctx.rootfs, e))?;
 
     let mut dev_is_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -245,32 +295,49 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
             dev_is_bind = true;
         }
         mount_entry(ctx, &root, m, i).map_err(|e| match e {
-            Error::Sys { context, source } => Error::Sys { context: format!("mounts[{i}] ({}): {context}", m.destination().display()), source },
+            Error::Sys { context, source } => Error::Sys {
+                context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
+                source,
+            },
             other => other,
         })?;
     }
     if !dev_is_bind {
         create_default_devices(&root, ctx.new_userns)?;
     }
-    for (i, d) in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().enumerate() {
-        create_device(&root, d, ctx.new_userns).map_err(|e| Error::sys(format!("linux.devices[{i}] ({})", d.path().display()), e))?;
+    for (i, d) in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        create_device(&root, d, ctx.new_userns)
+            .map_err(|e| Error::sys(format!("linux.devices[{i}] ({})", d.path().display()), e))?;
     }
     Ok(root)
 }
 
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     // Walk up to the mount point containing rootfs and make it private.
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("/proc/self/mountinfo", e))?;
     let mut best: Option<PathBuf> = None;
     for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else { continue };
+        let Some(mp) = line.split(' ').nth(4) else {
+            continue;
+        };
         let mp = PathBuf::from(unescape_mountinfo(mp));
-        if rootfs.starts_with(&mp) && best.as_ref().is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len()) {
+        if rootfs.starts_with(&mp)
+            && best
+                .as_ref()
+                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
+        {
             best = Some(mp);
         }
     }
     if let Some(mp) = best {
-        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE).map_err(|e| Error::sys(format!("making {mp:?} private"), e))?;
+        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE)
+            .map_err(|e| Error::sys(format!("making {mp:?} private"), e))?;
     }
     Ok(())
 }
@@ -280,7 +347,10 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -293,7 +363,8 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
 
 fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
     let dest = m.destination();
-    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
+        .map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
     let kind = match m.typ().as_deref() {
         _ if is_bind(m) => proc_guard::Kind::Bind,
         Some("proc") => proc_guard::Kind::Proc,
@@ -304,19 +375,36 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
         // The parent opened (and checked) the source of an idmapped mount.
         proc_guard::Kind::Bind if idmapped.is_some() => None,
         proc_guard::Kind::Bind => {
-            let src = m.source().as_ref().ok_or_else(|| Error::Init(format!("mounts[{i}].source: required for a bind mount")))?;
-            let src = if src.is_relative() { ctx.bundle.join(src) } else { src.clone() };
-            Some(proc_guard::open_bind_source(&src).map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?)
+            let src = m.source().as_ref().ok_or_else(|| {
+                Error::Init(format!("mounts[{i}].source: required for a bind mount"))
+            })?;
+            let src = if src.is_relative() {
+                ctx.bundle.join(src)
+            } else {
+                src.clone()
+            };
+            Some(
+                proc_guard::open_bind_source(&src)
+                    .map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?,
+            )
         }
         _ => None,
     };
     let is_dir = match source.as_ref().or(idmapped) {
-        Some(fd) => rustix::fs::fstat(fd).map_err(|e| Error::sys("stat of the bind source", e))?.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        Some(fd) => {
+            rustix::fs::fstat(fd)
+                .map_err(|e| Error::sys("stat of the bind source", e))?
+                .st_mode
+                & libc::S_IFMT
+                == libc::S_IFDIR
+        }
         None => true,
     };
     // Where the destination really lands, checked before anything covers it.
-    let target = open_in_root(root, dest, !is_dir).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref().or(idmapped)).map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    let target = open_in_root(root, dest, !is_dir)
+        .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    proc_guard::check_resolved(ctx.rootfs, &target, kind, source.as_ref().or(idmapped))
+        .map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
     let bind = match (idmapped, &source) {
         (Some(tree), _) => Some(BindFrom::Tree(tree)),
         (None, Some(fd)) => Some(BindFrom::Path(fd)),
@@ -324,8 +412,11 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
     };
     mount_by_type(ctx, root, m, &opts, bind, target)?;
     if !opts.recursive.is_empty() {
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        opts.recursive.apply(&target).map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
+        let target = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        opts.recursive
+            .apply(&target)
+            .map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
     }
     Ok(())
 }
@@ -339,7 +430,14 @@ enum BindFrom<'a> {
 
 /// Mounts `m` onto `target`, the destination as resolved and checked (the
 /// mount lands exactly where the check looked).
-fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, bind: Option<BindFrom>, target: OwnedFd) -> Result<()> {
+fn mount_by_type(
+    ctx: &RootfsCtx,
+    root: &OwnedFd,
+    m: &Mount,
+    opts: &MountOpts,
+    bind: Option<BindFrom>,
+    target: OwnedFd,
+) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
@@ -349,55 +447,126 @@ fn mount_by_type(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts, b
         let src = m.source().as_deref().unwrap_or(Path::new(""));
         match from {
             // From the fd that was checked, not the path, which could change.
-            BindFrom::Path(fd) => mount(Some(fd_path(fd).as_str()), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC), NONE)
-                .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?,
+            BindFrom::Path(fd) => mount(
+                Some(fd_path(fd).as_str()),
+                fd_path(&target).as_str(),
+                NONE,
+                MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+                NONE,
+            )
+            .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?,
             BindFrom::Tree(tree) => {
                 use rustix::mount::MoveMountFlags;
-                rustix::mount::move_mount(tree, "", &target, "", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
-                    .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
+                rustix::mount::move_mount(
+                    tree,
+                    "",
+                    &target,
+                    "",
+                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+                )
+                .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
             }
         }
         // difference, not `& !`: bitflags' complement drops MS_NOSYMFOLLOW,
         // a bit nix does not name.
-        let extra = opts.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let extra = opts
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Bind mounts ignore flags on creation: apply them by remount,
             // keeping the flags the source mount has that we must not drop
             // (the kernel refuses to clear nodev/nosuid/... in a user ns).
-            let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+            let target = open_in_root(root, dest, false)
+                .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
             let keep = locked_flags(&fd_path(&target)) & !opts.clear;
-            mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep, NONE)
-                .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
+            mount(
+                NONE,
+                fd_path(&target).as_str(),
+                NONE,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep,
+                NONE,
+            )
+            .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
         }
         return apply_propagation(root, dest, opts);
     }
     if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
         // In a user namespace without its own netns the kernel refuses a new
         // sysfs instance: bind the host's read-only instead, as runc does.
-        mount(Some("/sys"), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-            .map_err(|e| Error::sys("bind-mounting /sys", e))?;
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | opts.flags.difference(MsFlags::MS_REMOUNT), NONE)
-            .map_err(|e| Error::sys("remounting /sys read-only", e))?;
+        mount(
+            Some("/sys"),
+            fd_path(&target).as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .map_err(|e| Error::sys("bind-mounting /sys", e))?;
+        let target = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(
+            NONE,
+            fd_path(&target).as_str(),
+            NONE,
+            MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | opts.flags.difference(MsFlags::MS_REMOUNT),
+            NONE,
+        )
+        .map_err(|e| Error::sys("remounting /sys read-only", e))?;
         return Ok(());
     }
     // Opened before the mount hides it: the image's contents to copy up.
     let below = if opts.copy_up {
         if typ != "tmpfs" {
-            return Err(Error::Init(format!("mounts ({}): tmpcopyup only applies to tmpfs", dest.display())));
+            return Err(Error::Init(format!(
+                "mounts ({}): tmpcopyup only applies to tmpfs",
+                dest.display()
+            )));
         }
-        Some(rustix::fs::openat(&target, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys(format!("opening {dest:?} for tmpcopyup"), e))?)
+        Some(
+            rustix::fs::openat(
+                &target,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::sys(format!("opening {dest:?} for tmpcopyup"), e))?,
+        )
     } else {
         None
     };
     let data = opts.data.join(",");
-    let source = m.source().as_ref().map(|s| s.as_os_str().to_owned()).unwrap_or_else(|| typ.into());
-    mount(Some(source.as_os_str()), fd_path(&target).as_str(), Some(typ), opts.flags, if data.is_empty() { None } else { Some(data.as_str()) })
-        .map_err(|e| Error::sys(format!("mounting {typ} on {dest:?}"), e))?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.as_os_str().to_owned())
+        .unwrap_or_else(|| typ.into());
+    mount(
+        Some(source.as_os_str()),
+        fd_path(&target).as_str(),
+        Some(typ),
+        opts.flags,
+        if data.is_empty() {
+            None
+        } else {
+            Some(data.as_str())
+        },
+    )
+    .map_err(|e| Error::sys(format!("mounting {typ} on {dest:?}"), e))?;
     if let Some(below) = below {
-        let top = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        let top = rustix::fs::openat(&top, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the new tmpfs", e))?;
-        copy_tree(&below, &top, 0).map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
+        let top = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        let top = rustix::fs::openat(
+            &top,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys("opening the new tmpfs", e))?;
+        copy_tree(&below, &top, 0)
+            .map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
     }
     apply_propagation(root, dest, opts)
 }
@@ -412,7 +581,11 @@ fn copy_tree(from: &OwnedFd, to: &OwnedFd, depth: u32) -> std::io::Result<()> {
     }
     let st = rustix::fs::fstat(from)?;
     rustix::fs::fchmod(to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
-    rustix::fs::fchown(to, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)))?;
+    rustix::fs::fchown(
+        to,
+        Some(rustix::fs::Uid::from_raw(st.st_uid)),
+        Some(rustix::fs::Gid::from_raw(st.st_gid)),
+    )?;
     for entry in rustix::fs::Dir::read_from(from)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -424,26 +597,65 @@ fn copy_tree(from: &OwnedFd, to: &OwnedFd, depth: u32) -> std::io::Result<()> {
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
                 rustix::fs::mkdirat(to, name, mode)?;
-                let src = rustix::fs::openat(from, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-                let dst = rustix::fs::openat(to, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let src = rustix::fs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let dst = rustix::fs::openat(
+                    to,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
                 copy_tree(&src, &dst, depth + 1)?;
                 continue;
             }
             FileType::RegularFile => {
-                let src = rustix::fs::openat(from, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-                let dst = rustix::fs::openat(to, name, OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode)?;
+                let src = rustix::fs::openat(
+                    from,
+                    name,
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let dst = rustix::fs::openat(
+                    to,
+                    name,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    mode,
+                )?;
                 std::io::copy(&mut std::fs::File::from(src), &mut std::fs::File::from(dst))?;
             }
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(from, name, Vec::new())?;
                 rustix::fs::symlinkat(target.as_c_str(), to, name)?;
             }
-            FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice | FileType::Socket => {
-                rustix::fs::mknodat(to, name, FileType::from_raw_mode(st.st_mode), mode, st.st_rdev)?;
+            FileType::Fifo
+            | FileType::CharacterDevice
+            | FileType::BlockDevice
+            | FileType::Socket => {
+                rustix::fs::mknodat(
+                    to,
+                    name,
+                    FileType::from_raw_mode(st.st_mode),
+                    mode,
+                    st.st_rdev,
+                )?;
             }
             FileType::Unknown => continue,
         }
-        rustix::fs::chownat(to, name, Some(rustix::fs::Uid::from_raw(st.st_uid)), Some(rustix::fs::Gid::from_raw(st.st_gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        rustix::fs::chownat(
+            to,
+            name,
+            Some(rustix::fs::Uid::from_raw(st.st_uid)),
+            Some(rustix::fs::Gid::from_raw(st.st_gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
         if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
             rustix::fs::chmodat(to, name, mode, AtFlags::empty())?;
         }
@@ -453,15 +665,19 @@ fn copy_tree(from: &OwnedFd, to: &OwnedFd, depth: u32) -> std::io::Result<()> {
 
 fn apply_propagation(root: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<()> {
     for p in &opts.propagation {
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, *p, NONE).map_err(|e| Error::sys("setting mount propagation", e))?;
+        let target = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(NONE, fd_path(&target).as_str(), NONE, *p, NONE)
+            .map_err(|e| Error::sys("setting mount propagation", e))?;
     }
     Ok(())
 }
 
 /// The flags of the mount at `path` that a remount must keep.
 fn locked_flags(path: &str) -> MsFlags {
-    let Ok(st) = nix::sys::statvfs::statvfs(path) else { return MsFlags::empty() };
+    let Ok(st) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
     use nix::sys::statvfs::FsFlags;
     let f = st.flags();
     let mut out = MsFlags::empty();
@@ -487,54 +703,123 @@ fn locked_flags(path: &str) -> MsFlags {
 /// bind-mounted from the host.
 fn mount_cgroup(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, opts: &MountOpts) -> Result<()> {
     let dest = m.destination();
-    let flags = opts.flags.difference(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let flags = opts
+        .flags
+        .difference(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
     let ro = opts.flags & MsFlags::MS_RDONLY;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("/proc/self/mountinfo", e))?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::path("/proc/self/cgroup", e))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("/proc/self/mountinfo", e))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::path("/proc/self/cgroup", e))?;
     let hierarchies = cgroup_mounts(&info);
     if let [(mp, fstype, _)] = hierarchies.as_slice() {
         if fstype == "cgroup2" && mp == Path::new("/sys/fs/cgroup") {
-            return mount_one_cgroup(ctx, root, dest, "cgroup2", "", mp, &own_path(&own, "", true), flags | ro);
+            return mount_one_cgroup(
+                ctx,
+                root,
+                dest,
+                "cgroup2",
+                "",
+                mp,
+                &own_path(&own, "", true),
+                flags | ro,
+            );
         }
     }
-    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-    mount(Some("tmpfs"), fd_path(&target).as_str(), Some("tmpfs"), flags, Some("mode=755"))
-        .map_err(|e| Error::sys("mounting tmpfs for cgroups", e))?;
+    let target = open_in_root(root, dest, false)
+        .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+    mount(
+        Some("tmpfs"),
+        fd_path(&target).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| Error::sys("mounting tmpfs for cgroups", e))?;
     for (mp, fstype, subsys) in &hierarchies {
         let Some(name) = mp.file_name() else { continue };
         let sub = dest.join(name);
         let v2 = fstype == "cgroup2";
         let path = own_path(&own, subsys, v2);
-        mount_one_cgroup(ctx, root, &sub, fstype, if v2 { "" } else { subsys }, mp, &path, flags | ro)?;
+        mount_one_cgroup(
+            ctx,
+            root,
+            &sub,
+            fstype,
+            if v2 { "" } else { subsys },
+            mp,
+            &path,
+            flags | ro,
+        )?;
     }
     if !ro.is_empty() {
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags, NONE)
-            .map_err(|e| Error::sys("remounting cgroup tmpfs read-only", e))?;
+        let target = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(
+            NONE,
+            fd_path(&target).as_str(),
+            NONE,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags,
+            NONE,
+        )
+        .map_err(|e| Error::sys("remounting cgroup tmpfs read-only", e))?;
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-fn mount_one_cgroup(ctx: &RootfsCtx, root: &OwnedFd, dest: &Path, fstype: &str, subsys: &str, host_mp: &Path, own: &str, flags: MsFlags) -> Result<()> {
-    let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+fn mount_one_cgroup(
+    ctx: &RootfsCtx,
+    root: &OwnedFd,
+    dest: &Path,
+    fstype: &str,
+    subsys: &str,
+    host_mp: &Path,
+    own: &str,
+    flags: MsFlags,
+) -> Result<()> {
+    let target = open_in_root(root, dest, false)
+        .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
     let tp = fd_path(&target);
     let fresh = ctx.new_cgroupns
-        && match mount(Some("cgroup"), tp.as_str(), Some(fstype), flags, if subsys.is_empty() { None } else { Some(subsys) }) {
+        && match mount(
+            Some("cgroup"),
+            tp.as_str(),
+            Some(fstype),
+            flags,
+            if subsys.is_empty() {
+                None
+            } else {
+                Some(subsys)
+            },
+        ) {
             Ok(()) => true,
             // The same cgroup2 superblock is already mounted at this very
             // place (a /sys bound from the host), or the kernel refuses a
             // new instance here: the container's own directory, bound, shows
             // the same thing a cgroup-namespace mount would.
             Err(nix::errno::Errno::EBUSY) | Err(nix::errno::Errno::EPERM) => false,
-            Err(e) => return Err(Error::sys(format!("mounting {fstype} {subsys} on {dest:?}").replace("  ", " "), e)),
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("mounting {fstype} {subsys} on {dest:?}").replace("  ", " "),
+                    e,
+                ))
+            }
         };
     if !fresh {
         let src = host_mp.join(own.trim_start_matches('/'));
-        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND, NONE).map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
-        let target = open_in_root(root, dest, false).map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        mount(NONE, fd_path(&target).as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags, NONE)
-            .map_err(|e| Error::sys(format!("remounting {dest:?}"), e))?;
+        mount(Some(&src), tp.as_str(), NONE, MsFlags::MS_BIND, NONE)
+            .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?;
+        let target = open_in_root(root, dest, false)
+            .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
+        mount(
+            NONE,
+            fd_path(&target).as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            NONE,
+        )
+        .map_err(|e| Error::sys(format!("remounting {dest:?}"), e))?;
     }
     Ok(())
 }
@@ -543,7 +828,9 @@ fn mount_one_cgroup(ctx: &RootfsCtx, root: &OwnedFd, dest: &Path, fstype: &str, 
 fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
     let mut out = Vec::new();
     for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mp = match pre.split(' ').nth(4) {
             Some(mp) => PathBuf::from(unescape_mountinfo(mp)),
             None => continue,
@@ -557,7 +844,13 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
         let subsys = superopts
             .split(',')
             .filter(|o| !matches!(*o, "rw" | "ro") && (o.starts_with("name=") || !o.contains('=')))
-            .filter(|o| fstype == "cgroup" && !matches!(*o, "noprefix" | "clone_children" | "xattr" | "cpuset_v2_mode"))
+            .filter(|o| {
+                fstype == "cgroup"
+                    && !matches!(
+                        *o,
+                        "noprefix" | "clone_children" | "xattr" | "cpuset_v2_mode"
+                    )
+            })
             .collect::<Vec<_>>()
             .join(",");
         out.push((mp, fstype.to_owned(), subsys));
@@ -569,7 +862,9 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
 fn own_path(proc_cgroup: &str, subsys: &str, v2: bool) -> String {
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
         if (v2 && ctrls.is_empty()) || (!v2 && !ctrls.is_empty() && ctrls == subsys) {
             return path.to_owned();
         }
@@ -577,18 +872,47 @@ fn own_path(proc_cgroup: &str, subsys: &str, v2: bool) -> String {
     "/".to_owned()
 }
 
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 fn create_default_devices(root: &OwnedFd, userns: bool) -> Result<()> {
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = PathBuf::from("/dev").join(name);
-        make_node(root, &path, rustix::fs::FileType::CharacterDevice, major, minor, 0o666, Some(0), Some(0), userns)
-            .map_err(|e| Error::sys(format!("creating default device {path:?}"), e))?;
+        make_node(
+            root,
+            &path,
+            rustix::fs::FileType::CharacterDevice,
+            major,
+            minor,
+            0o666,
+            Some(0),
+            Some(0),
+            userns,
+        )
+        .map_err(|e| Error::sys(format!("creating default device {path:?}"), e))?;
     }
-    let dev = open_in_root(root, Path::new("/dev"), false).map_err(|e| Error::sys("opening /dev in rootfs", e))?;
-    let dev = rustix::fs::openat(&dev, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening /dev", e))?;
-    let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")];
+    let dev = open_in_root(root, Path::new("/dev"), false)
+        .map_err(|e| Error::sys("opening /dev in rootfs", e))?;
+    let dev = rustix::fs::openat(
+        &dev,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("opening /dev", e))?;
+    let links = [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ];
     for (name, target) in links {
         match rustix::fs::symlinkat(target, &dev, name) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -604,33 +928,83 @@ fn create_device(root: &OwnedFd, d: &LinuxDevice, userns: bool) -> std::io::Resu
         LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
         LinuxDeviceType::B => FileType::BlockDevice,
         LinuxDeviceType::P => FileType::Fifo,
-        LinuxDeviceType::A => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "type \"a\" is not a device node")),
+        LinuxDeviceType::A => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "type \"a\" is not a device node",
+            ))
+        }
     };
     let mode = d.file_mode().unwrap_or(0o666) & 0o7777;
-    make_node(root, d.path(), ft, d.major() as u64, d.minor() as u64, mode, d.uid(), d.gid(), userns)
+    make_node(
+        root,
+        d.path(),
+        ft,
+        d.major() as u64,
+        d.minor() as u64,
+        mode,
+        d.uid(),
+        d.gid(),
+        userns,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_node(root: &OwnedFd, path: &Path, ft: rustix::fs::FileType, major: u64, minor: u64, mode: u32, uid: Option<u32>, gid: Option<u32>, userns: bool) -> std::io::Result<()> {
+fn make_node(
+    root: &OwnedFd,
+    path: &Path,
+    ft: rustix::fs::FileType,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    userns: bool,
+) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
     let pfd = open_in_root(root, parent, false)?;
-    let dir = rustix::fs::openat(&pfd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let dir = rustix::fs::openat(
+        &pfd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     if userns {
         // mknod is not allowed in a user namespace: bind the host's node
         // onto an empty file instead, as runc does.
-        match rustix::fs::mknodat(&dir, name, rustix::fs::FileType::RegularFile, Mode::from_raw_mode(0o644), 0) {
+        match rustix::fs::mknodat(
+            &dir,
+            name,
+            rustix::fs::FileType::RegularFile,
+            Mode::from_raw_mode(0o644),
+            0,
+        ) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
         let target = open_in_root(root, path, true)?;
-        return mount(Some(path), fd_path(&target).as_str(), NONE, MsFlags::MS_BIND, NONE).map_err(Into::into);
+        return mount(
+            Some(path),
+            fd_path(&target).as_str(),
+            NONE,
+            MsFlags::MS_BIND,
+            NONE,
+        )
+        .map_err(Into::into);
     }
     let _ = rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty());
     let dev = rustix::fs::makedev(major as u32, minor as u32);
     rustix::fs::mknodat(&dir, name, ft, Mode::from_raw_mode(mode), dev)?;
     // mknod is subject to the umask; the spec's mode is exact.
-    rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(mode), rustix::fs::AtFlags::empty())?;
+    rustix::fs::chmodat(
+        &dir,
+        name,
+        Mode::from_raw_mode(mode),
+        rustix::fs::AtFlags::empty(),
+    )?;
     if uid.is_some() || gid.is_some() {
         rustix::fs::chownat(
             &dir,
@@ -649,13 +1023,15 @@ fn make_node(root: &OwnedFd, path: &Path, ft: rustix::fs::FileType, major: u64, 
 pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {rootfs:?}"), e))?;
     if no_pivot {
-        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE).map_err(|e| Error::sys("moving rootfs to /", e))?;
+        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+            .map_err(|e| Error::sys("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", e))?;
     } else {
         nix::unistd::pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", e))?;
         // The old root is stacked under the new one at "."; make it a slave
         // so the detach cannot propagate to the host, then drop it.
-        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE).map_err(|e| Error::sys("making old root a slave", e))?;
+        mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .map_err(|e| Error::sys("making old root a slave", e))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("detaching old root", e))?;
     }
     nix::unistd::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
@@ -672,13 +1048,19 @@ pub(crate) fn reopen_dev_null() -> Result<()> {
     for n in 0..3 {
         // SAFETY: stdio fds stay open for the whole of the init.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(n) };
-        let Ok(st) = rustix::fs::fstat(fd) else { continue };
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::CharacterDevice || st.st_rdev != null {
+        let Ok(st) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::CharacterDevice
+            || st.st_rdev != null
+        {
             continue;
         }
         if ours.is_none() {
-            let f = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::sys("opening the container's /dev/null", e))?;
-            let st = rustix::fs::fstat(&f).map_err(|e| Error::sys("stat of the container's /dev/null", e))?;
+            let f = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("opening the container's /dev/null", e))?;
+            let st = rustix::fs::fstat(&f)
+                .map_err(|e| Error::sys("stat of the container's /dev/null", e))?;
             if st.st_rdev != null {
                 // Not a null device (an odd rootfs): keep the host's.
                 return Ok(());
@@ -702,10 +1084,25 @@ pub(crate) fn reopen_dev_null() -> Result<()> {
 /// linux.rootfsPropagation asked for. A shared or unbindable root is only
 /// what the spec says once set again here, on the container's own root.
 pub(crate) fn restore_root_propagation(spec: &Spec) -> Result<()> {
-    let Some(name) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else { return Ok(()) };
-    let flags = propagation_flags(name).ok_or_else(|| Error::Init(format!("linux.rootfsPropagation: unknown propagation {name:?}")))?;
+    let Some(name) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    else {
+        return Ok(());
+    };
+    let flags = propagation_flags(name).ok_or_else(|| {
+        Error::Init(format!(
+            "linux.rootfsPropagation: unknown propagation {name:?}"
+        ))
+    })?;
     if flags.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
-        mount(NONE, "/", NONE, flags, NONE).map_err(|e| Error::sys(format!("linux.rootfsPropagation: making the container's / {name}"), e))?;
+        mount(NONE, "/", NONE, flags, NONE).map_err(|e| {
+            Error::sys(
+                format!("linux.rootfsPropagation: making the container's / {name}"),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -720,7 +1117,13 @@ pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
             Err(e) => return Err(Error::sys(format!("linux.maskedPaths: {p:?}"), e)),
         };
         let r = if meta.is_dir() {
-            mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0,mode=0755"))
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0,mode=0755"),
+            )
         } else {
             mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
         };
@@ -731,22 +1134,45 @@ pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
 
 pub(crate) fn readonly_paths(paths: &[String]) -> Result<()> {
     for p in paths {
-        match mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE) {
+        match mount(
+            Some(p.as_str()),
+            p.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        ) {
             Ok(()) => {}
             Err(nix::errno::Errno::ENOENT) => continue,
             Err(e) => return Err(Error::sys(format!("linux.readonlyPaths: binding {p:?}"), e)),
         }
         let keep = locked_flags(p);
-        mount(NONE, p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, NONE)
-            .map_err(|e| Error::sys(format!("linux.readonlyPaths: remounting {p:?} read-only"), e))?;
+        mount(
+            NONE,
+            p.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+            NONE,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("linux.readonlyPaths: remounting {p:?} read-only"),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
 
 pub(crate) fn remount_root_readonly() -> Result<()> {
     let keep = locked_flags("/");
-    mount(NONE, "/", NONE, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep, NONE)
-        .map_err(|e| Error::sys("root.readonly: remounting / read-only", e))
+    mount(
+        NONE,
+        "/",
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+        NONE,
+    )
+    .map_err(|e| Error::sys("root.readonly: remounting / read-only", e))
 }
 
 #[cfg(test)]
@@ -759,14 +1185,25 @@ mod tests {
 
     #[test]
     fn options_split_into_flags_and_data() {
-        let m = parse_options(&s(&["nosuid", "ro", "mode=755", "size=65536k", "rw", "rslave"])).unwrap();
+        let m = parse_options(&s(&[
+            "nosuid",
+            "ro",
+            "mode=755",
+            "size=65536k",
+            "rw",
+            "rslave",
+        ]))
+        .unwrap();
         assert_eq!(m.flags, MsFlags::MS_NOSUID);
         assert!(m.clear.contains(MsFlags::MS_RDONLY));
         assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
         assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         let r = parse_options(&s(&["rbind", "rro", "rnoexec", "ridmap"])).unwrap();
         assert!(!r.recursive.is_empty());
-        assert!(r.data.is_empty(), "recursive options are not filesystem data: {r:?}");
+        assert!(
+            r.data.is_empty(),
+            "recursive options are not filesystem data: {r:?}"
+        );
         assert_eq!(r.idmap, Some(true));
         assert!(parse_options(&s(&["idmap=uids=0-1-10"])).is_err());
     }

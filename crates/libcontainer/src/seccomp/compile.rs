@@ -9,8 +9,13 @@ use std::{
     io::{self, Read, Seek},
 };
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator, LinuxSyscall,
+};
 
 use super::{flag, SeccompError};
 
@@ -31,7 +36,12 @@ const OPTIMIZE_ABOVE: usize = 32;
 const NOTIFY_FORBIDDEN: &[&str] = &["write", "sendmsg"];
 
 pub(super) fn compile(s: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, u32), SeccompError> {
-    let default = action(s.default_action(), s.default_errno_ret(), &format!("{ROOT}.defaultAction"), &format!("{ROOT}.defaultErrnoRet"))?;
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        &format!("{ROOT}.defaultAction"),
+        &format!("{ROOT}.defaultErrnoRet"),
+    )?;
     if default == ScmpAction::Notify {
         return Err(SeccompError::field(
             format!("{ROOT}.defaultAction"),
@@ -39,9 +49,18 @@ pub(super) fn compile(s: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, u32),
         ));
     }
     let syscalls = s.syscalls().as_deref().unwrap_or(&[]);
-    let notify = syscalls.iter().any(|c| c.action() == LinuxSeccompAction::ScmpActNotify);
-    if notify && s.listener_path().as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
-        let i = syscalls.iter().position(|c| c.action() == LinuxSeccompAction::ScmpActNotify).unwrap_or(0);
+    let notify = syscalls
+        .iter()
+        .any(|c| c.action() == LinuxSeccompAction::ScmpActNotify);
+    if notify
+        && s.listener_path()
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        let i = syscalls
+            .iter()
+            .position(|c| c.action() == LinuxSeccompAction::ScmpActNotify)
+            .unwrap_or(0);
         return Err(SeccompError::field(
             format!("{ROOT}.listenerPath"),
             format!("required: {ROOT}.syscalls[{i}] uses SCMP_ACT_NOTIFY, whose notifications go to the seccomp agent listening there"),
@@ -49,19 +68,30 @@ pub(super) fn compile(s: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, u32),
     }
     let flags = kernel_flags(s, notify)?;
 
-    let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err(ROOT, "creating the filter", e))?;
+    let mut ctx =
+        ScmpFilterContext::new(default).map_err(|e| lib_err(ROOT, "creating the filter", e))?;
     // hull loads the program itself, but keep libseccomp's hands off
     // no_new_privs regardless: that is process.noNewPrivileges' call.
-    ctx.set_ctl_nnp(false).map_err(|e| lib_err(ROOT, "clearing SCMP_FLTATR_CTL_NNP", e))?;
+    ctx.set_ctl_nnp(false)
+        .map_err(|e| lib_err(ROOT, "clearing SCMP_FLTATR_CTL_NNP", e))?;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let arch = scmp_arch(*a);
         ctx.add_arch(arch).map_err(|e| {
-            SeccompError::field(format!("{ROOT}.architectures[{i}]"), format!("{} is not supported by libseccomp {}: {e}", json_name(a), lib_version()))
+            SeccompError::field(
+                format!("{ROOT}.architectures[{i}]"),
+                format!(
+                    "{} is not supported by libseccomp {}: {e}",
+                    json_name(a),
+                    lib_version()
+                ),
+            )
         })?;
     }
     if syscalls.len() > OPTIMIZE_ABOVE {
         if let Err(e) = ctx.set_ctl_optimize(2) {
-            tracing::debug!("seccomp: binary-tree optimisation unavailable ({e}); using the linear layout");
+            tracing::debug!(
+                "seccomp: binary-tree optimisation unavailable ({e}); using the linear layout"
+            );
         }
     }
     for (i, call) in syscalls.iter().enumerate() {
@@ -71,21 +101,33 @@ pub(super) fn compile(s: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, u32),
 }
 
 /// The spec's action as libseccomp's, with its return data.
-fn action(a: LinuxSeccompAction, errno_ret: Option<u32>, path: &str, errno_path: &str) -> Result<ScmpAction, SeccompError> {
+fn action(
+    a: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    path: &str,
+    errno_path: &str,
+) -> Result<ScmpAction, SeccompError> {
     use LinuxSeccompAction as A;
     let data = |max: u32, what: &str| -> Result<u32, SeccompError> {
         match errno_ret {
             None => Ok(libc::EPERM as u32),
             Some(v) if v <= max => Ok(v),
-            Some(v) => Err(SeccompError::field(errno_path, format!("{v} is out of range for {}: {what}", json_name(&a)))),
+            Some(v) => Err(SeccompError::field(
+                errno_path,
+                format!("{v} is out of range for {}: {what}", json_name(&a)),
+            )),
         }
     };
     let act = match a {
         A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
         A::ScmpActKillProcess => ScmpAction::KillProcess,
         A::ScmpActTrap => ScmpAction::Trap,
-        A::ScmpActErrno => ScmpAction::Errno(data(MAX_ERRNO, "the kernel clamps errno values above 4095")? as i32),
-        A::ScmpActTrace => ScmpAction::Trace(data(u16::MAX as u32, "the tracer's message is 16 bits")? as u16),
+        A::ScmpActErrno => {
+            ScmpAction::Errno(data(MAX_ERRNO, "the kernel clamps errno values above 4095")? as i32)
+        }
+        A::ScmpActTrace => {
+            ScmpAction::Trace(data(u16::MAX as u32, "the tracer's message is 16 bits")? as u16)
+        }
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
         A::ScmpActNotify => ScmpAction::Notify,
@@ -93,21 +135,40 @@ fn action(a: LinuxSeccompAction, errno_ret: Option<u32>, path: &str, errno_path:
     if errno_ret.is_some() && !matches!(a, A::ScmpActErrno | A::ScmpActTrace) {
         return Err(SeccompError::field(
             errno_path,
-            format!("only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return a value, and {path} is {}", json_name(&a)),
+            format!(
+                "only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return a value, and {path} is {}",
+                json_name(&a)
+            ),
         ));
     }
     Ok(act)
 }
 
-fn add_syscall(ctx: &mut ScmpFilterContext, i: usize, call: &LinuxSyscall, default: ScmpAction) -> Result<(), SeccompError> {
+fn add_syscall(
+    ctx: &mut ScmpFilterContext,
+    i: usize,
+    call: &LinuxSyscall,
+    default: ScmpAction,
+) -> Result<(), SeccompError> {
     let path = format!("{ROOT}.syscalls[{i}]");
-    let act = action(call.action(), call.errno_ret(), &format!("{path}.action"), &format!("{path}.errnoRet"))?;
+    let act = action(
+        call.action(),
+        call.errno_ret(),
+        &format!("{path}.action"),
+        &format!("{path}.errnoRet"),
+    )?;
     if call.names().is_empty() {
-        return Err(SeccompError::field(format!("{path}.names"), "must name at least one syscall"));
+        return Err(SeccompError::field(
+            format!("{path}.names"),
+            "must name at least one syscall",
+        ));
     }
     for (j, name) in call.names().iter().enumerate() {
         if name.is_empty() {
-            return Err(SeccompError::field(format!("{path}.names[{j}]"), "must not be empty"));
+            return Err(SeccompError::field(
+                format!("{path}.names[{j}]"),
+                "must not be empty",
+            ));
         }
         if act == ScmpAction::Notify && NOTIFY_FORBIDDEN.contains(&name.as_str()) {
             return Err(SeccompError::field(
@@ -117,7 +178,11 @@ fn add_syscall(ctx: &mut ScmpFilterContext, i: usize, call: &LinuxSyscall, defau
         }
     }
     let args = call.args().as_deref().unwrap_or(&[]);
-    let conds = args.iter().enumerate().map(|(k, a)| condition(a, &format!("{path}.args[{k}]"))).collect::<Result<Vec<_>, _>>()?;
+    let conds = args
+        .iter()
+        .enumerate()
+        .map(|(k, a)| condition(a, &format!("{path}.args[{k}]")))
+        .collect::<Result<Vec<_>, _>>()?;
     if act == default {
         // libseccomp refuses a rule that repeats the default action; it
         // would change nothing anyway (runc skips it the same way).
@@ -133,19 +198,31 @@ fn add_syscall(ctx: &mut ScmpFilterContext, i: usize, call: &LinuxSyscall, defau
         let nr = match ScmpSyscall::from_name(name) {
             Ok(nr) => nr,
             Err(_) => {
-                tracing::debug!("seccomp: {path}.names[{j}]: {name:?} is unknown to libseccomp {}, skipped", lib_version());
+                tracing::debug!(
+                    "seccomp: {path}.names[{j}]: {name:?} is unknown to libseccomp {}, skipped",
+                    lib_version()
+                );
                 continue;
             }
         };
         let added = if conds.is_empty() {
             ctx.add_rule(act, nr).map(drop)
         } else if one_per_rule {
-            conds.iter().try_for_each(|c| ctx.add_rule_conditional(act, nr, std::slice::from_ref(c)).map(drop))
+            conds.iter().try_for_each(|c| {
+                ctx.add_rule_conditional(act, nr, std::slice::from_ref(c))
+                    .map(drop)
+            })
         } else {
             ctx.add_rule_conditional(act, nr, &conds).map(drop)
         };
         added.map_err(|e| {
-            SeccompError::field(format!("{path}.names[{j}]"), format!("libseccomp refused the {} rule for {name:?}: {e}", json_name(&call.action())))
+            SeccompError::field(
+                format!("{path}.names[{j}]"),
+                format!(
+                    "libseccomp refused the {} rule for {name:?}: {e}",
+                    json_name(&call.action())
+                ),
+            )
         })?;
     }
     Ok(())
@@ -154,16 +231,28 @@ fn add_syscall(ctx: &mut ScmpFilterContext, i: usize, call: &LinuxSyscall, defau
 fn condition(a: &LinuxSeccompArg, path: &str) -> Result<ScmpArgCompare, SeccompError> {
     use LinuxSeccompOperator as O;
     if a.index() >= MAX_ARGS {
-        return Err(SeccompError::field(format!("{path}.index"), format!("{} is out of range: syscall arguments are numbered 0 to 5", a.index())));
+        return Err(SeccompError::field(
+            format!("{path}.index"),
+            format!(
+                "{} is out of range: syscall arguments are numbered 0 to 5",
+                a.index()
+            ),
+        ));
     }
     let (op, datum) = match a.op() {
         // value is the mask, valueTwo the value the masked argument must equal.
-        O::ScmpCmpMaskedEq => (ScmpCompareOp::MaskedEqual(a.value()), a.value_two().unwrap_or(0)),
+        O::ScmpCmpMaskedEq => (
+            ScmpCompareOp::MaskedEqual(a.value()),
+            a.value_two().unwrap_or(0),
+        ),
         other => {
             if let Some(v2) = a.value_two().filter(|v| *v != 0) {
                 return Err(SeccompError::field(
                     format!("{path}.valueTwo"),
-                    format!("{v2} is only used by SCMP_CMP_MASKED_EQ, and {path}.op is {}", json_name(&other)),
+                    format!(
+                        "{v2} is only used by SCMP_CMP_MASKED_EQ, and {path}.op is {}",
+                        json_name(&other)
+                    ),
                 ));
             }
             let op = match other {
@@ -200,7 +289,9 @@ fn kernel_flags(s: &LinuxSeccomp, notify: bool) -> Result<u32, SeccompError> {
         let (bits, since) = match f {
             // With a listener the kernel wants TSYNC_ESRCH beside TSYNC, so
             // that the return value can only be the fd.
-            LinuxSeccompFilterFlag::SeccompFilterFlagTsync if notify => (flag::TSYNC | flag::TSYNC_ESRCH, "5.7 with SCMP_ACT_NOTIFY"),
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync if notify => {
+                (flag::TSYNC | flag::TSYNC_ESRCH, "5.7 with SCMP_ACT_NOTIFY")
+            }
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => (flag::TSYNC, "3.17"),
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => (flag::LOG, "4.14"),
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => (flag::SPEC_ALLOW, "4.17"),
@@ -210,13 +301,27 @@ fn kernel_flags(s: &LinuxSeccomp, notify: bool) -> Result<u32, SeccompError> {
                     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies to SCMP_ACT_NOTIFY rules only, and this profile has none (the kernel refuses it without a listener)",
                 ));
             }
-            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => (flag::WAIT_KILLABLE_RECV, "5.19"),
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                (flag::WAIT_KILLABLE_RECV, "5.19")
+            }
         };
-        probe(bits | (flags & flag::NEW_LISTENER))
-            .map_err(|e| SeccompError::field(&path, format!("{} is not supported by this kernel (needs Linux {since}): {e}", json_name(f))))?;
+        probe(bits | (flags & flag::NEW_LISTENER)).map_err(|e| {
+            SeccompError::field(
+                &path,
+                format!(
+                    "{} is not supported by this kernel (needs Linux {since}): {e}",
+                    json_name(f)
+                ),
+            )
+        })?;
         flags |= bits;
     }
-    probe(flags).map_err(|e| SeccompError::field(format!("{ROOT}.flags"), format!("the kernel refuses this combination of flags ({flags:#x}): {e}")))?;
+    probe(flags).map_err(|e| {
+        SeccompError::field(
+            format!("{ROOT}.flags"),
+            format!("the kernel refuses this combination of flags ({flags:#x}): {e}"),
+        )
+    })?;
     Ok(flags)
 }
 
@@ -228,7 +333,12 @@ fn probe(flags: u32) -> io::Result<()> {
     // SAFETY: a null program pointer is never dereferenced by userspace;
     // the kernel validates the flags, then fails to copy it.
     let rc = unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong, flags as libc::c_ulong, std::ptr::null::<libc::sock_fprog>())
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags as libc::c_ulong,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
     };
     let err = io::Error::last_os_error();
     match (rc, err.raw_os_error()) {
@@ -242,18 +352,33 @@ fn probe(flags: u32) -> io::Result<()> {
 /// the same generator `seccomp_load` uses), as kernel `sock_filter`s.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompError> {
     let io_err = |what: &str, e: io::Error| SeccompError::field(ROOT, format!("{what}: {e}"));
-    let fd = rustix::fs::memfd_create("hull-seccomp", rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| io_err("memfd_create for the BPF program", e.into()))?;
-    ctx.export_bpf(&fd).map_err(|e| lib_err(ROOT, "generating the BPF program", e))?;
+    let fd = rustix::fs::memfd_create("hull-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| io_err("memfd_create for the BPF program", e.into()))?;
+    ctx.export_bpf(&fd)
+        .map_err(|e| lib_err(ROOT, "generating the BPF program", e))?;
     let mut file = std::fs::File::from(fd);
     let mut bytes = Vec::new();
-    file.rewind().and_then(|_| file.read_to_end(&mut bytes)).map_err(|e| io_err("reading the BPF program back", e))?;
+    file.rewind()
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| io_err("reading the BPF program back", e))?;
     let size = std::mem::size_of::<libc::sock_filter>();
     if bytes.is_empty() || bytes.len() % size != 0 {
-        return Err(SeccompError::field(ROOT, format!("libseccomp generated a malformed BPF program ({} bytes)", bytes.len())));
+        return Err(SeccompError::field(
+            ROOT,
+            format!(
+                "libseccomp generated a malformed BPF program ({} bytes)",
+                bytes.len()
+            ),
+        ));
     }
     let program: Vec<libc::sock_filter> = bytes
         .chunks_exact(size)
-        .map(|c| libc::sock_filter { code: u16::from_ne_bytes([c[0], c[1]]), jt: c[2], jf: c[3], k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) })
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
         .collect();
     if program.len() > MAX_INSNS {
         return Err(SeccompError::field(

@@ -24,18 +24,38 @@ pub(crate) fn json_issues(seccomp: &Value) -> Vec<SeccompError> {
         check::<LinuxSeccompAction>(v, format!("{ROOT}.defaultAction"), "action", &mut out);
     }
     for (i, v) in array(obj.get("architectures")) {
-        check::<Arch>(v, format!("{ROOT}.architectures[{i}]"), "architecture", &mut out);
+        check::<Arch>(
+            v,
+            format!("{ROOT}.architectures[{i}]"),
+            "architecture",
+            &mut out,
+        );
     }
     for (i, v) in array(obj.get("flags")) {
-        check::<LinuxSeccompFilterFlag>(v, format!("{ROOT}.flags[{i}]"), "seccomp filter flag", &mut out);
+        check::<LinuxSeccompFilterFlag>(
+            v,
+            format!("{ROOT}.flags[{i}]"),
+            "seccomp filter flag",
+            &mut out,
+        );
     }
     for (i, call) in array(obj.get("syscalls")) {
         if let Some(v) = call.get("action") {
-            check::<LinuxSeccompAction>(v, format!("{ROOT}.syscalls[{i}].action"), "action", &mut out);
+            check::<LinuxSeccompAction>(
+                v,
+                format!("{ROOT}.syscalls[{i}].action"),
+                "action",
+                &mut out,
+            );
         }
         for (j, arg) in array(call.get("args")) {
             if let Some(v) = arg.get("op") {
-                check::<LinuxSeccompOperator>(v, format!("{ROOT}.syscalls[{i}].args[{j}].op"), "operator", &mut out);
+                check::<LinuxSeccompOperator>(
+                    v,
+                    format!("{ROOT}.syscalls[{i}].args[{j}].op"),
+                    "operator",
+                    &mut out,
+                );
             }
         }
     }
@@ -43,16 +63,25 @@ pub(crate) fn json_issues(seccomp: &Value) -> Vec<SeccompError> {
 }
 
 fn array(v: Option<&Value>) -> impl Iterator<Item = (usize, &Value)> {
-    v.and_then(Value::as_array).into_iter().flatten().enumerate()
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
 }
 
 fn check<T: DeserializeOwned>(v: &Value, path: String, what: &str, out: &mut Vec<SeccompError>) {
     match v {
         Value::String(s) => {
             if serde_json::from_value::<T>(v.clone()).is_err() {
-                out.push(SeccompError::field(path, format!("{s} is not a known {what}")));
+                out.push(SeccompError::field(
+                    path,
+                    format!("{s} is not a known {what}"),
+                ));
             }
         }
-        other => out.push(SeccompError::field(path, format!("must be a string naming the {what}, not {other}"))),
+        other => out.push(SeccompError::field(
+            path,
+            format!("must be a string naming the {what}, not {other}"),
+        )),
     }
 }

@@ -47,23 +47,40 @@ pub(crate) fn send_to_listener(
     metadata: Option<&str>,
     state_json: &str,
 ) -> Result<(), SeccompError> {
-    let err = |what: &'static str, source: io::Error| SeccompError::Listener { path: listener.to_owned(), what, source };
-    let state: serde_json::Value =
-        serde_json::from_str(state_json).map_err(|e| err("the container state is not JSON", io::Error::new(io::ErrorKind::InvalidData, e)))?;
+    let err = |what: &'static str, source: io::Error| SeccompError::Listener {
+        path: listener.to_owned(),
+        what,
+        source,
+    };
+    let state: serde_json::Value = serde_json::from_str(state_json).map_err(|e| {
+        err(
+            "the container state is not JSON",
+            io::Error::new(io::ErrorKind::InvalidData, e),
+        )
+    })?;
     let doc = process_state(pid, metadata, state).to_string();
 
     let sock = UnixStream::connect(listener).map_err(|e| err("connecting", e))?;
-    sock.set_write_timeout(Some(SEND_TIMEOUT)).map_err(|e| err("setting the send timeout", e))?;
+    sock.set_write_timeout(Some(SEND_TIMEOUT))
+        .map_err(|e| err("setting the send timeout", e))?;
     let fds = [notify_fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(err("preparing SCM_RIGHTS", io::ErrorKind::OutOfMemory.into()));
+        return Err(err(
+            "preparing SCM_RIGHTS",
+            io::ErrorKind::OutOfMemory.into(),
+        ));
     }
     let bytes = doc.as_bytes();
     // The fd travels with the first byte; a stream may take the rest later.
     let sent = loop {
-        match rustix::net::sendmsg(sock.as_fd(), &[IoSlice::new(bytes)], &mut control, SendFlags::NOSIGNAL) {
+        match rustix::net::sendmsg(
+            sock.as_fd(),
+            &[IoSlice::new(bytes)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
             Ok(n) => break n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(err("sending the state and the seccomp fd", e.into())),

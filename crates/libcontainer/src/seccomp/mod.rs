@@ -22,7 +22,6 @@
 //! job. Without it the load needs CAP_SYS_ADMIN (in the container's user
 //! namespace), so the init must load before it drops capabilities.
 
-
 mod compile;
 mod json;
 mod listener;
@@ -49,12 +48,19 @@ pub enum SeccompError {
     Load { reason: String },
     /// The seccomp agent at `listenerPath` could not be given the notify fd.
     #[error("linux.seccomp.listenerPath: {path:?}: {what}: {source}")]
-    Listener { path: PathBuf, what: &'static str, source: io::Error },
+    Listener {
+        path: PathBuf,
+        what: &'static str,
+        source: io::Error,
+    },
 }
 
 impl SeccompError {
     pub(crate) fn field(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        SeccompError::Field { path: path.into(), reason: reason.into() }
+        SeccompError::Field {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -80,7 +86,10 @@ pub(crate) struct Filter {
 
 impl fmt::Debug for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Filter").field("instructions", &self.program.len()).field("flags", &format_args!("{:#x}", self.flags)).finish()
+        f.debug_struct("Filter")
+            .field("instructions", &self.program.len())
+            .field("flags", &format_args!("{:#x}", self.flags))
+            .finish()
     }
 }
 
@@ -152,5 +161,7 @@ fn load_error(e: io::Error, flags: u32) -> SeccompError {
         _ => "",
     };
     // Allocation here is acceptable: this is the failure path.
-    SeccompError::Load { reason: format!("{e}{hint}") }
+    SeccompError::Load {
+        reason: format!("{e}{hint}"),
+    }
 }

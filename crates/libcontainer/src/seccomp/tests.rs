@@ -15,7 +15,10 @@ use nix::{
     unistd::{fork, ForkResult},
 };
 use oci_spec::runtime::LinuxSeccomp;
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
 use serde_json::{json, Value};
 
 use super::*;
@@ -48,14 +51,82 @@ const ARCHES: &[&str] = &["SCMP_ARCH_NATIVE"];
 /// personality restricted with several conditions on the same argument.
 fn docker_like() -> Value {
     let allow = [
-        "accept", "accept4", "access", "arch_prctl", "bind", "brk", "chdir", "clock_gettime", "clock_nanosleep", "close",
-        "close_range", "connect", "dup", "dup2", "dup3", "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "eventfd2",
-        "execve", "exit", "exit_group", "faccessat", "faccessat2", "fchdir", "fcntl", "fstat", "futex", "getcwd", "getdents64",
-        "getegid", "geteuid", "getgid", "getpid", "getppid", "getrandom", "gettid", "getuid", "ioctl", "lseek", "madvise", "mmap",
-        "mprotect", "munmap", "nanosleep", "newfstatat", "open", "openat", "pipe2", "poll", "prctl", "pread64", "prlimit64",
-        "read", "readlink", "recvfrom", "recvmsg", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sendmsg", "sendto",
-        "set_robust_list", "set_tid_address", "setsockopt", "sigaltstack", "socket", "socketcall", "stat", "statx", "uname",
-        "wait4", "write", "writev", "hull_not_a_syscall",
+        "accept",
+        "accept4",
+        "access",
+        "arch_prctl",
+        "bind",
+        "brk",
+        "chdir",
+        "clock_gettime",
+        "clock_nanosleep",
+        "close",
+        "close_range",
+        "connect",
+        "dup",
+        "dup2",
+        "dup3",
+        "epoll_create1",
+        "epoll_ctl",
+        "epoll_pwait",
+        "epoll_wait",
+        "eventfd2",
+        "execve",
+        "exit",
+        "exit_group",
+        "faccessat",
+        "faccessat2",
+        "fchdir",
+        "fcntl",
+        "fstat",
+        "futex",
+        "getcwd",
+        "getdents64",
+        "getegid",
+        "geteuid",
+        "getgid",
+        "getpid",
+        "getppid",
+        "getrandom",
+        "gettid",
+        "getuid",
+        "ioctl",
+        "lseek",
+        "madvise",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "nanosleep",
+        "newfstatat",
+        "open",
+        "openat",
+        "pipe2",
+        "poll",
+        "prctl",
+        "pread64",
+        "prlimit64",
+        "read",
+        "readlink",
+        "recvfrom",
+        "recvmsg",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "sendmsg",
+        "sendto",
+        "set_robust_list",
+        "set_tid_address",
+        "setsockopt",
+        "sigaltstack",
+        "socket",
+        "socketcall",
+        "stat",
+        "statx",
+        "uname",
+        "wait4",
+        "write",
+        "writev",
+        "hull_not_a_syscall",
     ];
     json!({
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -115,54 +186,78 @@ fn every_action_builds() {
             rule["errnoRet"] = json!(r);
         }
         let f = build(allow_default_with(rule));
-        assert!(f.instructions() > empty, "{action}: the rule must be in the program ({f:?})");
+        assert!(
+            f.instructions() > empty,
+            "{action}: the rule must be in the program ({f:?})"
+        );
         assert_eq!(f.uses_notify(), action == "SCMP_ACT_NOTIFY", "{action}");
     }
     // ALLOW against a deny-by-default profile.
-    let f = build(json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]}));
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
     assert!(f.instructions() > empty);
 }
 
 #[test]
 fn rule_with_the_default_action_is_skipped() {
     let empty = build(json!({"defaultAction": "SCMP_ACT_ERRNO"})).instructions();
-    let same = build(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}));
+    let same = build(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
     assert_eq!(same.instructions(), empty);
     // A different errno is a different action: kept.
-    let other =
-        build(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}));
+    let other = build(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
+    );
     assert!(other.instructions() > empty);
 }
 
 #[test]
 fn every_operator_builds() {
-    let ops = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+    let ops = [
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
     let empty = build(json!({"defaultAction": "SCMP_ACT_ALLOW"})).instructions();
     for op in ops {
         let mut arg = json!({"index": 2, "value": 0o100, "op": op});
         if op == "SCMP_CMP_MASKED_EQ" {
             arg["valueTwo"] = json!(0o100);
         }
-        let f = build(allow_default_with(json!({"names": ["openat"], "action": "SCMP_ACT_ERRNO", "args": [arg]})));
+        let f = build(allow_default_with(
+            json!({"names": ["openat"], "action": "SCMP_ACT_ERRNO", "args": [arg]}),
+        ));
         assert!(f.instructions() > empty, "{op}");
     }
     // Several arguments ANDed in one rule, and one argument compared twice.
-    build(allow_default_with(json!({"names": ["openat"], "action": "SCMP_ACT_ERRNO", "args": [
-        {"index": 0, "value": 3, "op": "SCMP_CMP_EQ"},
-        {"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
-        {"index": 3, "value": 0o777, "op": "SCMP_CMP_LE"}
-    ]})));
-    build(allow_default_with(json!({"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
-        {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"},
-        {"index": 1, "value": 15, "op": "SCMP_CMP_EQ"},
-        {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}
-    ]})));
+    build(allow_default_with(
+        json!({"names": ["openat"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 0, "value": 3, "op": "SCMP_CMP_EQ"},
+            {"index": 2, "value": 1, "valueTwo": 1, "op": "SCMP_CMP_MASKED_EQ"},
+            {"index": 3, "value": 0o777, "op": "SCMP_CMP_LE"}
+        ]}),
+    ));
+    build(allow_default_with(
+        json!({"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [
+            {"index": 1, "value": 9, "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 15, "op": "SCMP_CMP_EQ"},
+            {"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}
+        ]}),
+    ));
 }
 
 #[test]
 fn unknown_syscall_names_are_skipped() {
     let empty = build(json!({"defaultAction": "SCMP_ACT_ERRNO"})).instructions();
-    let f = build(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["hull_not_a_syscall"], "action": "SCMP_ACT_ALLOW"}]}));
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["hull_not_a_syscall"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
     assert_eq!(f.instructions(), empty);
     let g = build(
         json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["hull_not_a_syscall", "getpid"], "action": "SCMP_ACT_ALLOW"}]}),
@@ -172,18 +267,35 @@ fn unknown_syscall_names_are_skipped() {
 
 #[test]
 fn flags_are_checked_against_the_kernel() {
-    for flag in ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"] {
-        match Filter::build(&spec(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag]}))) {
+    for flag in [
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    ] {
+        match Filter::build(&spec(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag]}),
+        )) {
             Ok(_) => {}
-            Err(e) => assert!(e.to_string().starts_with("linux.seccomp.flags[0]: "), "{flag}: {e}"),
+            Err(e) => assert!(
+                e.to_string().starts_with("linux.seccomp.flags[0]: "),
+                "{flag}: {e}"
+            ),
         }
     }
-    let f = build(allow_default_with(json!({"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"})));
+    let f = build(allow_default_with(
+        json!({"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}),
+    ));
     assert_eq!(f.flags, flag::NEW_LISTENER);
     let mut p = allow_default_with(json!({"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}));
-    p["flags"] = json!(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+    p["flags"] = json!([
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+    ]);
     let f = build(p);
-    assert_eq!(f.flags, flag::NEW_LISTENER | flag::TSYNC | flag::TSYNC_ESRCH | flag::WAIT_KILLABLE_RECV);
+    assert_eq!(
+        f.flags,
+        flag::NEW_LISTENER | flag::TSYNC | flag::TSYNC_ESRCH | flag::WAIT_KILLABLE_RECV
+    );
 }
 
 // ---- errors name the JSON path ---------------------------------------------
@@ -191,7 +303,10 @@ fn flags_are_checked_against_the_kernel() {
 #[test]
 fn unknown_names_in_the_raw_json_are_reported_by_path() {
     let mut doc = docker_like();
-    doc["syscalls"].as_array_mut().unwrap().insert(3, json!({"names": ["getpid"], "action": "SCMP_ACT_FOO"}));
+    doc["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .insert(3, json!({"names": ["getpid"], "action": "SCMP_ACT_FOO"}));
     doc["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_VAX"]);
     doc["flags"] = json!(["SECCOMP_FILTER_FLAG_NOPE"]);
     doc["syscalls"][1]["args"][0]["op"] = json!("SCMP_CMP_ALMOST");
@@ -208,8 +323,14 @@ fn unknown_names_in_the_raw_json_are_reported_by_path() {
         ]
     );
     let bad_default = json!({"defaultAction": "SCMP_ACT_MAYBE"});
-    assert_eq!(json_issues(&bad_default)[0].to_string(), "linux.seccomp.defaultAction: SCMP_ACT_MAYBE is not a known action");
-    assert_eq!(json_issues(&json!({"defaultAction": 3}))[0].to_string(), "linux.seccomp.defaultAction: must be a string naming the action, not 3");
+    assert_eq!(
+        json_issues(&bad_default)[0].to_string(),
+        "linux.seccomp.defaultAction: SCMP_ACT_MAYBE is not a known action"
+    );
+    assert_eq!(
+        json_issues(&json!({"defaultAction": 3}))[0].to_string(),
+        "linux.seccomp.defaultAction: must be a string naming the action, not 3"
+    );
     assert!(json_issues(&docker_like()).is_empty());
 }
 
@@ -218,21 +339,41 @@ fn architecture_libseccomp_lacks_is_an_error() {
     // LoongArch arrived in libseccomp 2.6.
     let v = libseccomp::ScmpVersion::current().unwrap();
     if (v.major, v.minor) >= (2, 6) {
-        eprintln!("note: libseccomp {} knows every architecture oci-spec names; nothing to check", compile::lib_version());
+        eprintln!(
+            "note: libseccomp {} knows every architecture oci-spec names; nothing to check",
+            compile::lib_version()
+        );
         return;
     }
-    let e = build_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_LOONGARCH64"]}));
+    let e = build_err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_LOONGARCH64"]}),
+    );
     assert!(e.starts_with("linux.seccomp.architectures[1]: SCMP_ARCH_LOONGARCH64 is not supported by libseccomp 2."), "{e}");
 }
 
 #[test]
 fn unenforceable_fields_are_errors_with_their_path() {
     let cases = [
-        (json!({"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}), "linux.seccomp.syscalls[0].errnoRet: only SCMP_ACT_ERRNO"),
-        (json!({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5000}), "linux.seccomp.syscalls[0].errnoRet: 5000 is out of range"),
-        (json!({"names": ["getpid"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000}), "linux.seccomp.syscalls[0].errnoRet: 70000 is out of range"),
-        (json!({"names": [], "action": "SCMP_ACT_ERRNO"}), "linux.seccomp.syscalls[0].names: must name"),
-        (json!({"names": ["getpid", ""], "action": "SCMP_ACT_ERRNO"}), "linux.seccomp.syscalls[0].names[1]: must not be empty"),
+        (
+            json!({"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}),
+            "linux.seccomp.syscalls[0].errnoRet: only SCMP_ACT_ERRNO",
+        ),
+        (
+            json!({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5000}),
+            "linux.seccomp.syscalls[0].errnoRet: 5000 is out of range",
+        ),
+        (
+            json!({"names": ["getpid"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000}),
+            "linux.seccomp.syscalls[0].errnoRet: 70000 is out of range",
+        ),
+        (
+            json!({"names": [], "action": "SCMP_ACT_ERRNO"}),
+            "linux.seccomp.syscalls[0].names: must name",
+        ),
+        (
+            json!({"names": ["getpid", ""], "action": "SCMP_ACT_ERRNO"}),
+            "linux.seccomp.syscalls[0].names[1]: must not be empty",
+        ),
         (
             json!({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}),
             "linux.seccomp.syscalls[0].args[0].index: 6 is out of range",
@@ -241,23 +382,49 @@ fn unenforceable_fields_are_errors_with_their_path() {
             json!({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "valueTwo": 2, "op": "SCMP_CMP_EQ"}]}),
             "linux.seccomp.syscalls[0].args[0].valueTwo: 2 is only used by SCMP_CMP_MASKED_EQ",
         ),
-        (json!({"names": ["getpid", "write"], "action": "SCMP_ACT_NOTIFY"}), "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for \"write\""),
-        (json!({"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}), "linux.seccomp.syscalls[0].names[0]: SCMP_ACT_NOTIFY cannot be used for \"sendmsg\""),
+        (
+            json!({"names": ["getpid", "write"], "action": "SCMP_ACT_NOTIFY"}),
+            "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for \"write\"",
+        ),
+        (
+            json!({"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}),
+            "linux.seccomp.syscalls[0].names[0]: SCMP_ACT_NOTIFY cannot be used for \"sendmsg\"",
+        ),
     ];
     for (rule, want) in cases {
         let e = build_err(allow_default_with(rule.clone()));
         assert!(e.starts_with(want), "{rule}:\n got  {e}\n want {want}...");
     }
-    let e = build_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}));
-    assert!(e.starts_with("linux.seccomp.listenerPath: required: linux.seccomp.syscalls[0] uses SCMP_ACT_NOTIFY"), "{e}");
+    let e = build_err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert!(
+        e.starts_with(
+            "linux.seccomp.listenerPath: required: linux.seccomp.syscalls[0] uses SCMP_ACT_NOTIFY"
+        ),
+        "{e}"
+    );
     let e = build_err(json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/x"}));
-    assert!(e.starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"), "{e}");
-    let e = build_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}));
+    assert!(
+        e.starts_with("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"),
+        "{e}"
+    );
+    let e = build_err(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}),
+    );
     assert!(e.starts_with("linux.seccomp.flags[0]: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV applies to SCMP_ACT_NOTIFY rules only"), "{e}");
     let e = build_err(json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4096}));
-    assert!(e.starts_with("linux.seccomp.defaultErrnoRet: 4096 is out of range"), "{e}");
+    assert!(
+        e.starts_with("linux.seccomp.defaultErrnoRet: 4096 is out of range"),
+        "{e}"
+    );
     let e = build_err(json!({"defaultAction": "SCMP_ACT_KILL", "defaultErrnoRet": 1}));
-    assert!(e.starts_with("linux.seccomp.defaultErrnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return a value"), "{e}");
+    assert!(
+        e.starts_with(
+            "linux.seccomp.defaultErrnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return a value"
+        ),
+        "{e}"
+    );
 }
 
 // ---- loading, in forked children ---------------------------------------------
@@ -300,7 +467,10 @@ fn seccomp_mode_is_filter() -> bool {
     let mut buf = [0u8; 8192];
     // SAFETY: a NUL-terminated literal path and a stack buffer.
     let n = unsafe {
-        let fd = libc::open(c"/proc/self/status".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        let fd = libc::open(
+            c"/proc/self/status".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
         if fd < 0 {
             return false;
         }
@@ -355,16 +525,23 @@ fn docker_like_profile_loads_and_denies_by_default() {
             if libc::getpid() <= 0 {
                 return 101;
             }
-            if libc::syscall(libc::SYS_acct, std::ptr::null::<libc::c_char>()) != -1 || errno() != libc::EPERM {
+            if libc::syscall(libc::SYS_acct, std::ptr::null::<libc::c_char>()) != -1
+                || errno() != libc::EPERM
+            {
                 return 102;
             }
-            if libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) != -1 || errno() != libc::ENOSYS {
+            if libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) != -1
+                || errno() != libc::ENOSYS
+            {
                 return 103;
             }
         }
         0
     });
-    assert_eq!(code, 0, "100: load failed, 101: getpid, 102: acct not EPERM by default, 103: clone3 not ENOSYS");
+    assert_eq!(
+        code, 0,
+        "100: load failed, 101: getpid, 102: acct not EPERM by default, 103: clone3 not ENOSYS"
+    );
 }
 
 #[test]
@@ -405,13 +582,20 @@ fn argument_filters_match_at_runtime() {
                 (e(libc::kill(me, libc::SIGURG)), 0),
                 (e(libc::dup3(0, 200, libc::O_CLOEXEC)), 39),
                 (e(libc::dup3(0, 200, 0)), 0),
-                (e(libc::getpriority(libc::PRIO_PROCESS, me as libc::id_t)), 40),
+                (
+                    e(libc::getpriority(libc::PRIO_PROCESS, me as libc::id_t)),
+                    40,
+                ),
                 (e(libc::getpriority(libc::PRIO_PROCESS, 0)), 0),
                 (e(libc::getpriority(libc::PRIO_PGRP, 1)), -1),
             ];
             for (i, (got, want)) in checks.into_iter().enumerate() {
                 // -1: anything but our errno values (the real call ran).
-                let ok = if want == -1 { !(38..=40).contains(&got) } else { got == want };
+                let ok = if want == -1 {
+                    !(38..=40).contains(&got)
+                } else {
+                    got == want
+                };
                 if !ok {
                     return 110 + i as i32;
                 }
@@ -427,18 +611,34 @@ fn load_without_nnp_or_cap_sys_admin_is_refused_with_a_hint() {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("note: not root; checked in the unprivileged branch instead");
     }
-    let f = build(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_LOG"}]}));
+    let f = build(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_LOG"}]}),
+    );
     let code = in_child(|| {
-        if nix::unistd::geteuid().is_root() && caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).is_err() {
+        if nix::unistd::geteuid().is_root()
+            && caps::drop(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_SYS_ADMIN,
+            )
+            .is_err()
+        {
             return 100;
         }
         match f.load() {
             Ok(_) => 101,
-            Err(SeccompError::Load { reason }) if reason.contains("CAP_SYS_ADMIN") && !seccomp_mode_is_filter() => 0,
+            Err(SeccompError::Load { reason })
+                if reason.contains("CAP_SYS_ADMIN") && !seccomp_mode_is_filter() =>
+            {
+                0
+            }
             Err(_) => 102,
         }
     });
-    assert_eq!(code, 0, "100: dropping CAP_SYS_ADMIN, 101: loaded anyway, 102: wrong error");
+    assert_eq!(
+        code, 0,
+        "100: dropping CAP_SYS_ADMIN, 101: loaded anyway, 102: wrong error"
+    );
 }
 
 // ---- notify: child -> parent (fd) -> listener agent ---------------------------
@@ -450,13 +650,24 @@ fn send_fd(sock: impl AsFd, fd: std::os::fd::BorrowedFd<'_>) -> rustix::io::Resu
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     control.push(SendAncillaryMessage::ScmRights(&fds));
-    rustix::net::sendmsg(sock, &[std::io::IoSlice::new(b"f")], &mut control, SendFlags::NOSIGNAL)
+    rustix::net::sendmsg(
+        sock,
+        &[std::io::IoSlice::new(b"f")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
 }
 
 fn recv_fd(sock: impl AsFd, buf: &mut [u8]) -> (usize, Option<OwnedFd>) {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = rustix::net::recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC).expect("recvmsg");
+    let msg = rustix::net::recvmsg(
+        sock,
+        &mut [IoSliceMut::new(buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .expect("recvmsg");
     let fd = control.drain().find_map(|m| match m {
         RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
         _ => None,
@@ -472,11 +683,18 @@ fn agent(listener: UnixListener) -> Result<Value, String> {
     let (n, fd) = recv_fd(&conn, &mut buf);
     let fd = fd.ok_or("no fd in SCM_RIGHTS")?;
     let mut doc = buf[..n].to_vec();
-    conn.read_to_end(&mut doc).map_err(|e| format!("read: {e}"))?;
+    conn.read_to_end(&mut doc)
+        .map_err(|e| format!("read: {e}"))?;
     let doc: Value = serde_json::from_slice(&doc).map_err(|e| format!("state JSON: {e}"))?;
 
-    let mut pfd = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
-    let ts = rustix::time::Timespec { tv_sec: 20, tv_nsec: 0 };
+    let mut pfd = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let ts = rustix::time::Timespec {
+        tv_sec: 20,
+        tv_nsec: 0,
+    };
     if rustix::event::poll(&mut pfd, Some(&ts)).map_err(|e| format!("poll: {e}"))? == 0 {
         return Err("no notification within 20s".into());
     }
@@ -484,12 +702,18 @@ fn agent(listener: UnixListener) -> Result<Value, String> {
     if req.data.syscall != ScmpSyscall::from_name("getppid").unwrap() {
         return Err(format!("notified of {:?}, not getppid", req.data.syscall));
     }
-    ScmpNotifResp::new_val(req.id, SPOOFED_PPID, ScmpNotifRespFlags::empty()).respond(fd.as_raw_fd()).map_err(|e| format!("respond: {e}"))?;
+    ScmpNotifResp::new_val(req.id, SPOOFED_PPID, ScmpNotifRespFlags::empty())
+        .respond(fd.as_raw_fd())
+        .map_err(|e| format!("respond: {e}"))?;
     Ok(doc)
 }
 
 fn notify_round_trip(flags: &[&str]) {
-    let dir = std::env::temp_dir().join(format!("hull-seccomp-agent-{}-{}", std::process::id(), flags.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "hull-seccomp-agent-{}-{}",
+        std::process::id(),
+        flags.len()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock_path = dir.join("agent.sock");
@@ -505,9 +729,13 @@ fn notify_round_trip(flags: &[&str]) {
     let agent = std::thread::spawn(move || agent(listener));
 
     // The channel the init would use to pass the fd to the parent.
-    let (parent_end, child_end) =
-        rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::SEQPACKET, rustix::net::SocketFlags::CLOEXEC, None)
-            .unwrap();
+    let (parent_end, child_end) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
     // SAFETY: the child sticks to raw system calls on memory prepared
     // before the fork, then _exits.
     let child = match unsafe { fork() }.expect("fork") {
@@ -562,7 +790,11 @@ fn notify_round_trip(flags: &[&str]) {
         Some(r) => r.unwrap(),
     }
     let doc = doc.unwrap();
-    assert_eq!(status, WaitStatus::Exited(child, 0), "100: load, 101: passing the fd, 102: getppid not answered by the agent");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(child, 0),
+        "100: load, 101: passing the fd, 102: getppid not answered by the agent"
+    );
     assert_eq!(doc["ociVersion"], crate::OCI_VERSION);
     assert_eq!(doc["fds"], json!(["seccompFd"]));
     assert_eq!(doc["pid"], child.as_raw());
@@ -578,15 +810,26 @@ fn notify_fd_reaches_the_agent_which_answers_the_syscall() {
 
 #[test]
 fn notify_with_tsync_and_wait_killable_recv() {
-    notify_round_trip(&["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_LOG"]);
+    notify_round_trip(&[
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        "SECCOMP_FILTER_FLAG_LOG",
+    ]);
 }
 
 #[test]
 fn listener_errors_name_the_socket() {
     let (r, _w) = rustix::pipe::pipe().unwrap();
     let missing = std::path::Path::new("/nonexistent/hull-agent.sock");
-    let e = send_to_listener(missing, r.as_fd(), 1, None, "{}").unwrap_err().to_string();
-    assert!(e.starts_with("linux.seccomp.listenerPath: \"/nonexistent/hull-agent.sock\": connecting: "), "{e}");
-    let e = send_to_listener(missing, r.as_fd(), 1, None, "not json").unwrap_err().to_string();
+    let e = send_to_listener(missing, r.as_fd(), 1, None, "{}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("linux.seccomp.listenerPath: \"/nonexistent/hull-agent.sock\": connecting: "),
+        "{e}"
+    );
+    let e = send_to_listener(missing, r.as_fd(), 1, None, "not json")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("the container state is not JSON"), "{e}");
 }

@@ -26,7 +26,10 @@ pub(crate) const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 #[derive(Debug, thiserror::Error)]
 pub enum DbusError {
     #[error("connecting to {path}: {source}")]
-    Connect { path: &'static str, source: io::Error },
+    Connect {
+        path: &'static str,
+        source: io::Error,
+    },
     #[error("D-Bus authentication: {0}")]
     Auth(String),
     #[error("D-Bus socket: {0}")]
@@ -78,21 +81,44 @@ impl Conn {
     }
 
     fn open(path: &'static str, bus: bool, deadline: Instant) -> Result<Conn, DbusError> {
-        let sock = UnixStream::connect(path).map_err(|source| DbusError::Connect { path, source })?;
-        let mut c = Conn { sock, serial: 0, bus, signals: Vec::new() };
+        let sock =
+            UnixStream::connect(path).map_err(|source| DbusError::Connect { path, source })?;
+        let mut c = Conn {
+            sock,
+            serial: 0,
+            bus,
+            signals: Vec::new(),
+        };
         c.auth(deadline)?;
         if bus {
-            c.call(&c.bus_call("Hello", "", Vec::new()), deadline, "saying Hello to the bus")?;
+            c.call(
+                &c.bus_call("Hello", "", Vec::new()),
+                deadline,
+                "saying Hello to the bus",
+            )?;
             let mut w = Writer::new();
             w.str("type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'");
-            c.call(&c.bus_call("AddMatch", "s", w.into_bytes()), deadline, "subscribing to JobRemoved")?;
+            c.call(
+                &c.bus_call("AddMatch", "s", w.into_bytes()),
+                deadline,
+                "subscribing to JobRemoved",
+            )?;
             // Without a subscriber systemd does not emit on the bus at all.
-            c.call(&manager_call("Subscribe", "", Vec::new()), deadline, "subscribing to systemd")?;
+            c.call(
+                &manager_call("Subscribe", "", Vec::new()),
+                deadline,
+                "subscribing to systemd",
+            )?;
         }
         Ok(c)
     }
 
-    fn bus_call(&self, member: &'static str, signature: &'static str, body: Vec<u8>) -> Call<'static> {
+    fn bus_call(
+        &self,
+        member: &'static str,
+        signature: &'static str,
+        body: Vec<u8>,
+    ) -> Call<'static> {
         Call {
             destination: Some("org.freedesktop.DBus"),
             path: "/org/freedesktop/DBus",
@@ -115,7 +141,9 @@ impl Conn {
 
     fn timeout_or(e: io::Error, what: &str) -> DbusError {
         match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => DbusError::Timeout(what.to_string()),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                DbusError::Timeout(what.to_string())
+            }
             _ => DbusError::Io(e),
         }
     }
@@ -135,7 +163,9 @@ impl Conn {
         let uid = rustix::process::getuid().as_raw().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n");
-        self.sock.write_all(hello.as_bytes()).map_err(|e| Self::timeout_or(e, WHAT))?;
+        self.sock
+            .write_all(hello.as_bytes())
+            .map_err(|e| Self::timeout_or(e, WHAT))?;
         // The server says nothing after OK, so reading byte by byte cannot
         // swallow the start of a message.
         let mut line = Vec::new();
@@ -153,35 +183,52 @@ impl Conn {
         }
         if !line.starts_with(b"OK ") {
             let reply = String::from_utf8_lossy(&line);
-            return Err(DbusError::Auth(format!("server replied {:?}", reply.trim_end())));
+            return Err(DbusError::Auth(format!(
+                "server replied {:?}",
+                reply.trim_end()
+            )));
         }
         Ok(())
     }
 
     fn read_message(&mut self, what: &str) -> Result<Message, DbusError> {
         let mut head = [0u8; 16];
-        self.sock.read_exact(&mut head).map_err(|e| Self::timeout_or(e, what))?;
+        self.sock
+            .read_exact(&mut head)
+            .map_err(|e| Self::timeout_or(e, what))?;
         let len = wire::message_len(&head)?;
         let mut buf = vec![0u8; len];
         buf[..16].copy_from_slice(&head);
-        self.sock.read_exact(&mut buf[16..]).map_err(|e| Self::timeout_or(e, what))?;
+        self.sock
+            .read_exact(&mut buf[16..])
+            .map_err(|e| Self::timeout_or(e, what))?;
         wire::decode(&buf)
     }
 
     /// Sends `call` and returns its reply; an error reply is an error.
-    pub(crate) fn call(&mut self, call: &Call, deadline: Instant, what: &str) -> Result<Message, DbusError> {
+    pub(crate) fn call(
+        &mut self,
+        call: &Call,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Message, DbusError> {
         self.serial = self.serial.wrapping_add(1).max(1);
         let serial = self.serial;
         let msg = call.encode(serial, self.bus);
         self.set_deadline(deadline, what)?;
-        self.sock.write_all(&msg).map_err(|e| Self::timeout_or(e, what))?;
+        self.sock
+            .write_all(&msg)
+            .map_err(|e| Self::timeout_or(e, what))?;
         loop {
             self.set_deadline(deadline, what)?;
             let m = self.read_message(what)?;
             match m.kind {
                 wire::METHOD_RETURN if m.reply_serial == Some(serial) => return Ok(m),
                 wire::ERROR if m.reply_serial == Some(serial) => {
-                    let message = m.body_reader("s").and_then(|mut r| r.str()).unwrap_or_default();
+                    let message = m
+                        .body_reader("s")
+                        .and_then(|mut r| r.str())
+                        .unwrap_or_default();
                     let name = m.error_name.unwrap_or_else(|| "(unnamed error)".into());
                     return Err(DbusError::Remote { name, message });
                 }
@@ -194,7 +241,12 @@ impl Conn {
 
     /// Waits for systemd's JobRemoved signal for `job` and returns the
     /// job's result ("done", "failed", "canceled", "timeout"...).
-    pub(crate) fn wait_job(&mut self, job: &str, deadline: Instant, what: &str) -> Result<String, DbusError> {
+    pub(crate) fn wait_job(
+        &mut self,
+        job: &str,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<String, DbusError> {
         loop {
             while let Some(m) = self.signals.pop() {
                 let mut r = m.body_reader("uoss")?;
@@ -214,7 +266,11 @@ impl Conn {
 }
 
 /// A call to systemd's Manager object.
-pub(crate) fn manager_call(member: &'static str, signature: &'static str, body: Vec<u8>) -> Call<'static> {
+pub(crate) fn manager_call(
+    member: &'static str,
+    signature: &'static str,
+    body: Vec<u8>,
+) -> Call<'static> {
     Call {
         destination: Some("org.freedesktop.systemd1"),
         path: "/org/freedesktop/systemd1",
@@ -227,7 +283,11 @@ pub(crate) fn manager_call(member: &'static str, signature: &'static str, body: 
 
 /// A Properties.Get of the Manager object.
 pub(crate) fn manager_property(name: &str) -> Call<'static> {
-    property("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", name)
+    property(
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        name,
+    )
 }
 
 /// A Properties.Get of `interface.name` on the object at `path`.

@@ -226,14 +226,20 @@ pub(crate) fn message_len(head: &[u8; 16]) -> Result<usize, DbusError> {
     };
     let num = |b: &[u8]| {
         let a = [b[0], b[1], b[2], b[3]];
-        (if big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }) as usize
+        (if big {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        }) as usize
     };
     let body = num(&head[4..8]);
     let fields = num(&head[12..16]);
     let header = (16 + fields).next_multiple_of(8);
     let total = header.saturating_add(body);
     if total > MAX_MESSAGE {
-        return Err(DbusError::Protocol(format!("message of {total} bytes exceeds the limit")));
+        return Err(DbusError::Protocol(format!(
+            "message of {total} bytes exceeds the limit"
+        )));
     }
     Ok(total)
 }
@@ -245,7 +251,9 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Message, DbusError> {
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| DbusError::Protocol("truncated header".into()))?;
     if message_len(head)? != buf.len() {
-        return Err(DbusError::Protocol("message length does not match its header".into()));
+        return Err(DbusError::Protocol(
+            "message length does not match its header".into(),
+        ));
     }
     let big = head[0] == b'B';
     let mut r = Reader::new(buf, big);
@@ -298,11 +306,17 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Message, DbusError> {
                     m.signature = s;
                 }
             }
-            other => return Err(DbusError::Protocol(format!("header field {code} of type {other:?}"))),
+            other => {
+                return Err(DbusError::Protocol(format!(
+                    "header field {code} of type {other:?}"
+                )))
+            }
         }
     }
     if r.pos != end {
-        return Err(DbusError::Protocol("header fields overrun their array".into()));
+        return Err(DbusError::Protocol(
+            "header fields overrun their array".into(),
+        ));
     }
     r.align(8)?;
     let body = buf
@@ -347,7 +361,11 @@ impl<'a> Reader<'a> {
         self.align(4)?;
         let b = self.take(4)?;
         let a = [b[0], b[1], b[2], b[3]];
-        Ok(if self.big { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) })
+        Ok(if self.big {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
     }
 
     fn text(&mut self, len: usize) -> Result<String, DbusError> {
@@ -376,7 +394,9 @@ impl<'a> Reader<'a> {
                 let len = self.u32()? as usize;
                 Ok(self.take(len)?.to_vec())
             }
-            other => Err(DbusError::Protocol(format!("expected a byte array variant, got {other:?}"))),
+            other => Err(DbusError::Protocol(format!(
+                "expected a byte array variant, got {other:?}"
+            ))),
         }
     }
 
@@ -384,7 +404,9 @@ impl<'a> Reader<'a> {
     pub(crate) fn variant_str(&mut self) -> Result<String, DbusError> {
         match self.sig()?.as_str() {
             "s" | "o" => self.str(),
-            other => Err(DbusError::Protocol(format!("expected a string variant, got {other:?}"))),
+            other => Err(DbusError::Protocol(format!(
+                "expected a string variant, got {other:?}"
+            ))),
         }
     }
 }
@@ -403,7 +425,11 @@ mod tests {
             fields.push(val.len() as u8);
         } else {
             let n = val.len() as u32;
-            fields.extend_from_slice(&if big { n.to_be_bytes() } else { n.to_le_bytes() });
+            fields.extend_from_slice(&if big {
+                n.to_be_bytes()
+            } else {
+                n.to_le_bytes()
+            });
         }
         fields.extend_from_slice(val.as_bytes());
         fields.push(0);
@@ -445,7 +471,10 @@ mod tests {
         want.extend_from_slice(b"replace\0");
         assert_eq!(got, want);
         assert_eq!(got.len(), got.len().next_multiple_of(8));
-        assert_eq!(message_len(got[..16].try_into().unwrap()).unwrap(), got.len());
+        assert_eq!(
+            message_len(got[..16].try_into().unwrap()).unwrap(),
+            got.len()
+        );
     }
 
     #[test]
@@ -486,12 +515,21 @@ mod tests {
         w.str("x");
         w.array(8, |_| {});
         // "x": 4 + 2 = 6, pad to 8, length 0, pad to 16 for the element type
-        assert_eq!(w.into_bytes(), [1, 0, 0, 0, b'x', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            w.into_bytes(),
+            [1, 0, 0, 0, b'x', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     /// A JobRemoved signal as systemd sends it (little-endian, body uoss).
     fn job_removed(big: bool) -> Vec<u8> {
-        let n = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let n = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut body = Vec::new();
         let mut put = |v: &[u8]| body.extend_from_slice(v);
         put(&n(12)); // id
@@ -522,11 +560,17 @@ mod tests {
     fn decodes_a_job_removed_signal_of_either_byte_order() {
         for big in [false, true] {
             let raw = job_removed(big);
-            assert_eq!(message_len(raw[..16].try_into().unwrap()).unwrap(), raw.len());
+            assert_eq!(
+                message_len(raw[..16].try_into().unwrap()).unwrap(),
+                raw.len()
+            );
             let m = decode(&raw).unwrap();
             assert_eq!(m.kind, SIGNAL);
             assert_eq!(m.member.as_deref(), Some("JobRemoved"));
-            assert_eq!(m.interface.as_deref(), Some("org.freedesktop.systemd1.Manager"));
+            assert_eq!(
+                m.interface.as_deref(),
+                Some("org.freedesktop.systemd1.Manager")
+            );
             let mut r = m.body_reader("uoss").unwrap();
             assert_eq!(r.u32().unwrap(), 12);
             assert_eq!(r.str().unwrap(), "/org/freedesktop/systemd1/job/12");
