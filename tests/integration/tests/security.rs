@@ -164,3 +164,49 @@ fn mount_destination_symlink_to_host_stays_inside() {
         "host mount table changed"
     );
 }
+
+/// CVE-2025-52881: exec writes /proc files (here oom_score_adj) after
+/// joining the container's mount namespace. A container that can mount
+/// replaces /proc with a tree whose `self/oom_score_adj` leads to a file
+/// of its choosing; the write must still reach the real procfs file.
+#[test]
+fn exec_writes_to_proc_ignore_the_containers_proc_mounts() {
+    require_root!();
+    let rt = Runtime::new("exec_proc_redirect");
+    let mut b = rt.bundle();
+    let seen = b.host_dir("seen");
+    std::fs::write(seen.join("target"), "").unwrap();
+    b.bind(&seen, "/seen");
+    b.process()["oomScoreAdj"] = json!(321);
+    let caps = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set] = caps.clone();
+    }
+    b.linux()["readonlyPaths"] = json!([]);
+    b.linux()["maskedPaths"] = json!([]);
+    // The fake /proc: self -> /fake, /fake/oom_score_adj -> /seen/target.
+    b.args(&[
+        "sh",
+        "-c",
+        "mkdir -p /fake && ln -sf /seen/target /fake/oom_score_adj && ln -sf /seen/target /fake/setgroups && \
+         mount -t tmpfs fake /proc && ln -s /fake /proc/self && touch /seen/ready && exec sleep 60",
+    ]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.join("ready").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the container never replaced its /proc: {}",
+            rt.container_stderr(&b.id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = rt.exec(&["exec", &b.id, "cat", "/seen/target"]);
+    let target = std::fs::read_to_string(seen.join("target")).unwrap();
+    assert_eq!(
+        target, "",
+        "exec wrote into the file the container's /proc pointed at: {o}"
+    );
+    o.ok();
+}

@@ -16,6 +16,7 @@ use crate::{
     executor::{DefaultExecutor, Executor},
     init::{self, PHASE_TIMEOUT},
     namespaces,
+    procfs_handle::{ProcBase, ProcfsHandle},
     state::Status,
     sync::{Channel, Msg},
     syscall::{self, Forked},
@@ -359,6 +360,10 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::Init("process: required".into()))?;
+    // Before joining the container's namespaces: its /proc is its own to
+    // shape, this instance is not.
+    let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
+    init::process::set_oom_score_adj(proc, &procfs, ProcBase::SelfProcess)?;
     init::attrs::set_exec_cpu_affinity_initial(proc)?;
     a.channel.send(&Msg::ChildReady {
         needs_id_maps: false,
@@ -389,6 +394,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         a.preserve_fds,
         a.seccomp,
         a.channel,
+        &procfs,
     )?;
     // execve keeps the parent-death signal: a detached exec (every engine
     // uses one) must outlive the hull that started it.
