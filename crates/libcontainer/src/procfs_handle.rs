@@ -184,6 +184,21 @@ impl ProcfsHandle {
         std::io::read_to_string(std::fs::File::from(fd))
     }
 
+    /// Opens the process's `root` magic link: the directory the process sees
+    /// as `/`. The link is followed on purpose, from the pid directory of a
+    /// trusted procfs, so it is the kernel's and not a path anyone planted.
+    /// The caller must prove the pid still names the same process afterwards.
+    pub fn open_root_of(&self, pid: i32) -> std::io::Result<OwnedFd> {
+        let dir = self.open(ProcBase::Pid(pid), ".", OFlags::PATH | OFlags::DIRECTORY)?;
+        let root = rustix::fs::openat(
+            &dir,
+            "root",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(root)
+    }
+
     /// The handle's root fd (for tests that check where it points).
     #[cfg(test)]
     fn root(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -274,5 +289,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not the root"));
+    }
+
+    #[test]
+    fn opens_another_process_root() {
+        let p = ProcfsHandle::mounted().unwrap();
+        let root = p.open_root_of(std::process::id() as i32).unwrap();
+        let a = rustix::fs::fstat(&root).unwrap();
+        let b = rustix::fs::stat("/").unwrap();
+        assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino));
     }
 }

@@ -165,6 +165,66 @@ fn mount_destination_symlink_to_host_stays_inside() {
     );
 }
 
+/// Without `mount` in linux.namespaces the init chroots into the rootfs;
+/// `exec` must enter that same root, not stay at the host's `/`.
+#[test]
+fn exec_without_a_mount_namespace_stays_in_the_container_root() {
+    require_root!();
+    let rt = Runtime::new("exec_chroot");
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    b.remove_namespace("mount");
+    // Masks need a mount namespace of their own.
+    b.linux()["maskedPaths"] = json!([]);
+    b.linux()["readonlyPaths"] = json!([]);
+    b.args(&["hull-probe", "sleep", "60"]);
+    let names = |dir: &std::path::Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let inside = names(&root);
+    let host_only: Vec<String> = names(std::path::Path::new("/"))
+        .difference(&inside)
+        .cloned()
+        .collect();
+    assert!(
+        !host_only.is_empty(),
+        "the host's / holds nothing the rootfs lacks: this test could not tell them apart"
+    );
+    let marker = format!(".hull-marker-{}", b.id);
+    assert!(inside.contains(&marker));
+
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    for args in [
+        &["hull-probe", "ls", "/"][..],
+        &["sh", "-c", "cd / && hull-probe ls ."][..],
+    ] {
+        let mut cmd = vec!["exec", b.id.as_str()];
+        cmd.extend_from_slice(args);
+        let o = rt.exec(&cmd);
+        o.ok();
+        let seen: Vec<String> = o.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            seen.contains(&marker),
+            "{args:?}: exec does not see the container's root: {seen:?}"
+        );
+        for h in &host_only {
+            assert!(
+                !seen.contains(h),
+                "{args:?}: exec sees the host's /{h}: {seen:?}"
+            );
+        }
+    }
+}
+
 /// CVE-2025-52881: exec writes /proc files (here oom_score_adj) after
 /// joining the container's mount namespace. A container that can mount
 /// replaces /proc with a tree whose `self/oom_score_adj` leads to a file
