@@ -1150,17 +1150,19 @@ pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
         };
         let st = rustix::fs::fstat(&target)
             .map_err(|e| Error::sys(format!("linux.maskedPaths: {p:?}"), e))?;
-        let r =
+        let (r, with) =
             if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
-                mount_masking_tmpfs(&target)
+                (mount_masking_tmpfs(&target), "an empty tmpfs")
             } else {
                 let null = match &null {
                     Some(n) => n,
                     None => null.insert(open_dev_null(&root)?),
                 };
-                bind_fd(null, &target)
+                // Fails (ENOENT) if /dev/null was renamed over meanwhile:
+                // the checked inode is never swapped for another.
+                (bind_fd(null, &target), "the container's /dev/null")
             };
-        r.map_err(|e| Error::sys(format!("linux.maskedPaths: masking {p:?}"), e))?;
+        r.map_err(|e| Error::sys(format!("linux.maskedPaths: masking {p:?} with {with}"), e))?;
     }
     Ok(())
 }
