@@ -21,6 +21,7 @@ mod init;
 mod namespaces;
 mod notify;
 mod procfs;
+mod procfs_handle;
 mod resources;
 mod seccomp;
 mod signal;

@@ -14,7 +14,10 @@ use rustix::{
     thread::{LinkNameSpaceType, UnshareFlags},
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    procfs_handle::{ProcBase, ProcfsHandle},
+};
 
 /// The namespace part of the create plan, computed once in the parent and
 /// inherited by the child through fork.
@@ -223,16 +226,17 @@ pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {
 }
 
 /// Child side, after Proceed: the namespaces that must come last.
-pub(crate) fn enter_late(plan: &NsPlan) -> Result<()> {
+pub(crate) fn enter_late(plan: &NsPlan, proc: &ProcfsHandle) -> Result<()> {
     if plan.new_cgroup {
         unshare(libc::CLONE_NEWCGROUP as u64, "cgroup namespace")?;
     }
     if plan.new_time {
         unshare(libc::CLONE_NEWTIME as u64, "time namespace")?;
         if let Some(offsets) = &plan.time_offsets {
-            std::fs::write("/proc/self/timens_offsets", offsets).map_err(|e| {
-                Error::sys("linux.timeOffsets: writing /proc/self/timens_offsets", e)
-            })?;
+            proc.write(ProcBase::SelfProcess, "timens_offsets", offsets.as_bytes())
+                .map_err(|e| {
+                    Error::sys("linux.timeOffsets: writing /proc/self/timens_offsets", e)
+                })?;
         }
     }
     Ok(())

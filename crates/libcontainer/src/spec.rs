@@ -409,6 +409,16 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 "setting a domainname needs a UTS namespace (it would change the host's)",
             );
         }
+        if !has_ns(LinuxNamespaceType::Mount) {
+            for (field, paths) in [
+                ("linux.maskedPaths", linux.masked_paths()),
+                ("linux.readonlyPaths", linux.readonly_paths()),
+            ] {
+                if paths.as_ref().is_some_and(|p| !p.is_empty()) {
+                    is.push(field, "needs a mount namespace (without one these mounts would be made in the host's)");
+                }
+            }
+        }
         for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
             match sysctl_namespace(key) {
                 Some(t) if has_ns(t) => {}
@@ -636,7 +646,8 @@ mod tests {
             "hooks":{"prestart":[{"path":"hook"}]},
             "linux":{"namespaces":[{"type":"pid"},{"type":"pid"},{"type":"user"}],
                      "seccomp":{"defaultAction":"SCMP_ACT_ALLOW"},
-                     "sysctl":{"net/../x":"1","kernel.foo":"1","net.core.somaxconn":"1"}, "timeOffsets":{"monotonic":{"secs":1}}},
+                     "sysctl":{"net/../x":"1","kernel.foo":"1","net.core.somaxconn":"1"}, "timeOffsets":{"monotonic":{"secs":1}},
+                     "maskedPaths":["/proc/kcore"],"readonlyPaths":["/proc/sys"]},
             "hostname":"h"}"#;
         let got = issues(bad);
         for want in [
@@ -655,6 +666,8 @@ mod tests {
             "linux.sysctl[\"kernel.foo\"]: not namespaced",
             "linux.sysctl[\"net.core.somaxconn\"]: needs a net namespace",
             "hostname: setting a hostname needs a UTS namespace",
+            "linux.maskedPaths: needs a mount namespace",
+            "linux.readonlyPaths: needs a mount namespace",
         ] {
             assert!(
                 got.iter().any(|g| g.contains(want)),

@@ -110,6 +110,28 @@ pub(crate) unsafe fn clone3_into(
     }
 }
 
+/// Whether the process behind `pidfd` has not yet exited (signal 0 through
+/// the pidfd: an existence check that sends nothing).
+pub(crate) fn pidfd_is_alive(pidfd: BorrowedFd<'_>) -> std::io::Result<bool> {
+    // SAFETY: pidfd_send_signal takes an fd, a signal number and a null info.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    match std::io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
+        e => Err(e),
+    }
+}
+
 /// Marks every fd from `first` up close-on-exec, so nothing of the runtime's
 /// leaks into the container (CVE-2024-21626) while setup can still use them.
 pub(crate) fn cloexec_from(first: u32) -> std::io::Result<()> {

@@ -65,9 +65,11 @@ pub(crate) fn prepare(
             let (mine, theirs) = local_pair()?;
             (Some(theirs), Some(mine))
         }
-        (None, true, false) => return Err(Error::Init(format!(
+        (None, true, false) => {
+            return Err(Error::Init(format!(
             "{terminal_field}: a detached process needs --console-socket to receive its terminal"
-        ))),
+        )))
+        }
         (Some(_), false, _) => {
             return Err(Error::Init(format!(
                 "{socket_flag}: there is no terminal to send ({terminal_field} is not set)"
@@ -111,7 +113,7 @@ pub(crate) fn setup(
             .map_err(|e| Error::sys("process.consoleSize", e))?;
     }
     if mount_console {
-        bind_console(name.to_str().unwrap_or("/dev/console"))?;
+        bind_console(&slave)?;
     }
     crate::fdpass::send_fd(socket, name.as_bytes(), master.as_fd())
         .map_err(|e| Error::sys("sending the pty master to the console socket", e))?;
@@ -124,24 +126,84 @@ pub(crate) fn setup(
     Ok(())
 }
 
-/// /dev/console shows the container's own pty, as runc arranges.
-fn bind_console(pts: &str) -> Result<()> {
-    match rustix::fs::open(
-        "/dev/console",
-        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::from_raw_mode(0o600),
-    ) {
-        Ok(_) => {}
-        Err(e) => return Err(Error::sys("creating /dev/console", e)),
+/// /dev/console shows the container's own pty, as runc arranges. The
+/// slave is bound by its fd, never by its /dev/pts path, and onto a
+/// /dev/console opened without following a link (runc's CVE-2025-52565: a
+/// path swapped for a symlink would bind some procfs file, writable, onto
+/// /dev/console, or the pty onto something else).
+fn bind_console(slave: &OwnedFd) -> Result<()> {
+    check_pty_slave(slave)?;
+    let target = open_console_target()?;
+    crate::init::rootfs::bind_fd(slave, &target)
+        .map_err(|e| Error::sys("process.terminal: binding the pty onto /dev/console", e))
+}
+
+/// A pty slave of a devpts instance: what TIOCGPTPEER promises, checked.
+fn check_pty_slave(slave: &OwnedFd) -> Result<()> {
+    const UNIX98_PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u32> = 136..=143;
+    let st = rustix::fs::fstat(slave)
+        .map_err(|e| Error::sys("process.terminal: stat of the pty slave", e))?;
+    let fs = rustix::fs::fstatfs(slave)
+        .map_err(|e| Error::sys("process.terminal: statfs of the pty slave", e))?;
+    let is_char =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    if !is_char
+        || !UNIX98_PTY_SLAVE_MAJORS.contains(&rustix::fs::major(st.st_rdev))
+        || fs.f_type != libc::DEVPTS_SUPER_MAGIC
+    {
+        return Err(Error::Init(
+            "process.terminal: the pty slave is not a devpts terminal".into(),
+        ));
     }
-    nix::mount::mount(
-        Some(pts),
-        "/dev/console",
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
+    Ok(())
+}
+
+/// /dev/console in the container's root, created as an empty file if
+/// missing; a symlink or directory there is refused.
+fn open_console_target() -> Result<OwnedFd> {
+    use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let path_flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let err = |e| Error::sys("process.terminal: opening /dev/console", e);
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
     )
-    .map_err(|e| Error::sys(format!("bind-mounting {pts} on /dev/console"), e))
+    .map_err(err)?;
+    let target = match rustix::fs::openat2(&root, "/dev/console", path_flags, Mode::empty(), how) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            let dev = rustix::fs::openat2(
+                &root,
+                "/dev",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                how,
+            )
+            .map_err(err)?;
+            match rustix::fs::mknodat(
+                &dev,
+                "console",
+                FileType::RegularFile,
+                Mode::from_raw_mode(0o600),
+                0,
+            ) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(Error::sys("creating /dev/console", e)),
+            }
+            rustix::fs::openat(&dev, "console", path_flags, Mode::empty()).map_err(err)?
+        }
+        Err(e) => return Err(err(e)),
+    };
+    let st = rustix::fs::fstat(&target).map_err(err)?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile | FileType::CharacterDevice => Ok(target),
+        other => Err(Error::Init(format!(
+            "process.terminal: /dev/console in the container is {}, not a file the terminal can be bound onto",
+            crate::init::rootfs::describe_type(other)
+        ))),
+    }
 }
 
 /// Receives the pty master sent by the child over a local pair.

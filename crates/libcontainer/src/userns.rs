@@ -3,7 +3,10 @@
 
 use oci_spec::runtime::LinuxIdMapping;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    procfs_handle::{ProcBase, ProcfsHandle},
+};
 
 fn format_map(maps: &[LinuxIdMapping]) -> String {
     maps.iter()
@@ -23,12 +26,13 @@ pub(crate) fn write_id_maps(
 }
 
 /// Writes `/proc/<pid>/uid_map` and `gid_map`, each failure naming the
-/// spec field the maps came from.
+/// spec field the maps came from. Runs in hull itself, outside the
+/// container, so its own /proc is the one to use.
 pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -> Result<()> {
+    let proc = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
     for (file, (maps, field)) in [("uid_map", uid), ("gid_map", gid)] {
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, format_map(maps))
-            .map_err(|e| Error::sys(format!("{field}: writing {path}"), e))?;
+        proc.write(ProcBase::Pid(pid), file, format_map(maps).as_bytes())
+            .map_err(|e| Error::sys(format!("{field}: writing /proc/{pid}/{file}"), e))?;
     }
     Ok(())
 }

@@ -232,7 +232,11 @@ fn scheduler_fifo() {
     let Some(h) = rt_hierarchy else {
         let o = rt.run(&b);
         o.ok();
-        assert_eq!(sched_of(&o.stdout), (1, own_nice(), 10), "SCHED_FIFO 10: {o}");
+        assert_eq!(
+            sched_of(&o.stdout),
+            (1, own_nice(), 10),
+            "SCHED_FIFO 10: {o}"
+        );
         return;
     };
     let o = rt.run(&b);

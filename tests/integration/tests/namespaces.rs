@@ -319,3 +319,59 @@ fn join_missing_namespace_path_fails() {
     assert!(parse_probe(&o.stdout).is_none());
     assert!(rt.list_ids().is_empty());
 }
+
+/// linux.sysctl and process.oomScoreAdj reach the container (and only the
+/// container), written by create and again by exec: with a user namespace,
+/// and on the slow path (a namespace joined by path, a fork into the pid
+/// namespace).
+#[test]
+fn proc_writes_land_in_the_container() {
+    require_root!();
+    let rt = Runtime::new("proc_writes");
+    let read = |p: &str| std::fs::read_to_string(p).unwrap();
+    let host = (
+        read("/proc/sys/net/ipv4/ip_forward"),
+        read("/proc/sys/kernel/msgmax"),
+        read("/proc/self/oom_score_adj"),
+    );
+    for case in ["plain", "user namespace", "joined network namespace"] {
+        let mut b = rt.bundle();
+        match case {
+            "user namespace" => {
+                b.set_namespace("user", None);
+                b.linux()["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                b.linux()["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            }
+            "joined network namespace" => {
+                let netns = rt.netns();
+                b.set_namespace("network", Some(netns.to_str().unwrap()));
+            }
+            _ => {}
+        }
+        b.linux()["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"});
+        b.process()["oomScoreAdj"] = json!(345);
+        b.args(&["hull-probe", "sleep", "60"]);
+        rt.create(&b).ok();
+        rt.start(&b.id).ok();
+        let o = rt.exec(&[
+            "exec",
+            &b.id,
+            "cat",
+            "/proc/sys/net/ipv4/ip_forward",
+            "/proc/sys/kernel/msgmax",
+            "/proc/1/oom_score_adj",
+            "/proc/self/oom_score_adj",
+        ]);
+        o.ok();
+        assert_eq!(o.stdout, "1\n12345\n345\n345\n", "{case}: {o}");
+        rt.kill(&b.id, Some("KILL")).ok();
+    }
+    let now = (
+        read("/proc/sys/net/ipv4/ip_forward"),
+        read("/proc/sys/kernel/msgmax"),
+        read("/proc/self/oom_score_adj"),
+    );
+    assert_eq!(now, host, "the host's values changed");
+}

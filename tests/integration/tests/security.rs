@@ -164,3 +164,356 @@ fn mount_destination_symlink_to_host_stays_inside() {
         "host mount table changed"
     );
 }
+
+/// Without `mount` in linux.namespaces the init chroots into the rootfs;
+/// `exec` must enter that same root, not stay at the host's `/`.
+#[test]
+fn exec_without_a_mount_namespace_stays_in_the_container_root() {
+    require_root!();
+    let rt = Runtime::new("exec_chroot");
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    b.remove_namespace("mount");
+    // Masks need a mount namespace of their own.
+    b.linux()["maskedPaths"] = json!([]);
+    b.linux()["readonlyPaths"] = json!([]);
+    b.args(&["hull-probe", "sleep", "60"]);
+    let names = |dir: &std::path::Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let inside = names(&root);
+    let host_only: Vec<String> = names(std::path::Path::new("/"))
+        .difference(&inside)
+        .cloned()
+        .collect();
+    assert!(
+        !host_only.is_empty(),
+        "the host's / holds nothing the rootfs lacks: this test could not tell them apart"
+    );
+    let marker = format!(".hull-marker-{}", b.id);
+    assert!(inside.contains(&marker));
+
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    for args in [
+        &["hull-probe", "ls", "/"][..],
+        &["sh", "-c", "cd / && hull-probe ls ."][..],
+    ] {
+        let mut cmd = vec!["exec", b.id.as_str()];
+        cmd.extend_from_slice(args);
+        let o = rt.exec(&cmd);
+        o.ok();
+        let seen: Vec<String> = o.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            seen.contains(&marker),
+            "{args:?}: exec does not see the container's root: {seen:?}"
+        );
+        for h in &host_only {
+            assert!(
+                !seen.contains(h),
+                "{args:?}: exec sees the host's /{h}: {seen:?}"
+            );
+        }
+    }
+}
+
+/// The host's /proc/sys/kernel/core_pattern, put back on drop if an attack
+/// changed it (so a failing run on a vulnerable runtime leaves the host as
+/// it was).
+struct CorePattern(String);
+
+const CORE_PATTERN: &str = "/proc/sys/kernel/core_pattern";
+
+impl CorePattern {
+    fn save() -> CorePattern {
+        CorePattern(std::fs::read_to_string(CORE_PATTERN).unwrap())
+    }
+    /// The new value, if it changed.
+    fn changed(&self) -> Option<String> {
+        let now = std::fs::read_to_string(CORE_PATTERN).unwrap();
+        (now != self.0).then_some(now)
+    }
+}
+
+impl Drop for CorePattern {
+    fn drop(&mut self) {
+        if self.changed().is_some() {
+            std::fs::write(CORE_PATTERN, self.0.trim_end()).unwrap();
+        }
+    }
+}
+
+/// What the container writes at the masked path: harmless as a core
+/// pattern, recognisable if it ever reaches the host.
+const ATTACK_SCRIPT: &str = "hull-probe stat /proc/keys; hull-probe read /proc/keys; hull-probe write /proc/keys core.hull-attack";
+
+fn mknod_char(path: &std::path::Path, major: u32, minor: u32) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mknod reads a valid NUL-terminated path.
+    let r = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(major, minor),
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The container's /dev becomes a bind of the host directory `dev` (so the
+/// runtime makes no devices of its own there); `/dev/pts` stays when
+/// `keep_pts`.
+fn dev_from_host_dir(b: &mut Bundle, dev: &std::path::Path, keep_pts: bool) {
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| {
+        let d = m["destination"].as_str().unwrap_or("");
+        !(d == "/dev" || (d.starts_with("/dev/") && !(keep_pts && d == "/dev/pts")))
+    });
+    let at = mounts
+        .iter()
+        .position(|m| m["destination"] == "/dev/pts")
+        .unwrap_or(mounts.len());
+    mounts.insert(at, json!({"destination": "/dev", "type": "bind", "source": dev.to_string_lossy(), "options": ["rbind", "rw"]}));
+    b.linux()["maskedPaths"] = json!(["/proc/keys"]);
+}
+
+/// Checks one run of ATTACK_SCRIPT: either the mask held (/proc/keys is the
+/// null device and reads empty) or create refused, naming /dev/null.
+#[track_caller]
+fn assert_masked_or_refused(o: &Output, what: &str) {
+    if o.success() {
+        let v = o.json_all();
+        assert_eq!(v.len(), 3, "{what}: {o}");
+        let st = &v[0]["stat"]["/proc/keys"];
+        assert_eq!(
+            (
+                st["type"].as_str(),
+                st["major"].as_u64(),
+                st["minor"].as_u64()
+            ),
+            (Some("char"), Some(1), Some(3)),
+            "{what}: /proc/keys is not masked by the null device: {o}"
+        );
+        assert_eq!(
+            v[1]["content"], "",
+            "{what}: /proc/keys shows content through the mask: {o}"
+        );
+    } else {
+        assert!(
+            o.stderr.contains("/dev/null"),
+            "{what}: create failed without naming /dev/null: {o}"
+        );
+    }
+}
+
+/// CVE-2025-31133: a /dev/null that is a symlink to a procfs file (or any
+/// other file) must never be what a masked path is bound from.
+#[test]
+fn masked_paths_are_never_bound_from_a_planted_dev_null() {
+    require_root!();
+    let rt = Runtime::new("planted_null");
+    let host = CorePattern::save();
+    for planted in ["symlink to core_pattern", "regular file"] {
+        let mut b = rt.bundle();
+        let dev = b.host_dir("dev");
+        if planted == "regular file" {
+            std::fs::write(dev.join("null"), "planted\n").unwrap();
+        } else {
+            std::os::unix::fs::symlink(CORE_PATTERN, dev.join("null")).unwrap();
+        }
+        dev_from_host_dir(&mut b, &dev, false);
+        b.args(&["sh", "-c", ATTACK_SCRIPT]);
+        let o = rt.run(&b);
+        assert_eq!(
+            host.changed(),
+            None,
+            "{planted}: the host's core_pattern was rewritten through the mask: {o}"
+        );
+        assert_masked_or_refused(&o, planted);
+        if !is_runc() {
+            assert!(
+                o.failed().stderr.contains("linux.maskedPaths"),
+                "{planted}: {o}"
+            );
+        }
+    }
+}
+
+/// CVE-2025-31133 as a race: a second container that shares the directory
+/// bound at the first one's /dev keeps swapping /dev/null between the null
+/// device and a symlink to core_pattern while the first is created, again
+/// and again. Every create must mask with the real null device or refuse.
+#[test]
+fn masked_paths_hold_while_another_container_swaps_dev_null() {
+    require_root!();
+    const ROUNDS: usize = 200;
+    let rt = Runtime::new("null_race");
+    let host = CorePattern::save();
+    let mut attacker = rt.bundle();
+    let dev = attacker.host_dir("shared-dev");
+    mknod_char(&dev.join("good"), 1, 3);
+    mknod_char(&dev.join("null"), 1, 3);
+    attacker.bind(&dev, "/shared");
+    let swap = format!(
+        "while :; do ln -f /shared/good /shared/t; mv -f /shared/t /shared/null; \
+         ln -sf {CORE_PATTERN} /shared/t; mv -f /shared/t /shared/null; done"
+    );
+    attacker.args(&["sh", "-c", &swap]);
+    rt.create(&attacker).ok();
+    rt.start(&attacker.id).ok();
+
+    let mut victim = rt.bundle();
+    dev_from_host_dir(&mut victim, &dev, false);
+    victim.args(&["sh", "-c", ATTACK_SCRIPT]);
+    let (mut masked, mut refused) = (0, 0);
+    for round in 0..ROUNDS {
+        let o = rt.run(&victim);
+        assert_eq!(
+            host.changed(),
+            None,
+            "round {round}: the host's core_pattern was rewritten through the mask: {o}"
+        );
+        assert_masked_or_refused(&o, &format!("round {round}"));
+        if o.success() {
+            masked += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    eprintln!(
+        "{ROUNDS} creates under the swap: {masked} masked with the null device, {refused} refused"
+    );
+    rt.kill(&attacker.id, Some("KILL")).ok();
+}
+
+/// CVE-2025-52565: the pty goes onto /dev/console by its fd, never by the
+/// /dev/pts/N path its number names, and onto a /dev/console that is not
+/// a planted symlink.
+#[test]
+fn console_is_bound_from_the_pty_itself() {
+    require_root!();
+    let rt = Runtime::new("console_by_fd");
+    let host = CorePattern::save();
+
+    // /dev/pts is a directory the image controls, holding a ptmx node and
+    // symlinks where the pty numbers point; the real devpts instance sits
+    // at /dev/pts/pts, where the kernel looks for it from that ptmx.
+    let mut b = rt.bundle();
+    let pts = b.host_dir("pts");
+    mknod_char(&pts.join("ptmx"), 5, 2);
+    for n in 0..8 {
+        std::os::unix::fs::symlink(CORE_PATTERN, pts.join(n.to_string())).unwrap();
+    }
+    let mounts = b.spec["mounts"].as_array_mut().unwrap();
+    let at = mounts
+        .iter()
+        .position(|m| m["destination"] == "/dev/pts")
+        .unwrap();
+    let devpts = mounts.remove(at);
+    mounts.insert(at, json!({"destination": "/dev/pts", "type": "bind", "source": pts.to_string_lossy(), "options": ["rbind", "rw"]}));
+    let mut devpts = devpts;
+    devpts["destination"] = json!("/dev/pts/pts");
+    mounts.insert(at + 1, devpts);
+    b.process()["terminal"] = json!(true);
+    b.args(&["hull-probe", "stat", "/dev/console"]);
+    let o = rt.run(&b);
+    o.ok();
+    assert_eq!(host.changed(), None, "the host's core_pattern changed: {o}");
+    let st = &o.json()["stat"]["/dev/console"];
+    assert_eq!(
+        st["type"], "char",
+        "/dev/console was bound from the path the pty number names: {o}"
+    );
+    assert!(
+        (136..=143).contains(&st["major"].as_u64().unwrap()),
+        "/dev/console is not a pty: {o}"
+    );
+
+    // A /dev/console planted as a symlink (here to a file shared with the
+    // host) is refused, not followed.
+    let mut b = rt.bundle();
+    let dev = b.host_dir("dev");
+    let seen = b.host_dir("seen");
+    std::fs::write(seen.join("victim"), "").unwrap();
+    b.bind(&seen, "/seen");
+    mknod_char(&dev.join("null"), 1, 3);
+    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx")).unwrap();
+    std::os::unix::fs::symlink("/seen/victim", dev.join("console")).unwrap();
+    dev_from_host_dir(&mut b, &dev, true);
+    b.linux()["maskedPaths"] = json!([]);
+    b.process()["terminal"] = json!(true);
+    b.args(&["hull-probe", "stat", "/seen/victim"]);
+    let o = rt.run(&b);
+    if o.success() {
+        assert_eq!(
+            o.json()["stat"]["/seen/victim"]["type"],
+            "file",
+            "the pty was bound through the planted /dev/console: {o}"
+        );
+    } else {
+        assert!(
+            o.stderr.contains("/dev/console"),
+            "create failed without naming /dev/console: {o}"
+        );
+    }
+}
+
+/// CVE-2025-52881: exec writes /proc files (here oom_score_adj) after
+/// joining the container's mount namespace. A container that can mount
+/// replaces /proc with a tree whose `self/oom_score_adj` leads to a file
+/// of its choosing; the write must still reach the real procfs file.
+#[test]
+fn exec_writes_to_proc_ignore_the_containers_proc_mounts() {
+    require_root!();
+    let rt = Runtime::new("exec_proc_redirect");
+    let mut b = rt.bundle();
+    let seen = b.host_dir("seen");
+    std::fs::write(seen.join("target"), "").unwrap();
+    b.bind(&seen, "/seen");
+    b.process()["oomScoreAdj"] = json!(321);
+    let caps = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set] = caps.clone();
+    }
+    b.linux()["readonlyPaths"] = json!([]);
+    b.linux()["maskedPaths"] = json!([]);
+    // The fake /proc: self -> /fake, /fake/oom_score_adj -> /seen/target.
+    b.args(&[
+        "sh",
+        "-c",
+        "mkdir -p /fake && ln -sf /seen/target /fake/oom_score_adj && ln -sf /seen/target /fake/setgroups && \
+         mount -t tmpfs fake /proc && ln -s /fake /proc/self && touch /seen/ready && exec sleep 60",
+    ]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.join("ready").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the container never replaced its /proc: {}",
+            rt.container_stderr(&b.id)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = rt.exec(&["exec", &b.id, "cat", "/seen/target"]);
+    let target = std::fs::read_to_string(seen.join("target")).unwrap();
+    assert_eq!(
+        target, "",
+        "exec wrote into the file the container's /proc pointed at: {o}"
+    );
+    o.ok();
+}

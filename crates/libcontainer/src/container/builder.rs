@@ -309,6 +309,17 @@ impl ContainerBuilder {
                 if let Some(r) = resources.as_ref().filter(|_| in_scope) {
                     cg.apply(r)?;
                 }
+                // By hull, as the host's root: inside a user namespace the
+                // child could no longer write its own score.
+                if let Some(p) = spec.process() {
+                    let procfs = crate::procfs_handle::ProcfsHandle::mounted()
+                        .map_err(|e| Error::sys("opening /proc", e))?;
+                    init::process::set_oom_score_adj(
+                        p,
+                        &procfs,
+                        crate::procfs_handle::ProcBase::Pid(child_pid),
+                    )?;
+                }
                 if needs_id_maps {
                     let l = linux.ok_or_else(|| {
                         Error::Init("linux: required for a user namespace".into())

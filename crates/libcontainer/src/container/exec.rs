@@ -16,6 +16,7 @@ use crate::{
     executor::{DefaultExecutor, Executor},
     init::{self, PHASE_TIMEOUT},
     namespaces,
+    procfs_handle::{ProcBase, ProcfsHandle},
     state::Status,
     sync::{Channel, Msg},
     syscall::{self, Forked},
@@ -183,6 +184,13 @@ impl Container {
             status: Status::Stopped,
             action: "cannot exec in it",
         })?;
+        // Without a mount namespace of its own the init confined itself with
+        // chroot, which no namespace join reproduces: enter the same root.
+        let root = if namespaces::NsPlan::from_spec(spec.linux().as_ref()).new_mount {
+            None
+        } else {
+            Some(open_init_root(init_pid, &pinned)?)
+        };
         let pid_ns = ns
             .iter()
             .position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid)
@@ -231,6 +239,7 @@ impl Container {
             Forked::Child => exec_child(&ExecChild {
                 spec: &spec,
                 ns,
+                root,
                 channel: &child_ch,
                 close_fds: vec![parent_ch.raw_fd()],
                 preserve_fds: o.preserve_fds,
@@ -332,12 +341,36 @@ impl Container {
 struct ExecChild<'a> {
     spec: &'a Spec,
     ns: Vec<(oci_spec::runtime::LinuxNamespaceType, OwnedFd)>,
+    /// The init's root directory, when the init chrooted into it.
+    root: Option<OwnedFd>,
     channel: &'a Channel,
     close_fds: Vec<i32>,
     preserve_fds: u32,
     executor: &'a dyn Executor,
     console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
     seccomp: Option<&'a crate::seccomp::Filter>,
+}
+
+/// The init's root directory, opened through /proc/<pid>/root while
+/// `pinned` (a pidfd checked to be the init) holds the process: if it is
+/// still alive afterwards, the pid named the init throughout, so a recycled
+/// pid cannot hand us another process's root.
+fn open_init_root(pid: i32, pinned: &OwnedFd) -> Result<OwnedFd> {
+    let procfs = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
+    let root = procfs.open_root_of(pid).map_err(|e| {
+        Error::sys(
+            format!("opening /proc/{pid}/root (the container's root)"),
+            e,
+        )
+    })?;
+    if !syscall::pidfd_is_alive(pinned.as_fd())
+        .map_err(|e| Error::sys("checking the container's init", e))?
+    {
+        return Err(Error::Init(format!(
+            "the container's init (pid {pid}) exited while exec was entering its root"
+        )));
+    }
+    Ok(root)
 }
 
 fn exec_child(a: &ExecChild) -> ! {
@@ -359,6 +392,10 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::Init("process: required".into()))?;
+    // Before joining the container's namespaces: its /proc is its own to
+    // shape, this instance is not.
+    let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
+    init::process::set_oom_score_adj(proc, &procfs, ProcBase::SelfProcess)?;
     init::attrs::set_exec_cpu_affinity_initial(proc)?;
     a.channel.send(&Msg::ChildReady {
         needs_id_maps: false,
@@ -377,6 +414,13 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::sys("dup", e))?;
     namespaces::join_fds(ns)?;
+    if let Some(root) = &a.root {
+        rustix::process::fchdir(root)
+            .map_err(|e| Error::sys("entering the container's root", e))?;
+        rustix::process::chroot(".")
+            .map_err(|e| Error::sys("chroot into the container's root", e))?;
+        rustix::process::chdir("/").map_err(|e| Error::sys("chdir /", e))?;
+    }
     if let Some((sock, size)) = a.console {
         // A controlling terminal needs a session of its own.
         rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
@@ -389,6 +433,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         a.preserve_fds,
         a.seccomp,
         a.channel,
+        &procfs,
     )?;
     // execve keeps the parent-death signal: a detached exec (every engine
     // uses one) must outlive the hull that started it.

@@ -22,6 +22,7 @@ use crate::{
     executor::Executor,
     hooks,
     namespaces::{self, NsPlan},
+    procfs_handle::{ProcBase, ProcfsHandle},
     sync::{Channel, Msg},
 };
 
@@ -91,6 +92,9 @@ pub(crate) fn child_prologue(close_fds: &[i32]) -> Result<()> {
 
 fn init(a: &InitArgs) -> Result<Infallible> {
     child_prologue(&a.close_fds)?;
+    // Made before any namespace is joined and before the rootfs exists,
+    // so nothing the container controls can shape it.
+    let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
     let plan = a.plan;
     if !plan.joins.is_empty() {
         namespaces::join_all(plan)?;
@@ -104,7 +108,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         PHASE_TIMEOUT,
         "the parent to set up cgroups and id maps",
     )?;
-    namespaces::enter_late(plan)?;
+    namespaces::enter_late(plan, &procfs)?;
     if plan.fork_for_pid {
         fork_into_pid_namespace(a.channel)?;
     }
@@ -179,9 +183,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     }
     if let Some(l) = linux {
         for (k, v) in l.sysctl().iter().flatten() {
-            let path = format!("/proc/sys/{}", k.replace('.', "/"));
-            std::fs::write(&path, v)
-                .map_err(|e| Error::sys(format!("linux.sysctl[{k:?}]: writing {path}"), e))?;
+            let path = format!("sys/{}", k.replace('.', "/"));
+            procfs
+                .write(ProcBase::Root, &path, v.as_bytes())
+                .map_err(|e| Error::sys(format!("linux.sysctl[{k:?}]: writing /proc/{path}"), e))?;
         }
         rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[]))?;
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
@@ -207,7 +212,15 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::Init("process: required".into()))?;
-    apply_process(proc, a.executor, spec, a.preserve_fds, a.seccomp, a.channel)?;
+    apply_process(
+        proc,
+        a.executor,
+        spec,
+        a.preserve_fds,
+        a.seccomp,
+        a.channel,
+        &procfs,
+    )?;
 
     // From here on the parent is gone: the init must survive it.
     rustix::process::set_parent_process_death_signal(None)
@@ -227,8 +240,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     Ok(a.executor.exec(spec)?)
 }
 
-/// The process attributes shared by the init and `exec`: rlimits, oom
-/// score, cwd, user and capabilities, umask, no_new_privs, the executable
+/// The process attributes shared by the init and `exec`: rlimits, cwd, user and capabilities, umask, no_new_privs, the executable
 /// check and close-on-exec for every fd the process must not inherit.
 ///
 /// The seccomp filter loads where runc loads it: before the capabilities
@@ -243,17 +255,18 @@ pub(crate) fn apply_process(
     preserve_fds: u32,
     seccomp: Option<&crate::seccomp::Filter>,
     channel: &Channel,
+    procfs: &ProcfsHandle,
 ) -> Result<()> {
     let nnp = proc.no_new_privileges() == Some(true);
     let caps = process::CapPlan::from_process(proc)?;
     process::set_rlimits(proc)?;
-    process::set_oom_score_adj(proc)?;
     // Before seccomp and the capability drop: realtime classes and a
     // lower nice value need CAP_SYS_NICE.
     attrs::apply(spec, proc)?;
     let cwd = proc.cwd();
     let early_cd = nix::unistd::chdir(cwd);
-    let setgroups_allowed = std::fs::read_to_string("/proc/self/setgroups")
+    let setgroups_allowed = procfs
+        .read_to_string(ProcBase::SelfProcess, "setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
     if let (Some(f), false) = (seccomp, nnp) {

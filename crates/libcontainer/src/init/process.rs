@@ -10,7 +10,10 @@ use rustix::{
     thread::{Gid, Uid},
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    procfs_handle::{ProcBase, ProcfsHandle},
+};
 
 fn resource(t: PosixRlimitType) -> Resource {
     match t {
@@ -71,16 +74,22 @@ pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn set_oom_score_adj(p: &Process) -> Result<()> {
+/// Sets process.oomScoreAdj on `of` (a process hull started, before it
+/// enters a user namespace of the container's or, for the init, by hull
+/// itself): the score survives fork and exec, and once the process is in a
+/// user namespace its /proc files, owned by the host's root while it is not
+/// dumpable, are no longer writable to it.
+pub(crate) fn set_oom_score_adj(p: &Process, proc: &ProcfsHandle, of: ProcBase) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-            let hint = if adj < 0 {
-                " (lowering the score needs CAP_SYS_RESOURCE)"
-            } else {
-                ""
-            };
-            Error::sys(format!("process.oomScoreAdj ({adj}){hint}"), e)
-        })?;
+        proc.write(of, "oom_score_adj", adj.to_string().as_bytes())
+            .map_err(|e| {
+                let hint = if adj < 0 {
+                    " (lowering the score needs CAP_SYS_RESOURCE)"
+                } else {
+                    ""
+                };
+                Error::sys(format!("process.oomScoreAdj ({adj}){hint}"), e)
+            })?;
     }
     Ok(())
 }

@@ -1043,7 +1043,6 @@ pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
 /// checkpointed by CRIU, and /dev/null is the usual stdio of a detached
 /// container.
 pub(crate) fn reopen_dev_null() -> Result<()> {
-    let null = rustix::fs::makedev(1, 3);
     let mut ours = None;
     for n in 0..3 {
         // SAFETY: stdio fds stay open for the whole of the init.
@@ -1051,17 +1050,25 @@ pub(crate) fn reopen_dev_null() -> Result<()> {
         let Ok(st) = rustix::fs::fstat(fd) else {
             continue;
         };
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::CharacterDevice
-            || st.st_rdev != null
-        {
+        if !is_null_device(&st) {
             continue;
         }
         if ours.is_none() {
-            let f = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::sys("opening the container's /dev/null", e))?;
+            // No link followed, and never a controlling terminal: this
+            // process is a session leader.
+            let f = match rustix::fs::open(
+                "/dev/null",
+                OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(f) => f,
+                // A symlink: not a null device of ours, keep the host's.
+                Err(rustix::io::Errno::LOOP) => return Ok(()),
+                Err(e) => return Err(Error::sys("opening the container's /dev/null", e)),
+            };
             let st = rustix::fs::fstat(&f)
                 .map_err(|e| Error::sys("stat of the container's /dev/null", e))?;
-            if st.st_rdev != null {
+            if !is_null_device(&st) {
                 // Not a null device (an odd rootfs): keep the host's.
                 return Ok(());
             }
@@ -1109,26 +1116,151 @@ pub(crate) fn restore_root_propagation(spec: &Spec) -> Result<()> {
 
 /// Post-pivot: masked paths get /dev/null (files) or a read-only tmpfs
 /// (directories); missing paths are skipped, as runc does.
+///
+/// Everything here is by fd: the target is resolved inside the root, the
+/// tmpfs is made detached and moved onto it, and /dev/null is opened once
+/// without following a link and checked to be the null device before it is
+/// bound (runc's CVE-2025-31133: a /dev/null swapped for a symlink to a
+/// procfs file would otherwise expose that file, writable, at the masked
+/// path).
 pub(crate) fn mask_paths(paths: &[String]) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("opening the container's /", e))?;
+    let mut null = None;
     for p in paths {
-        let meta = match std::fs::symlink_metadata(p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+        // A final symlink is followed: it can only lead elsewhere inside
+        // the container's own root, and runc masks what it points to too.
+        let target = match rustix::fs::openat2(
+            &root,
+            p.as_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
             Err(e) => return Err(Error::sys(format!("linux.maskedPaths: {p:?}"), e)),
         };
-        let r = if meta.is_dir() {
-            mount(
-                Some("tmpfs"),
-                p.as_str(),
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                Some("size=0,mode=0755"),
-            )
-        } else {
-            mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
-        };
-        r.map_err(|e| Error::sys(format!("linux.maskedPaths: masking {p:?}"), e))?;
+        let st = rustix::fs::fstat(&target)
+            .map_err(|e| Error::sys(format!("linux.maskedPaths: {p:?}"), e))?;
+        let (r, with) =
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
+                (mount_masking_tmpfs(&target), "an empty tmpfs")
+            } else {
+                let null = match &null {
+                    Some(n) => n,
+                    None => null.insert(open_dev_null(&root)?),
+                };
+                // Fails (ENOENT) if /dev/null was renamed over meanwhile:
+                // the checked inode is never swapped for another.
+                (bind_fd(null, &target), "the container's /dev/null")
+            };
+        r.map_err(|e| Error::sys(format!("linux.maskedPaths: masking {p:?} with {with}"), e))?;
     }
+    Ok(())
+}
+
+/// The container's /dev/null, proven to be the null device. A char device
+/// inode 1:3 opens the null driver whatever filesystem holds it (procfs and
+/// sysfs have none), so the type and number are the whole proof; they are
+/// read from the very fd that gets bound.
+fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
+    let null = rustix::fs::openat2(
+        root,
+        "/dev/null",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| Error::sys("linux.maskedPaths: opening the container's /dev/null", e))?;
+    let st = rustix::fs::fstat(&null)
+        .map_err(|e| Error::sys("linux.maskedPaths: stat of the container's /dev/null", e))?;
+    if !is_null_device(&st) {
+        let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+        let what = match ft {
+            rustix::fs::FileType::CharacterDevice => format!(
+                "the char device {}:{}",
+                rustix::fs::major(st.st_rdev),
+                rustix::fs::minor(st.st_rdev)
+            ),
+            other => describe_type(other).to_owned(),
+        };
+        return Err(Error::Init(format!("linux.maskedPaths: the container's /dev/null is {what}, not the null device 1:3; refusing to mask with it")));
+    }
+    Ok(null)
+}
+
+/// A file type for error messages ("a symbolic link").
+pub(crate) fn describe_type(ft: rustix::fs::FileType) -> &'static str {
+    use rustix::fs::FileType;
+    match ft {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a directory",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a fifo",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a char device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "of an unknown type",
+    }
+}
+
+fn is_null_device(st: &rustix::fs::Stat) -> bool {
+    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+        && st.st_rdev == rustix::fs::makedev(1, 3)
+}
+
+/// Attaches a copy of the mount that holds `src`, rooted at the very file
+/// or directory the fd names, onto `target`: a bind mount in which no path
+/// is looked up again.
+pub(crate) fn bind_fd(src: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let tree = rustix::mount::open_tree(
+        src,
+        "",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(())
+}
+
+/// An empty read-only tmpfs onto `target`, made detached (fsopen/fsmount)
+/// so it lands on the directory the fd names.
+fn mount_masking_tmpfs(target: &OwnedFd) -> std::io::Result<()> {
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
+    let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_set_string(&fs, "source", "tmpfs")?;
+    rustix::mount::fsconfig_set_string(&fs, "size", "0")?;
+    rustix::mount::fsconfig_set_string(&fs, "mode", "0755")?;
+    rustix::mount::fsconfig_set_flag(&fs, "ro")?;
+    rustix::mount::fsconfig_create(&fs)?;
+    let mnt = rustix::mount::fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY,
+    )?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
     Ok(())
 }
 

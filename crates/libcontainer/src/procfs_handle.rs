@@ -1,0 +1,302 @@
+//! The one way hull writes to /proc (and reads what decides how it sets a
+//! process up): through a procfs it can trust, never through the path
+//! `/proc`.
+//!
+//! Once a process is in the container's mount namespace, `/proc` is
+//! whatever the container's mounts (or a container sharing one of them)
+//! made it: a bind of /proc/sys/kernel/core_pattern over
+//! /proc/self/oom_score_adj turns a harmless write into a host escape (runc's
+//! CVE-2025-52881). So a [`ProcfsHandle`] is a private procfs instance made
+//! with fsopen/fsmount and never attached to any mount tree, created before
+//! the process enters anything the container controls. Where the kernel
+//! refuses a new instance (no CAP_SYS_ADMIN over the pid namespace, e.g.
+//! hull itself inside a user namespace), the `/proc` of the caller's own
+//! mount namespace is used instead, checked the same way; if neither can be
+//! had, the operation fails.
+//!
+//! Every file is opened with openat2 RESOLVE_BENEATH | RESOLVE_NO_XDEV |
+//! RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS (nothing can be mounted over
+//! it, nothing can send the lookup elsewhere) and must be on a procfs
+//! (PROC_SUPER_MAGIC) once open. `self` is resolved by reading the link
+//! rather than following it, so it names the calling process in the
+//! instance's own pid namespace.
+
+use std::os::fd::OwnedFd;
+
+use rustix::{
+    fs::{Mode, OFlags, ResolveFlags},
+    io::Errno,
+    mount::{FsMountFlags, FsOpenFlags, MountAttrFlags},
+};
+
+/// Inode number of a procfs root directory (PROC_ROOT_INO).
+const PROC_ROOT_INO: u64 = 1;
+
+/// Which directory a path given to a [`ProcfsHandle`] is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcBase {
+    /// The procfs root, for `sys/...`.
+    Root,
+    /// The calling process's `<pid>` directory (what `/proc/self` names).
+    SelfProcess,
+    /// Another process's directory, by its pid in the caller's pid namespace.
+    Pid(i32),
+}
+
+/// A procfs hull can trust: see the module documentation.
+#[derive(Debug)]
+pub(crate) struct ProcfsHandle {
+    root: OwnedFd,
+}
+
+fn resolve() -> ResolveFlags {
+    ResolveFlags::BENEATH
+        | ResolveFlags::NO_XDEV
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+}
+
+fn invalid(what: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+}
+
+/// A procfs root, and nothing else: the right filesystem, its top directory
+/// (not a bind of some subdirectory such as /proc/sys).
+fn check_root(fd: OwnedFd, what: &str) -> std::io::Result<OwnedFd> {
+    let fs = rustix::fs::fstatfs(&fd)?;
+    if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
+        return Err(invalid(format!(
+            "{what} is not a procfs (filesystem magic {:#x})",
+            fs.f_type
+        )));
+    }
+    let st = rustix::fs::fstat(&fd)?;
+    if st.st_ino != PROC_ROOT_INO {
+        return Err(invalid(format!(
+            "{what} is not the root of a procfs (inode {})",
+            st.st_ino
+        )));
+    }
+    Ok(fd)
+}
+
+impl ProcfsHandle {
+    /// A private procfs instance for the caller's pid namespace, or, where
+    /// the kernel refuses one, the caller's own `/proc` (see [`Self::mounted`]).
+    /// Call it before entering any namespace the container controls.
+    pub fn new() -> std::io::Result<ProcfsHandle> {
+        match Self::private() {
+            Ok(root) => Ok(ProcfsHandle { root }),
+            Err(e) => {
+                tracing::debug!("no private procfs instance ({e}); using the mounted /proc");
+                Self::mounted()
+            }
+        }
+    }
+
+    /// The `/proc` of the caller's mount namespace, checked to be a procfs
+    /// root. Only for code that has not entered the container's mount
+    /// namespace: hull trusts its caller's view of the system.
+    pub fn mounted() -> std::io::Result<ProcfsHandle> {
+        let fd = rustix::fs::open(
+            "/proc",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(ProcfsHandle {
+            root: check_root(fd, "/proc")?,
+        })
+    }
+
+    fn private() -> std::io::Result<OwnedFd> {
+        let ctx = rustix::mount::fsopen("proc", FsOpenFlags::FSOPEN_CLOEXEC)?;
+        rustix::mount::fsconfig_create(&ctx)?;
+        let attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+        let mnt = rustix::mount::fsmount(&ctx, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+        check_root(mnt, "the new procfs instance")
+    }
+
+    /// The calling process's pid as this procfs names it.
+    fn self_pid(&self) -> std::io::Result<u32> {
+        let link = rustix::fs::readlinkat(&self.root, "self", Vec::new()).map_err(|e| match e {
+            // The instance belongs to a pid namespace the caller is not in.
+            Errno::NOENT => invalid("this process is not visible in hull's procfs".into()),
+            e => e.into(),
+        })?;
+        let s = link
+            .to_str()
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+        s.and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid(format!("procfs self link reads {link:?}")))
+    }
+
+    fn relative(&self, base: ProcBase, path: &str) -> std::io::Result<String> {
+        Ok(match base {
+            ProcBase::Root => path.to_owned(),
+            ProcBase::SelfProcess => format!("{}/{path}", self.self_pid()?),
+            ProcBase::Pid(pid) if pid > 0 => format!("{pid}/{path}"),
+            ProcBase::Pid(pid) => return Err(invalid(format!("invalid pid {pid}"))),
+        })
+    }
+
+    /// Opens `path` under `base` without crossing a mount or following any
+    /// link, and checks the result is a procfs file.
+    pub fn open(&self, base: ProcBase, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
+        let rel = self.relative(base, path)?;
+        // openat2 refuses any flag O_PATH ignores.
+        let extra = if flags.contains(OFlags::PATH) {
+            OFlags::CLOEXEC
+        } else {
+            OFlags::CLOEXEC | OFlags::NOCTTY
+        };
+        let fd = rustix::fs::openat2(
+            &self.root,
+            rel.as_str(),
+            flags | extra,
+            Mode::empty(),
+            resolve(),
+        )?;
+        let fs = rustix::fs::fstatfs(&fd)?;
+        if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
+            return Err(invalid(format!("{rel} is not on a procfs")));
+        }
+        Ok(fd)
+    }
+
+    /// Writes `data` in one write(2), as procfs files such as uid_map require.
+    pub fn write(&self, base: ProcBase, path: &str, data: &[u8]) -> std::io::Result<()> {
+        let fd = self.open(base, path, OFlags::WRONLY)?;
+        let n = rustix::io::write(&fd, data)?;
+        if n != data.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write ({n} of {} bytes)", data.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn read_to_string(&self, base: ProcBase, path: &str) -> std::io::Result<String> {
+        let fd = self.open(base, path, OFlags::RDONLY)?;
+        std::io::read_to_string(std::fs::File::from(fd))
+    }
+
+    /// Opens the process's `root` magic link: the directory the process sees
+    /// as `/`. The link is followed on purpose, from the pid directory of a
+    /// trusted procfs, so it is the kernel's and not a path anyone planted.
+    /// The caller must prove the pid still names the same process afterwards.
+    pub fn open_root_of(&self, pid: i32) -> std::io::Result<OwnedFd> {
+        let dir = self.open(ProcBase::Pid(pid), ".", OFlags::PATH | OFlags::DIRECTORY)?;
+        let root = rustix::fs::openat(
+            &dir,
+            "root",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(root)
+    }
+
+    /// The handle's root fd (for tests that check where it points).
+    #[cfg(test)]
+    fn root(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    #[test]
+    fn reads_own_files_through_both_kinds() {
+        let mounted = ProcfsHandle::mounted().unwrap();
+        let status = mounted
+            .read_to_string(ProcBase::SelfProcess, "status")
+            .unwrap();
+        assert!(
+            status.contains(&format!("Pid:\t{}", std::process::id())),
+            "{status}"
+        );
+        assert!(mounted
+            .read_to_string(ProcBase::Root, "sys/kernel/ostype")
+            .unwrap()
+            .starts_with("Linux"));
+        if is_root() {
+            // Root on the host may make an instance of its own: a superblock
+            // other than the mounted /proc's.
+            let private = ProcfsHandle {
+                root: ProcfsHandle::private().unwrap(),
+            };
+            let st = rustix::fs::fstat(private.root()).unwrap();
+            assert_eq!(st.st_ino, PROC_ROOT_INO);
+            assert_ne!(st.st_dev, rustix::fs::stat("/proc").unwrap().st_dev);
+            let status = private
+                .read_to_string(ProcBase::SelfProcess, "status")
+                .unwrap();
+            assert!(
+                status.contains(&format!("Pid:\t{}", std::process::id())),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_links_and_escapes() {
+        let p = ProcfsHandle::mounted().unwrap();
+        // /proc/self and /proc/mounts are symlinks, /proc/self/exe a magic link.
+        assert!(p
+            .open(ProcBase::Root, "self/status", OFlags::RDONLY)
+            .is_err());
+        assert!(p.open(ProcBase::Root, "mounts", OFlags::RDONLY).is_err());
+        assert!(p
+            .open(ProcBase::SelfProcess, "exe", OFlags::RDONLY)
+            .is_err());
+        assert!(p
+            .open(ProcBase::Root, "../etc/passwd", OFlags::RDONLY)
+            .is_err());
+        assert!(p
+            .open(ProcBase::Root, "/etc/passwd", OFlags::RDONLY)
+            .is_err());
+        assert!(p.open(ProcBase::Pid(0), "status", OFlags::RDONLY).is_err());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_procfs_root() {
+        let tmp = rustix::fs::open(
+            "/tmp",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert!(check_root(tmp, "/tmp")
+            .unwrap_err()
+            .to_string()
+            .contains("not a procfs"));
+        let sys = rustix::fs::open(
+            "/proc/sys",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        assert!(check_root(sys, "/proc/sys")
+            .unwrap_err()
+            .to_string()
+            .contains("not the root"));
+    }
+
+    #[test]
+    fn opens_another_process_root() {
+        let p = ProcfsHandle::mounted().unwrap();
+        let root = p.open_root_of(std::process::id() as i32).unwrap();
+        let a = rustix::fs::fstat(&root).unwrap();
+        let b = rustix::fs::stat("/").unwrap();
+        assert_eq!((a.st_dev, a.st_ino), (b.st_dev, b.st_ino));
+    }
+}
