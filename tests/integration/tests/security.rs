@@ -21,12 +21,21 @@ fn runtime_entering_a_container_cannot_be_overwritten() {
     b.args(&["hull-probe", "sleep", "60"]);
     rt.create(&b).ok();
     rt.start(&b.id).ok();
-    let sp = rt.spawn_in(
-        &["exec", &b.id, "hull-probe", "sleep", "2"],
-        None,
-        "exec-sleep",
-    );
-    let pid = sp.pid();
+    // A private copy of the runtime: while any process executes a binary,
+    // opening it for writing gives ETXTBSY before the read-only mount is
+    // even looked at, so other tests running hull would mask the EROFS
+    // this test is after.
+    let private = rt.base.join("hull-private");
+    std::fs::copy(hull_bin(), &private).unwrap();
+    let mut sp = std::process::Command::new(&private)
+        .arg("--root")
+        .arg(&rt.root)
+        .args(["exec", &b.id, "hull-probe", "sleep", "2"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = sp.id();
     // The attack: hold the runtime's exe by an O_PATH fd while it runs
     // (opening for write would give ETXTBSY), then reopen it for writing
     // once it has exited. Wait for the re-exec into the protected copy.
@@ -49,7 +58,7 @@ fn runtime_entering_a_container_cannot_be_overwritten() {
     };
     let target =
         std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).unwrap_or_default();
-    sp.wait(default_timeout()).ok();
+    assert!(sp.wait().unwrap().success(), "exec with the private copy");
     let reopened = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
