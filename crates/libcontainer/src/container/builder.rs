@@ -128,7 +128,9 @@ impl ContainerBuilder {
         let mut cleanup = Cleanup::new(&dir);
         let result = self
             .adjust_spec(spec, &dir)
-            .and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
+            .and_then(|(spec, notify_mount)| {
+                self.create_locked(&spec, notify_mount, &bundle, &dir, &lock, &mut cleanup)
+            });
         match result {
             Ok(c) => {
                 cleanup.disarm();
@@ -142,11 +144,12 @@ impl ContainerBuilder {
     }
 
     /// What the caller's environment adds to the spec: the notify socket
-    /// mount and env, LISTEN_FDS.
-    fn adjust_spec(&self, mut spec: Spec, dir: &Path) -> Result<Spec> {
-        if let Some(ns) = &self.notify_socket {
-            crate::notify::setup_spec(&mut spec, dir, ns)?;
-        }
+    /// mount (its index is returned with the spec) and env, LISTEN_FDS.
+    fn adjust_spec(&self, mut spec: Spec, dir: &Path) -> Result<(Spec, Option<usize>)> {
+        let notify_mount = match &self.notify_socket {
+            Some(ns) => Some(crate::notify::setup_spec(&mut spec, dir, ns)?),
+            None => None,
+        };
         if self.listen_fds > 0 {
             if let Some(p) = spec.process_mut() {
                 let mut env = p.env().clone().unwrap_or_default();
@@ -156,12 +159,13 @@ impl ContainerBuilder {
                 p.set_env(Some(env));
             }
         }
-        Ok(spec)
+        Ok((spec, notify_mount))
     }
 
     fn create_locked(
         &self,
         spec: &Spec,
+        notify_mount: Option<usize>,
         bundle: &Path,
         dir: &Path,
         lock: &Lock,
@@ -250,7 +254,12 @@ impl ContainerBuilder {
         }
         // Detached and inherited by the child, which attaches them; the
         // parent's copies close when create returns, whatever the outcome.
-        let idmapped = crate::idmap::prepare(spec, bundle)?;
+        let mut idmapped = crate::idmap::prepare(spec, bundle)?;
+        if let Some(i) = notify_mount.filter(|_| plan.in_userns()) {
+            if let Some(tree) = crate::notify::detached_dir(dir)? {
+                idmapped.insert(i, tree);
+            }
+        }
         let (parent_ch, child_ch) = Channel::pair()?;
         // systemd refuses a scope without processes, so under its driver the
         // child is born in hull's own cgroup and systemd moves it.
