@@ -2,7 +2,7 @@
 //! JSON) to `--log` or stderr. Installed only when a log file or --debug
 //! asks for it, so the common path pays nothing for logging.
 
-use std::{fs::File, io::Write, path::Path, sync::Mutex};
+use std::{io::Write, path::Path, sync::Mutex};
 
 use tracing::{field::Visit, span, Event, Level, Metadata, Subscriber};
 
@@ -25,11 +25,17 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
     if log.is_none() && !debug {
         return Guard;
     }
-    let out: Box<dyn Write + Send> =
-        match log.and_then(|p| File::options().create(true).append(true).open(p).ok()) {
-            Some(f) => Box::new(f),
-            None => Box::new(std::io::stderr()),
-        };
+    let file = log.and_then(|p| match libcontainer::open_log_file(p) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("hull: --log {}: {e}; logging to stderr", p.display());
+            None
+        }
+    });
+    let out: Box<dyn Write + Send> = match file {
+        Some(f) => Box::new(f),
+        None => Box::new(std::io::stderr()),
+    };
     let max = if debug { Level::DEBUG } else { Level::WARN };
     let _ = tracing::subscriber::set_global_default(Sink {
         out: Mutex::new(out),
@@ -46,7 +52,7 @@ pub fn error(e: &dyn std::fmt::Display) {
     eprintln!("hull: {msg}");
     let target = ERROR_SINK.lock().ok().and_then(|g| g.clone());
     if let Some((path, json)) = target {
-        if let Ok(mut f) = File::options().create(true).append(true).open(path) {
+        if let Ok(mut f) = libcontainer::open_log_file(&path) {
             let _ = f.write_all(format_line(Level::ERROR, &msg, json).as_bytes());
         }
     }

@@ -16,9 +16,14 @@ use crate::error::{Error, Result};
 
 pub(crate) const FIFO: &str = "exec.fifo";
 
+/// Makes the fifo 0622 (runc's mode, whatever the umask): the init opens
+/// it for writing after dropping to the container's user. Only hull can
+/// reach it by name, through the 0700 state root.
 pub(crate) fn create(dir: &Path) -> Result<()> {
-    rustix::fs::mkfifoat(rustix::fs::CWD, dir.join(FIFO), Mode::from_raw_mode(0o600))
-        .map_err(|e| Error::path(dir.join(FIFO), e))
+    let path = dir.join(FIFO);
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600))
+        .map_err(|e| Error::path(&path, e))?;
+    rustix::fs::chmod(&path, Mode::from_raw_mode(0o622)).map_err(|e| Error::path(&path, e))
 }
 
 /// Init side: blocks until `start` opens the other end. `state_dir` is an

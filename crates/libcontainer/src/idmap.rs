@@ -34,13 +34,19 @@ use crate::{
     userns,
 };
 
-/// Detached idmapped trees by mount index, ready for move_mount.
+/// Detached trees by mount index, ready for move_mount: the idmapped
+/// ones, and hull's notify directory (see `notify::detached_dir`).
 #[derive(Default)]
 pub(crate) struct IdmappedMounts(HashMap<usize, OwnedFd>);
 
 impl IdmappedMounts {
     pub fn get(&self, index: usize) -> Option<&OwnedFd> {
         self.0.get(&index)
+    }
+
+    /// Adds a tree the parent made elsewhere, attached like the others.
+    pub fn insert(&mut self, index: usize, tree: OwnedFd) {
+        self.0.insert(index, tree);
     }
 }
 

@@ -30,6 +30,7 @@ mod state;
 mod sync;
 mod syscall;
 mod terminal;
+mod untrusted_dir;
 mod userns;
 
 pub mod container;
@@ -52,6 +53,7 @@ pub use oci_spec;
 pub use signal::parse_signal;
 pub use spec::{check_bundle, FieldIssue, SpecError};
 pub use state::{rfc3339_now, OciState, Status};
+pub use untrusted_dir::open_log_file;
 
 pub use fault::PHASES as FAULT_PHASES;
 

@@ -64,6 +64,16 @@ fn flag(t: LinuxNamespaceType) -> u64 {
 }
 
 impl NsPlan {
+    /// Whether the container's processes live in a user namespace other
+    /// than hull's (made or joined).
+    pub fn in_userns(&self) -> bool {
+        self.new_user
+            || self
+                .joins
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+
     pub fn from_spec(linux: Option<&Linux>) -> NsPlan {
         let mut plan = NsPlan::default();
         let Some(linux) = linux else { return plan };

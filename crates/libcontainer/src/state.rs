@@ -4,14 +4,15 @@
 use std::{
     collections::HashMap,
     fmt,
-    io::Write,
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
 };
 
 use oci_spec::runtime::Hook;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
+
+use crate::untrusted_dir::Durability;
 
 pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const SPEC_FILE: &str = "config.json";
@@ -183,29 +184,57 @@ impl State {
             path: dir.join(STATE_FILE),
             source,
         })?;
-        write_atomic(&dir.join(STATE_FILE), &json)
+        write_private(dir, STATE_FILE, &json)
     }
 }
 
-/// Writes `data` to `path` so that readers see the old or the new content,
-/// never a mix: a temp file in the same directory, renamed over the target.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
-    let io = |source| StateError::Io {
-        path: path.to_owned(),
+/// Writes one of hull's files into a container's state directory,
+/// atomically and mode 0600: config.json and state.json hold the
+/// container's environment, secrets included.
+pub(crate) fn write_private(dir: &Path, name: &str, data: &[u8]) -> Result<(), StateError> {
+    let path = dir.join(name);
+    crate::untrusted_dir::write_file(&path, data, 0o600, Durability::Cache)
+        .map_err(|source| StateError::Io { path, source })
+}
+
+/// Writes `--pid-file`: the caller's path, in a directory another user may
+/// control, so through [`crate::untrusted_dir::write_file`]. Mode 0644 (less
+/// the umask), fsynced, as runc writes it.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), StateError> {
+    crate::untrusted_dir::write_file(path, pid.to_string().as_bytes(), 0o644, Durability::Fsync)
+        .map_err(|source| StateError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Opens the state root, creating it (and missing parents) 0700 as runc
+/// does. Below it lie every container's config and state, so an existing
+/// root that group or others can reach is tightened to 0700, with a
+/// warning; failing that, nothing is created under it.
+pub(crate) fn open_root(root: &Path) -> Result<OwnedFd, StateError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let io = |source: std::io::Error| StateError::Io {
+        path: root.to_owned(),
         source,
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
         .map_err(io)?;
-    f.write_all(data).map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+    let fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io(e.into()))?;
+    let mode = rustix::fs::fstat(&fd).map_err(|e| io(e.into()))?.st_mode & 0o7777;
+    if mode & 0o077 != 0 {
+        tracing::warn!("state root {}: mode {mode:o} lets group or others reach every container's config and state; tightening it to 700", root.display());
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700)).map_err(|e| io(e.into()))?;
+    }
+    Ok(fd)
 }
 
 /// An exclusive flock on the container's state directory, held for the
@@ -219,16 +248,34 @@ impl Lock {
     /// previous holder (a concurrent delete), so callers never act on a
     /// container that no longer exists.
     pub fn acquire(dir: &Path) -> std::io::Result<Lock> {
-        let fd = rustix::fs::open(
+        Lock::on(rustix::fs::open(
             dir,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        )?;
+        )?)
+    }
+
+    /// Locks the directory `name` in `root` (not through a symlink).
+    pub fn acquire_at(root: BorrowedFd<'_>, name: &str) -> std::io::Result<Lock> {
+        Lock::on(rustix::fs::openat(
+            root,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
+    fn on(fd: OwnedFd) -> std::io::Result<Lock> {
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
         if rustix::fs::fstat(fd.as_fd())?.st_nlink == 0 {
             return Err(std::io::ErrorKind::NotFound.into());
         }
         Ok(Lock { _fd: fd })
+    }
+
+    /// The locked directory.
+    pub fn dir_fd(&self) -> BorrowedFd<'_> {
+        self._fd.as_fd()
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -307,15 +354,33 @@ mod tests {
     }
 
     #[test]
-    fn atomic_write_replaces_whole_file() {
+    fn private_files_are_0600() {
+        use std::os::unix::fs::MetadataExt;
         let dir = std::env::temp_dir().join(format!("hull-state-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("f.json");
-        write_atomic(&p, b"first-long-content").unwrap();
-        write_atomic(&p, b"second").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"second");
-        assert!(!dir.join("f.json.tmp").exists());
+        write_private(&dir, "f.json", b"first-long-content").unwrap();
+        write_private(&dir, "f.json", b"second").unwrap();
+        assert_eq!(std::fs::read(dir.join("f.json")).unwrap(), b"second");
+        assert_eq!(
+            std::fs::metadata(dir.join("f.json")).unwrap().mode() & 0o777,
+            0o600
+        );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_root_tightens_a_reachable_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("hull-root-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let new = root.join("new");
+        let mode = || std::fs::metadata(&new).unwrap().permissions().mode() & 0o777;
+        open_root(&new).unwrap();
+        assert_eq!(mode(), 0o700);
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755)).unwrap();
+        open_root(&new).unwrap();
+        assert_eq!(mode(), 0o700);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -17,9 +17,10 @@ use crate::error::{Error, Result};
 
 /// Parent side, before forking: connect to the caller's console socket so
 /// the child can reach it after pivot_root.
+/// The socket is the caller's; see [`crate::untrusted_dir::connect_socket`]
+/// for what is checked before hull, maybe as root, connects.
 pub(crate) fn connect(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::path(path, e))?;
-    Ok(OwnedFd::from(s))
+    crate::untrusted_dir::connect_socket(path).map_err(|e| Error::path(path, e))
 }
 
 /// A socketpair standing in for a console socket when hull itself will

@@ -153,18 +153,10 @@ fn listen_fds_are_passed_with_their_env() {
     assert_eq!(nums, vec![0, 1, 2, 3, 4]);
 }
 
-#[test]
-fn notify_socket_relays_ready_with_mainpid() {
-    require_root!();
-    let rt = Runtime::new("notify_sock");
-    let mut b = rt.bundle();
-    b.args(&[
-        "sh",
-        "-c",
-        "hull-probe notify STATUS=starting; hull-probe notify READY=1; exec hull-probe sleep 60",
-    ]);
-    let sockdir = b.host_dir("notify");
-    let host_sock = sockdir.join("sd.sock");
+/// Creates and starts `b` with NOTIFY_SOCKET naming a socket of the test's,
+/// which is returned; start returns only once READY=1 has been relayed.
+fn create_and_start_notified(rt: &Runtime, b: &Bundle) -> UnixDatagram {
+    let host_sock = b.host_dir("notify").join("sd.sock");
     let listener = UnixDatagram::bind(&host_sock).unwrap();
     listener
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -173,26 +165,94 @@ fn notify_socket_relays_ready_with_mainpid() {
     rt.track(&b.id);
     let dir = b.dir.to_string_lossy().into_owned();
     let env = [("NOTIFY_SOCKET", host_sock.to_string_lossy().into_owned())];
-    let out = run_with(&rt, &["create", "--bundle", &dir, &b.id], &env, false, true);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // start returns only once READY=1 has been relayed.
-    let out = run_with(&rt, &["start", &b.id], &env, false, true);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for args in [&["create", "--bundle", &dir, &b.id][..], &["start", &b.id]] {
+        let out = run_with(rt, args, &env, false, true);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            args[0],
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    listener
+}
+
+/// The next datagram the caller's socket got.
+fn received(listener: &UnixDatagram) -> String {
     let mut buf = [0u8; 1024];
     let n = listener.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"STATUS=starting");
-    let n = listener.recv(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// What is in hull's notify directory of `id`.
+fn notify_dir_entries(rt: &Runtime, id: &str) -> Vec<String> {
+    std::fs::read_dir(rt.state_dir(id).join("notify"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn notify_socket_relays_ready_with_mainpid() {
+    require_root!();
+    let rt = Runtime::new("notify_sock");
+    let mut b = rt.bundle();
+    // The container's root (real root here: no user namespace) tries to
+    // put something in place of the socket before it is bound.
+    b.args(&["sh", "-c", "touch ${NOTIFY_SOCKET%/*}/planted; hull-probe notify STATUS=starting; hull-probe notify READY=1; exec hull-probe sleep 60"]);
+    let listener = create_and_start_notified(&rt, &b);
+    assert_eq!(received(&listener), "STATUS=starting");
     let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
-    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert_eq!(msg, format!("READY=1\nMAINPID={pid}"));
+    assert_eq!(received(&listener), format!("READY=1\nMAINPID={pid}"));
+    assert_eq!(
+        notify_dir_entries(&rt, &b.id),
+        vec!["notify.sock"],
+        "the container wrote into hull's notify dir"
+    );
     rt.delete_force(&b.id).ok();
-    let _ = json!(null);
+}
+
+/// The container, as a non-root user in a user namespace, sends a MAINPID
+/// of its choosing and a variable of its own along with READY=1, and tries
+/// to plant files in the notify directory. The caller's socket gets
+/// READY=1 with the init's pid only; the directory stays hull's. (The user
+/// namespace also shows the socket is reachable through the 0700 root.)
+#[test]
+fn notify_relay_passes_only_ready_with_the_init_pid() {
+    require_root!();
+    let rt = Runtime::new("notify_filter");
+    let mut b = rt.bundle();
+    b.set_namespace("user", None);
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    b.args(&[
+        "sh",
+        "-c",
+        "d=${NOTIFY_SOCKET%/*}; touch $d/planted; ln -s /etc/shadow $d/planted-link; \
+         hull-probe notify \"$(printf 'MAINPID=1\\nREADY=1\\nFOO=bar')\"; exec hull-probe sleep 60",
+    ]);
+    let listener = create_and_start_notified(&rt, &b);
+    let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
+    assert_eq!(received(&listener), format!("READY=1\nMAINPID={pid}"));
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.recv(&mut [0u8; 1024]).is_err(),
+        "a second datagram was relayed"
+    );
+    assert_eq!(
+        notify_dir_entries(&rt, &b.id),
+        vec!["notify.sock"],
+        "the container planted files in hull's notify dir"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(rt.state_dir(&b.id).join("notify"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o755
+    );
+    rt.delete_force(&b.id).ok();
 }

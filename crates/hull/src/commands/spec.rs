@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use super::CmdResult;
 
@@ -14,9 +14,6 @@ pub struct Args {
 
 pub fn run(a: Args) -> CmdResult {
     let path = a.bundle.join("config.json");
-    if path.exists() {
-        return Err(format!("File {} exists. Remove it first", path.display()).into());
-    }
     let spec = if a.rootless {
         // SAFETY: geteuid/getegid cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
@@ -24,7 +21,18 @@ pub fn run(a: Args) -> CmdResult {
     } else {
         libcontainer::spec_default::default_spec()
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")
+    // O_CREAT|O_EXCL: never through a symlink someone planted in the bundle.
+    let mut f = match std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(format!("File {} exists. Remove it first", path.display()).into())
+        }
+        r => r.map_err(|e| format!("{}: {e}", path.display()))?,
+    };
+    f.write_all((serde_json::to_string_pretty(&spec)? + "\n").as_bytes())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(0)
 }

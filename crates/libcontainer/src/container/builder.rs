@@ -128,7 +128,9 @@ impl ContainerBuilder {
         let mut cleanup = Cleanup::new(&dir);
         let result = self
             .adjust_spec(spec, &dir)
-            .and_then(|spec| self.create_locked(&spec, &bundle, &dir, &lock, &mut cleanup));
+            .and_then(|(spec, notify_mount)| {
+                self.create_locked(&spec, notify_mount, &bundle, &dir, &lock, &mut cleanup)
+            });
         match result {
             Ok(c) => {
                 cleanup.disarm();
@@ -142,11 +144,12 @@ impl ContainerBuilder {
     }
 
     /// What the caller's environment adds to the spec: the notify socket
-    /// mount and env, LISTEN_FDS.
-    fn adjust_spec(&self, mut spec: Spec, dir: &Path) -> Result<Spec> {
-        if let Some(ns) = &self.notify_socket {
-            crate::notify::setup_spec(&mut spec, dir, ns)?;
-        }
+    /// mount (its index is returned with the spec) and env, LISTEN_FDS.
+    fn adjust_spec(&self, mut spec: Spec, dir: &Path) -> Result<(Spec, Option<usize>)> {
+        let notify_mount = match &self.notify_socket {
+            Some(ns) => Some(crate::notify::setup_spec(&mut spec, dir, ns)?),
+            None => None,
+        };
         if self.listen_fds > 0 {
             if let Some(p) = spec.process_mut() {
                 let mut env = p.env().clone().unwrap_or_default();
@@ -156,22 +159,19 @@ impl ContainerBuilder {
                 p.set_env(Some(env));
             }
         }
-        Ok(spec)
+        Ok((spec, notify_mount))
     }
 
     fn create_locked(
         &self,
         spec: &Spec,
+        notify_mount: Option<usize>,
         bundle: &Path,
         dir: &Path,
         lock: &Lock,
         cleanup: &mut Cleanup,
     ) -> Result<Container> {
-        // 0711: the container user must be able to reach the fifo through
-        // the directory fd after dropping privileges, without listing it.
-        set_mode(dir, 0o711)?;
         fifo::create(dir)?;
-        set_mode(&dir.join(fifo::FIFO), 0o622)?;
         let state_dir = rustix::fs::open(
             dir,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -254,7 +254,12 @@ impl ContainerBuilder {
         }
         // Detached and inherited by the child, which attaches them; the
         // parent's copies close when create returns, whatever the outcome.
-        let idmapped = crate::idmap::prepare(spec, bundle)?;
+        let mut idmapped = crate::idmap::prepare(spec, bundle)?;
+        if let Some(i) = notify_mount.filter(|_| plan.in_userns()) {
+            if let Some(tree) = crate::notify::detached_dir(dir)? {
+                idmapped.insert(i, tree);
+            }
+        }
         let (parent_ch, child_ch) = Channel::pair()?;
         // systemd refuses a scope without processes, so under its driver the
         // child is born in hull's own cgroup and systemd moves it.
@@ -413,13 +418,13 @@ impl ContainerBuilder {
         state.status = Status::Created;
         state.save(dir)?;
         crate::fault::point("created");
-        std::fs::write(
-            dir.join(crate::state::SPEC_FILE),
-            serde_json::to_vec(spec).unwrap_or_default(),
-        )
-        .map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        crate::state::write_private(
+            dir,
+            crate::state::SPEC_FILE,
+            &serde_json::to_vec(spec).unwrap_or_default(),
+        )?;
         if let Some(pf) = &self.pid_file {
-            crate::state::write_atomic(pf, init_pid.to_string().as_bytes())?;
+            crate::state::write_pid_file(pf, init_pid)?;
         }
         let init = if plan.fork_for_pid {
             cleanup.init.take()
@@ -498,27 +503,30 @@ fn hooks_budget(hooks: &[Hook]) -> Duration {
 }
 
 /// Makes `<root>/<id>` and locks it; an existing one means the id is taken.
+///
+/// The root is 0700 ([`crate::state::open_root`]), so nobody else reaches
+/// anything below it. The container's directory is 0711, as runc makes it:
+/// the init opens exec.fifo through its fd after dropping to the
+/// container's user, which needs the search bit, never the read bit.
 pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
-    std::fs::create_dir_all(root).map_err(|e| Error::path(root, e))?;
+    let root_fd = crate::state::open_root(root)?;
     let dir = root.join(id);
-    match std::fs::create_dir(&dir) {
+    match rustix::fs::mkdirat(&root_fd, id, Mode::from_raw_mode(0o700)) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Exists(id.to_owned()))
-        }
+        Err(rustix::io::Errno::EXIST) => return Err(Error::Exists(id.to_owned())),
         Err(e) => return Err(Error::path(&dir, e)),
     }
-    match Lock::acquire(&dir) {
+    let locked = Lock::acquire_at(root_fd.as_fd(), id).and_then(|l| {
+        rustix::fs::fchmod(l.dir_fd(), Mode::from_raw_mode(0o711))?;
+        Ok(l)
+    });
+    match locked {
         Ok(l) => Ok((dir, l)),
         Err(e) => {
-            let _ = std::fs::remove_dir(&dir);
+            let _ = rustix::fs::unlinkat(&root_fd, id, rustix::fs::AtFlags::REMOVEDIR);
             Err(Error::path(&dir, e))
         }
     }
-}
-
-pub(super) fn set_mode(p: &Path, mode: u32) -> Result<()> {
-    rustix::fs::chmod(p, Mode::from_raw_mode(mode)).map_err(|e| Error::path(p, e))
 }
 
 fn reap(pid: i32) {

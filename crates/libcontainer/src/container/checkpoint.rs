@@ -1,6 +1,9 @@
 //! `checkpoint`: the running container's processes to CRIU images.
 
-use std::{os::fd::AsRawFd, path::Path};
+use std::{
+    os::fd::{AsFd, AsRawFd, BorrowedFd},
+    path::Path,
+};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use rust_criu::rust_criu_protobuf::rpc::{Criu_features, Criu_opts, Criu_req_type};
@@ -93,7 +96,7 @@ impl Container {
                     &is_file,
                 )),
             );
-            save_descriptors(self.state.pid, &o.common.image_path)?;
+            save_descriptors(self.state.pid, images.as_fd(), &o.common.image_path)?;
             Criu_req_type::DUMP
         };
         let swrk = Swrk {
@@ -140,7 +143,7 @@ fn external_netns(spec: &Spec) -> Result<Option<u64>> {
 
 /// Where the init's stdio pointed, for restore to reattach pipes (runc's
 /// descriptors.json).
-fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
+fn save_descriptors(pid: i32, images: BorrowedFd<'_>, images_path: &Path) -> Result<()> {
     let fds: Vec<String> = (0..3)
         .map(|fd| {
             std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
@@ -148,7 +151,13 @@ fn save_descriptors(pid: i32, images: &Path) -> Result<()> {
                 .unwrap_or_else(|_| "/dev/null".into())
         })
         .collect();
-    let path = images.join(criu::DESCRIPTORS);
-    crate::state::write_atomic(&path, &serde_json::to_vec(&fds).unwrap_or_default())?;
-    Ok(())
+    let data = serde_json::to_vec(&fds).unwrap_or_default();
+    crate::untrusted_dir::write_file_at(
+        images,
+        criu::DESCRIPTORS.as_ref(),
+        &data,
+        0o600,
+        crate::untrusted_dir::Durability::Cache,
+    )
+    .map_err(|e| Error::path(images_path.join(criu::DESCRIPTORS), e))
 }

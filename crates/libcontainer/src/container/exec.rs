@@ -268,7 +268,7 @@ impl Container {
             return Err(e);
         }
         if let Some(pf) = &o.pid_file {
-            crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
+            crate::state::write_pid_file(pf, pid)?;
         }
         let console = relay
             .as_ref()

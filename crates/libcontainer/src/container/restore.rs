@@ -18,7 +18,7 @@ use rust_criu::rust_criu_protobuf::rpc::{
 };
 
 use super::{
-    builder::{new_state_dir, set_mode, Cleanup},
+    builder::{new_state_dir, Cleanup},
     Container,
 };
 use crate::{
@@ -136,7 +136,6 @@ impl RestoreBuilder {
         console: Option<OwnedFd>,
         cleanup: &mut Cleanup,
     ) -> Result<Container> {
-        set_mode(dir, 0o711)?;
         let linux = spec.linux().as_ref();
         let cgroups_path = linux
             .and_then(|l| l.cgroups_path().as_ref())
@@ -344,13 +343,13 @@ impl RestoreBuilder {
             .start_time;
         state.status = Status::Running;
         state.save(dir)?;
-        std::fs::write(
-            dir.join(crate::state::SPEC_FILE),
-            serde_json::to_vec(spec).unwrap_or_default(),
-        )
-        .map_err(|e| Error::path(dir.join(crate::state::SPEC_FILE), e))?;
+        crate::state::write_private(
+            dir,
+            crate::state::SPEC_FILE,
+            &serde_json::to_vec(spec).unwrap_or_default(),
+        )?;
         if let Some(pf) = &self.pid_file {
-            crate::state::write_atomic(pf, pid.to_string().as_bytes())?;
+            crate::state::write_pid_file(pf, pid)?;
         }
         let init = cleanup.init.take();
         let c = Container {

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use super::Container;
 use crate::{
     error::{Error, Result},
-    state::{write_atomic, Status, SPEC_FILE},
+    state::{write_private, Status, SPEC_FILE},
 };
 
 /// Fields libcgroups treats as "not set" when 0 (runc's convention) and
@@ -86,7 +86,7 @@ impl Container {
         let out = serde_json::to_vec(&config).map_err(|e| Error::path(&path, e))?;
 
         cgroup.apply(resources)?;
-        write_atomic(&path, &out)?;
+        write_private(&self.dir, SPEC_FILE, &out)?;
         Ok(())
     }
 }

@@ -35,32 +35,21 @@ pub(crate) fn require(found: u32, need: u32, what: &str) -> Result<(), CriuError
 }
 
 /// Opens `path` as a directory, creating it (and missing parents) with mode
-/// 0700 first: images hold the container's memory.
+/// 0700 first: images hold the container's memory. It must be hull's own
+/// (see [`crate::untrusted_dir::open_private_dir`]); the fd goes to CRIU.
 pub(crate) fn private_dir(path: &Path) -> Result<OwnedFd, CriuError> {
-    use std::os::unix::fs::DirBuilderExt;
-    let io = |e: std::io::Error| CriuError::Io {
+    crate::untrusted_dir::make_private_dir(path).map_err(|e| CriuError::Io {
         context: path.display().to_string(),
         source: e,
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(io)?;
-    open_dir(path)
+    })
 }
 
-/// Opens an existing directory; the fd is handed to CRIU.
+/// Opens an existing directory of hull's own (the images to restore); the
+/// fd is handed to CRIU.
 pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CriuError> {
-    use rustix::fs::{Mode, OFlags};
-    rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| CriuError::Io {
+    crate::untrusted_dir::open_private_dir(path).map_err(|e| CriuError::Io {
         context: path.display().to_string(),
-        source: e.into(),
+        source: e,
     })
 }
 

@@ -114,11 +114,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     }
     // A user namespace joined by path needs the same as a new one: the
     // host's root is not mapped in it.
-    let in_userns = plan.new_user
-        || plan
-            .joins
-            .iter()
-            .any(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+    let in_userns = plan.in_userns();
     if in_userns {
         // Become the namespace's root so files we create are owned by it.
         rustix::thread::set_thread_res_gid(

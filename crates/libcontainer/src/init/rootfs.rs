@@ -465,7 +465,7 @@ fn mount_by_type(
                     MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
                         | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
                 )
-                .map_err(|e| Error::sys(format!("attaching the idmapped mount of {src:?}"), e))?
+                .map_err(|e| Error::sys(format!("attaching the detached mount of {src:?}"), e))?
             }
         }
         // difference, not `& !`: bitflags' complement drops MS_NOSYMFOLLOW,
