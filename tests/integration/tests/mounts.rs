@@ -711,3 +711,177 @@ fn mount_label_is_refused_without_selinux() {
     b.linux()["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
     refused(&rt, &b, "linux.mountLabel", "SELinux is not enabled");
 }
+
+// ---------------------------------------------------------------------------
+// The rootfs and bind sources in a user namespace
+// ---------------------------------------------------------------------------
+
+/// A user namespace mapping container root to host uid 100000.
+fn user_namespace(b: &mut Bundle) {
+    b.set_namespace("user", None);
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+/// A directory only host root may search (0700, root's), as /root is on
+/// Debian, or a mktemp directory.
+fn private_dir(rt: &Runtime, name: &str) -> std::path::PathBuf {
+    let d = rt.base.join(name);
+    fs::create_dir_all(&d).unwrap();
+    chown(&d, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+/// The premise of the tests below: host uid 100000 (the container's root)
+/// cannot reach `path`.
+#[track_caller]
+fn unreachable_for_container_root(path: &Path) {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new("cat")
+        .arg(path)
+        .uid(100000)
+        .gid(100000)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "uid 100000 can read {}: the test proves nothing",
+        path.display()
+    );
+}
+
+#[test]
+fn bind_source_under_a_private_dir_in_a_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("userns_private_source");
+    let vol = private_dir(&rt, "private").join("vol");
+    fs::create_dir(&vol).unwrap();
+    fs::write(vol.join("f"), "behind a 0700 directory").unwrap();
+    unreachable_for_container_root(&vol.join("f"));
+    for rbind in [true, false] {
+        let mut b = rt.bundle();
+        user_namespace(&mut b);
+        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": vol, "options": [if rbind { "rbind" } else { "bind" }, "ro"]}));
+        b.args(&["sh", "-c", "hull-probe read /mnt/f; hull-probe report"]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(
+            v[0]["content"], "behind a 0700 directory",
+            "rbind {rbind}: {}",
+            v[0]
+        );
+        assert!(
+            v[1]["uid_map"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .eq(["0", "100000", "65536"]),
+            "rbind {rbind}: {}",
+            v[1]["uid_map"]
+        );
+        assert!(
+            find_mount(&report_mounts(&v[1]), "/mnt")
+                .unwrap()
+                .has_opt("ro"),
+            "rbind {rbind}"
+        );
+    }
+}
+
+/// Unmounts on drop.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn bind(src: &Path, dest: &Path) -> Mounted {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let (s, d) = (c(src), c(dest));
+        // SAFETY: valid NUL-terminated paths; no fs type or data.
+        let r = unsafe {
+            libc::mount(
+                s.as_ptr(),
+                d.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "bind {} on {}: {}",
+            src.display(),
+            dest.display(),
+            std::io::Error::last_os_error()
+        );
+        Mounted(dest.to_owned())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        let d = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(d.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The rootfs under a directory the container's root cannot search: a
+/// copy (a checkout under /root), and a mount point of its own (as
+/// containerd's overlay rootfs is), whose mount the runtime must make
+/// private through the same fds.
+#[test]
+fn rootfs_under_a_private_dir_in_a_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("userns_private_rootfs");
+    let private = private_dir(&rt, "private");
+    let copy = private.join("copy");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a rootfs");
+    fs::write(copy.join("which-rootfs"), "the private copy").unwrap();
+    let bound = private.join("bound");
+    fs::create_dir(&bound).unwrap();
+    let _mounted = Mounted::bind(&copy, &bound);
+    unreachable_for_container_root(&copy.join("which-rootfs"));
+    for (root, prop) in [(&copy, None), (&bound, None), (&bound, Some("rshared"))] {
+        let mut b = rt.bundle();
+        user_namespace(&mut b);
+        b.spec["root"]["path"] = json!(root);
+        if let Some(p) = prop {
+            b.linux()["rootfsPropagation"] = json!(p);
+        }
+        b.args(&[
+            "sh",
+            "-c",
+            "hull-probe read /which-rootfs; hull-probe report",
+        ]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(
+            v[0]["content"],
+            "the private copy",
+            "{}: {}",
+            root.display(),
+            v[0]
+        );
+        assert!(
+            v[1]["uid_map"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .eq(["0", "100000", "65536"]),
+            "{}",
+            v[1]["uid_map"]
+        );
+        assert_eq!(v[1]["uid"]["effective"], 0, "{}", v[1]);
+    }
+}

@@ -18,7 +18,10 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::{mount_attr::RecursiveAttrs, proc_guard};
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    mount_sources::{self, Slot},
+};
 
 const NONE: Option<&str> = None;
 
@@ -255,11 +258,12 @@ fn fd_path(fd: &OwnedFd) -> String {
 pub(crate) struct RootfsCtx<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    pub bundle: &'a Path,
     pub new_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
     pub idmapped: &'a crate::idmap::IdmappedMounts,
+    /// To ask the runtime for the rootfs and bind sources.
+    pub channel: &'a crate::sync::Channel,
 }
 
 /// Everything that happens before pivot_root: propagation, the rootfs bind
@@ -273,21 +277,26 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     mount(NONE, "/", NONE, prop, NONE)
         .map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
     // pivot_root refuses a new root whose parent mount is shared.
-    make_parent_private(ctx.rootfs)?;
+    let holder = mount_sources::request(ctx.channel, Slot::RootfsParent)?;
     mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
         NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
+        fd_path(&holder).as_str(),
+        NONE,
+        MsFlags::MS_PRIVATE,
         NONE,
     )
-    .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
-    let root = rustix::fs::open(
-        ctx.rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::path(ctx.rootfs, e))?;
+    .map_err(|e| {
+        Error::sys(
+            format!(
+                "root.path: making the mount holding {:?} private",
+                ctx.rootfs
+            ),
+            e,
+        )
+    })?;
+    let rootfs = mount_sources::request(ctx.channel, Slot::Rootfs)?;
+    let root = bind_onto_itself(&rootfs)
+        .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
 
     let mut dev_is_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -317,29 +326,24 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     Ok(root)
 }
 
-fn make_parent_private(rootfs: &Path) -> Result<()> {
-    // Walk up to the mount point containing rootfs and make it private.
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path("/proc/self/mountinfo", e))?;
-    let mut best: Option<PathBuf> = None;
-    for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
-        if rootfs.starts_with(&mp)
-            && best
-                .as_ref()
-                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
-        {
-            best = Some(mp);
-        }
-    }
-    if let Some(mp) = best {
-        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE)
-            .map_err(|e| Error::sys(format!("making {mp:?} private"), e))?;
-    }
-    Ok(())
+/// The rootfs bound onto itself, recursively (so the new root is a mount
+/// point pivot_root can take), from the fd the runtime opened: no path is
+/// looked up. Returns the root of the new mount.
+fn bind_onto_itself(rootfs: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH
+        | OpenTreeFlags::AT_RECURSIVE;
+    let tree = rustix::mount::open_tree(rootfs, "", flags)?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        rootfs,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(tree)
 }
 
 pub(crate) fn unescape_mountinfo(s: &str) -> String {
@@ -374,20 +378,7 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
     let source = match kind {
         // The parent opened (and checked) the source of an idmapped mount.
         proc_guard::Kind::Bind if idmapped.is_some() => None,
-        proc_guard::Kind::Bind => {
-            let src = m.source().as_ref().ok_or_else(|| {
-                Error::Init(format!("mounts[{i}].source: required for a bind mount"))
-            })?;
-            let src = if src.is_relative() {
-                ctx.bundle.join(src)
-            } else {
-                src.clone()
-            };
-            Some(
-                proc_guard::open_bind_source(&src)
-                    .map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?,
-            )
-        }
+        proc_guard::Kind::Bind => Some(mount_sources::request(ctx.channel, Slot::Bind(i))?),
         _ => None,
     };
     let is_dir = match source.as_ref().or(idmapped) {
@@ -1017,13 +1008,14 @@ fn make_node(
     Ok(())
 }
 
-/// Makes `rootfs` the root: pivot_root onto itself and detach the old root
-/// (runc's trick, which needs no temporary directory), or MS_MOVE + chroot
-/// with `--no-pivot`.
-pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {rootfs:?}"), e))?;
+/// Makes `root` (the rootfs bind) the root: pivot_root onto itself and
+/// detach the old root (runc's trick, which needs no temporary directory),
+/// or MS_MOVE + chroot with `--no-pivot`.
+pub(crate) fn enter(root: &OwnedFd, no_pivot: bool) -> Result<()> {
+    // By fd: the path may lie under directories the init cannot search.
+    rustix::process::fchdir(root).map_err(|e| Error::sys("entering the rootfs", e))?;
     if no_pivot {
-        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+        mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE)
             .map_err(|e| Error::sys("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", e))?;
     } else {
