@@ -353,6 +353,38 @@ fn proc_destination_through_a_symlink_is_refused() {
     }
 }
 
+/// runc refuses a proc or sysfs mount whose destination is a symlink in
+/// the image (CVE-2019-16884: the image would choose where procfs lands).
+#[test]
+fn proc_and_sys_on_a_symlink_are_refused() {
+    require_root!();
+    let rt = Runtime::new("proc_on_symlink");
+    for (index, dir, fstype) in [(0, "proc", "proc"), (5, "sys", "sysfs")] {
+        let mut b = rt.bundle();
+        assert_eq!(b.spec["mounts"][index]["type"], fstype);
+        let root = b.private_rootfs();
+        fs::remove_dir(root.join(dir)).unwrap();
+        fs::create_dir(root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", root.join(dir)).unwrap();
+        refused(
+            &rt,
+            &b,
+            &format!("mounts[{index}].destination \"/{dir}\""),
+            &format!("filesystem \"{fstype}\" must be mounted on ordinary directory"),
+        );
+    }
+    // Control: a real directory at the same place is taken.
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    fs::create_dir(root.join("elsewhere")).unwrap();
+    let r = rt.report(&b);
+    assert_eq!(
+        find_mount(&report_mounts(&r), "/proc").map(|m| m.fs_type.as_str()),
+        Some("proc"),
+        "{r}"
+    );
+}
+
 #[test]
 fn magic_link_bind_sources_are_refused() {
     require_root!();

@@ -374,6 +374,14 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
         Some("proc") => proc_guard::Kind::Proc,
         _ => proc_guard::Kind::Other,
     };
+    if let Some(fstype @ ("proc" | "sysfs")) = m
+        .typ()
+        .as_deref()
+        .filter(|_| kind != proc_guard::Kind::Bind)
+    {
+        ordinary_directory(root, dest, fstype)
+            .map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    }
     let idmapped = ctx.idmapped.get(i);
     let source = match kind {
         // The parent opened (and checked) the source of an idmapped mount.
@@ -410,6 +418,35 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
             .map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
     }
     Ok(())
+}
+
+/// runc's rule for proc and sysfs (CVE-2019-16884): the destination is an
+/// ordinary directory (or not there yet), never a symlink, whose target
+/// the image would choose.
+fn ordinary_directory(
+    root: &OwnedFd,
+    dest: &Path,
+    fstype: &str,
+) -> std::result::Result<(), String> {
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let fd = match rustix::fs::openat2(
+        root,
+        dest,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        how,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(format!("checking it: {}", std::io::Error::from(e))),
+    };
+    let st =
+        rustix::fs::fstat(&fd).map_err(|e| format!("checking it: {}", std::io::Error::from(e)))?;
+    match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::Directory => Ok(()),
+        rustix::fs::FileType::Symlink => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is a symlink in the rootfs")),
+        _ => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is not a directory in the rootfs")),
+    }
 }
 
 /// Where a bind mount comes from: a checked O_PATH fd of the source, or
