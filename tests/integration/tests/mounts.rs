@@ -745,6 +745,79 @@ fn mount_label_is_refused_without_selinux() {
 }
 
 // ---------------------------------------------------------------------------
+// Read-only tmpfs with mounts under it
+// ---------------------------------------------------------------------------
+
+/// A read-only tmpfs at /dev (and elsewhere) with mounts under it: the
+/// nested destinations, default devices and console are made while it is
+/// writable, and it turns read-only last, as runc does.
+#[test]
+fn read_only_tmpfs_takes_mounts_under_it() {
+    require_root!();
+    let rt = Runtime::new("ro_tmpfs");
+    for userns in [false, true] {
+        let mut b = rt.bundle();
+        if userns {
+            user_namespace(&mut b);
+        }
+        assert_eq!(b.spec["mounts"][1]["destination"], "/dev");
+        b.spec["mounts"][1]["options"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("ro"));
+        b.add_mount(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "nosuid", "size=1m"]}));
+        b.add_mount(json!({"destination": "/mnt/sub/deeper", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        b.args(&["sh", "-c", "hull-probe report; hull-probe write /dev/x x; hull-probe write /mnt/x x; hull-probe write /mnt/sub/deeper/x x; hull-probe write /dev/null x"]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(v.len(), 5, "userns {userns}: {o}");
+        let m = report_mounts(&v[0]);
+        for (mp, ro) in [
+            ("/dev", true),
+            ("/mnt", true),
+            ("/dev/pts", false),
+            ("/dev/shm", false),
+            ("/dev/mqueue", false),
+            ("/mnt/sub/deeper", false),
+        ] {
+            let e = find_mount(&m, mp)
+                .unwrap_or_else(|| panic!("userns {userns}: {mp} not mounted: {m:?}"));
+            assert_eq!(e.has_opt("ro"), ro, "userns {userns}: {mp}: {e:?}");
+        }
+        // The remount kept the other flags.
+        assert!(
+            find_mount(&m, "/dev").unwrap().has_opt("nosuid"),
+            "userns {userns}: {m:?}"
+        );
+        assert!(
+            find_mount(&m, "/mnt").unwrap().has_opt("nosuid"),
+            "userns {userns}: {m:?}"
+        );
+        assert_eq!(
+            v[1]["errno"], EROFS,
+            "userns {userns}: /dev is read-only: {}",
+            v[1]
+        );
+        assert_eq!(
+            v[2]["errno"], EROFS,
+            "userns {userns}: /mnt is read-only: {}",
+            v[2]
+        );
+        assert_eq!(
+            v[3]["ok"], true,
+            "userns {userns}: the mount under it is not: {}",
+            v[3]
+        );
+        assert_eq!(
+            v[4]["ok"], true,
+            "userns {userns}: the default devices were made: {}",
+            v[4]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // The rootfs and bind sources in a user namespace
 // ---------------------------------------------------------------------------
 

@@ -194,6 +194,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if let Some(d) = spec.domainname().as_deref() {
         rustix::system::setdomainname(d.as_bytes()).map_err(|e| Error::sys("domainname", e))?;
     }
+    if plan.new_mount {
+        rootfs::remount_read_only_last(spec)?;
+    }
     if plan.new_mount && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         rootfs::remount_root_readonly()?;
     }

@@ -367,8 +367,12 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
 
 fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
     let dest = m.destination();
-    let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
+    let mut opts = parse_options(m.options().as_deref().unwrap_or(&[]))
         .map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
+    if read_only_last(m) {
+        // Mounts under it, devices and the console still need it writable.
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     let kind = match m.typ().as_deref() {
         _ if is_bind(m) => proc_guard::Kind::Bind,
         Some("proc") => proc_guard::Kind::Proc,
@@ -447,6 +451,50 @@ fn ordinary_directory(
         rustix::fs::FileType::Symlink => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is a symlink in the rootfs")),
         _ => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is not a directory in the rootfs")),
     }
+}
+
+/// runc mounts every tmpfs, and whatever goes on /dev, writable, and makes
+/// those asked to be read-only so last ([`remount_read_only_last`]).
+fn read_only_last(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("tmpfs")
+        || proc_guard::lexical_clean(m.destination()) == Path::new("/dev")
+}
+
+/// Post-pivot, after the console: the mounts [`read_only_last`] kept
+/// writable turn read-only, keeping their other flags.
+pub(crate) fn remount_read_only_last(spec: &Spec) -> Result<()> {
+    let per_mount = MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_STRICTATIME
+        | MS_NOSYMFOLLOW;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let Ok(opts) = parse_options(m.options().as_deref().unwrap_or(&[])) else {
+            continue;
+        };
+        if !opts.flags.contains(MsFlags::MS_RDONLY) || !read_only_last(m) {
+            continue;
+        }
+        let dest = m.destination();
+        let keep = locked_flags(&dest.to_string_lossy()) | (opts.flags & per_mount);
+        mount(
+            NONE,
+            dest,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+            NONE,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("mounts[{i}] ({}): remounting read-only", dest.display()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Where a bind mount comes from: a checked O_PATH fd of the source, or
