@@ -122,6 +122,9 @@ impl ContainerBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        for w in spec::warnings(&spec) {
+            tracing::warn!("{w}");
+        }
 
         let (dir, lock) = new_state_dir(&self.root, &self.id)?;
         crate::fault::point("state-dir");

@@ -131,8 +131,9 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
 }
 
 /// The options a bind mount cannot honour: filesystem data and the flags
-/// that belong to a superblock (a bind has none of its own; the kernel
-/// would drop them without a word, which runc 1.2 refuses too).
+/// that belong to a superblock (a bind has none of its own). The kernel
+/// drops them without a word, for runc and crun too: create goes on, with
+/// a warning (spec::warnings).
 pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
     let superblock = MsFlags::MS_SYNCHRONOUS
         | MsFlags::MS_DIRSYNC
