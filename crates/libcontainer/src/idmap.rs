@@ -155,16 +155,8 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
                 &field,
             )?
         };
-        let src = m
-            .source()
-            .as_ref()
-            .ok_or_else(|| Error::Init(format!("{field}.source: required for a bind mount")))?;
-        let src = if src.is_relative() {
-            bundle.join(src)
-        } else {
-            src.clone()
-        };
-        let src = proc_guard::open_bind_source(&src)
+        let src = crate::mount_sources::bind_source(m, i, bundle)?;
+        let src = proc_guard::open_bind_source(None, &src)
             .map_err(|r| Error::Init(format!("{field}.source: {r}")))?;
         let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
             | OpenTreeFlags::OPEN_TREE_CLOEXEC

@@ -18,6 +18,7 @@ mod hooks;
 mod id;
 mod idmap;
 mod init;
+mod mount_sources;
 mod namespaces;
 mod notify;
 mod procfs;

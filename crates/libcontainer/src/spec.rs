@@ -206,11 +206,12 @@ impl Issues {
 }
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
-/// create would refuse, without creating anything.
-pub fn check_bundle(bundle: &Path) -> Result<(), SpecError> {
+/// create would refuse, without creating anything. A bundle create would
+/// take gives its [`warnings`].
+pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
     let spec = load(bundle)?;
     let path = bundle.join("config.json");
-    let mut result = validate(&spec, &HostSupport::probe(), &path);
+    let mut result = validate(&spec, &HostSupport::probe(), &path).map(|()| warnings(&spec));
     // The rootfs must exist: add that to whatever else was found.
     if let Some(root) = spec.root() {
         if !root.path().is_dir() {
@@ -219,7 +220,7 @@ pub fn check_bundle(bundle: &Path) -> Result<(), SpecError> {
                 reason: format!("{:?} is not a directory", root.path()),
             };
             result = match result {
-                Ok(()) => Err(SpecError::Invalid {
+                Ok(_) => Err(SpecError::Invalid {
                     path,
                     issues: vec![issue],
                 }),
@@ -232,6 +233,31 @@ pub fn check_bundle(bundle: &Path) -> Result<(), SpecError> {
         }
     }
     result
+}
+
+/// What create runs other than as written, as runc and crun do because it
+/// cannot weaken isolation: logged by create, reported by `hull check`.
+pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
+    let mut out = Vec::new();
+    for (i, m) in spec
+        .mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, m)| crate::init::rootfs::is_bind(m))
+    {
+        let ignored = crate::init::rootfs::ignored_by_bind(m.options().as_deref().unwrap_or(&[]));
+        if !ignored.is_empty() {
+            out.push(FieldIssue {
+                field: format!("mounts[{i}].options"),
+                reason: format!(
+                    "{:?} ignored: a bind mount has no filesystem of its own to take them",
+                    ignored.join(",")
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Checks everything that can be checked before creating anything.
@@ -367,17 +393,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 format!("mounts[{i}].options"),
                 "tmpcopyup only applies to a tmpfs",
             );
-        } else if crate::init::rootfs::is_bind(m) {
-            let ignored = crate::init::rootfs::ignored_by_bind(options);
-            if !ignored.is_empty() {
-                is.push(
-                    format!("mounts[{i}].options"),
-                    format!(
-                        "{:?}: a bind mount has no filesystem of its own to take these",
-                        ignored.join(",")
-                    ),
-                );
-            }
         }
         for (field, reason) in crate::idmap::issues(spec, i, m) {
             is.push(field, reason);
@@ -703,7 +718,6 @@ mod tests {
             "mounts[5].options: \"idmap\"/\"ridmap\" without uidMappings",
             "mounts[6].uidMappings[0]: size must be positive",
             "mounts[8].options: option \"idmap=uids=0-1-10\" is not supported",
-            "mounts[9].options: \"mode=700,sync\": a bind mount has no filesystem of its own",
             "mounts[10].options: tmpcopyup only applies to a tmpfs",
         ] {
             assert!(
@@ -713,9 +727,14 @@ mod tests {
         }
         assert_eq!(
             got.len(),
-            9,
-            "mounts[2] (an allowed /proc file) and mounts[7] are fine: {got:#?}"
+            8,
+            "mounts[2] (an allowed /proc file), mounts[7] and mounts[9] are fine: {got:#?}"
         );
+        let warned: Vec<String> = warnings(&spec_from(json))
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(warned, ["mounts[9].options: \"mode=700,sync\" ignored: a bind mount has no filesystem of its own to take them"]);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!   child  -> ChildReady     (namespaces joined / unshared)
 //!   parent -> Proceed        (child placed in its cgroup, id maps written)
 //!   child  -> InitPid(pid)   (only when a pid namespace needed a second fork)
+//!   child  -> NeedMountSource(n), parent -> MountSource(n) + fd
+//!                            (the rootfs and each bind source, as the mounts
+//!                             come; see mount_sources)
 //!   child  -> RuntimeHooks   (mounts prepared, before pivot_root)
 //!   parent -> HooksDone(state) (prestart + createRuntime hooks ran)
 //!   child  -> SeccompFd + fd (only with SCMP_ACT_NOTIFY rules; the parent
@@ -59,6 +62,11 @@ pub enum Msg {
     /// The seccomp notify fd rides along in SCM_RIGHTS.
     SeccompFd,
     Error(String),
+    /// The init asks the runtime to open what it mounts from; the number
+    /// says what (`mount_sources::Slot`).
+    NeedMountSource(u32),
+    /// The answer: an O_PATH fd in SCM_RIGHTS.
+    MountSource(u32),
 }
 
 impl Msg {
@@ -78,6 +86,14 @@ impl Msg {
             }
             Msg::InitReady => b.push(6),
             Msg::SeccompFd => b.push(8),
+            Msg::NeedMountSource(slot) => {
+                b.push(9);
+                b.extend(slot.to_le_bytes());
+            }
+            Msg::MountSource(slot) => {
+                b.push(10);
+                b.extend(slot.to_le_bytes());
+            }
             Msg::Error(s) => {
                 b.push(7);
                 // A message longer than the buffer is cut, not lost.
@@ -107,6 +123,12 @@ impl Msg {
             (6, []) => Msg::InitReady,
             (8, []) => Msg::SeccompFd,
             (7, s) => Msg::Error(String::from_utf8_lossy(s).into_owned()),
+            (9, p) => Msg::NeedMountSource(u32::from_le_bytes(
+                p.try_into().map_err(|_| SyncError::Malformed)?,
+            )),
+            (10, p) => Msg::MountSource(u32::from_le_bytes(
+                p.try_into().map_err(|_| SyncError::Malformed)?,
+            )),
             _ => return Err(SyncError::Malformed),
         })
     }
@@ -257,6 +279,8 @@ mod tests {
             Msg::InitReady,
             Msg::SeccompFd,
             Msg::Error("mount \"/x\": no such file".into()),
+            Msg::NeedMountSource(3),
+            Msg::MountSource(7),
         ];
         for m in &msgs {
             a.send(m).unwrap();

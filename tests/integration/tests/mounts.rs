@@ -242,15 +242,44 @@ fn nosymfollow_is_a_mount_flag() {
     }
 }
 
+/// runc and crun pass a bind's filesystem data (`mode=`, `size=`, …) and
+/// superblock flags to a mount that has no filesystem of its own: the
+/// kernel drops them. hull runs such a bind too, warns, and `hull check`
+/// reports the warning with a zero exit.
 #[test]
-fn bind_mounts_refuse_options_they_would_ignore() {
+fn bind_mounts_ignore_options_they_cannot_take_with_a_warning() {
     require_root!();
     let rt = Runtime::new("bind_data");
-    for opt in ["mode=700", "sync", "lazytime"] {
+    for opts in [&["mode=755", "size=1k"][..], &["sync"], &["lazytime"]] {
         let mut b = rt.bundle();
         let dir = b.host_dir("d");
-        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": dir, "options": ["rbind", opt]}));
-        refused(&rt, &b, &format!("mounts[{ADDED}].options"), opt);
+        fs::write(dir.join("f"), "from the host").unwrap();
+        let mut options = vec!["rbind"];
+        options.extend_from_slice(opts);
+        b.add_mount(
+            json!({"destination": "/mnt", "type": "bind", "source": dir, "options": options}),
+        );
+        b.args(&["sh", "-c", "hull-probe read /mnt/f; hull-probe stat /mnt"]);
+        b.write_config();
+        let check = rt.exec(&["check", "--bundle", b.dir.to_str().unwrap()]);
+        check.ok();
+        let want = opts.join(",");
+        assert!(
+            check.stderr.contains("warning")
+                && check.stderr.contains(&format!("mounts[{ADDED}].options"))
+                && check.stderr.contains(&want),
+            "{opts:?}: hull check names no warning: {check}"
+        );
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(
+            v[0]["content"], "from the host",
+            "{opts:?}: the bind is there: {}",
+            v[0]
+        );
+        // mode=755 went nowhere: the directory keeps the host's 0777.
+        assert_eq!(v[1]["stat"]["/mnt"]["mode"], "0777", "{opts:?}: {}", v[1]);
     }
 }
 
@@ -351,6 +380,38 @@ fn proc_destination_through_a_symlink_is_refused() {
             "resolves to /proc/sys",
         );
     }
+}
+
+/// runc refuses a proc or sysfs mount whose destination is a symlink in
+/// the image (CVE-2019-16884: the image would choose where procfs lands).
+#[test]
+fn proc_and_sys_on_a_symlink_are_refused() {
+    require_root!();
+    let rt = Runtime::new("proc_on_symlink");
+    for (index, dir, fstype) in [(0, "proc", "proc"), (5, "sys", "sysfs")] {
+        let mut b = rt.bundle();
+        assert_eq!(b.spec["mounts"][index]["type"], fstype);
+        let root = b.private_rootfs();
+        fs::remove_dir(root.join(dir)).unwrap();
+        fs::create_dir(root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", root.join(dir)).unwrap();
+        refused(
+            &rt,
+            &b,
+            &format!("mounts[{index}].destination \"/{dir}\""),
+            &format!("filesystem \"{fstype}\" must be mounted on ordinary directory"),
+        );
+    }
+    // Control: a real directory at the same place is taken.
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    fs::create_dir(root.join("elsewhere")).unwrap();
+    let r = rt.report(&b);
+    assert_eq!(
+        find_mount(&report_mounts(&r), "/proc").map(|m| m.fs_type.as_str()),
+        Some("proc"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -710,4 +771,251 @@ fn mount_label_is_refused_without_selinux() {
     let mut b = rt.bundle();
     b.linux()["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
     refused(&rt, &b, "linux.mountLabel", "SELinux is not enabled");
+}
+
+// ---------------------------------------------------------------------------
+// Read-only tmpfs with mounts under it
+// ---------------------------------------------------------------------------
+
+/// A read-only tmpfs at /dev (and elsewhere) with mounts under it: the
+/// nested destinations, default devices and console are made while it is
+/// writable, and it turns read-only last, as runc does.
+#[test]
+fn read_only_tmpfs_takes_mounts_under_it() {
+    require_root!();
+    let rt = Runtime::new("ro_tmpfs");
+    for userns in [false, true] {
+        let mut b = rt.bundle();
+        if userns {
+            user_namespace(&mut b);
+        }
+        assert_eq!(b.spec["mounts"][1]["destination"], "/dev");
+        b.spec["mounts"][1]["options"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("ro"));
+        b.add_mount(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "nosuid", "size=1m"]}));
+        b.add_mount(json!({"destination": "/mnt/sub/deeper", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+        b.args(&["sh", "-c", "hull-probe report; hull-probe write /dev/x x; hull-probe write /mnt/x x; hull-probe write /mnt/sub/deeper/x x; hull-probe write /dev/null x"]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(v.len(), 5, "userns {userns}: {o}");
+        let m = report_mounts(&v[0]);
+        for (mp, ro) in [
+            ("/dev", true),
+            ("/mnt", true),
+            ("/dev/pts", false),
+            ("/dev/shm", false),
+            ("/dev/mqueue", false),
+            ("/mnt/sub/deeper", false),
+        ] {
+            let e = find_mount(&m, mp)
+                .unwrap_or_else(|| panic!("userns {userns}: {mp} not mounted: {m:?}"));
+            assert_eq!(e.has_opt("ro"), ro, "userns {userns}: {mp}: {e:?}");
+        }
+        // The remount kept the other flags.
+        assert!(
+            find_mount(&m, "/dev").unwrap().has_opt("nosuid"),
+            "userns {userns}: {m:?}"
+        );
+        assert!(
+            find_mount(&m, "/mnt").unwrap().has_opt("nosuid"),
+            "userns {userns}: {m:?}"
+        );
+        assert_eq!(
+            v[1]["errno"], EROFS,
+            "userns {userns}: /dev is read-only: {}",
+            v[1]
+        );
+        assert_eq!(
+            v[2]["errno"], EROFS,
+            "userns {userns}: /mnt is read-only: {}",
+            v[2]
+        );
+        assert_eq!(
+            v[3]["ok"], true,
+            "userns {userns}: the mount under it is not: {}",
+            v[3]
+        );
+        assert_eq!(
+            v[4]["ok"], true,
+            "userns {userns}: the default devices were made: {}",
+            v[4]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The rootfs and bind sources in a user namespace
+// ---------------------------------------------------------------------------
+
+/// A user namespace mapping container root to host uid 100000.
+fn user_namespace(b: &mut Bundle) {
+    b.set_namespace("user", None);
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+/// A directory only host root may search (0700, root's), as /root is on
+/// Debian, or a mktemp directory.
+fn private_dir(rt: &Runtime, name: &str) -> std::path::PathBuf {
+    let d = rt.base.join(name);
+    fs::create_dir_all(&d).unwrap();
+    chown(&d, Some(0), Some(0)).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).unwrap();
+    d
+}
+
+/// The premise of the tests below: host uid 100000 (the container's root)
+/// cannot reach `path`.
+#[track_caller]
+fn unreachable_for_container_root(path: &Path) {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new("cat")
+        .arg(path)
+        .uid(100000)
+        .gid(100000)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "uid 100000 can read {}: the test proves nothing",
+        path.display()
+    );
+}
+
+#[test]
+fn bind_source_under_a_private_dir_in_a_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("userns_private_source");
+    let vol = private_dir(&rt, "private").join("vol");
+    fs::create_dir(&vol).unwrap();
+    fs::write(vol.join("f"), "behind a 0700 directory").unwrap();
+    unreachable_for_container_root(&vol.join("f"));
+    for rbind in [true, false] {
+        let mut b = rt.bundle();
+        user_namespace(&mut b);
+        b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": vol, "options": [if rbind { "rbind" } else { "bind" }, "ro"]}));
+        b.args(&["sh", "-c", "hull-probe read /mnt/f; hull-probe report"]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(
+            v[0]["content"], "behind a 0700 directory",
+            "rbind {rbind}: {}",
+            v[0]
+        );
+        assert!(
+            v[1]["uid_map"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .eq(["0", "100000", "65536"]),
+            "rbind {rbind}: {}",
+            v[1]["uid_map"]
+        );
+        assert!(
+            find_mount(&report_mounts(&v[1]), "/mnt")
+                .unwrap()
+                .has_opt("ro"),
+            "rbind {rbind}"
+        );
+    }
+}
+
+/// Unmounts on drop.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn bind(src: &Path, dest: &Path) -> Mounted {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let (s, d) = (c(src), c(dest));
+        // SAFETY: valid NUL-terminated paths; no fs type or data.
+        let r = unsafe {
+            libc::mount(
+                s.as_ptr(),
+                d.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            r,
+            0,
+            "bind {} on {}: {}",
+            src.display(),
+            dest.display(),
+            std::io::Error::last_os_error()
+        );
+        Mounted(dest.to_owned())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        let d = std::ffi::CString::new(self.0.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::umount2(d.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// The rootfs under a directory the container's root cannot search: a
+/// copy (a checkout under /root), and a mount point of its own (as
+/// containerd's overlay rootfs is), whose mount the runtime must make
+/// private through the same fds.
+#[test]
+fn rootfs_under_a_private_dir_in_a_user_namespace() {
+    require_root!();
+    let rt = Runtime::new("userns_private_rootfs");
+    let private = private_dir(&rt, "private");
+    let copy = private.join("copy");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a rootfs");
+    fs::write(copy.join("which-rootfs"), "the private copy").unwrap();
+    let bound = private.join("bound");
+    fs::create_dir(&bound).unwrap();
+    let _mounted = Mounted::bind(&copy, &bound);
+    unreachable_for_container_root(&copy.join("which-rootfs"));
+    for (root, prop) in [(&copy, None), (&bound, None), (&bound, Some("rshared"))] {
+        let mut b = rt.bundle();
+        user_namespace(&mut b);
+        b.spec["root"]["path"] = json!(root);
+        if let Some(p) = prop {
+            b.linux()["rootfsPropagation"] = json!(p);
+        }
+        b.args(&[
+            "sh",
+            "-c",
+            "hull-probe read /which-rootfs; hull-probe report",
+        ]);
+        let o = rt.run(&b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(
+            v[0]["content"],
+            "the private copy",
+            "{}: {}",
+            root.display(),
+            v[0]
+        );
+        assert!(
+            v[1]["uid_map"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .eq(["0", "100000", "65536"]),
+            "{}",
+            v[1]["uid_map"]
+        );
+        assert_eq!(v[1]["uid"]["effective"], 0, "{}", v[1]);
+    }
 }

@@ -9,11 +9,17 @@ pub struct Args {
     pub bundle: PathBuf,
 }
 
-/// Exit 0 and print nothing when the bundle would be accepted; otherwise
-/// every problem, one per line, and exit 1.
+/// Exit 0 when the bundle would be accepted, printing what it would run
+/// other than as written (`warning: ...`); otherwise every problem, one
+/// per line, and exit 1.
 pub fn run(a: Args) -> CmdResult {
     match libcontainer::check_bundle(&a.bundle) {
-        Ok(()) => Ok(0),
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(0)
+        }
         Err(libcontainer::SpecError::Invalid { issues, .. }) => {
             for i in issues {
                 eprintln!("{i}");

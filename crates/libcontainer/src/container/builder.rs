@@ -122,6 +122,9 @@ impl ContainerBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        for w in spec::warnings(&spec) {
+            tracing::warn!("{w}");
+        }
 
         let (dir, lock) = new_state_dir(&self.root, &self.id)?;
         crate::fault::point("state-dir");
@@ -280,7 +283,6 @@ impl ContainerBuilder {
                 channel: &child_ch,
                 close_fds: vec![parent_ch.raw_fd(), lock.raw_fd()],
                 state_dir: state_dir.as_fd(),
-                bundle,
                 rootfs: &rootfs,
                 no_pivot: self.no_pivot,
                 no_new_keyring: self.no_new_keyring,
@@ -372,7 +374,13 @@ impl ContainerBuilder {
         }
         crate::fault::point("init-pid");
 
-        match recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")? {
+        // The init asks for the rootfs and each bind source as it mounts.
+        let mut mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
+        while let Msg::NeedMountSource(wanted) = mounted {
+            crate::mount_sources::answer(&parent_ch, init_pid, wanted, spec, bundle, &rootfs)?;
+            mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
+        }
+        match mounted {
             Msg::RuntimeHooks => {
                 let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
                 // From the first hook on, a failure continues the lifecycle

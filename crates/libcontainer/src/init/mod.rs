@@ -41,7 +41,6 @@ pub(crate) struct InitArgs<'a> {
     pub close_fds: Vec<i32>,
     /// O_PATH fd of the state directory, for the exec fifo.
     pub state_dir: BorrowedFd<'a>,
-    pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -138,11 +137,11 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         let ctx = rootfs::RootfsCtx {
             spec,
             rootfs: a.rootfs,
-            bundle: a.bundle,
             new_userns: in_userns,
             new_netns: plan.new_net,
             new_cgroupns: plan.new_cgroup,
             idmapped: a.idmapped,
+            channel: a.channel,
         };
         Some(rootfs::prepare(&ctx)?)
     } else {
@@ -167,9 +166,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         state_json.as_bytes(),
     )?;
 
-    if plan.new_mount {
-        rootfs::enter(a.rootfs, a.no_pivot)?;
-        drop(rootfs_fd);
+    if let Some(root) = rootfs_fd {
+        rootfs::enter(&root, a.no_pivot)?;
+        drop(root);
         rootfs::restore_root_propagation(spec)?;
         rootfs::reopen_dev_null()?;
     } else {
@@ -195,6 +194,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     }
     if let Some(d) = spec.domainname().as_deref() {
         rustix::system::setdomainname(d.as_bytes()).map_err(|e| Error::sys("domainname", e))?;
+    }
+    if plan.new_mount {
+        rootfs::remount_read_only_last(spec)?;
     }
     if plan.new_mount && spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         rootfs::remount_root_readonly()?;

@@ -15,7 +15,7 @@
 //! to the container.
 
 use std::{
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, BorrowedFd, OwnedFd},
     path::{Component, Path, PathBuf},
 };
 
@@ -143,10 +143,18 @@ pub(crate) fn check_resolved(
 }
 
 /// Opens a bind source (O_PATH) without following /proc magic links, so
-/// what gets mounted is exactly what was checked.
-pub(crate) fn open_bind_source(src: &Path) -> Result<OwnedFd, String> {
-    let how = ResolveFlags::NO_MAGICLINKS;
-    match rustix::fs::openat2(rustix::fs::CWD, src, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
+/// what gets mounted is exactly what was checked. `root` is the `/` the
+/// path starts from (the init's, seen from the runtime), or None for this
+/// process's own.
+pub(crate) fn open_bind_source(
+    root: Option<BorrowedFd<'_>>,
+    src: &Path,
+) -> Result<OwnedFd, String> {
+    let (dir, how) = match root {
+        Some(r) => (r, ResolveFlags::NO_MAGICLINKS | ResolveFlags::IN_ROOT),
+        None => (rustix::fs::CWD, ResolveFlags::NO_MAGICLINKS),
+    };
+    match rustix::fs::openat2(dir, src, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
         Ok(fd) => Ok(fd),
         Err(rustix::io::Errno::LOOP) if rustix::fs::open(src, OFlags::PATH | OFlags::CLOEXEC, Mode::empty()).is_ok() => Err(format!(
             "{src:?} resolves through a /proc magic link (fd/N, cwd, root, exe, …), which could hand a runtime file descriptor to the container"
@@ -157,6 +165,8 @@ pub(crate) fn open_bind_source(src: &Path) -> Result<OwnedFd, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     fn issue(dest: &str, kind: Kind, procfs_source: Option<bool>) -> Option<String> {
@@ -183,11 +193,21 @@ mod tests {
 
     #[test]
     fn magic_link_sources_are_refused() {
-        let err = open_bind_source(Path::new("/proc/self/fd/0")).unwrap_err();
+        let err = open_bind_source(None, Path::new("/proc/self/fd/0")).unwrap_err();
         assert!(err.contains("magic link"), "{err}");
-        let err = open_bind_source(Path::new("/proc/self/cwd")).unwrap_err();
+        let err = open_bind_source(None, Path::new("/proc/self/cwd")).unwrap_err();
         assert!(err.contains("magic link"), "{err}");
-        assert!(open_bind_source(Path::new("/proc/self/status")).is_ok());
-        assert!(open_bind_source(Path::new("/")).is_ok());
+        assert!(open_bind_source(None, Path::new("/proc/self/status")).is_ok());
+        assert!(open_bind_source(None, Path::new("/")).is_ok());
+        // Seen from a root fd, as the runtime opens the init's sources.
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let err = open_bind_source(Some(root.as_fd()), Path::new("/proc/self/fd/0")).unwrap_err();
+        assert!(err.contains("magic link"), "{err}");
+        assert!(open_bind_source(Some(root.as_fd()), Path::new("/proc/self/status")).is_ok());
     }
 }

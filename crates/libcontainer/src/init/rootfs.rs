@@ -18,7 +18,10 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::{mount_attr::RecursiveAttrs, proc_guard};
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    mount_sources::{self, Slot},
+};
 
 const NONE: Option<&str> = None;
 
@@ -128,8 +131,9 @@ pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, S
 }
 
 /// The options a bind mount cannot honour: filesystem data and the flags
-/// that belong to a superblock (a bind has none of its own; the kernel
-/// would drop them without a word, which runc 1.2 refuses too).
+/// that belong to a superblock (a bind has none of its own). The kernel
+/// drops them without a word, for runc and crun too: create goes on, with
+/// a warning (spec::warnings).
 pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
     let superblock = MsFlags::MS_SYNCHRONOUS
         | MsFlags::MS_DIRSYNC
@@ -255,11 +259,12 @@ fn fd_path(fd: &OwnedFd) -> String {
 pub(crate) struct RootfsCtx<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    pub bundle: &'a Path,
     pub new_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
     pub idmapped: &'a crate::idmap::IdmappedMounts,
+    /// To ask the runtime for the rootfs and bind sources.
+    pub channel: &'a crate::sync::Channel,
 }
 
 /// Everything that happens before pivot_root: propagation, the rootfs bind
@@ -273,21 +278,26 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     mount(NONE, "/", NONE, prop, NONE)
         .map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
     // pivot_root refuses a new root whose parent mount is shared.
-    make_parent_private(ctx.rootfs)?;
+    let holder = mount_sources::request(ctx.channel, Slot::RootfsParent)?;
     mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
         NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
+        fd_path(&holder).as_str(),
+        NONE,
+        MsFlags::MS_PRIVATE,
         NONE,
     )
-    .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
-    let root = rustix::fs::open(
-        ctx.rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::path(ctx.rootfs, e))?;
+    .map_err(|e| {
+        Error::sys(
+            format!(
+                "root.path: making the mount holding {:?} private",
+                ctx.rootfs
+            ),
+            e,
+        )
+    })?;
+    let rootfs = mount_sources::request(ctx.channel, Slot::Rootfs)?;
+    let root = bind_onto_itself(&rootfs)
+        .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
 
     let mut dev_is_bind = false;
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
@@ -317,29 +327,24 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     Ok(root)
 }
 
-fn make_parent_private(rootfs: &Path) -> Result<()> {
-    // Walk up to the mount point containing rootfs and make it private.
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path("/proc/self/mountinfo", e))?;
-    let mut best: Option<PathBuf> = None;
-    for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
-        if rootfs.starts_with(&mp)
-            && best
-                .as_ref()
-                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
-        {
-            best = Some(mp);
-        }
-    }
-    if let Some(mp) = best {
-        mount(NONE, &mp, NONE, MsFlags::MS_PRIVATE, NONE)
-            .map_err(|e| Error::sys(format!("making {mp:?} private"), e))?;
-    }
-    Ok(())
+/// The rootfs bound onto itself, recursively (so the new root is a mount
+/// point pivot_root can take), from the fd the runtime opened: no path is
+/// looked up. Returns the root of the new mount.
+fn bind_onto_itself(rootfs: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH
+        | OpenTreeFlags::AT_RECURSIVE;
+    let tree = rustix::mount::open_tree(rootfs, "", flags)?;
+    rustix::mount::move_mount(
+        &tree,
+        "",
+        rootfs,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(tree)
 }
 
 pub(crate) fn unescape_mountinfo(s: &str) -> String {
@@ -363,31 +368,30 @@ pub(crate) fn unescape_mountinfo(s: &str) -> String {
 
 fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
     let dest = m.destination();
-    let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
+    let mut opts = parse_options(m.options().as_deref().unwrap_or(&[]))
         .map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
+    if read_only_last(m) {
+        // Mounts under it, devices and the console still need it writable.
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
     let kind = match m.typ().as_deref() {
         _ if is_bind(m) => proc_guard::Kind::Bind,
         Some("proc") => proc_guard::Kind::Proc,
         _ => proc_guard::Kind::Other,
     };
+    if let Some(fstype @ ("proc" | "sysfs")) = m
+        .typ()
+        .as_deref()
+        .filter(|_| kind != proc_guard::Kind::Bind)
+    {
+        ordinary_directory(root, dest, fstype)
+            .map_err(|r| Error::Init(format!("mounts[{i}].destination {dest:?}: {r}")))?;
+    }
     let idmapped = ctx.idmapped.get(i);
     let source = match kind {
         // The parent opened (and checked) the source of an idmapped mount.
         proc_guard::Kind::Bind if idmapped.is_some() => None,
-        proc_guard::Kind::Bind => {
-            let src = m.source().as_ref().ok_or_else(|| {
-                Error::Init(format!("mounts[{i}].source: required for a bind mount"))
-            })?;
-            let src = if src.is_relative() {
-                ctx.bundle.join(src)
-            } else {
-                src.clone()
-            };
-            Some(
-                proc_guard::open_bind_source(&src)
-                    .map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?,
-            )
-        }
+        proc_guard::Kind::Bind => Some(mount_sources::request(ctx.channel, Slot::Bind(i))?),
         _ => None,
     };
     let is_dir = match source.as_ref().or(idmapped) {
@@ -417,6 +421,79 @@ fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<(
         opts.recursive
             .apply(&target)
             .map_err(|e| Error::sys("options: applying the recursive (r*) attributes", e))?;
+    }
+    Ok(())
+}
+
+/// runc's rule for proc and sysfs (CVE-2019-16884): the destination is an
+/// ordinary directory (or not there yet), never a symlink, whose target
+/// the image would choose.
+fn ordinary_directory(
+    root: &OwnedFd,
+    dest: &Path,
+    fstype: &str,
+) -> std::result::Result<(), String> {
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let fd = match rustix::fs::openat2(
+        root,
+        dest,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        how,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(format!("checking it: {}", std::io::Error::from(e))),
+    };
+    let st =
+        rustix::fs::fstat(&fd).map_err(|e| format!("checking it: {}", std::io::Error::from(e)))?;
+    match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+        rustix::fs::FileType::Directory => Ok(()),
+        rustix::fs::FileType::Symlink => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is a symlink in the rootfs")),
+        _ => Err(format!("filesystem {fstype:?} must be mounted on ordinary directory, and it is not a directory in the rootfs")),
+    }
+}
+
+/// runc mounts every tmpfs, and whatever goes on /dev, writable, and makes
+/// those asked to be read-only so last ([`remount_read_only_last`]).
+fn read_only_last(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("tmpfs")
+        || proc_guard::lexical_clean(m.destination()) == Path::new("/dev")
+}
+
+/// Post-pivot, after the console: the mounts [`read_only_last`] kept
+/// writable turn read-only, keeping their other flags.
+pub(crate) fn remount_read_only_last(spec: &Spec) -> Result<()> {
+    let per_mount = MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC
+        | MsFlags::MS_NOATIME
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_STRICTATIME
+        | MS_NOSYMFOLLOW;
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let Ok(opts) = parse_options(m.options().as_deref().unwrap_or(&[])) else {
+            continue;
+        };
+        if !opts.flags.contains(MsFlags::MS_RDONLY) || !read_only_last(m) {
+            continue;
+        }
+        let dest = m.destination();
+        let keep = locked_flags(&dest.to_string_lossy()) | (opts.flags & per_mount);
+        mount(
+            NONE,
+            dest,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | keep,
+            NONE,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("mounts[{i}] ({}): remounting read-only", dest.display()),
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -1017,13 +1094,14 @@ fn make_node(
     Ok(())
 }
 
-/// Makes `rootfs` the root: pivot_root onto itself and detach the old root
-/// (runc's trick, which needs no temporary directory), or MS_MOVE + chroot
-/// with `--no-pivot`.
-pub(crate) fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    nix::unistd::chdir(rootfs).map_err(|e| Error::sys(format!("chdir {rootfs:?}"), e))?;
+/// Makes `root` (the rootfs bind) the root: pivot_root onto itself and
+/// detach the old root (runc's trick, which needs no temporary directory),
+/// or MS_MOVE + chroot with `--no-pivot`.
+pub(crate) fn enter(root: &OwnedFd, no_pivot: bool) -> Result<()> {
+    // By fd: the path may lie under directories the init cannot search.
+    rustix::process::fchdir(root).map_err(|e| Error::sys("entering the rootfs", e))?;
     if no_pivot {
-        mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+        mount(Some("."), "/", NONE, MsFlags::MS_MOVE, NONE)
             .map_err(|e| Error::sys("moving rootfs to /", e))?;
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", e))?;
     } else {
