@@ -469,6 +469,16 @@ impl std::fmt::Display for Output {
     }
 }
 
+/// The fd numbers in a probe report's (or `fds` output's) `fds` list.
+pub fn fd_numbers(report: &Value) -> Vec<i64> {
+    report["fds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["fd"].as_i64())
+        .collect()
+}
+
 /// Parse the probe's JSON from (possibly mixed) output: the last line that
 /// parses as a JSON object.
 pub fn parse_probe(s: &str) -> Option<Value> {

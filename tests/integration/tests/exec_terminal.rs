@@ -55,12 +55,7 @@ fn exec_gets_the_containers_security_context() {
     let want: Vec<&str> = init_cg.lines().collect();
     assert_eq!(r["cgroup"], json!(want));
     // nothing of hull's leaks: stdio only
-    let fds: Vec<i64> = r["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
+    let fds = fd_numbers(&r);
     assert_eq!(fds, vec![0, 1, 2], "{}", r["fds"]);
 }
 

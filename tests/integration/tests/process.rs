@@ -400,12 +400,7 @@ fn stdio_fds_only() {
     b.args(&["hull-probe", "fds"]);
     let o = rt.run(&b);
     o.ok();
-    let fds: Vec<i64> = o.json()["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
+    let fds = fd_numbers(&o.json());
     // no runtime-internal fd (sync pipes, state dir, exec fifo...) leaks
     assert_eq!(fds, vec![0, 1, 2], "{}", o.stdout);
 }

@@ -219,7 +219,7 @@ impl Container {
             .map(crate::seccomp::Filter::build)
             .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
-        let executor = DefaultExecutor;
+        let executor = DefaultExecutor::default();
         // SAFETY: single-threaded; the child ends in exec or _exit.
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
@@ -435,10 +435,6 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         a.channel,
         &procfs,
     )?;
-    // execve keeps the parent-death signal: a detached exec (every engine
-    // uses one) must outlive the hull that started it.
-    rustix::process::set_parent_process_death_signal(None)
-        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     Ok(a.executor.exec(a.spec)?)
 }

@@ -165,14 +165,19 @@ impl CapPlan {
         Ok(())
     }
 
-    fn apply(&self) -> Result<()> {
+    /// Sets the planned sets, with `keep` (when it is permitted now) also
+    /// in effective and permitted, for the init's own use until
+    /// [`CapPlan::drop_kept`].
+    fn apply(&self, keep: Option<caps::Capability>) -> Result<()> {
+        let with_kept =
+            |set: &CapsHashSet| -> CapsHashSet { set.iter().copied().chain(keep).collect() };
         // Order matters to capset: inheritable and effective shrink first
         // while the permitted set still covers them, permitted last.
         caps::set(None, CapSet::Inheritable, &self.inheritable)
             .map_err(|e| Error::Init(format!("process.capabilities.inheritable: {e}")))?;
-        caps::set(None, CapSet::Effective, &self.effective)
+        caps::set(None, CapSet::Effective, &with_kept(&self.effective))
             .map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
-        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| {
+        caps::set(None, CapSet::Permitted, &with_kept(&self.permitted)).map_err(|e| {
             Error::Init(format!(
                 "process.capabilities.permitted: {e} (effective must be a subset of permitted)"
             ))
@@ -186,14 +191,27 @@ impl CapPlan {
         }
         Ok(())
     }
+
+    /// Leaves exactly the planned effective and permitted sets, dropping
+    /// what [`set_user_and_caps`] kept. Ambient capabilities survive: each
+    /// is in the planned permitted set.
+    pub fn drop_kept(&self) -> Result<()> {
+        caps::set(None, CapSet::Effective, &self.effective)
+            .map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
+        caps::set(None, CapSet::Permitted, &self.permitted)
+            .map_err(|e| Error::Init(format!("process.capabilities.permitted: {e}")))
+    }
 }
 
-/// Switches to the container user and leaves exactly the configured
-/// capabilities, keeping them across the uid change with PR_SET_KEEPCAPS.
+/// Switches to the container user and leaves the configured capabilities,
+/// keeping them across the uid change with PR_SET_KEEPCAPS. `keep` stays
+/// effective and permitted besides (CAP_SYS_ADMIN for a seccomp filter
+/// still to be loaded) until [`CapPlan::drop_kept`].
 pub(crate) fn set_user_and_caps(
     p: &Process,
     caps: &CapPlan,
     setgroups_allowed: bool,
+    keep: Option<caps::Capability>,
 ) -> Result<()> {
     let u = p.user();
     caps.drop_bounding()?;
@@ -221,7 +239,7 @@ pub(crate) fn set_user_and_caps(
         .map_err(|e| Error::sys(format!("process.user.uid: setresuid({})", u.uid()), e))?;
     rustix::thread::set_keep_capabilities(false)
         .map_err(|e| Error::sys("prctl(PR_SET_KEEPCAPS)", e))?;
-    caps.apply()
+    caps.apply(keep)
 }
 
 pub(crate) fn set_umask(p: &Process) {
