@@ -239,6 +239,9 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
 /// cannot weaken isolation: logged by create, reported by `hull check`.
 pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
     let mut out = Vec::new();
+    if let Some(p) = spec.process() {
+        out.extend(process_warnings(p));
+    }
     for (i, m) in spec
         .mounts()
         .iter()
@@ -253,6 +256,32 @@ pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
                 reason: format!(
                     "{:?} ignored: a bind mount has no filesystem of its own to take them",
                     ignored.join(",")
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// [`warnings`] about `process` alone, which `exec` logs for the process it
+/// starts.
+pub(crate) fn process_warnings(p: &oci_spec::runtime::Process) -> Vec<FieldIssue> {
+    let mut out = Vec::new();
+    // The kernel raises an ambient capability only when it is permitted and
+    // inheritable; runc and crun ignore the refusal, the init leaves it out.
+    if let Some(c) = p.capabilities() {
+        let (permitted, inheritable) = (
+            cap_names(c.permitted().as_ref()),
+            cap_names(c.inheritable().as_ref()),
+        );
+        for name in cap_names(c.ambient().as_ref())
+            .into_iter()
+            .filter(|n| !permitted.contains(n) || !inheritable.contains(n))
+        {
+            out.push(FieldIssue {
+                field: "process.capabilities.ambient".into(),
+                reason: format!(
+                    "{name} ignored: it is not both permitted and inheritable, so the kernel cannot raise it"
                 ),
             });
         }
@@ -321,18 +350,19 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 }
             }
             if let (Some(c), Some(bounding)) = (p.capabilities(), &host.bounding) {
+                // An ambient capability outside the bounding set cannot be
+                // permitted either: left out with a warning (`warnings`).
                 let sets = [
                     ("bounding", c.bounding()),
                     ("effective", c.effective()),
                     ("permitted", c.permitted()),
                     ("inheritable", c.inheritable()),
-                    ("ambient", c.ambient()),
                 ];
                 for (set, caps) in sets {
-                    let mut names: Vec<String> =
-                        caps.iter().flatten().map(|c| format!("CAP_{c}")).collect();
-                    names.sort();
-                    for name in names.into_iter().filter(|n| !bounding.contains(n)) {
+                    for name in cap_names(caps.as_ref())
+                        .into_iter()
+                        .filter(|n| !bounding.contains(n))
+                    {
                         is.push(
                             format!("process.capabilities.{set}"),
                             format!("{name} is not in this runtime's bounding set"),
@@ -478,6 +508,18 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             issues: is.0,
         })
     }
+}
+
+/// Capability names as the kernel spells them ("CAP_KILL"), sorted.
+fn cap_names(set: Option<&oci_spec::runtime::Capabilities>) -> Vec<String> {
+    let mut names: Vec<String> = set
+        .iter()
+        .copied()
+        .flatten()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+    names.sort();
+    names
 }
 
 /// The namespace a sysctl belongs to, as runc's allow list has it.
@@ -735,6 +777,37 @@ mod tests {
             .map(|w| w.to_string())
             .collect();
         assert_eq!(warned, ["mounts[9].options: \"mode=700,sync\" ignored: a bind mount has no filesystem of its own to take them"]);
+    }
+
+    #[test]
+    fn ambient_caps_the_kernel_refuses_are_warnings() {
+        // `runc spec`'s capabilities (ambient, not inheritable), with one
+        // inheritable, and one outside every other set.
+        let json = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{
+                "bounding":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "effective":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "permitted":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "inheritable":["CAP_KILL"],
+                "ambient":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_ADMIN"]}}}"#;
+        assert!(issues(json).is_empty(), "{:?}", issues(json));
+        let warned: Vec<String> = warnings(&spec_from(json))
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let fields: Vec<&str> = warned
+            .iter()
+            .map(|w| w.split(" ignored").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "process.capabilities.ambient: CAP_AUDIT_WRITE",
+                "process.capabilities.ambient: CAP_NET_BIND_SERVICE",
+                "process.capabilities.ambient: CAP_SYS_ADMIN"
+            ],
+            "{warned:#?}"
+        );
     }
 
     #[test]

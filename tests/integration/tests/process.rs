@@ -291,24 +291,78 @@ fn capabilities_default_set() {
     assert_ne!(r["CapEff"].as_str().unwrap(), host_eff);
 }
 
+/// `runc spec`'s capability lists, exactly: ambient, but not inheritable.
+const RUNC_SPEC_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
 #[test]
-fn ambient_caps_that_cannot_be_raised_are_an_error() {
+fn ambient_caps_the_kernel_refuses_are_left_out_with_a_warning() {
     require_root!();
-    let rt = Runtime::new("caps_amb_bad");
-    // runc's `spec` lists ambient caps without making them inheritable; the
-    // kernel refuses to raise them. runc only logs that; hull fails closed.
-    if is_runc() {
-        return; // runc differs: ignores the failure and runs without ambient caps
-    }
+    let rt = Runtime::new("caps_amb_runc_spec");
     let mut b = rt.bundle();
-    b.process()["capabilities"]["ambient"] = serde_json::json!(DEFAULT_CAPS);
-    let out = rt.run(&b);
-    out.failed();
-    assert!(
-        out.stderr.contains("process.capabilities.ambient"),
-        "{}",
-        out.stderr
-    );
+    b.process()["capabilities"] = json!({
+        "bounding": RUNC_SPEC_CAPS, "effective": RUNC_SPEC_CAPS, "permitted": RUNC_SPEC_CAPS, "ambient": RUNC_SPEC_CAPS
+    });
+    b.write_config();
+    if !is_runc() {
+        // hull check: warnings, not errors.
+        let o = rt.exec(&["check", "--bundle", &b.dir.to_string_lossy()]);
+        o.ok();
+        for cap in RUNC_SPEC_CAPS {
+            assert!(
+                o.stderr
+                    .contains(&format!("warning: process.capabilities.ambient: {cap}")),
+                "{o}"
+            );
+        }
+    }
+    let log = b.dir.join("runtime.log");
+    rt.track(&b.id);
+    let o = rt.exec(&[
+        "--log",
+        &log.to_string_lossy(),
+        "run",
+        "--bundle",
+        &b.dir.to_string_lossy(),
+        &b.id,
+    ]);
+    o.ok();
+    let r = o.json();
+    assert_eq!(r["CapAmb"], cap_hex(&[]).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&[]).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&RUNC_SPEC_CAPS).as_str());
+    assert_eq!(r["CapBnd"], cap_hex(&RUNC_SPEC_CAPS).as_str());
+    // runc differs: it leaves them out without a word.
+    if !is_runc() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            log.contains("warn") && log.contains("CAP_KILL"),
+            "no warning in the log: {log}"
+        );
+    }
+
+    // Only those the kernel refuses go: inheritable ones stay; one outside
+    // the container's sets, or outside this runtime's bounding set (where
+    // it lacks CAP_SYS_RESOURCE), is left out too.
+    let mut b = rt.bundle();
+    let ambient = [
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_RESOURCE",
+    ];
+    b.process()["capabilities"] = json!({
+        "bounding": RUNC_SPEC_CAPS, "effective": RUNC_SPEC_CAPS, "permitted": RUNC_SPEC_CAPS,
+        "inheritable": ["CAP_KILL"], "ambient": ambient
+    });
+    let r = rt.report(&b);
+    assert_eq!(r["CapAmb"], cap_hex(&["CAP_KILL"]).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&["CAP_KILL"]).as_str());
+
+    // A non-root user keeps only what ambient gives it across execve.
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    let r = rt.report(&b);
+    assert_eq!(r["CapAmb"], cap_hex(&["CAP_KILL"]).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&["CAP_KILL"]).as_str());
 }
 
 #[test]

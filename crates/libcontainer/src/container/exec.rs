@@ -170,6 +170,13 @@ impl Container {
             &crate::spec::HostSupport::probe(),
             &self.dir.join(crate::state::SPEC_FILE),
         )?;
+        for w in spec
+            .process()
+            .iter()
+            .flat_map(crate::spec::process_warnings)
+        {
+            tracing::warn!("{w}");
+        }
 
         let init_pid = self.pid().ok_or_else(|| Error::WrongStatus {
             id: self.state.id.clone(),

@@ -95,7 +95,10 @@ pub(crate) fn set_oom_score_adj(p: &Process, proc: &ProcfsHandle, of: ProcBase) 
 }
 
 /// The capability sets as the caps crate sees them, each checked against
-/// what this runtime can grant (its own bounding set).
+/// what this runtime can grant (its own bounding set). Ambient
+/// capabilities the kernel would refuse to raise (not both permitted and
+/// inheritable) are left out, as runc and crun leave them out; the parent
+/// warns about them (`spec::warnings`).
 pub(crate) struct CapPlan {
     /// The bounding set this process has now (read once: it only shrinks).
     available: CapsHashSet,
@@ -109,7 +112,7 @@ pub(crate) struct CapPlan {
 fn convert(
     field: &str,
     set: Option<&Capabilities>,
-    available: &CapsHashSet,
+    available: Option<&CapsHashSet>,
 ) -> Result<CapsHashSet> {
     let mut out = HashSet::new();
     for c in set.into_iter().flatten() {
@@ -119,7 +122,7 @@ fn convert(
                 "process.capabilities.{field}: unknown capability {name}"
             ))
         })?;
-        if !available.contains(&cap) {
+        if available.is_some_and(|a| !a.contains(&cap)) {
             return Err(Error::Init(format!("process.capabilities.{field}: {name} is not in this runtime's bounding set, so it cannot be granted")));
         }
         out.insert(cap);
@@ -142,12 +145,20 @@ impl CapPlan {
                 ambient: HashSet::new(),
             });
         };
+        let permitted = convert("permitted", c.permitted().as_ref(), Some(&available))?;
+        let inheritable = convert("inheritable", c.inheritable().as_ref(), Some(&available))?;
+        // Outside the bounding set an ambient capability cannot be
+        // permitted either, so it is among those left out.
+        let ambient = convert("ambient", c.ambient().as_ref(), None)?
+            .into_iter()
+            .filter(|cap| permitted.contains(cap) && inheritable.contains(cap))
+            .collect();
         Ok(CapPlan {
-            bounding: convert("bounding", c.bounding().as_ref(), &available)?,
-            effective: convert("effective", c.effective().as_ref(), &available)?,
-            permitted: convert("permitted", c.permitted().as_ref(), &available)?,
-            inheritable: convert("inheritable", c.inheritable().as_ref(), &available)?,
-            ambient: convert("ambient", c.ambient().as_ref(), &available)?,
+            bounding: convert("bounding", c.bounding().as_ref(), Some(&available))?,
+            effective: convert("effective", c.effective().as_ref(), Some(&available))?,
+            permitted,
+            inheritable,
+            ambient,
             available,
         })
     }
@@ -186,7 +197,7 @@ impl CapPlan {
             .map_err(|e| Error::Init(format!("process.capabilities.ambient: {e}")))?;
         for cap in &self.ambient {
             caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
-                Error::Init(format!("process.capabilities.ambient: raising {cap}: {e} (an ambient capability must also be permitted and inheritable)"))
+                Error::Init(format!("process.capabilities.ambient: raising {cap}: {e}"))
             })?;
         }
         Ok(())
@@ -256,12 +267,42 @@ mod tests {
         let mut avail = HashSet::new();
         avail.insert(caps::Capability::CAP_KILL);
         let set: Capabilities = serde_json::from_str(r#"["CAP_KILL"]"#).unwrap();
-        assert_eq!(convert("bounding", Some(&set), &avail).unwrap().len(), 1);
+        assert_eq!(
+            convert("bounding", Some(&set), Some(&avail)).unwrap().len(),
+            1
+        );
         let set: Capabilities = serde_json::from_str(r#"["CAP_SYS_RESOURCE"]"#).unwrap();
-        let e = convert("effective", Some(&set), &avail)
+        let e = convert("effective", Some(&set), Some(&avail))
             .unwrap_err()
             .to_string();
         assert!(e.contains("process.capabilities.effective: CAP_SYS_RESOURCE is not in this runtime's bounding set"), "{e}");
+        assert_eq!(convert("ambient", Some(&set), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn ambient_caps_the_kernel_would_refuse_are_left_out() {
+        // `runc spec`'s sets: ambient, but not inheritable.
+        let mut p: Process = serde_json::from_value(
+            serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0}, "capabilities": {
+                "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+                "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]
+            }}),
+        )
+        .unwrap();
+        assert!(CapPlan::from_process(&p).unwrap().ambient.is_empty());
+        let mut c = p.capabilities().clone().unwrap();
+        c.set_inheritable(Some(
+            serde_json::from_str(r#"["CAP_KILL", "CAP_SYS_ADMIN"]"#).unwrap(),
+        ));
+        p.set_capabilities(Some(c));
+        let plan = CapPlan::from_process(&p).unwrap();
+        assert_eq!(
+            plan.ambient,
+            HashSet::from([caps::Capability::CAP_KILL]),
+            "CAP_SYS_ADMIN is inheritable but not permitted"
+        );
     }
 
     #[test]
