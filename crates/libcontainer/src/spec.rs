@@ -151,7 +151,7 @@ pub(crate) struct HostSupport {
     /// This runtime's bounding set, as capability names ("CAP_KILL"); None
     /// when unknown (then capability checks are left to the init).
     pub bounding: Option<HashSet<String>>,
-    /// Whether rlimits may be raised and oom_score_adj lowered.
+    /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
 }
 
@@ -207,11 +207,17 @@ impl Issues {
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
 /// create would refuse, without creating anything. A bundle create would
-/// take gives its [`warnings`].
+/// take gives its [`warnings`], and a warning where the kernel will refuse
+/// process.oomScoreAdj (create then fails with the kernel's error).
 pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
     let spec = load(bundle)?;
     let path = bundle.join("config.json");
-    let mut result = validate(&spec, &HostSupport::probe(), &path).map(|()| warnings(&spec));
+    let host = HostSupport::probe();
+    let mut result = validate(&spec, &host, &path).map(|()| {
+        let mut w = warnings(&spec);
+        w.extend(oom_score_adj_warning(&spec, &host));
+        w
+    });
     // The rootfs must exist: add that to whatever else was found.
     if let Some(root) = spec.root() {
         if !root.path().is_dir() {
@@ -338,15 +344,6 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                             );
                         }
                     }
-                }
-            }
-            if let (Some(adj), false) = (p.oom_score_adj(), host.sys_resource) {
-                let own = std::fs::read_to_string("/proc/self/oom_score_adj")
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .unwrap_or(0);
-                if adj < own {
-                    is.push("process.oomScoreAdj", format!("{adj} is below this runtime's {own} and lowering it needs CAP_SYS_RESOURCE"));
                 }
             }
             if let (Some(c), Some(bounding)) = (p.capabilities(), &host.bounding) {
@@ -520,6 +517,47 @@ fn cap_names(set: Option<&oci_spec::runtime::Capabilities>) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+fn oom_score_adj_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
+    let adj = spec.process().as_ref()?.oom_score_adj()?;
+    if host.sys_resource {
+        return None;
+    }
+    let e = oom_score_adj_refused(adj)?;
+    Some(FieldIssue {
+        field: "process.oomScoreAdj".into(),
+        reason: format!("{adj}: the kernel refuses it to this runtime ({e}): create will fail"),
+    })
+}
+
+/// Whether the kernel will refuse `adj` for the container's processes:
+/// they inherit this process's oom_score_adj_min (which userspace cannot
+/// read), and hull, as the writer, has the same capabilities. A value below
+/// the minimum is refused without CAP_SYS_RESOURCE. Anything at or above
+/// the current value passes; below it, the value is tried on this process
+/// and the old one put back (it is at or above the minimum, so that always
+/// succeeds).
+fn oom_score_adj_refused(adj: i32) -> Option<std::io::Error> {
+    use crate::procfs_handle::{ProcBase, ProcfsHandle};
+    const FILE: &str = "oom_score_adj";
+    let procfs = ProcfsHandle::mounted().ok()?;
+    let own = procfs
+        .read_to_string(ProcBase::SelfProcess, FILE)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    if adj >= own {
+        return None;
+    }
+    match procfs.write(ProcBase::SelfProcess, FILE, adj.to_string().as_bytes()) {
+        Err(e) => Some(e),
+        Ok(()) => {
+            let _ = procfs.write(ProcBase::SelfProcess, FILE, own.to_string().as_bytes());
+            None
+        }
+    }
 }
 
 /// The namespace a sysctl belongs to, as runc's allow list has it.

@@ -257,6 +257,85 @@ fn oom_score_adj() {
     assert_eq!(r["oom_score_adj"], host);
 }
 
+/// Whether the kernel lets a process without CAP_SYS_RESOURCE that set
+/// its oom_score_adj to `from` go down to `to`: it refuses values below the
+/// task's oom_score_adj_min, which only a privileged writer moves and no
+/// file shows. Asked of a shell that inherits this process's minimum.
+fn oom_lowering_allowed(from: i32, to: i32) -> bool {
+    std::process::Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!(
+                "echo {from} > /proc/self/oom_score_adj && echo {to} > /proc/self/oom_score_adj"
+            ),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Makes the runtime process start with oom_score_adj 500 (raising needs no
+/// capability), as Docker's runtimes run above the containers' value.
+fn raised_oom_score(c: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure makes only raw calls on a
+    // literal path and buffer.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 || libc::write(fd, b"500".as_ptr().cast(), 3) != 3 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        })
+    };
+}
+
+#[test]
+fn oom_score_adj_below_the_runtimes_follows_the_kernels_rule() {
+    require_root!();
+    let rt = Runtime::new("oom_lower");
+    let sys_resource = host_has_cap(cap_bit("CAP_SYS_RESOURCE"));
+    for adj in [0, -100] {
+        let mut b = rt.bundle();
+        b.process()["oomScoreAdj"] = json!(adj);
+        b.write_config();
+        rt.track(&b.id);
+        let dir = b.dir.to_string_lossy().into_owned();
+        let allowed = oom_lowering_allowed(500, adj);
+        eprintln!(
+            "note: the kernel {} 500 -> {adj} here (CAP_SYS_RESOURCE: {sys_resource})",
+            if allowed { "allows" } else { "refuses" }
+        );
+        if !is_runc() {
+            let o = rt.exec_adjusted(&["check", "--bundle", &dir], raised_oom_score);
+            o.ok();
+            assert_eq!(
+                o.stderr.contains("warning: process.oomScoreAdj"),
+                !allowed,
+                "{o}"
+            );
+        }
+        let o = rt.exec_adjusted(&["run", "--bundle", &dir, &b.id], raised_oom_score);
+        if allowed {
+            o.ok();
+            assert_eq!(o.json()["oom_score_adj"], adj, "{o}");
+        } else {
+            o.failed();
+            assert!(
+                o.stderr.contains("oomScoreAdj") || o.stderr.contains("oom_score_adj"),
+                "the error must name the field: {o}"
+            );
+        }
+    }
+    assert!(rt.list_ids().is_empty(), "a failed run left a container");
+}
+
 fn caps_json(
     bounding: &[&str],
     effective: &[&str],

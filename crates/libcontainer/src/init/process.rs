@@ -79,12 +79,16 @@ pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
 /// itself): the score survives fork and exec, and once the process is in a
 /// user namespace its /proc files, owned by the host's root while it is not
 /// dumpable, are no longer writable to it.
+///
+/// The judgement is the kernel's: it refuses a value below the task's
+/// oom_score_adj_min (set by the last writer that had CAP_SYS_RESOURCE,
+/// else 0) to a writer without that capability, and allows anything else.
 pub(crate) fn set_oom_score_adj(p: &Process, proc: &ProcfsHandle, of: ProcBase) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
         proc.write(of, "oom_score_adj", adj.to_string().as_bytes())
             .map_err(|e| {
-                let hint = if adj < 0 {
-                    " (lowering the score needs CAP_SYS_RESOURCE)"
+                let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    " (the kernel refuses a value below the oom_score_adj_min this runtime inherited unless it has CAP_SYS_RESOURCE)"
                 } else {
                     ""
                 };
