@@ -6,6 +6,7 @@ use std::{
     ffi::{CString, OsStr},
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
+    sync::OnceLock,
 };
 
 use oci_spec::runtime::Spec;
@@ -37,8 +38,13 @@ pub trait Executor: Send + Sync {
 
 /// execve of `process.args` with `process.env`, looking args[0] up in the
 /// container's PATH like execvp.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DefaultExecutor;
+#[derive(Debug, Default, Clone)]
+pub struct DefaultExecutor {
+    /// What `validate` found (in the init, a copy of this after fork):
+    /// `exec` then makes no lookup under the seccomp filter, as runc
+    /// resolves the program once before it waits to start.
+    found: OnceLock<PathBuf>,
+}
 
 fn args_env(spec: &Spec) -> Result<(&[String], &[String]), ExecutorError> {
     let p = spec
@@ -94,12 +100,17 @@ fn cstr(s: &OsStr) -> Result<CString, ExecutorError> {
 impl Executor for DefaultExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let (args, env) = args_env(spec)?;
-        lookup(&args[0], env).map(|_| ())
+        let path = lookup(&args[0], env)?;
+        let _ = self.found.set(path);
+        Ok(())
     }
 
     fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError> {
         let (args, env) = args_env(spec)?;
-        let path = lookup(&args[0], env)?;
+        let path = match self.found.get() {
+            Some(p) => p.clone(),
+            None => lookup(&args[0], env)?,
+        };
         let argv = args
             .iter()
             .map(|a| cstr(OsStr::new(a)))

@@ -151,7 +151,7 @@ pub(crate) struct HostSupport {
     /// This runtime's bounding set, as capability names ("CAP_KILL"); None
     /// when unknown (then capability checks are left to the init).
     pub bounding: Option<HashSet<String>>,
-    /// Whether rlimits may be raised and oom_score_adj lowered.
+    /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
 }
 
@@ -207,11 +207,17 @@ impl Issues {
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
 /// create would refuse, without creating anything. A bundle create would
-/// take gives its [`warnings`].
+/// take gives its [`warnings`], and a warning where the kernel will refuse
+/// process.oomScoreAdj (create then fails with the kernel's error).
 pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
     let spec = load(bundle)?;
     let path = bundle.join("config.json");
-    let mut result = validate(&spec, &HostSupport::probe(), &path).map(|()| warnings(&spec));
+    let host = HostSupport::probe();
+    let mut result = validate(&spec, &host, &path).map(|()| {
+        let mut w = warnings(&spec);
+        w.extend(oom_score_adj_warning(&spec, &host));
+        w
+    });
     // The rootfs must exist: add that to whatever else was found.
     if let Some(root) = spec.root() {
         if !root.path().is_dir() {
@@ -239,6 +245,9 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
 /// cannot weaken isolation: logged by create, reported by `hull check`.
 pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
     let mut out = Vec::new();
+    if let Some(p) = spec.process() {
+        out.extend(process_warnings(p));
+    }
     for (i, m) in spec
         .mounts()
         .iter()
@@ -253,6 +262,32 @@ pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
                 reason: format!(
                     "{:?} ignored: a bind mount has no filesystem of its own to take them",
                     ignored.join(",")
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// [`warnings`] about `process` alone, which `exec` logs for the process it
+/// starts.
+pub(crate) fn process_warnings(p: &oci_spec::runtime::Process) -> Vec<FieldIssue> {
+    let mut out = Vec::new();
+    // The kernel raises an ambient capability only when it is permitted and
+    // inheritable; runc and crun ignore the refusal, the init leaves it out.
+    if let Some(c) = p.capabilities() {
+        let (permitted, inheritable) = (
+            cap_names(c.permitted().as_ref()),
+            cap_names(c.inheritable().as_ref()),
+        );
+        for name in cap_names(c.ambient().as_ref())
+            .into_iter()
+            .filter(|n| !permitted.contains(n) || !inheritable.contains(n))
+        {
+            out.push(FieldIssue {
+                field: "process.capabilities.ambient".into(),
+                reason: format!(
+                    "{name} ignored: it is not both permitted and inheritable, so the kernel cannot raise it"
                 ),
             });
         }
@@ -311,28 +346,20 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     }
                 }
             }
-            if let (Some(adj), false) = (p.oom_score_adj(), host.sys_resource) {
-                let own = std::fs::read_to_string("/proc/self/oom_score_adj")
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .unwrap_or(0);
-                if adj < own {
-                    is.push("process.oomScoreAdj", format!("{adj} is below this runtime's {own} and lowering it needs CAP_SYS_RESOURCE"));
-                }
-            }
             if let (Some(c), Some(bounding)) = (p.capabilities(), &host.bounding) {
+                // An ambient capability outside the bounding set cannot be
+                // permitted either: left out with a warning (`warnings`).
                 let sets = [
                     ("bounding", c.bounding()),
                     ("effective", c.effective()),
                     ("permitted", c.permitted()),
                     ("inheritable", c.inheritable()),
-                    ("ambient", c.ambient()),
                 ];
                 for (set, caps) in sets {
-                    let mut names: Vec<String> =
-                        caps.iter().flatten().map(|c| format!("CAP_{c}")).collect();
-                    names.sort();
-                    for name in names.into_iter().filter(|n| !bounding.contains(n)) {
+                    for name in cap_names(caps.as_ref())
+                        .into_iter()
+                        .filter(|n| !bounding.contains(n))
+                    {
                         is.push(
                             format!("process.capabilities.{set}"),
                             format!("{name} is not in this runtime's bounding set"),
@@ -477,6 +504,59 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             path: path.to_owned(),
             issues: is.0,
         })
+    }
+}
+
+/// Capability names as the kernel spells them ("CAP_KILL"), sorted.
+fn cap_names(set: Option<&oci_spec::runtime::Capabilities>) -> Vec<String> {
+    let mut names: Vec<String> = set
+        .iter()
+        .copied()
+        .flatten()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn oom_score_adj_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
+    let adj = spec.process().as_ref()?.oom_score_adj()?;
+    if host.sys_resource {
+        return None;
+    }
+    let e = oom_score_adj_refused(adj)?;
+    Some(FieldIssue {
+        field: "process.oomScoreAdj".into(),
+        reason: format!("{adj}: the kernel refuses it to this runtime ({e}): create will fail"),
+    })
+}
+
+/// Whether the kernel will refuse `adj` for the container's processes:
+/// they inherit this process's oom_score_adj_min (which userspace cannot
+/// read), and hull, as the writer, has the same capabilities. A value below
+/// the minimum is refused without CAP_SYS_RESOURCE. Anything at or above
+/// the current value passes; below it, the value is tried on this process
+/// and the old one put back (it is at or above the minimum, so that always
+/// succeeds).
+fn oom_score_adj_refused(adj: i32) -> Option<std::io::Error> {
+    use crate::procfs_handle::{ProcBase, ProcfsHandle};
+    const FILE: &str = "oom_score_adj";
+    let procfs = ProcfsHandle::mounted().ok()?;
+    let own = procfs
+        .read_to_string(ProcBase::SelfProcess, FILE)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    if adj >= own {
+        return None;
+    }
+    match procfs.write(ProcBase::SelfProcess, FILE, adj.to_string().as_bytes()) {
+        Err(e) => Some(e),
+        Ok(()) => {
+            let _ = procfs.write(ProcBase::SelfProcess, FILE, own.to_string().as_bytes());
+            None
+        }
     }
 }
 
@@ -735,6 +815,37 @@ mod tests {
             .map(|w| w.to_string())
             .collect();
         assert_eq!(warned, ["mounts[9].options: \"mode=700,sync\" ignored: a bind mount has no filesystem of its own to take them"]);
+    }
+
+    #[test]
+    fn ambient_caps_the_kernel_refuses_are_warnings() {
+        // `runc spec`'s capabilities (ambient, not inheritable), with one
+        // inheritable, and one outside every other set.
+        let json = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+            "process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0},"capabilities":{
+                "bounding":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "effective":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "permitted":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],
+                "inheritable":["CAP_KILL"],
+                "ambient":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_ADMIN"]}}}"#;
+        assert!(issues(json).is_empty(), "{:?}", issues(json));
+        let warned: Vec<String> = warnings(&spec_from(json))
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let fields: Vec<&str> = warned
+            .iter()
+            .map(|w| w.split(" ignored").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "process.capabilities.ambient: CAP_AUDIT_WRITE",
+                "process.capabilities.ambient: CAP_NET_BIND_SERVICE",
+                "process.capabilities.ambient: CAP_SYS_ADMIN"
+            ],
+            "{warned:#?}"
+        );
     }
 
     #[test]

@@ -469,6 +469,16 @@ impl std::fmt::Display for Output {
     }
 }
 
+/// The fd numbers in a probe report's (or `fds` output's) `fds` list.
+pub fn fd_numbers(report: &Value) -> Vec<i64> {
+    report["fds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["fd"].as_i64())
+        .collect()
+}
+
 /// Parse the probe's JSON from (possibly mixed) output: the last line that
 /// parses as a JSON object.
 pub fn parse_probe(s: &str) -> Option<Value> {
@@ -787,7 +797,20 @@ impl Runtime {
     /// Spawn `HULL_BIN --root <root> args...` with stdout/stderr to files
     /// `io/<tag>.out|.err` and cwd `cwd` (when given).
     pub fn spawn_in(&self, args: &[&str], cwd: Option<&Path>, tag: &str) -> Spawned {
+        self.spawn_adjusted(args, cwd, tag, |_| {})
+    }
+
+    /// [`Runtime::spawn_in`], with `adjust` applied to the command first
+    /// (e.g. a `pre_exec` changing what the runtime process inherits).
+    pub fn spawn_adjusted(
+        &self,
+        args: &[&str],
+        cwd: Option<&Path>,
+        tag: &str,
+        adjust: impl FnOnce(&mut Command),
+    ) -> Spawned {
         let (mut c, desc) = self.command(args);
+        adjust(&mut c);
         let out = self.base.join("io").join(format!("{tag}.out"));
         let err = self.base.join("io").join(format!("{tag}.err"));
         c.stdout(fs::File::create(&out).unwrap());
@@ -807,8 +830,16 @@ impl Runtime {
     /// Run a runtime command to completion (default timeout).
     #[track_caller]
     pub fn exec(&self, args: &[&str]) -> Output {
+        self.exec_adjusted(args, |_| {})
+    }
+
+    /// [`Runtime::exec`] with the command adjusted first (see
+    /// [`Runtime::spawn_adjusted`]).
+    #[track_caller]
+    pub fn exec_adjusted(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Output {
         let tag = format!("cmd-{}", self.next());
-        self.spawn_in(args, None, &tag).wait(default_timeout())
+        self.spawn_adjusted(args, None, &tag, adjust)
+            .wait(default_timeout())
     }
 
     /// `create --bundle <dir> <bundle.id>`.

@@ -55,12 +55,7 @@ fn exec_gets_the_containers_security_context() {
     let want: Vec<&str> = init_cg.lines().collect();
     assert_eq!(r["cgroup"], json!(want));
     // nothing of hull's leaks: stdio only
-    let fds: Vec<i64> = r["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
+    let fds = fd_numbers(&r);
     assert_eq!(fds, vec![0, 1, 2], "{}", r["fds"]);
 }
 
@@ -229,4 +224,48 @@ fn exec_into_an_existing_sub_cgroup() {
     assert!(o.stderr.contains("exec --cgroup"), "{o:?}");
     rt.exec(&["exec", "--cgroup", "missing", &b.id, "true"])
         .failed();
+}
+
+#[test]
+fn exec_gets_a_terminal_only_when_asked_for() {
+    require_root!();
+    let rt = Runtime::new("exec_no_tty");
+    let mut b = rt.bundle();
+    b.process()["terminal"] = json!(true);
+    b.args(&["hull-probe", "sleep", "120"]);
+    let sock = b.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    // Hold the container's pty master until the test ends.
+    let holder = std::thread::spawn(move || accept_with_fd(&listener).1);
+    rt.create_as(&b, &b.id, &["--console-socket", &sock.to_string_lossy()])
+        .ok();
+    let _master = holder.join().unwrap();
+    rt.start(&b.id).ok();
+
+    // Without -t: the caller's stdio, no pty, although process.terminal is
+    // set for the container's own process.
+    let o = rt.exec(&["exec", &b.id, "hull-probe", "fds"]);
+    o.ok();
+    let fds = o.json()["fds"].clone();
+    for f in fds.as_array().unwrap().iter().take(3) {
+        let target = f["target"].as_str().unwrap_or_default();
+        assert!(
+            !target.starts_with("/dev/pts/") && !target.contains("ptmx"),
+            "exec without -t got a terminal: {fds}"
+        );
+    }
+    assert!(
+        !o.stdout.contains('\r'),
+        "terminal line endings: {:?}",
+        o.stdout
+    );
+
+    // Detached without a console socket: fine, there is no terminal to send.
+    rt.exec(&["exec", "-d", &b.id, "hull-probe", "sleep", "60"])
+        .ok();
+    // And --process without "terminal" is the same.
+    let p = b.dir.join("process.json");
+    std::fs::write(&p, json!({"args": ["hull-probe", "fds"], "env": ["PATH=/usr/bin:/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}).to_string()).unwrap();
+    let o = rt.exec(&["exec", "-d", "--process", &p.to_string_lossy(), &b.id]);
+    o.ok();
 }

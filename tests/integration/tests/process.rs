@@ -257,6 +257,85 @@ fn oom_score_adj() {
     assert_eq!(r["oom_score_adj"], host);
 }
 
+/// Whether the kernel lets a process without CAP_SYS_RESOURCE that set
+/// its oom_score_adj to `from` go down to `to`: it refuses values below the
+/// task's oom_score_adj_min, which only a privileged writer moves and no
+/// file shows. Asked of a shell that inherits this process's minimum.
+fn oom_lowering_allowed(from: i32, to: i32) -> bool {
+    std::process::Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!(
+                "echo {from} > /proc/self/oom_score_adj && echo {to} > /proc/self/oom_score_adj"
+            ),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Makes the runtime process start with oom_score_adj 500 (raising needs no
+/// capability), as Docker's runtimes run above the containers' value.
+fn raised_oom_score(c: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure makes only raw calls on a
+    // literal path and buffer.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 || libc::write(fd, b"500".as_ptr().cast(), 3) != 3 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        })
+    };
+}
+
+#[test]
+fn oom_score_adj_below_the_runtimes_follows_the_kernels_rule() {
+    require_root!();
+    let rt = Runtime::new("oom_lower");
+    let sys_resource = host_has_cap(cap_bit("CAP_SYS_RESOURCE"));
+    for adj in [0, -100] {
+        let mut b = rt.bundle();
+        b.process()["oomScoreAdj"] = json!(adj);
+        b.write_config();
+        rt.track(&b.id);
+        let dir = b.dir.to_string_lossy().into_owned();
+        let allowed = oom_lowering_allowed(500, adj);
+        eprintln!(
+            "note: the kernel {} 500 -> {adj} here (CAP_SYS_RESOURCE: {sys_resource})",
+            if allowed { "allows" } else { "refuses" }
+        );
+        if !is_runc() {
+            let o = rt.exec_adjusted(&["check", "--bundle", &dir], raised_oom_score);
+            o.ok();
+            assert_eq!(
+                o.stderr.contains("warning: process.oomScoreAdj"),
+                !allowed,
+                "{o}"
+            );
+        }
+        let o = rt.exec_adjusted(&["run", "--bundle", &dir, &b.id], raised_oom_score);
+        if allowed {
+            o.ok();
+            assert_eq!(o.json()["oom_score_adj"], adj, "{o}");
+        } else {
+            o.failed();
+            assert!(
+                o.stderr.contains("oomScoreAdj") || o.stderr.contains("oom_score_adj"),
+                "the error must name the field: {o}"
+            );
+        }
+    }
+    assert!(rt.list_ids().is_empty(), "a failed run left a container");
+}
+
 fn caps_json(
     bounding: &[&str],
     effective: &[&str],
@@ -291,24 +370,78 @@ fn capabilities_default_set() {
     assert_ne!(r["CapEff"].as_str().unwrap(), host_eff);
 }
 
+/// `runc spec`'s capability lists, exactly: ambient, but not inheritable.
+const RUNC_SPEC_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+
 #[test]
-fn ambient_caps_that_cannot_be_raised_are_an_error() {
+fn ambient_caps_the_kernel_refuses_are_left_out_with_a_warning() {
     require_root!();
-    let rt = Runtime::new("caps_amb_bad");
-    // runc's `spec` lists ambient caps without making them inheritable; the
-    // kernel refuses to raise them. runc only logs that; hull fails closed.
-    if is_runc() {
-        return; // runc differs: ignores the failure and runs without ambient caps
-    }
+    let rt = Runtime::new("caps_amb_runc_spec");
     let mut b = rt.bundle();
-    b.process()["capabilities"]["ambient"] = serde_json::json!(DEFAULT_CAPS);
-    let out = rt.run(&b);
-    out.failed();
-    assert!(
-        out.stderr.contains("process.capabilities.ambient"),
-        "{}",
-        out.stderr
-    );
+    b.process()["capabilities"] = json!({
+        "bounding": RUNC_SPEC_CAPS, "effective": RUNC_SPEC_CAPS, "permitted": RUNC_SPEC_CAPS, "ambient": RUNC_SPEC_CAPS
+    });
+    b.write_config();
+    if !is_runc() {
+        // hull check: warnings, not errors.
+        let o = rt.exec(&["check", "--bundle", &b.dir.to_string_lossy()]);
+        o.ok();
+        for cap in RUNC_SPEC_CAPS {
+            assert!(
+                o.stderr
+                    .contains(&format!("warning: process.capabilities.ambient: {cap}")),
+                "{o}"
+            );
+        }
+    }
+    let log = b.dir.join("runtime.log");
+    rt.track(&b.id);
+    let o = rt.exec(&[
+        "--log",
+        &log.to_string_lossy(),
+        "run",
+        "--bundle",
+        &b.dir.to_string_lossy(),
+        &b.id,
+    ]);
+    o.ok();
+    let r = o.json();
+    assert_eq!(r["CapAmb"], cap_hex(&[]).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&[]).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&RUNC_SPEC_CAPS).as_str());
+    assert_eq!(r["CapBnd"], cap_hex(&RUNC_SPEC_CAPS).as_str());
+    // runc differs: it leaves them out without a word.
+    if !is_runc() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            log.contains("warn") && log.contains("CAP_KILL"),
+            "no warning in the log: {log}"
+        );
+    }
+
+    // Only those the kernel refuses go: inheritable ones stay; one outside
+    // the container's sets, or outside this runtime's bounding set (where
+    // it lacks CAP_SYS_RESOURCE), is left out too.
+    let mut b = rt.bundle();
+    let ambient = [
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_RESOURCE",
+    ];
+    b.process()["capabilities"] = json!({
+        "bounding": RUNC_SPEC_CAPS, "effective": RUNC_SPEC_CAPS, "permitted": RUNC_SPEC_CAPS,
+        "inheritable": ["CAP_KILL"], "ambient": ambient
+    });
+    let r = rt.report(&b);
+    assert_eq!(r["CapAmb"], cap_hex(&["CAP_KILL"]).as_str());
+    assert_eq!(r["CapInh"], cap_hex(&["CAP_KILL"]).as_str());
+
+    // A non-root user keeps only what ambient gives it across execve.
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    let r = rt.report(&b);
+    assert_eq!(r["CapAmb"], cap_hex(&["CAP_KILL"]).as_str());
+    assert_eq!(r["CapEff"], cap_hex(&["CAP_KILL"]).as_str());
 }
 
 #[test]
@@ -400,12 +533,7 @@ fn stdio_fds_only() {
     b.args(&["hull-probe", "fds"]);
     let o = rt.run(&b);
     o.ok();
-    let fds: Vec<i64> = o.json()["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["fd"].as_i64().unwrap())
-        .collect();
+    let fds = fd_numbers(&o.json());
     // no runtime-internal fd (sync pipes, state dir, exec fifo...) leaks
     assert_eq!(fds, vec![0, 1, 2], "{}", o.stdout);
 }

@@ -24,6 +24,11 @@
 //!   ..) or `{"ok":false,"errno":N,"error":"..."}`.
 //! * `cat PATH` — copy the file to stdout verbatim (no JSON).
 //! * `print-env` / `echo ARGS...` — the environment / the arguments, as JSON.
+//! * `syscall NAME|NR...` — makes each system call with arguments that make
+//!   it fail harmlessly when it is allowed (getcwd: ERANGE, close_range:
+//!   EINVAL, mkdirat: ENOENT) and prints `{"NAME":errno,...}`, 0 for success.
+//!   A number is called with zero arguments: use only numbers no kernel has
+//!   (e.g. 1000), to see what a seccomp filter answers for them.
 //!
 //! Conventions of `report`:
 //!
@@ -525,10 +530,41 @@ fn ls_path(path: &str) {
     }
 }
 
+fn syscalls(calls: &[String]) {
+    let mut o = Obj::default();
+    for c in calls {
+        // SAFETY: each call gets arguments it rejects before touching
+        // anything (a NULL buffer of size 0, an empty fd range, an empty path).
+        let rc = unsafe {
+            match c.as_str() {
+                "getcwd" => libc::syscall(
+                    libc::SYS_getcwd,
+                    std::ptr::null_mut::<libc::c_char>(),
+                    0usize,
+                ),
+                "close_range" => libc::syscall(libc::SYS_close_range, u32::MAX, 0u32, 0u32),
+                "mkdirat" => libc::syscall(libc::SYS_mkdirat, -1, c"".as_ptr(), 0o700),
+                nr => match nr.parse::<libc::c_long>() {
+                    Ok(nr) => libc::syscall(nr, 0, 0, 0, 0, 0, 0),
+                    Err(_) => usage(),
+                },
+            }
+        };
+        let errno = if rc == -1 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        } else {
+            0
+        };
+        o.num(c, errno);
+    }
+    emit(o.finish());
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: hull-probe report | exit N | sleep SECS | fds | kill-self SIG | \
-         stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS..."
+         stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS... | \
+         syscall NAME|NR..."
     );
     std::process::exit(2)
 }
@@ -606,6 +642,7 @@ fn main() {
             );
             emit(o.finish());
         }
+        "syscall" if !rest.is_empty() => syscalls(rest),
         "echo" => {
             let mut o = Obj::default();
             o.raw("args", json_arr(rest.iter().map(|a| json_str(a))));

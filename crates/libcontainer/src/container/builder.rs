@@ -56,7 +56,7 @@ impl ContainerBuilder {
             foreground: false,
             notify_socket: None,
             listen_fds: 0,
-            executor: Box::new(DefaultExecutor),
+            executor: Box::new(DefaultExecutor::default()),
         }
     }
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {

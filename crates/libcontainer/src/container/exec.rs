@@ -37,6 +37,9 @@ pub struct ExecOptions {
     /// Capabilities added to the bounding, effective and permitted sets.
     pub caps: Vec<String>,
     pub no_new_privs: bool,
+    /// Give the process a terminal (`--tty`). Without it, and without
+    /// `terminal` in `process`, it has none, whatever the container's
+    /// process.terminal says (runc's rule).
     pub tty: bool,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
@@ -130,8 +133,10 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
-    if o.tty {
-        p.set_terminal(Some(true));
+    // As runc: a terminal only when asked for (-t, or `terminal` in the
+    // --process document), never inherited from the container's process.
+    if o.process.is_none() || o.tty {
+        p.set_terminal(Some(o.tty));
     }
     Ok(p)
 }
@@ -170,6 +175,13 @@ impl Container {
             &crate::spec::HostSupport::probe(),
             &self.dir.join(crate::state::SPEC_FILE),
         )?;
+        for w in spec
+            .process()
+            .iter()
+            .flat_map(crate::spec::process_warnings)
+        {
+            tracing::warn!("{w}");
+        }
 
         let init_pid = self.pid().ok_or_else(|| Error::WrongStatus {
             id: self.state.id.clone(),
@@ -219,7 +231,7 @@ impl Container {
             .map(crate::seccomp::Filter::build)
             .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
-        let executor = DefaultExecutor;
+        let executor = DefaultExecutor::default();
         // SAFETY: single-threaded; the child ends in exec or _exit.
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
@@ -435,10 +447,57 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         a.channel,
         &procfs,
     )?;
-    // execve keeps the parent-death signal: a detached exec (every engine
-    // uses one) must outlive the hull that started it.
-    rustix::process::set_parent_process_death_signal(None)
-        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     Ok(a.executor.exec(a.spec)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_terminal_only_when_asked_for() {
+        let base: Process = serde_json::from_value(serde_json::json!({"terminal": true, "cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["sh"]})).unwrap();
+        let args = vec!["true".to_owned()];
+        let terminal = |o: ExecOptions| build_process(Some(&base), &o).unwrap().terminal();
+        assert_eq!(
+            terminal(ExecOptions {
+                args: args.clone(),
+                ..Default::default()
+            }),
+            Some(false)
+        );
+        assert_eq!(
+            terminal(ExecOptions {
+                args: args.clone(),
+                tty: true,
+                ..Default::default()
+            }),
+            Some(true)
+        );
+        assert_eq!(
+            terminal(ExecOptions {
+                process: Some(base.clone()),
+                ..Default::default()
+            }),
+            Some(true)
+        );
+        let mut plain = base.clone();
+        plain.set_terminal(None);
+        assert_eq!(
+            terminal(ExecOptions {
+                process: Some(plain.clone()),
+                ..Default::default()
+            }),
+            None
+        );
+        assert_eq!(
+            terminal(ExecOptions {
+                process: Some(plain),
+                tty: true,
+                ..Default::default()
+            }),
+            Some(true)
+        );
+    }
 }

@@ -219,10 +219,6 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         a.channel,
         &procfs,
     )?;
-
-    // From here on the parent is gone: the init must survive it.
-    rustix::process::set_parent_process_death_signal(None)
-        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
     let started = hooks::run_all(
@@ -238,14 +234,17 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     Ok(a.executor.exec(spec)?)
 }
 
-/// The process attributes shared by the init and `exec`: rlimits, cwd, user and capabilities, umask, no_new_privs, the executable
-/// check and close-on-exec for every fd the process must not inherit.
+/// The process attributes shared by the init and `exec`: rlimits, user and
+/// capabilities, cwd, umask, the executable check, close-on-exec for every
+/// fd the process must not inherit, no_new_privs and the seccomp filter (a
+/// notify fd goes to the parent over `channel`).
 ///
-/// The seccomp filter loads where runc loads it: before the capabilities
-/// are dropped when no_new_privs is off (loading then needs
-/// CAP_SYS_ADMIN), otherwise as late as possible, after the executable
-/// check, so profiles need not allow the setup's own syscalls. A notify fd
-/// goes to the parent over `channel`.
+/// The filter judges every syscall made after it is loaded, and profiles
+/// list what the container's program needs, not what hull needs. So all
+/// of the setup comes first and only the capability drop follows the load
+/// (then the callers' sync messages, the start barrier and execve).
+/// Without no_new_privs loading needs CAP_SYS_ADMIN: it stays effective
+/// through the user switch and goes right after the load.
 pub(crate) fn apply_process(
     proc: &oci_spec::runtime::Process,
     executor: &dyn Executor,
@@ -258,33 +257,44 @@ pub(crate) fn apply_process(
     let nnp = proc.no_new_privileges() == Some(true);
     let caps = process::CapPlan::from_process(proc)?;
     process::set_rlimits(proc)?;
-    // Before seccomp and the capability drop: realtime classes and a
-    // lower nice value need CAP_SYS_NICE.
+    // Before the capability drop: realtime classes and a lower nice value
+    // need CAP_SYS_NICE.
     attrs::apply(spec, proc)?;
     let cwd = proc.cwd();
+    // As runc: first with the runtime's credentials, again as the user if
+    // only the user can reach it.
     let early_cd = nix::unistd::chdir(cwd);
     let setgroups_allowed = procfs
         .read_to_string(ProcBase::SelfProcess, "setgroups")
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    if let (Some(f), false) = (seccomp, nnp) {
-        load_seccomp(f, channel)?;
-    }
-    process::set_user_and_caps(proc, &caps, setgroups_allowed)?;
+    let keep = (seccomp.is_some() && !nnp)
+        .then_some(caps::Capability::CAP_SYS_ADMIN)
+        .filter(|c| caps::has_cap(None, caps::CapSet::Permitted, *c).unwrap_or(false));
+    process::set_user_and_caps(proc, &caps, setgroups_allowed, keep)?;
     if early_cd.is_err() {
         nix::unistd::chdir(cwd)
             .map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
     }
     check_cwd_inside(cwd)?;
     process::set_umask(proc);
+    executor.validate(spec)?;
+    crate::syscall::cloexec_from(3 + preserve_fds, procfs)
+        .map_err(|e| Error::sys("marking inherited fds close-on-exec", e))?;
+    // execve keeps the parent-death signal, and the process must outlive
+    // hull: the init once `create` returns, a detached exec at once. (The
+    // switch to a non-root user has cleared it already.)
+    rustix::process::set_parent_process_death_signal(None)
+        .map_err(|e| Error::sys("prctl(PR_SET_PDEATHSIG)", e))?;
     if nnp {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Error::sys("process.noNewPrivileges", e))?;
     }
-    executor.validate(spec)?;
-    crate::syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::sys("close_range", e))?;
-    if let (Some(f), true) = (seccomp, nnp) {
+    if let Some(f) = seccomp {
         load_seccomp(f, channel)?;
+    }
+    if keep.is_some() {
+        caps.drop_kept()?;
     }
     Ok(())
 }

@@ -97,7 +97,15 @@ pub(super) fn compile(s: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, u32),
     for (i, call) in syscalls.iter().enumerate() {
         add_syscall(&mut ctx, i, call, default)?;
     }
-    Ok((export(&ctx)?, flags))
+    let mut program = super::enosys::stub(s, default);
+    program.extend(export(&ctx)?);
+    if program.len() > MAX_INSNS {
+        return Err(SeccompError::field(
+            format!("{ROOT}.syscalls"),
+            format!("the profile compiles to {} BPF instructions, and the kernel accepts at most {MAX_INSNS}", program.len()),
+        ));
+    }
+    Ok((program, flags))
 }
 
 /// The spec's action as libseccomp's, with its return data.
@@ -380,16 +388,10 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
             k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
         })
         .collect();
-    if program.len() > MAX_INSNS {
-        return Err(SeccompError::field(
-            format!("{ROOT}.syscalls"),
-            format!("the profile compiles to {} BPF instructions, and the kernel accepts at most {MAX_INSNS}", program.len()),
-        ));
-    }
     Ok(program)
 }
 
-fn scmp_arch(a: Arch) -> ScmpArch {
+pub(super) fn scmp_arch(a: Arch) -> ScmpArch {
     match a {
         Arch::ScmpArchNative => ScmpArch::native(),
         Arch::ScmpArchX86 => ScmpArch::X86,

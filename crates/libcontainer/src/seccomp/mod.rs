@@ -4,7 +4,10 @@
 //! Fail-closed: anything in the profile hull cannot enforce exactly as
 //! written is an error naming its JSON path, never a warning. The one
 //! deliberate leniency is runc's: a syscall *name* libseccomp does not know
-//! is skipped (debug-logged), so one profile serves several kernels.
+//! is skipped (debug-logged), so one profile serves several kernels. And,
+//! as runc does, a syscall newer than every one the profile names fails
+//! with ENOSYS rather than the default action, so a newer libc falls back
+//! to the older call (`enosys`).
 //!
 //! The split of work:
 //! - [`Filter::build`] runs in the parent before fork. libseccomp resolves
@@ -23,6 +26,7 @@
 //! namespace), so the init must load before it drops capabilities.
 
 mod compile;
+mod enosys;
 mod json;
 mod listener;
 #[cfg(test)]

@@ -201,14 +201,18 @@ fn every_action_builds() {
 
 #[test]
 fn rule_with_the_default_action_is_skipped() {
-    let empty = build(json!({"defaultAction": "SCMP_ACT_ERRNO"})).instructions();
+    // getppid is named in each profile, so the -ENOSYS stub (whose
+    // threshold is the highest syscall named, getpid's or not) is the same.
+    let allow_getppid = json!({"names": ["getppid"], "action": "SCMP_ACT_ALLOW"});
+    let empty = build(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [allow_getppid]}))
+        .instructions();
     let same = build(
-        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [allow_getppid, {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}),
     );
     assert_eq!(same.instructions(), empty);
     // A different errno is a different action: kept.
     let other = build(
-        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [allow_getppid, {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]}),
     );
     assert!(other.instructions() > empty);
 }
@@ -447,6 +451,17 @@ fn in_child(f: impl FnOnce() -> i32) -> i32 {
     }
 }
 
+/// [`in_child`] with `f` loaded first (exit code 100 when that fails).
+fn in_filtered_child(f: &Filter, checks: impl FnOnce() -> i32) -> i32 {
+    in_child(|| {
+        nnp_unless_root();
+        if f.load().is_err() {
+            return 100;
+        }
+        checks()
+    })
+}
+
 /// Without root (CAP_SYS_ADMIN) a filter can only be loaded under
 /// no_new_privs; with it, the test exercises the path hull takes when
 /// `noNewPrivileges` is false.
@@ -493,11 +508,7 @@ fn loaded_filter_denies_mkdir_with_its_errno() {
     let dir = std::env::temp_dir().join(format!("hull-seccomp-mkdir-{}", std::process::id()));
     let _ = std::fs::remove_dir(&dir);
     let path = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
-    let code = in_child(|| {
-        nnp_unless_root();
-        if f.load().is_err() {
-            return 100;
-        }
+    let code = in_filtered_child(&f, || {
         if !seccomp_mode_is_filter() {
             return 101;
         }
@@ -514,11 +525,7 @@ fn loaded_filter_denies_mkdir_with_its_errno() {
 #[test]
 fn docker_like_profile_loads_and_denies_by_default() {
     let f = build(docker_like());
-    let code = in_child(|| {
-        nnp_unless_root();
-        if f.load().is_err() {
-            return 100;
-        }
+    let code = in_filtered_child(&f, || {
         // SAFETY: getpid is allowed; acct and clone3 are refused before
         // their arguments are read.
         unsafe {
@@ -565,11 +572,7 @@ fn argument_filters_match_at_runtime() {
             ]}
         ]
     }));
-    let code = in_child(|| {
-        nnp_unless_root();
-        if f.load().is_err() {
-            return 100;
-        }
+    let code = in_filtered_child(&f, || {
         // SAFETY: plain syscalls on the child itself; SIGWINCH and SIGURG
         // are ignored by default, and fd 200 is free in the child.
         unsafe {
@@ -832,4 +835,199 @@ fn listener_errors_name_the_socket() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("the container state is not JSON"), "{e}");
+}
+
+// ---- the -ENOSYS stub ---------------------------------------------------------
+
+/// Where a program leaves the stub: a return value, or the filter after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Exit {
+    Ret(u32),
+    Filter,
+}
+
+/// Runs a stub (only loads, conditional and plain jumps, returns) on one
+/// `seccomp_data` head.
+fn run_stub(prog: &[libc::sock_filter], arch: u32, nr: u32) -> Exit {
+    let (mut pc, mut acc) = (0usize, 0u32);
+    while pc < prog.len() {
+        let i = prog[pc];
+        let next = pc + 1;
+        let cond = |c: bool| next + if c { i.jt } else { i.jf } as usize;
+        pc = match u32::from(i.code) {
+            c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                acc = match i.k {
+                    0 => nr,
+                    4 => arch,
+                    k => panic!("load of offset {k}"),
+                };
+                next
+            }
+            c if c == libc::BPF_JMP | libc::BPF_JA => next + i.k as usize,
+            c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => cond(acc == i.k),
+            c if c == libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K => cond(acc > i.k),
+            c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => cond(acc & i.k != 0),
+            c if c == libc::BPF_RET | libc::BPF_K => return Exit::Ret(i.k),
+            c => panic!("unexpected opcode {c:#x} at {pc}"),
+        };
+    }
+    assert_eq!(
+        pc,
+        prog.len(),
+        "a jump went past the filter's first instruction"
+    );
+    Exit::Filter
+}
+
+#[test]
+fn enosys_stub_jumps_by_arch_and_number() {
+    use super::enosys::{assemble, audit_arch, Section, AUDIT_X86_64};
+    let i386 = audit_arch(libseccomp::ScmpArch::X86).unwrap();
+    let s390x = audit_arch(libseccomp::ScmpArch::S390X).unwrap();
+    let arm = audit_arch(libseccomp::ScmpArch::Arm).unwrap();
+    let x32 = 0x4000_0000;
+    let prog = assemble(&[
+        Section {
+            audit: AUDIT_X86_64,
+            plain: Some(334),
+            x32: Some(x32 | 547),
+            s390: false,
+        },
+        Section {
+            audit: i386,
+            plain: Some(400),
+            x32: None,
+            s390: false,
+        },
+        Section {
+            audit: s390x,
+            plain: Some(300),
+            x32: None,
+            s390: true,
+        },
+    ]);
+    let enosys = Exit::Ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    let cases = [
+        (AUDIT_X86_64, 0, Exit::Filter),
+        (AUDIT_X86_64, 334, Exit::Filter),
+        (AUDIT_X86_64, 335, enosys),
+        (AUDIT_X86_64, 1000, enosys),
+        // x32 numbers carry the x32 bit and have their own threshold.
+        (AUDIT_X86_64, x32 | 400, Exit::Filter),
+        (AUDIT_X86_64, x32 | 547, Exit::Filter),
+        (AUDIT_X86_64, x32 | 548, enosys),
+        (i386, 400, Exit::Filter),
+        (i386, 401, enosys),
+        (s390x, 0, enosys),
+        (s390x, 1, Exit::Filter),
+        (s390x, 301, enosys),
+        // An arch without a section is the filter's to judge.
+        (arm, 5000, Exit::Filter),
+    ];
+    for (arch, nr, want) in cases {
+        assert_eq!(run_stub(&prog, arch, nr), want, "arch {arch:#x} nr {nr:#x}");
+    }
+    // x86_64 listed without x32: x32 numbers go to the filter (which
+    // refuses the foreign arch itself).
+    let prog = assemble(&[Section {
+        audit: AUDIT_X86_64,
+        plain: Some(334),
+        x32: None,
+        s390: false,
+    }]);
+    assert_eq!(run_stub(&prog, AUDIT_X86_64, x32 | 1000), Exit::Filter);
+    assert_eq!(run_stub(&prog, AUDIT_X86_64, 1000), enosys);
+}
+
+#[test]
+fn enosys_stub_only_where_runc_adds_it() {
+    use libseccomp::ScmpAction;
+    let profile = spec(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ARCHES, "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    for allowing in [
+        ScmpAction::Allow,
+        ScmpAction::Log,
+        ScmpAction::Trace(1),
+        ScmpAction::Errno(libc::ENOSYS),
+    ] {
+        assert!(
+            super::enosys::stub(&profile, allowing).is_empty(),
+            "{allowing:?}"
+        );
+    }
+    for denying in [
+        ScmpAction::Errno(libc::EPERM),
+        ScmpAction::KillProcess,
+        ScmpAction::KillThread,
+        ScmpAction::Trap,
+    ] {
+        assert!(
+            !super::enosys::stub(&profile, denying).is_empty(),
+            "{denying:?}"
+        );
+    }
+    // Nothing named that resolves: nothing to compare against.
+    let unknown = spec(
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["hull_not_a_syscall"], "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    assert!(super::enosys::stub(&unknown, ScmpAction::Errno(libc::EPERM)).is_empty());
+    // The threshold is the highest name on the native arch, whatever the
+    // rule's action: 1000 is above it, getpid is not.
+    let native = spec(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}, {"names": ["getrandom"], "action": "SCMP_ACT_ERRNO"}]}));
+    let prog = super::enosys::stub(&native, ScmpAction::Errno(libc::EPERM));
+    let arch = super::enosys::audit_arch(libseccomp::ScmpArch::native()).unwrap();
+    let enosys = Exit::Ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    assert_eq!(run_stub(&prog, arch, 1000), enosys);
+    assert_eq!(
+        run_stub(&prog, arch, libc::SYS_getrandom as u32),
+        Exit::Filter
+    );
+    assert_eq!(
+        run_stub(&prog, arch, libc::SYS_getrandom as u32 + 1),
+        enosys
+    );
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_fail_with_enosys() {
+    // Deny by default; getrandom is the highest syscall named. acct is
+    // older and unnamed, so it gets the default errno; mkdirat is named
+    // with its own errno; syscall 1000 is newer than all of them.
+    for default in ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"] {
+        let f = build(json!({
+            "defaultAction": default,
+            "architectures": ARCHES,
+            "syscalls": [
+                {"names": ["exit_group", "exit", "getpid", "getrandom"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES}
+            ]
+        }));
+        let code = in_filtered_child(&f, || {
+            // SAFETY: refused syscalls never read their arguments; getpid
+            // takes none.
+            unsafe {
+                if libc::getpid() <= 0 {
+                    return 101;
+                }
+                if libc::syscall(1000) != -1 || errno() != libc::ENOSYS {
+                    return 102;
+                }
+                if libc::syscall(libc::SYS_mkdirat, -1, std::ptr::null::<libc::c_char>(), 0) != -1
+                    || errno() != libc::EACCES
+                {
+                    return 103;
+                }
+                if default == "SCMP_ACT_ERRNO"
+                    && (libc::syscall(libc::SYS_acct, std::ptr::null::<libc::c_char>()) != -1
+                        || errno() != libc::EPERM)
+                {
+                    return 104;
+                }
+            }
+            0
+        });
+        assert_eq!(code, 0, "{default}: 100: load failed, 101: getpid, 102: syscall 1000 not ENOSYS, 103: mkdirat not EACCES, 104: acct not EPERM");
+    }
 }
