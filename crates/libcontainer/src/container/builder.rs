@@ -389,10 +389,16 @@ impl ContainerBuilder {
                     state.poststop.clone(),
                     serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default(),
                 ));
+                // As runc, which runs them from the bundle directory.
+                let ctx = hooks::Context {
+                    env: None,
+                    cwd: Some(bundle),
+                };
                 hooks::run_all(
                     "prestart",
                     hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]),
                     oci.as_bytes(),
+                    ctx,
                 )?;
                 hooks::run_all(
                     "createRuntime",
@@ -400,6 +406,7 @@ impl ContainerBuilder {
                         .and_then(|h| h.create_runtime().as_deref())
                         .unwrap_or(&[]),
                     oci.as_bytes(),
+                    ctx,
                 )?;
                 parent_ch.send(&Msg::HooksDone(oci))?;
             }
