@@ -204,7 +204,8 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
     }
     if let Some((sock, size)) = a.console {
-        crate::terminal::setup(sock, size, plan.new_mount)?;
+        let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+        crate::terminal::setup(sock, size, plan.new_mount, uid)?;
     }
     if let Some(h) = spec.hostname().as_deref() {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| Error::sys("hostname", e))?;
