@@ -352,7 +352,15 @@ fn failing_poststart_hook_is_only_a_warning() {
         return;
     }
     o.ok();
-    rt.start(&b.id).ok();
+    let started = rt.start(&b.id);
+    started.ok();
+    // Logged where a person sees it: stderr, since there is no --log.
+    assert!(
+        started
+            .stderr
+            .contains("hull: warning: hooks.poststart[0] \"/bin/false\""),
+        "{started}"
+    );
     assert_eq!(rt.status(&b.id), "running");
     assert_eq!(
         read_trim(&out.join("ps2")),

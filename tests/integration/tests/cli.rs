@@ -1,0 +1,85 @@
+//! The command line's own output: the error, warning and debug lines on
+//! stderr.
+
+use hull_integration::*;
+
+/// Without `--log`, a failure is one stderr line that says it is an error
+/// (runc: `level=error msg=...`; hull: `hull: error: ...`) and keeps the
+/// message; with `--log --log-format json` the log gets a JSON error line.
+#[test]
+fn errors_say_they_are_errors() {
+    require_root!();
+    let rt = Runtime::new("cli_errors");
+    let o = rt.exec(&["state", "no-such-container"]);
+    o.failed();
+    assert!(
+        o.stderr.contains("error") && o.stderr.contains("does not exist"),
+        "{o}"
+    );
+    if !is_runc() {
+        assert_eq!(
+            o.stderr, "hull: error: container \"no-such-container\" does not exist\n",
+            "{o}"
+        );
+    }
+    let log = rt.base.join("log.json");
+    let l = log.to_str().unwrap();
+    let o = rt.exec(&[
+        "--log",
+        l,
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    o.failed();
+    assert!(
+        o.stderr.contains("does not exist"),
+        "the message still reaches stderr: {o}"
+    );
+    let lines = json_lines(&std::fs::read_to_string(&log).unwrap());
+    let err = lines
+        .iter()
+        .find(|j| j["level"] == "error")
+        .unwrap_or_else(|| panic!("no error line in {lines:?}"));
+    assert!(
+        err["msg"].as_str().unwrap().contains("does not exist"),
+        "{err}"
+    );
+    assert!(err["time"].is_string(), "{err}");
+}
+
+/// `time="<RFC 3339>" level=debug msg="<quoted>"`, as runc (logrus) writes
+/// it (runc may add fields after the message: `func=... file=...`).
+fn is_runc_debug_line(l: &str) -> bool {
+    let Some(rest) = l.strip_prefix("time=\"") else {
+        return false;
+    };
+    let Some((time, rest)) = rest.split_once('"') else {
+        return false;
+    };
+    time.len() >= 20 && time.ends_with('Z') && rest.starts_with(" level=debug msg=\"")
+}
+
+/// `--debug` writes debug lines in runc's form to stderr (no `--log`).
+#[test]
+fn debug_lines_are_runcs() {
+    require_root!();
+    let rt = Runtime::new("cli_debug");
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "exit", "0"]);
+    b.write_config();
+    rt.track(&b.id);
+    let dir = b.dir.to_string_lossy().into_owned();
+    let o = rt.exec(&["--debug", "run", "--bundle", &dir, &b.id]);
+    o.ok();
+    let debug: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| l.contains("level=debug"))
+        .collect();
+    assert!(!debug.is_empty(), "no debug lines: {o}");
+    for l in &debug {
+        assert!(is_runc_debug_line(l), "not runc's form: {l:?}");
+    }
+}
