@@ -1,7 +1,94 @@
-//! The command line's own output: the error, warning and debug lines on
-//! stderr.
+//! The command line's own output: `spec`, `check`, and the error, warning
+//! and debug lines on stderr.
 
 use hull_integration::*;
+use std::path::{Path, PathBuf};
+
+/// runc, the reference, if installed.
+fn runc() -> Option<PathBuf> {
+    [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+fn spec_text(bin: &Path, root: &Path, dir: &Path, rootless: bool) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut c = std::process::Command::new(bin);
+    c.arg("--root")
+        .arg(root)
+        .arg("spec")
+        .arg("--bundle")
+        .arg(dir);
+    if rootless {
+        c.arg("--rootless");
+    }
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{bin:?} spec: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::read_to_string(dir.join("config.json")).unwrap()
+}
+
+/// `hull spec` writes what `runc spec` writes, layout included, but for
+/// two values: ociVersion (the spec version hull implements) and the
+/// hostname ("hull" for "runc"). So does `--rootless`.
+#[test]
+fn spec_is_runcs_default() {
+    require_root!();
+    let Some(runc) = runc() else {
+        eprintln!(
+            "note: spec_is_runcs_default: runc is not installed; nothing to compare `spec` with"
+        );
+        return;
+    };
+    let rt = Runtime::new("cli_spec");
+    for rootless in [false, true] {
+        let tag = if rootless { "rootless" } else { "default" };
+        let ours = spec_text(
+            &hull_bin(),
+            &rt.root,
+            &rt.base.join(format!("hull-{tag}")),
+            rootless,
+        );
+        let theirs = spec_text(
+            &runc,
+            &rt.root,
+            &rt.base.join(format!("runc-{tag}")),
+            rootless,
+        );
+        let (o, t): (Value, Value) = (
+            serde_json::from_str(&ours).unwrap(),
+            serde_json::from_str(&theirs).unwrap(),
+        );
+        let normalised = if is_runc() {
+            ours.clone()
+        } else {
+            assert_eq!(o["hostname"], "hull", "{tag}");
+            ours.replacen(
+                &format!("\"ociVersion\": {}", o["ociVersion"]),
+                &format!("\"ociVersion\": {}", t["ociVersion"]),
+                1,
+            )
+            .replacen(
+                "\"hostname\": \"hull\"",
+                &format!("\"hostname\": {}", t["hostname"]),
+                1,
+            )
+        };
+        assert_eq!(
+            normalised, theirs,
+            "{tag}: `spec` differs from runc's beyond ociVersion and hostname"
+        );
+    }
+}
 
 /// Without `--log`, a failure is one stderr line that says it is an error
 /// (runc: `level=error msg=...`; hull: `hull: error: ...`) and keeps the
