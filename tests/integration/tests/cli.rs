@@ -170,3 +170,69 @@ fn debug_lines_are_runcs() {
         assert!(is_runc_debug_line(l), "not runc's form: {l:?}");
     }
 }
+
+/// `check` reports every problem at once, type errors included, each with
+/// its JSON path, and exits 1; `create` refuses the same config naming the
+/// type errors.
+#[test]
+fn check_reports_every_problem() {
+    require_root!();
+    if is_runc() {
+        eprintln!("note: check_reports_every_problem: runc has no `check` command; skipped");
+        return;
+    }
+    let rt = Runtime::new("cli_check");
+    let mut b = rt.bundle();
+    b.process()["user"]["uid"] = json!("1000");
+    b.process()["cwd"] = json!("relative/dir");
+    b.process()["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 10, "soft": 20}]);
+    b.linux()["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "bogus"}));
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "tmpfs", "options": "ro"}));
+    b.spec["hostname"] = json!(42);
+    b.write_config();
+    let dir = b.dir.to_string_lossy().into_owned();
+    let o = rt.exec(&["check", "--bundle", &dir]);
+    assert_eq!(o.code, 1, "{o}");
+    let n = b.spec["linux"]["namespaces"].as_array().unwrap().len() - 1;
+    let m = b.spec["mounts"].as_array().unwrap().len() - 1;
+    let wanted = [
+        // type errors
+        format!("linux.namespaces[{n}].type: unknown variant `bogus`"),
+        "process.user.uid: invalid type: string \"1000\", expected u32".to_owned(),
+        format!("mounts[{m}].options: invalid type: string \"ro\", expected a sequence"),
+        "hostname: invalid type: integer `42`, expected a string".to_owned(),
+        // checks of the values
+        "process.cwd: \"relative/dir\" must be an absolute path".to_owned(),
+        "process.rlimits[0]: soft limit is above the hard limit".to_owned(),
+    ];
+    for w in &wanted {
+        assert!(
+            o.stderr.lines().any(|l| l.starts_with(w.as_str())),
+            "missing {w:?} in:\n{}",
+            o.stderr
+        );
+    }
+    assert_eq!(
+        o.stderr.lines().count(),
+        wanted.len(),
+        "one line per problem, nothing else:\n{}",
+        o.stderr
+    );
+
+    let c = rt.create(&b);
+    c.failed();
+    assert!(c.stderr.starts_with("hull: error: "), "{c}");
+    for w in &wanted[..4] {
+        assert!(
+            c.stderr.contains(w.as_str()),
+            "create does not name {w:?}: {c}"
+        );
+    }
+    assert!(rt.list_ids().is_empty());
+}
