@@ -1,6 +1,11 @@
-//! A minimal tracing subscriber writing runc-style log lines (text or
-//! JSON) to `--log` or stderr. Installed only when a log file or --debug
-//! asks for it, so the common path pays nothing for logging.
+//! A minimal tracing subscriber writing runc-style log lines.
+//!
+//! With `--log`, every event at or above the level (warn, or debug with
+//! `--debug`) goes to the file as `time=".." level=.. msg=".."` (or JSON
+//! with `--log-format json`), as runc writes it. Without `--log`, stderr
+//! is for people and for wrappers that look for the word "error": a
+//! failure is `hull: error: <message>`, a warning `hull: warning:
+//! <message>`, and `--debug` adds runc's `level=debug` lines.
 
 use std::{io::Write, path::Path, sync::Mutex};
 
@@ -8,6 +13,8 @@ use tracing::{field::Visit, span, Event, Level, Metadata, Subscriber};
 
 struct Sink {
     out: Mutex<Box<dyn Write + Send>>,
+    /// True when `out` is the `--log` file: every line in the log format.
+    file: bool,
     json: bool,
     max: Level,
 }
@@ -22,16 +29,17 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
             *g = Some((p.to_owned(), json));
         }
     }
-    if log.is_none() && !debug {
-        return Guard;
-    }
     let file = log.and_then(|p| match libcontainer::open_log_file(p) {
         Ok(f) => Some(f),
         Err(e) => {
-            eprintln!("hull: --log {}: {e}; logging to stderr", p.display());
+            eprintln!(
+                "hull: warning: --log {}: {e}; logging to stderr",
+                p.display()
+            );
             None
         }
     });
+    let is_file = file.is_some();
     let out: Box<dyn Write + Send> = match file {
         Some(f) => Box::new(f),
         None => Box::new(std::io::stderr()),
@@ -39,6 +47,7 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
     let max = if debug { Level::DEBUG } else { Level::WARN };
     let _ = tracing::subscriber::set_global_default(Sink {
         out: Mutex::new(out),
+        file: is_file,
         json,
         max,
     });
@@ -49,7 +58,7 @@ pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Guard {
 /// containerd and podman look for it) when one was given.
 pub fn error(e: &dyn std::fmt::Display) {
     let msg = e.to_string();
-    eprintln!("hull: {msg}");
+    eprintln!("{}", human_line(Level::ERROR, &msg));
     let target = ERROR_SINK.lock().ok().and_then(|g| g.clone());
     if let Some((path, json)) = target {
         if let Ok(mut f) = libcontainer::open_log_file(&path) {
@@ -58,6 +67,18 @@ pub fn error(e: &dyn std::fmt::Display) {
     }
 }
 
+/// `hull: error: ...`: the form of a failure or warning on stderr.
+fn human_line(level: Level, msg: &str) -> String {
+    let word = match level {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        _ => "debug",
+    };
+    format!("hull: {word}: {msg}")
+}
+
+/// runc's (logrus') line: `time="..." level=debug msg="..."`, or JSON.
 fn format_line(level: Level, msg: &str, json: bool) -> String {
     let level = level.as_str().to_ascii_lowercase();
     let time = libcontainer::rfc3339_now();
@@ -94,10 +115,41 @@ impl Subscriber for Sink {
     fn event(&self, e: &Event<'_>) {
         let mut v = MessageVisitor(String::new());
         e.record(&mut v);
+        let level = *e.metadata().level();
+        let line = if self.file || level == Level::DEBUG || level == Level::TRACE {
+            format_line(level, &v.0, self.json)
+        } else {
+            human_line(level, &v.0) + "\n"
+        };
         if let Ok(mut out) = self.out.lock() {
-            let _ = out.write_all(format_line(*e.metadata().level(), &v.0, self.json).as_bytes());
+            let _ = out.write_all(line.as_bytes());
         }
     }
     fn enter(&self, _: &span::Id) {}
     fn exit(&self, _: &span::Id) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_say_what_they_are() {
+        assert_eq!(
+            human_line(Level::ERROR, "container \"x\" does not exist"),
+            "hull: error: container \"x\" does not exist"
+        );
+        assert_eq!(human_line(Level::WARN, "w"), "hull: warning: w");
+        let l = format_line(Level::DEBUG, "a \"b\"", false);
+        assert!(
+            l.starts_with("time=\"") && l.ends_with(" level=debug msg=\"a \\\"b\\\"\"\n"),
+            "{l}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(&format_line(Level::ERROR, "e", true)).unwrap();
+        assert_eq!(
+            (j["level"].as_str(), j["msg"].as_str()),
+            (Some("error"), Some("e"))
+        );
+    }
 }

@@ -48,6 +48,27 @@ pub(crate) fn read_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<Strin
     }
 }
 
+/// The outermost of `dir` and its ancestors below `mount` (a hierarchy's
+/// root) whose `file` holds `value`; a level without the file is skipped.
+pub(crate) fn outermost_with(
+    ctx: &str,
+    dir: &Path,
+    mount: &Path,
+    file: &str,
+    value: &str,
+) -> Result<Option<std::path::PathBuf>> {
+    let mut found = None;
+    for p in dir
+        .ancestors()
+        .take_while(|p| p.starts_with(mount) && *p != mount)
+    {
+        if read_opt(ctx, p, file)?.is_some_and(|s| s.trim() == value) {
+            found = Some(p.to_path_buf());
+        }
+    }
+    Ok(found)
+}
+
 pub(crate) fn exists(dir: &Path, file: &str) -> bool {
     dir.join(file).exists()
 }

@@ -203,6 +203,10 @@ impl Manager {
                 }
             }
         }
+        if let Err(e) = refuse_frozen(&handle) {
+            rollback(&handle);
+            return Err(e);
+        }
         Ok(Manager { handle })
     }
 
@@ -599,6 +603,28 @@ fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Re
         }
         return Ok(());
     }
+}
+
+/// A process placed in a frozen cgroup stops at once: the container's init
+/// would hang, and create with it (runc refuses too). Checked in every
+/// hierarchy with a freezer: v1's freezer controller, and cgroup2 (core).
+fn refuse_frozen(h: &CgroupHandle) -> Result<()> {
+    for hd in &h.hierarchies {
+        let by = if hd.unified {
+            v2::freezer::frozen_by(&hd.dir, &hd.mountpoint)?
+        } else if hd.has("freezer") {
+            v1::freezer::frozen_by(&hd.dir, &hd.mountpoint)?
+        } else {
+            None
+        };
+        if let Some(by) = by {
+            return Err(CgroupError::InvalidPath {
+                path: h.path.clone(),
+                reason: format!("{} is frozen: the container's processes would stop as they enter it (thaw it first)", by.display()),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn rollback(h: &CgroupHandle) {

@@ -98,13 +98,27 @@ fn mutated_configs_never_panic() {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let base = base();
     let mut accepted = 0;
+    let mut stand_ins = 0;
     for _ in 0..iterations(3000) {
         let mut v = base.clone();
         for _ in 0..1 + r.below(4) {
             mutate(&mut v, &mut r, 0);
         }
         let raw = serde_json::to_vec(&v).expect("serialisable");
-        if let Ok(spec) = crate::spec::parse(&raw, Path::new("config.json")) {
+        let parsed = crate::spec::parse(&raw, Path::new("config.json"));
+        // A document that does not parse gets its misfits named, and the
+        // stand-ins give the value checks a spec to run on.
+        if let Err(e) = &parsed {
+            let shape = crate::spec_shape::check(v.clone());
+            assert!(!shape.issues.is_empty(), "{e} but no issue for {v}");
+            let spec = shape
+                .spec
+                .as_ref()
+                .unwrap_or_else(|| panic!("no stand-in fits {v}: {:?}", shape.issues));
+            let _ = crate::spec::validate(spec, &host, Path::new("config.json"));
+            stand_ins += 1;
+        }
+        if let Ok(spec) = parsed {
             if crate::spec::validate(&spec, &host, Path::new("config.json")).is_ok() {
                 accepted += 1;
             }
@@ -119,6 +133,7 @@ fn mutated_configs_never_panic() {
     // The mutations must not make everything invalid, or the test would
     // only be exercising the parser's first error.
     assert!(accepted > 0);
+    assert!(stand_ins > 0);
 }
 
 #[test]

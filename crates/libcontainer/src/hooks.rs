@@ -4,6 +4,7 @@
 use std::{
     io::Write,
     os::unix::process::CommandExt,
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -36,14 +37,33 @@ pub enum HookError {
     },
 }
 
+/// What a hook gets when its entry does not say: runc's behaviour, which
+/// hooks written for runc rely on.
+///
+/// * prestart, createRuntime (create, restore): the runtime's environment,
+///   the bundle as working directory (runc changes into it).
+/// * createContainer: the container process's `process.env`, the rootfs
+///   as working directory (before pivot_root).
+/// * startContainer: the container process's environment and working
+///   directory (it runs in the init, just before the exec).
+/// * poststart, poststop: the runtime's environment and working directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Context<'a> {
+    /// The environment of a hook without `env`; None: the runtime's own.
+    pub env: Option<&'a [String]>,
+    /// The working directory; None: the runtime's own.
+    pub cwd: Option<&'a Path>,
+}
+
 /// Runs `hooks` in order; the first failure stops the sequence.
 pub(crate) fn run_all(
     kind: &'static str,
     hooks: &[Hook],
     state_json: &[u8],
+    ctx: Context<'_>,
 ) -> Result<(), HookError> {
     for (index, hook) in hooks.iter().enumerate() {
-        run_one(kind, index, hook, state_json)?;
+        run_one(kind, index, hook, state_json, ctx)?;
     }
     Ok(())
 }
@@ -51,8 +71,17 @@ pub(crate) fn run_all(
 /// Runs hooks whose failure the spec only wants logged (poststart, poststop).
 pub(crate) fn run_all_logged(kind: &'static str, hooks: &[Hook], state_json: &[u8]) {
     for (index, hook) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(kind, index, hook, state_json) {
+        if let Err(e) = run_one(kind, index, hook, state_json, Context::default()) {
             tracing::warn!("{e}");
+        }
+    }
+}
+
+fn set_env(cmd: &mut Command, env: &[String]) {
+    cmd.env_clear();
+    for kv in env {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
         }
     }
 }
@@ -62,6 +91,7 @@ fn run_one(
     index: usize,
     hook: &Hook,
     state_json: &[u8],
+    ctx: Context<'_>,
 ) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let spawn_err = |source| HookError::Spawn {
@@ -70,17 +100,20 @@ fn run_one(
         path: path.clone(),
         source,
     };
+    tracing::debug!("hooks.{kind}[{index}]: running {path}");
     let mut cmd = Command::new(hook.path());
     if let Some(args) = hook.args().as_deref() {
         if let Some((first, rest)) = args.split_first() {
             cmd.arg0(first).args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
-        }
+    // An `env` given (even empty) is the whole environment, as in runc.
+    match (hook.env().as_deref(), ctx.env) {
+        (Some(env), _) | (None, Some(env)) => set_env(&mut cmd, env),
+        (None, None) => {}
+    }
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn_err)?;
@@ -137,15 +170,60 @@ mod tests {
             r#"{{"path":"/bin/sh","args":["sh","-c","cat > {0}; echo \"$0 $FOO\" >> {0}","zero"],"env":["FOO=bar"]}}"#,
             out.display()
         ));
-        run_all("prestart", &[h], b"{\"id\":\"x\"}\n").unwrap();
+        run_all("prestart", &[h], b"{\"id\":\"x\"}\n", Context::default()).unwrap();
         let got = std::fs::read_to_string(&out).unwrap();
         std::fs::remove_file(&out).unwrap();
         assert_eq!(got, "{\"id\":\"x\"}\nzero bar\n");
     }
 
     #[test]
+    fn a_hook_without_env_gets_the_context() {
+        let out = std::env::temp_dir().join(format!("hull-hook-ctx-{}", std::process::id()));
+        let h = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","echo \"$A|$B|$(pwd)\" > {}"]}}"#,
+            out.display()
+        ));
+        let env = ["A=1".to_owned()];
+        run_all(
+            "startContainer",
+            &[h],
+            b"",
+            Context {
+                env: Some(&env),
+                cwd: Some(Path::new("/proc")),
+            },
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "1||/proc\n");
+        // The hook's own env wins over the context's.
+        let own = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","echo \"$A|$B\" > {}"],"env":["B=2"]}}"#,
+            out.display()
+        ));
+        run_all(
+            "createContainer",
+            &[own],
+            b"",
+            Context {
+                env: Some(&env),
+                cwd: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "|2\n");
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    #[test]
     fn failure_and_timeout_are_errors_naming_the_hook() {
-        let e = run_all("createRuntime", &[hook(r#"{"path":"/bin/false"}"#)], b"").unwrap_err();
+        let ctx = Context::default();
+        let e = run_all(
+            "createRuntime",
+            &[hook(r#"{"path":"/bin/false"}"#)],
+            b"",
+            ctx,
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("hooks.createRuntime[0] \"/bin/false\""),
@@ -157,10 +235,17 @@ mod tests {
                 r#"{"path":"/bin/sleep","args":["sleep","5"],"timeout":1}"#,
             )],
             b"",
+            ctx,
         )
         .unwrap_err();
         assert!(matches!(e, HookError::Timeout { .. }), "{e}");
-        let e = run_all("prestart", &[hook(r#"{"path":"/nonexistent/hook"}"#)], b"").unwrap_err();
+        let e = run_all(
+            "prestart",
+            &[hook(r#"{"path":"/nonexistent/hook"}"#)],
+            b"",
+            ctx,
+        )
+        .unwrap_err();
         assert!(matches!(e, HookError::Spawn { .. }), "{e}");
     }
 }

@@ -36,6 +36,7 @@ mod userns;
 
 pub mod container;
 pub mod spec_default;
+mod spec_shape;
 
 pub use container::{
     block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder,

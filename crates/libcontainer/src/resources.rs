@@ -40,7 +40,9 @@ fn default_rules() -> Vec<LinuxDeviceCgroup> {
 }
 
 /// `linux.resources` with the default device rules appended after the
-/// spec's own, and an allow rule for each of `linux.devices`.
+/// spec's own, and an allow rule for each device node of `linux.devices`
+/// (a FIFO, type "p", is no device: the devices cgroup does not govern it
+/// and runc makes it with mknod alone).
 pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
     let linux = spec.linux().as_ref()?;
     let mut res = linux.resources().clone().unwrap_or_default();
@@ -53,6 +55,7 @@ pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
     for d in linux.devices().iter().flatten() {
         let typ = match d.typ() {
             LinuxDeviceType::U => LinuxDeviceType::C,
+            LinuxDeviceType::P => continue,
             t => t,
         };
         rules.push(rule(typ, Some(d.major()), Some(d.minor()), "rwm"));
@@ -81,6 +84,21 @@ mod tests {
         assert!(d
             .last()
             .is_some_and(|r| r.major() == Some(10) && r.minor() == Some(229)));
+    }
+
+    #[test]
+    fn a_fifo_needs_no_device_rule() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.0","linux":{"devices":[{"path":"/dev/fifo","type":"p","major":0,"minor":0}]}}"#,
+        )
+        .unwrap();
+        let r = effective(&spec).unwrap();
+        assert!(r
+            .devices()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|r| r.typ() != Some(LinuxDeviceType::P)));
     }
 
     #[test]

@@ -54,69 +54,90 @@ fn fmt_issues(issues: &[FieldIssue]) -> String {
 }
 
 /// Reads and parses `<bundle>/config.json`; the rootfs path is made absolute
-/// relative to the bundle.
+/// relative to the bundle. A document that does not fit the OCI types is
+/// refused with every misfit and its JSON path.
 pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    let (path, raw) = read(bundle)?;
+    let mut spec = parse(&raw, &path)?;
+    absolute_root(&mut spec, bundle);
+    Ok(spec)
+}
+
+fn read(bundle: &Path) -> Result<(PathBuf, Vec<u8>), SpecError> {
     let path = bundle.join("config.json");
     let raw = std::fs::read(&path).map_err(|source| SpecError::Read {
         path: path.clone(),
         source,
     })?;
-    let mut spec = parse(&raw, &path)?;
+    Ok((path, raw))
+}
+
+fn absolute_root(spec: &mut Spec, bundle: &Path) {
     if let Some(root) = spec.root_mut() {
         if root.path().is_relative() {
             let abs = bundle.join(root.path());
             root.set_path(abs);
         }
     }
-    Ok(spec)
 }
 
-/// Parses with the JSON path of the failing field in the message
-/// (`linux.namespaces[2].type: unknown variant "foo"`), plus line/column.
+/// Parses a config document: JSON syntax errors with line and column,
+/// type errors all at once, each with its JSON path.
 pub(crate) fn parse(raw: &[u8], path: &Path) -> Result<Spec, SpecError> {
+    match parse_checked(raw, path)? {
+        Parsed::Fits(spec) => Ok(spec),
+        Parsed::Misfits { issues, .. } => Err(SpecError::Invalid {
+            path: path.to_owned(),
+            issues,
+        }),
+    }
+}
+
+enum Parsed {
+    Fits(Spec),
+    /// Type errors; `shape.spec` holds the document with stand-ins.
+    Misfits {
+        shape: crate::spec_shape::Shape,
+        issues: Vec<FieldIssue>,
+    },
+}
+
+/// The typed parse, and where it fails the field-by-field check of the
+/// JSON tree (see spec_shape); only bad JSON syntax is an error here.
+fn parse_checked(raw: &[u8], path: &Path) -> Result<Parsed, SpecError> {
     let fixed = spec_spellings(raw);
     let raw = fixed.as_deref().unwrap_or(raw);
     let de = &mut serde_json::Deserializer::from_slice(raw);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let first = match serde_path_to_error::deserialize::<_, Spec>(de) {
+        Ok(spec) => return Ok(Parsed::Fits(spec)),
+        Err(e) => e,
+    };
+    let doc: serde_json::Value = serde_json::from_slice(raw).map_err(|e| SpecError::Parse {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    })?;
+    let seccomp = crate::seccomp::json_issues(&doc["linux"]["seccomp"]);
+    let shape = crate::spec_shape::check(doc);
+    let first_field =
+        crate::spec_shape::json_path(&first.path().iter().cloned().collect::<Vec<_>>());
+    let (line, column) = (first.inner().line(), first.inner().column());
+    let mut issues = shape.issues.clone();
+    for i in &mut issues {
         // oci-spec's seccomp enums say only "unknown variant"; the seccomp
         // module knows the names and says which one is wrong and why.
-        if e.path().to_string().starts_with("linux.seccomp") {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
-                let issues: Vec<FieldIssue> = crate::seccomp::json_issues(&v["linux"]["seccomp"])
-                    .into_iter()
-                    .map(|i| match i {
-                        crate::seccomp::SeccompError::Field { path, reason } => FieldIssue {
-                            field: path,
-                            reason,
-                        },
-                        other => FieldIssue {
-                            field: "linux.seccomp".into(),
-                            reason: other.to_string(),
-                        },
-                    })
-                    .collect();
-                if !issues.is_empty() {
-                    return SpecError::Invalid {
-                        path: path.to_owned(),
-                        issues,
-                    };
-                }
-            }
+        if let Some(crate::seccomp::SeccompError::Field { reason, .. }) = seccomp.iter().find(
+            |e| matches!(e, crate::seccomp::SeccompError::Field { path, .. } if *path == i.field),
+        ) {
+            i.reason = reason.clone();
         }
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let msg = strip_position(&inner.to_string());
-        SpecError::Parse {
-            path: path.to_owned(),
-            line: inner.line(),
-            column: inner.column(),
-            msg: if field.is_empty() || field == "." {
-                msg
-            } else {
-                format!("{field}: {msg}")
-            },
+        // Where the typed parse stopped, the line and column help too.
+        if i.field == first_field && line > 0 {
+            i.reason = format!("{} (line {line}, column {column})", i.reason);
         }
-    })
+    }
+    Ok(Parsed::Misfits { shape, issues })
 }
 
 /// oci-spec 0.10 misspells two process.scheduler.flags values; the spec's
@@ -206,39 +227,46 @@ impl Issues {
 }
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
-/// create would refuse, without creating anything. A bundle create would
+/// create would refuse, without creating anything: type errors (each with
+/// its JSON path), what the checks of the values find, the rootfs. A bundle create would
 /// take gives its [`warnings`], and a warning where the kernel will refuse
 /// process.oomScoreAdj (create then fails with the kernel's error).
 pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
-    let spec = load(bundle)?;
-    let path = bundle.join("config.json");
+    let (path, raw) = read(bundle)?;
     let host = HostSupport::probe();
-    let mut result = validate(&spec, &host, &path).map(|()| {
-        let mut w = warnings(&spec);
-        w.extend(oom_score_adj_warning(&spec, &host));
-        w
-    });
-    // The rootfs must exist: add that to whatever else was found.
-    if let Some(root) = spec.root() {
-        if !root.path().is_dir() {
-            let issue = FieldIssue {
+    // Everything create would refuse in a spec that parsed.
+    let findings = |spec: &Spec| {
+        let mut spec = spec.clone();
+        absolute_root(&mut spec, bundle);
+        let mut found = match validate(&spec, &host, &path) {
+            Err(SpecError::Invalid { issues, .. }) => issues,
+            _ => Vec::new(),
+        };
+        if let Some(root) = spec.root().as_ref().filter(|r| !r.path().is_dir()) {
+            found.push(FieldIssue {
                 field: "root.path".into(),
                 reason: format!("{:?} is not a directory", root.path()),
-            };
-            result = match result {
-                Ok(_) => Err(SpecError::Invalid {
-                    path,
-                    issues: vec![issue],
-                }),
-                Err(SpecError::Invalid { path, mut issues }) => {
-                    issues.push(issue);
-                    Err(SpecError::Invalid { path, issues })
-                }
-                Err(e) => Err(e),
-            };
+            });
         }
-    }
-    result
+        found
+    };
+    let issues = match parse_checked(&raw, &path)? {
+        Parsed::Fits(spec) => {
+            let issues = findings(&spec);
+            if issues.is_empty() {
+                // Accepted: what it would run other than as written.
+                let mut w = warnings(&spec);
+                w.extend(oom_score_adj_warning(&spec, &host));
+                return Ok(w);
+            }
+            issues
+        }
+        Parsed::Misfits { shape, mut issues } => {
+            issues.extend(shape.findings(findings));
+            issues
+        }
+    };
+    Err(SpecError::Invalid { path, issues })
 }
 
 /// What create runs other than as written, as runc and crun do because it
@@ -863,6 +891,74 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(flags.len(), 2);
+    }
+
+    #[test]
+    fn check_reports_type_errors_with_the_rest() {
+        let dir = std::env::temp_dir().join(format!("hull-check-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"ociVersion": "1.0.0", "root": {"path": "no-such-rootfs"},
+                "process": {"args": ["sh"], "cwd": "relative", "user": {"uid": "1000", "gid": 0}},
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "bogus"}, {"type": "mount"}],
+                          "seccomp": {"defaultAction": "SCMP_ACT_FOO"}}}"#,
+        )
+        .unwrap();
+        let err = check_bundle(&dir);
+        let create = load(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let Err(SpecError::Invalid { issues, .. }) = err else {
+            panic!("{err:?}")
+        };
+        let got: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+        for want in [
+            "linux.namespaces[1].type: unknown variant `bogus`, expected one of",
+            "linux.seccomp.defaultAction: SCMP_ACT_FOO is not a known action",
+            "process.user.uid: invalid type: string \"1000\", expected u32",
+            "process.cwd: \"relative\" must be an absolute path",
+            "root.path: ",
+        ] {
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "missing {want:?} in {got:#?}"
+            );
+        }
+        // The stand-in for namespaces[1] ("pid") is no second finding.
+        assert_eq!(got.len(), 5, "{got:#?}");
+        // create refuses it naming the type errors.
+        assert!(
+            create.contains("linux.namespaces[1].type: unknown variant `bogus`")
+                && create.contains("process.user.uid"),
+            "{create}"
+        );
+    }
+
+    #[test]
+    fn findings_do_not_depend_on_stand_ins() {
+        let doc: serde_json::Value = serde_json::from_str(
+            r#"{"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                "mounts": [{"destination": "/a", "type": 5}, {"destination": "rel", "type": "tmpfs"}],
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "bogus"}, {"type": "pid"}, {"type": "uts", "path": 7}]},
+                "hostname": "h"}"#,
+        )
+        .unwrap();
+        let shape = crate::spec_shape::check(doc);
+        let host = HostSupport::none();
+        let run = |spec: &Spec| match validate(spec, &host, Path::new("config.json")) {
+            Err(SpecError::Invalid { issues, .. }) => issues,
+            _ => Vec::new(),
+        };
+        let got: Vec<String> = shape.findings(run).iter().map(|i| i.to_string()).collect();
+        // Real findings keep their original indices; the stand-in for
+        // namespaces[1] and the dropped uts entry add nothing.
+        assert_eq!(
+            got,
+            [
+                "mounts[1].destination: \"rel\" must be an absolute path",
+                "linux.namespaces[2].type: \"pid\" listed twice"
+            ]
+        );
     }
 
     #[test]

@@ -87,10 +87,12 @@ pub(crate) fn prepare(
 
 /// Child side, in the container's mount namespace and after setsid: makes a
 /// pty, takes the slave as controlling terminal and stdio, sends the master.
+/// The slave goes to `uid`, the process's user.
 pub(crate) fn setup(
     socket: BorrowedFd<'_>,
     size: Option<(u16, u16)>,
     mount_console: bool,
+    uid: u32,
 ) -> Result<()> {
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
@@ -103,6 +105,22 @@ pub(crate) fn setup(
     // container could have replaced.
     let slave = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)
         .map_err(|e| Error::sys("process.terminal: opening the pty slave", e))?;
+    // The process's user must own its terminal to use it (a non-root
+    // user cannot otherwise reopen it or change its modes), as runc's
+    // fixStdioPermissions does. The group stays the one devpts gave it
+    // (gid=5, "tty", in runc's default mount), as in runc.
+    if rustix::fs::fstat(&slave)
+        .map_err(|e| Error::sys("process.terminal: fstat", e))?
+        .st_uid
+        != uid
+    {
+        rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(uid)), None).map_err(|e| {
+            Error::sys(
+                format!("process.user.uid: giving the terminal to uid {uid}"),
+                e,
+            )
+        })?;
+    }
     if let Some((height, width)) = size {
         let ws = Winsize {
             ws_row: height,

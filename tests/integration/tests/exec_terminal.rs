@@ -93,17 +93,11 @@ fn exec_failures_are_clear() {
     rt.exec(&["exec", "no-such-container", "true"]).failed();
 }
 
-#[test]
-fn console_socket_receives_the_pty_master() {
-    require_root!();
-    let rt = Runtime::new("console_sock");
-    let mut b = rt.bundle();
-    b.process()["terminal"] = json!(true);
-    b.process()["consoleSize"] = json!({"height": 33, "width": 101});
-    b.args(&["sh", "-c", "hull-probe fds; stty size; ls -l /dev/console"]);
-    let sock = b.dir.join("console.sock");
+/// A console socket in the bundle and a thread that takes the pty master
+/// sent to it and returns everything the terminal printed.
+fn console_reader(b: &Bundle, name: &str) -> (String, std::thread::JoinHandle<String>) {
+    let sock = b.dir.join(name);
     let listener = UnixListener::bind(&sock).unwrap();
-    let s = sock.to_string_lossy().into_owned();
     let reader = std::thread::spawn(move || {
         let (_, master) = accept_with_fd(&listener);
         let mut f = std::fs::File::from(master);
@@ -112,6 +106,75 @@ fn console_socket_receives_the_pty_master() {
         let _ = f.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
     });
+    (sock.to_string_lossy().into_owned(), reader)
+}
+
+/// The owner of the terminal, from the `tty-owner UID GID` line `sh` printed.
+fn tty_owner(out: &str) -> &str {
+    out.lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("tty-owner "))
+        .unwrap_or_else(|| panic!("no tty-owner line on the terminal: {out:?}"))
+}
+
+const PRINT_TTY_OWNER: &str = "stat -L -c 'tty-owner %u %g' /proc/self/fd/0; ls -ln /dev/pts/";
+
+/// A non-root process owns its terminal (runc's fixStdioPermissions), both
+/// the container's own and one `exec -t` makes; the group stays the one the
+/// devpts mount gives (gid=5 in runc's default spec), as in runc.
+#[test]
+fn a_non_root_user_owns_its_terminal() {
+    require_root!();
+    let rt = Runtime::new("tty_owner");
+    let mut b = rt.bundle();
+    b.process()["terminal"] = json!(true);
+    b.process()["user"] = json!({"uid": 1000, "gid": 1000});
+    b.args(&[
+        "sh",
+        "-c",
+        &format!("{PRINT_TTY_OWNER}; exec hull-probe sleep 120"),
+    ]);
+    let (s, reader) = console_reader(&b, "console.sock");
+    rt.create_as(&b, &b.id, &["--console-socket", &s]).ok();
+    rt.start(&b.id).ok();
+    let (es, exec_reader) = console_reader(&b, "exec.sock");
+    rt.exec(&[
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        &es,
+        "-u",
+        "1000:1000",
+        &b.id,
+        "sh",
+        "-c",
+        PRINT_TTY_OWNER,
+    ])
+    .ok();
+    let exec_out = exec_reader.join().unwrap();
+    rt.kill(&b.id, Some("KILL")).ok();
+    let out = reader.join().unwrap();
+    assert_eq!(
+        tty_owner(&out),
+        "1000 5",
+        "the container's terminal: {out:?}"
+    );
+    assert_eq!(
+        tty_owner(&exec_out),
+        "1000 5",
+        "exec's terminal: {exec_out:?}"
+    );
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    require_root!();
+    let rt = Runtime::new("console_sock");
+    let mut b = rt.bundle();
+    b.process()["terminal"] = json!(true);
+    b.process()["consoleSize"] = json!({"height": 33, "width": 101});
+    b.args(&["sh", "-c", "hull-probe fds; stty size; ls -l /dev/console"]);
+    let (s, reader) = console_reader(&b, "console.sock");
     rt.create_as(&b, &b.id, &["--console-socket", &s]).ok();
     rt.start(&b.id).ok();
     let out = reader.join().unwrap();

@@ -12,6 +12,7 @@
 //!   (after pivot_root: the container's rootfs).
 
 use hull_integration::*;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -351,7 +352,15 @@ fn failing_poststart_hook_is_only_a_warning() {
         return;
     }
     o.ok();
-    rt.start(&b.id).ok();
+    let started = rt.start(&b.id);
+    started.ok();
+    // Logged where a person sees it: stderr, since there is no --log.
+    assert!(
+        started
+            .stderr
+            .contains("hull: warning: hooks.poststart[0] \"/bin/false\""),
+        "{started}"
+    );
     assert_eq!(rt.status(&b.id), "running");
     assert_eq!(
         read_trim(&out.join("ps2")),
@@ -431,4 +440,125 @@ fn hook_within_timeout_succeeds() {
     );
     rt.report(&b);
     assert_eq!(read_trim(&out.join("ok")), "ok");
+}
+
+/// `env` output as a set of lines, without what the recording shell itself
+/// exports (PWD, SHLVL, ...).
+fn env_set(s: &str) -> BTreeSet<String> {
+    s.lines()
+        .filter(|l| !l.is_empty() && !is_shell_var(l))
+        .map(String::from)
+        .collect()
+}
+
+fn is_shell_var(kv: &str) -> bool {
+    ["PWD=", "OLDPWD=", "SHLVL=", "_="]
+        .iter()
+        .any(|v| kv.starts_with(v))
+}
+
+/// A hook without `env` gets what runc 1.1 gives it (read from runc's
+/// source and seen running it): prestart and createRuntime the runtime's
+/// own environment, run from the bundle directory; createContainer the
+/// container's process.env, run from the rootfs; startContainer the
+/// container process's environment and working directory.
+#[test]
+fn hooks_without_env_get_runcs_environment_and_cwd() {
+    require_root!();
+    let rt = Runtime::new("hooks_env_cwd");
+    let mut b = rt.bundle();
+    let rootfs = b.private_rootfs();
+    let out = b.host_dir("hookout");
+    let out_s = out.to_str().unwrap().to_string();
+    b.bind(&out, "/hookout");
+    b.process()["cwd"] = json!("/tmp");
+    b.process()["env"] = json!(["PATH=/usr/bin:/bin", "HULL_CONTAINER_VAR=in the container"]);
+    b.args(&[
+        "sh",
+        "-c",
+        "env > /hookout/process.env; pwd > /hookout/process.pwd",
+    ]);
+    let record =
+        |kind: &str, dir: &str| format!("env > {dir}/{kind}.env; pwd -P > {dir}/{kind}.pwd");
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        // createContainer's /bin/sh is the host's too: it runs before
+        // pivot_root, in the container's copy of the host's mounts.
+        b.add_hook(
+            kind,
+            json!({"path": "/bin/sh", "args": ["sh", "-c", record(kind, &out_s)]}),
+        );
+    }
+    write_file(
+        &rootfs.join("start-hook.sh"),
+        &format!("#!/bin/sh\n{}\n", record("startContainer", "/hookout")),
+        0o755,
+    );
+    b.add_hook("startContainer", json!({"path": "/start-hook.sh"}));
+
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    rt.wait_status(&b.id, "stopped", T);
+    rt.delete(&b.id).ok();
+    let read = |name: &str| {
+        std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+
+    // The runtime was started with this test's environment.
+    let ours: BTreeSet<String> = std::env::vars()
+        .map(|(k, v)| format!("{k}={v}"))
+        .filter(|kv| !kv.contains('\n') && !is_shell_var(kv))
+        .collect();
+    assert!(
+        !ours.is_empty(),
+        "this test needs an environment to compare with"
+    );
+    let bundle = std::fs::canonicalize(&b.dir).unwrap();
+    for kind in ["prestart", "createRuntime"] {
+        let got = env_set(&read(&format!("{kind}.env")));
+        let missing: Vec<&String> = ours.difference(&got).collect();
+        assert!(
+            missing.is_empty(),
+            "{kind}: {} of the runtime's {} variables missing, e.g. {:?}; got {got:?}",
+            missing.len(),
+            ours.len(),
+            missing.first()
+        );
+        assert_eq!(
+            read(&format!("{kind}.pwd")).trim(),
+            bundle.to_str().unwrap(),
+            "{kind}: cwd"
+        );
+    }
+
+    let process_env: BTreeSet<String> =
+        ["PATH=/usr/bin:/bin", "HULL_CONTAINER_VAR=in the container"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    assert_eq!(
+        env_set(&read("createContainer.env")),
+        process_env,
+        "createContainer: env"
+    );
+    let rootfs = std::fs::canonicalize(&rootfs).unwrap();
+    assert_eq!(
+        read("createContainer.pwd").trim(),
+        rootfs.to_str().unwrap(),
+        "createContainer: cwd"
+    );
+
+    // What the container process itself saw.
+    let container_env = env_set(&read("process.env"));
+    assert!(container_env.is_superset(&process_env), "{container_env:?}");
+    assert_eq!(
+        env_set(&read("startContainer.env")),
+        container_env,
+        "startContainer: env"
+    );
+    assert_eq!(read("process.pwd").trim(), "/tmp");
+    assert_eq!(
+        read("startContainer.pwd").trim(),
+        "/tmp",
+        "startContainer: cwd"
+    );
 }

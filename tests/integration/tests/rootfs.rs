@@ -121,6 +121,45 @@ fn extra_device_from_config() {
     assert_eq!(s["gid"], 5, "{s}");
 }
 
+/// A FIFO in linux.devices is made (mknod) and needs no device cgroup
+/// rule, as in runc; a device cgroup rule of type "p" is refused, as runc
+/// refuses it ("invalid cgroup device type").
+#[test]
+fn fifo_in_linux_devices() {
+    require_root!();
+    let rt = Runtime::new("devices_fifo");
+    let mut b = rt.bundle();
+    b.linux()["devices"] =
+        json!([{"path": "/dev/hull-fifo", "type": "p", "major": 0, "minor": 0, "fileMode": 0o620}]);
+    b.args(&["sh", "-c", "hull-probe stat /dev/hull-fifo; (echo through-the-fifo > /dev/hull-fifo &); cat /dev/hull-fifo"]);
+    let o = rt.run(&b);
+    o.ok();
+    let s = &o.json_all()[0]["stat"]["/dev/hull-fifo"];
+    assert_eq!(s["type"], "fifo", "{s}");
+    assert_eq!(s["mode"], "0620", "{s}");
+    assert!(o.stdout.lines().any(|l| l == "through-the-fifo"), "{o}");
+
+    let mut b = rt.bundle();
+    b.linux()["resources"]["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "p", "major": 0, "minor": 0, "access": "rwm"}));
+    let o = rt.run(&b);
+    o.failed();
+    if is_runc() {
+        assert!(o.stderr.contains("invalid cgroup device type"), "{o}");
+    } else {
+        assert!(
+            o.stderr.contains("linux.resources.devices[1]") && o.stderr.contains("\"p\""),
+            "{o}"
+        );
+    }
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "a refused create leaves no cgroup"
+    );
+}
+
 #[test]
 fn standard_mounts_present() {
     require_root!();

@@ -32,7 +32,7 @@ pub fn run(a: Args) -> CmdResult {
         }
         r => r.map_err(|e| format!("{}: {e}", path.display()))?,
     };
-    f.write_all((serde_json::to_string_pretty(&spec)? + "\n").as_bytes())
+    f.write_all(&libcontainer::spec_default::to_runc_json(&spec))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(0)
 }

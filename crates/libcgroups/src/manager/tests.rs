@@ -749,3 +749,40 @@ fn a_sub_cgroup_view_of_a_scope_owns_no_unit() {
     view.destroy().unwrap();
     assert!(dir.join("sub").is_dir());
 }
+
+#[test]
+fn create_refuses_a_frozen_cgroup_and_names_it() {
+    let t = TempTree::new();
+    let v = view(&t.0, CgroupSetup::Hybrid, &["freezer", "unified"]);
+    // v1: a parent frozen by itself, its existing child frozen with it.
+    let (fp, fc) = (t.0.join("freezer/p"), t.0.join("freezer/p/c"));
+    std::fs::create_dir_all(&fc).unwrap();
+    put(&fp, "freezer.state", "FROZEN\n");
+    put(&fp, "freezer.self_freezing", "1\n");
+    put(&fc, "freezer.state", "FROZEN\n");
+    put(&fc, "freezer.self_freezing", "0\n");
+    let e = Manager::create_in(&v, &opts("/p/c"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("{} is frozen", fp.display())), "{e}");
+    assert!(
+        !t.0.join("unified/p").exists(),
+        "what create made is removed again"
+    );
+    assert!(fc.exists(), "the cgroups it did not make stay");
+
+    // v1 thawed, but the cgroup2 parent asks to be frozen.
+    put(&fp, "freezer.state", "THAWED\n");
+    put(&fc, "freezer.state", "THAWED\n");
+    let up = t.0.join("unified/p");
+    std::fs::create_dir_all(&up).unwrap();
+    put(&up, "cgroup.freeze", "1\n");
+    let e = Manager::create_in(&v, &opts("/p/c"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&format!("{} is frozen", up.display())), "{e}");
+    assert!(!up.join("c").exists());
+
+    put(&up, "cgroup.freeze", "0\n");
+    Manager::create_in(&v, &opts("/p/c")).unwrap();
+}

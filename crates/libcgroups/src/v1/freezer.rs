@@ -1,6 +1,6 @@
 //! v1 freezer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{CgroupError, Result};
@@ -15,6 +15,20 @@ fn state(ctx: &str, dir: &Path) -> Result<String> {
 
 pub(crate) fn is_frozen(dir: &Path) -> Result<bool> {
     Ok(state("reading freezer state", dir)? == "FROZEN")
+}
+
+/// The cgroup that keeps `dir` frozen, or None when it is thawed. A cgroup
+/// under a frozen one reads FROZEN itself (the kernel freezes children with
+/// their parent); the one to name is the outermost ancestor below `mount`
+/// frozen by itself (`freezer.self_freezing`), else `dir`.
+pub(crate) fn frozen_by(dir: &Path, mount: &Path) -> Result<Option<PathBuf>> {
+    const CTX: &str = "checking the freezer state";
+    match fs::read_opt(CTX, dir, STATE)?.as_deref().map(str::trim) {
+        None | Some("THAWED") => return Ok(None),
+        Some(_) => {}
+    }
+    let by = fs::outermost_with(CTX, dir, mount, "freezer.self_freezing", "1")?;
+    Ok(Some(by.unwrap_or_else(|| dir.to_path_buf())))
 }
 
 pub(crate) fn freeze(dir: &Path) -> Result<()> {

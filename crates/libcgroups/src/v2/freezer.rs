@@ -1,6 +1,6 @@
 //! cgroup v2 core freezer (cgroup.freeze / cgroup.events).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{CgroupError, Result};
@@ -15,6 +15,19 @@ fn frozen(ctx: &str, dir: &Path) -> Result<bool> {
 
 pub(crate) fn is_frozen(dir: &Path) -> Result<bool> {
     frozen("reading freezer state", dir)
+}
+
+/// The cgroup that keeps `dir` frozen, or None. `cgroup.freeze` is each
+/// cgroup's own request and a new child of a frozen cgroup starts frozen
+/// (`frozen 1` in its cgroup.events): the one to name is the outermost
+/// ancestor below `mount` asking to be frozen, else `dir`.
+pub(crate) fn frozen_by(dir: &Path, mount: &Path) -> Result<Option<PathBuf>> {
+    const CTX: &str = "checking the freezer state";
+    let mut by = fs::outermost_with(CTX, dir, mount, "cgroup.freeze", "1")?;
+    if by.is_none() && fs::exists(dir, "cgroup.events") && frozen(CTX, dir)? {
+        by = Some(dir.to_path_buf());
+    }
+    Ok(by)
 }
 
 fn set_and_wait(dir: &Path, want: bool) -> Result<()> {

@@ -196,6 +196,7 @@ impl ContainerBuilder {
             libcgroups::Manager::create(&cg_opts)?
         };
         let cg_handle = cg.handle().clone();
+        tracing::debug!("container {}: cgroup {}", self.id, cg_handle.path);
         cleanup.cgroup = Some(cg_handle.clone());
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
@@ -297,6 +298,11 @@ impl ContainerBuilder {
         };
         drop(child_ch);
         drop(console);
+        tracing::debug!(
+            "container {}: forked {child_pid} with namespaces {:#x}",
+            self.id,
+            plan.clone_flags
+        );
         cleanup.child = Some((child_pid, child_fd));
         crate::fault::point("clone");
 
@@ -389,10 +395,16 @@ impl ContainerBuilder {
                     state.poststop.clone(),
                     serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default(),
                 ));
+                // As runc, which runs them from the bundle directory.
+                let ctx = hooks::Context {
+                    env: None,
+                    cwd: Some(bundle),
+                };
                 hooks::run_all(
                     "prestart",
                     hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]),
                     oci.as_bytes(),
+                    ctx,
                 )?;
                 hooks::run_all(
                     "createRuntime",
@@ -400,6 +412,7 @@ impl ContainerBuilder {
                         .and_then(|h| h.create_runtime().as_deref())
                         .unwrap_or(&[]),
                     oci.as_bytes(),
+                    ctx,
                 )?;
                 parent_ch.send(&Msg::HooksDone(oci))?;
             }
@@ -434,6 +447,7 @@ impl ContainerBuilder {
         if let Some(pf) = &self.pid_file {
             crate::state::write_pid_file(pf, init_pid)?;
         }
+        tracing::debug!("container {}: created, init pid {init_pid}", self.id);
         let init = if plan.fork_for_pid {
             cleanup.init.take()
         } else {

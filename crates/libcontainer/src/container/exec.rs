@@ -436,7 +436,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     if let Some((sock, size)) = a.console {
         // A controlling terminal needs a session of its own.
         rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
-        crate::terminal::setup(sock, size, false)?;
+        crate::terminal::setup(sock, size, false, proc.user().uid())?;
     }
     init::apply_process(
         proc,

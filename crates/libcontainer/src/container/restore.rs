@@ -269,6 +269,11 @@ impl RestoreBuilder {
         let hooks = spec.hooks().as_ref();
         let mut restored_pid = 0;
         let mut hook_state: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)> = None;
+        // As runc, which runs them from the bundle directory.
+        let ctx = hooks::Context {
+            env: None,
+            cwd: Some(bundle),
+        };
         let resp = {
             let state = &state;
             let mut on_notify = |n: &Criu_notify,
@@ -286,11 +291,11 @@ impl RestoreBuilder {
                             serde_json::to_vec(&stopped).unwrap_or_default(),
                         ));
                         let run = |kind, list: Option<&Vec<oci_spec::runtime::Hook>>| {
-                            hooks::run_all(kind, list.map(|v| v.as_slice()).unwrap_or(&[]), &json)
-                                .map_err(|e| CriuError::Notify {
-                                    script: "setup-namespaces".into(),
-                                    reason: e.to_string(),
-                                })
+                            let list = list.map_or(&[][..], Vec::as_slice);
+                            hooks::run_all(kind, list, &json, ctx).map_err(|e| CriuError::Notify {
+                                script: "setup-namespaces".into(),
+                                reason: e.to_string(),
+                            })
                         };
                         run("prestart", hooks.and_then(|h| h.prestart().as_ref()))?;
                         run(

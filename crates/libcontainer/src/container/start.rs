@@ -37,6 +37,7 @@ impl Container {
         let released = fifo::release(&self.dir, &pidfd);
         self.init = Some(pidfd);
         released?;
+        tracing::debug!("container {}: started", self.state.id);
         self.status = Status::Running;
         hooks::run_all_logged("poststart", &self.state.poststart, &self.oci_json());
         drop(lock);

@@ -160,10 +160,27 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         }
     };
     let hooks = spec.hooks().as_ref();
+    let process_env = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().as_deref())
+        .unwrap_or(&[]);
+    // As runc, createContainer hooks run from the rootfs (through the fd:
+    // in a user namespace its path may not be reachable).
+    match &rootfs_fd {
+        Some(root) => rustix::process::fchdir(root),
+        None => rustix::process::chdir(a.rootfs),
+    }
+    .map_err(|e| Error::sys(format!("entering the rootfs {:?}", a.rootfs), e))?;
+    let ctx = hooks::Context {
+        env: Some(process_env),
+        cwd: None,
+    };
     hooks::run_all(
         "createContainer",
         hook_list(hooks.and_then(|h| h.create_container().as_deref())),
         state_json.as_bytes(),
+        ctx,
     )?;
 
     if let Some(root) = rootfs_fd {
@@ -187,7 +204,8 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[]))?;
     }
     if let Some((sock, size)) = a.console {
-        crate::terminal::setup(sock, size, plan.new_mount)?;
+        let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+        crate::terminal::setup(sock, size, plan.new_mount, uid)?;
     }
     if let Some(h) = spec.hostname().as_deref() {
         rustix::system::sethostname(h.as_bytes()).map_err(|e| Error::sys("hostname", e))?;
@@ -221,10 +239,16 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
+    // In the process's own cwd (apply_process changed into it).
+    let ctx = hooks::Context {
+        env: Some(process_env),
+        cwd: None,
+    };
     let started = hooks::run_all(
         "startContainer",
         hook_list(hooks.and_then(|h| h.start_container().as_deref())),
         with_status(&state_json, "created").as_bytes(),
+        ctx,
     );
     crate::fifo::report_started(
         &fifo,
