@@ -141,8 +141,26 @@ fn parse_checked(raw: &[u8], path: &Path) -> Result<Parsed, SpecError> {
 }
 
 /// oci-spec 0.10 misspells two process.scheduler.flags values; the spec's
-/// own spellings are mapped onto them so spec-following configs parse.
+/// own spellings are mapped onto them so spec-following configs parse. Only
+/// inside process.scheduler.flags: the same string anywhere else (an
+/// argument, an environment entry, an annotation) is the user's and stays.
 fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow)]
+        process: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Process<'a> {
+        #[serde(borrow)]
+        scheduler: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Scheduler<'a> {
+        #[serde(borrow)]
+        flags: Option<&'a RawValue>,
+    }
     const FIXES: [(&str, &str); 2] = [
         ("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""),
         ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\""),
@@ -151,11 +169,28 @@ fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
     if !FIXES.iter().any(|(from, _)| text.contains(from)) {
         return None;
     }
-    let mut out = text.to_owned();
+    // The flags array as a slice of `text`; a config that does not parse
+    // this far is left for the real parse to report.
+    let process = serde_json::from_str::<Top>(text).ok()?.process?;
+    let scheduler = serde_json::from_str::<Process>(process.get())
+        .ok()?
+        .scheduler?;
+    let flags = serde_json::from_str::<Scheduler>(scheduler.get())
+        .ok()?
+        .flags?
+        .get();
+    let start = flags.as_ptr() as usize - text.as_ptr() as usize;
+    let mut fixed = flags.to_owned();
     for (from, to) in FIXES {
-        out = out.replace(from, to);
+        // Whole JSON strings only: the quotes are part of the pattern.
+        fixed = fixed.replace(from, to);
     }
-    Some(out.into_bytes())
+    // No newline is added or removed: errors keep their line numbers.
+    Some(
+        [&text[..start], &fixed, &text[start + flags.len()..]]
+            .concat()
+            .into_bytes(),
+    )
 }
 
 fn strip_position(msg: &str) -> String {
@@ -873,6 +908,48 @@ mod tests {
                 "process.capabilities.ambient: CAP_SYS_ADMIN"
             ],
             "{warned:#?}"
+        );
+    }
+
+    #[test]
+    fn spec_spellings_are_rewritten_only_in_scheduler_flags() {
+        let raw = br#"{"ociVersion":"1.2.0","annotations":{"a":"SCHED_FLAG_DL_OVERRUN"},"process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "args":["SCHED_FLAG_RESET_ON_FORK"],"env":["SCHED_FLAG_DL_OVERRUN"],
+            "scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}}"#;
+        let spec = parse(raw, Path::new("config.json")).unwrap();
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_deref(),
+            Some(&["SCHED_FLAG_RESET_ON_FORK".to_owned()][..])
+        );
+        assert_eq!(
+            p.env().as_deref(),
+            Some(&["SCHED_FLAG_DL_OVERRUN".to_owned()][..])
+        );
+        assert_eq!(
+            spec.annotations().as_ref().unwrap()["a"],
+            "SCHED_FLAG_DL_OVERRUN"
+        );
+        assert_eq!(
+            p.scheduler()
+                .as_ref()
+                .unwrap()
+                .flags()
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+        // Without scheduler flags nothing is rewritten at all.
+        assert!(spec_spellings(br#"{"process":{"args":["SCHED_FLAG_RESET_ON_FORK"]}}"#).is_none());
+        // A later error keeps its line number.
+        let raw = b"{\"ociVersion\":\"1.2.0\",\"process\":{\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0},\"scheduler\":{\"policy\":\"SCHED_OTHER\",\"flags\":[\"SCHED_FLAG_DL_OVERRUN\"]}},\n\"linux\":{\"namespaces\":[{\"type\":\"foo\"}]}}";
+        let e = parse(raw, Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.namespaces[0].type") && e.contains("line 2,"),
+            "{e}"
         );
     }
 
