@@ -209,6 +209,9 @@ pub(crate) struct HostSupport {
     pub bounding: Option<HashSet<String>>,
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
+    /// Whether hull runs in a user namespace, where no device rule can be
+    /// enforced.
+    pub in_userns: bool,
 }
 
 impl HostSupport {
@@ -231,6 +234,7 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
+            in_userns: libcgroups::in_user_namespace(),
         }
     }
 
@@ -241,6 +245,7 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
+            in_userns: false,
         }
     }
 }
@@ -536,6 +541,19 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     "not namespaced: it would change the host's value",
                 ),
             }
+        }
+        // runc and crun drop these rules in a user namespace with a warning,
+        // but a device node that reaches the container anyway (through the
+        // rootfs, a bind mount, or a mapping of the host's root) is then
+        // open to it: the rules are isolation, so hull refuses.
+        let rules = crate::resources::effective(spec)
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        if host.in_userns && libcgroups::device_rules_restrict(&rules) {
+            is.push(
+                "linux.resources.devices",
+                "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there): remove the rules or run hull outside a user namespace",
+            );
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported(
@@ -909,6 +927,42 @@ mod tests {
             ],
             "{warned:#?}"
         );
+    }
+
+    #[test]
+    fn device_rules_in_a_user_namespace_are_refused_when_they_restrict() {
+        let host = HostSupport {
+            in_userns: true,
+            ..HostSupport::none()
+        };
+        let check = |linux: &str| {
+            let json = format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{linux}}}"#
+            );
+            match validate(&spec_from(&json), &host, Path::new("config.json")) {
+                Ok(()) => vec![],
+                Err(SpecError::Invalid { issues, .. }) => {
+                    issues.iter().map(|i| i.field.clone()).collect()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let deny_all = r#"{"resources":{"devices":[{"allow":false,"access":"rwm"}]}}"#;
+        assert_eq!(check(deny_all), ["linux.resources.devices"]);
+        let deny_one = r#"{"resources":{"devices":[{"allow":false,"type":"c","major":10,"minor":200,"access":"rwm"}]}}"#;
+        assert_eq!(check(deny_one), ["linux.resources.devices"]);
+        // Nothing to enforce: no rules, allow rules only, devices only.
+        assert!(check("{}").is_empty());
+        assert!(check(r#"{"resources":{"devices":[{"allow":true,"access":"rwm"}]}}"#).is_empty());
+        assert!(
+            check(r#"{"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#)
+                .is_empty()
+        );
+        // Outside a user namespace the rules are enforced, not refused.
+        let json = format!(
+            r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{deny_all}}}"#
+        );
+        assert!(issues(&json).is_empty());
     }
 
     #[test]
