@@ -35,3 +35,13 @@ pub use stats::{
     Stats, Throttling,
 };
 pub use systemd::{dbus::DbusError, SystemdUnit};
+pub use v2::devices::restricts as device_rules_restrict;
+
+/// True inside a user namespace other than the initial one: there neither
+/// the v1 devices controller nor a v2 eBPF device program can be set up.
+pub fn in_user_namespace() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
+        Err(_) => false,
+    }
+}

@@ -27,7 +27,10 @@ pub enum ExecutorError {
 }
 
 /// Runs inside the container's init, after every namespace, mount and
-/// credential is in place.
+/// credential is in place. An executor that execs a program should call
+/// [`crate::execve`], which keeps the caller's binary out of the
+/// container's reach (CVE-2019-5736); one that runs code in-process must
+/// leave the process non-dumpable, as the library hands it over.
 pub trait Executor: Send + Sync {
     /// Called before `create` reports success, so a program that cannot run
     /// fails `create`, as runc does, not `start`.
@@ -120,11 +123,9 @@ impl Executor for DefaultExecutor {
             .map(|e| cstr(OsStr::new(e)))
             .collect::<Result<Vec<_>, _>>()?;
         let cpath = cstr(path.as_os_str())?;
-        let err = nix::unistd::execve(&cpath, &argv, &envp).unwrap_err();
-        Err(ExecutorError::Exec {
-            path,
-            source: err.into(),
-        })
+        // Through the exec stub when the caller's binary needs it.
+        let source = crate::exe::execve(&cpath, &argv, &envp);
+        Err(ExecutorError::Exec { path, source })
     }
 }
 

@@ -2,15 +2,20 @@
 //! env, and its timeout enforced through a pidfd.
 
 use std::{
-    io::Write,
-    os::unix::process::CommandExt,
+    os::{fd::OwnedFd, unix::process::CommandExt},
     path::Path,
-    process::{Command, Stdio},
-    time::Duration,
+    process::{ChildStdin, Command, Stdio},
+    time::{Duration, Instant},
 };
 
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 use oci_spec::runtime::Hook;
-use rustix::process::{Pid, PidfdFlags};
+use rustix::{
+    event::{poll, PollFd, PollFlags},
+    fs::OFlags,
+    io::Errno,
+    process::{Pid, PidfdFlags},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -117,23 +122,41 @@ fn run_one(
     }
     cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().map_err(spawn_err)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that never reads its stdin is fine: ignore EPIPE.
-        let _ = stdin.write_all(state_json);
-    }
-    if let Some(secs) = hook.timeout() {
-        let pid = Pid::from_raw(child.id() as i32)
-            .ok_or_else(|| spawn_err(std::io::ErrorKind::InvalidData.into()))?;
-        let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())
-            .map_err(|e| spawn_err(e.into()))?;
-        if !wait_readable(&pidfd, Duration::from_secs(secs.max(0) as u64)) {
+    // The timeout covers the whole hook, feeding its stdin included: a hook
+    // that never reads a state larger than the pipe would block the write.
+    let limit = match hook.timeout() {
+        Some(secs) => match pidfd_of(&child) {
+            Ok(pidfd) => Some(Limit {
+                pidfd,
+                secs,
+                deadline: Instant::now() + Duration::from_secs(secs.max(0) as u64),
+            }),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(spawn_err(e));
+            }
+        },
+        None => None,
+    };
+    let fed = child
+        .stdin
+        .take()
+        .is_none_or(|stdin| feed(stdin, state_json, limit.as_ref()));
+    if let Some(l) = &limit {
+        if !fed
+            || !wait_readable(
+                &l.pidfd,
+                l.deadline.saturating_duration_since(Instant::now()),
+            )
+        {
             let _ = child.kill();
             let _ = child.wait();
             return Err(HookError::Timeout {
                 kind,
                 index,
                 path,
-                secs,
+                secs: l.secs,
             });
         }
     }
@@ -147,6 +170,105 @@ fn run_one(
             path,
             status,
         })
+    }
+}
+
+/// A hook's timeout, from its start.
+struct Limit {
+    pidfd: OwnedFd,
+    secs: i64,
+    deadline: Instant,
+}
+
+fn pidfd_of(child: &std::process::Child) -> std::io::Result<OwnedFd> {
+    let pid = Pid::from_raw(child.id() as i32).ok_or(std::io::ErrorKind::InvalidData)?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// Writes the state to the hook's stdin, then closes it. Under a limit the
+/// pipe is non-blocking and waits for room only until the deadline: false
+/// means the deadline came first. A hook that exits or closes its stdin
+/// early simply gets less; that is not an error.
+fn feed(stdin: ChildStdin, data: &[u8], limit: Option<&Limit>) -> bool {
+    let _no_sigpipe = SigpipeBlocked::new();
+    if limit.is_some() && rustix::fs::fcntl_setfl(&stdin, OFlags::NONBLOCK).is_err() {
+        return true;
+    }
+    let mut off = 0;
+    while off < data.len() {
+        match rustix::io::write(&stdin, &data[off..]) {
+            Ok(n) => off += n,
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                let Some(l) = limit else { return true };
+                let left = l.deadline.saturating_duration_since(Instant::now());
+                let ts = rustix::time::Timespec {
+                    tv_sec: left.as_secs() as i64,
+                    tv_nsec: left.subsec_nanos() as i64,
+                };
+                let mut fds = [
+                    PollFd::new(&stdin, PollFlags::OUT),
+                    PollFd::new(&l.pidfd, PollFlags::IN),
+                ];
+                match poll(&mut fds, Some(&ts)) {
+                    Ok(0) if left.is_zero() => return false,
+                    Ok(_) if fds[1].revents().contains(PollFlags::IN) => return true,
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(_) => return true,
+                }
+            }
+            // EPIPE: the hook closed its stdin or exited.
+            Err(_) => return true,
+        }
+    }
+    true
+}
+
+/// SIGPIPE blocked for this thread while it writes to a hook: EPIPE is
+/// handled, and neither an embedding caller nor the init (which restores
+/// SIGPIPE's default action) may die of it. One raised meanwhile is
+/// consumed before the mask is restored.
+struct SigpipeBlocked {
+    old: SigSet,
+    was_pending: bool,
+}
+
+impl SigpipeBlocked {
+    fn new() -> Self {
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&sigpipe()), Some(&mut old));
+        SigpipeBlocked {
+            old,
+            was_pending: sigpipe_pending(),
+        }
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        if !self.was_pending && sigpipe_pending() {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: a valid signal set and timeout; no siginfo wanted.
+            unsafe { libc::sigtimedwait(sigpipe().as_ref(), std::ptr::null_mut(), &zero) };
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+fn sigpipe() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    set
+}
+
+fn sigpipe_pending() -> bool {
+    // SAFETY: sigpending fills a set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut set) == 0 && libc::sigismember(&set, libc::SIGPIPE) == 1
     }
 }
 
@@ -212,6 +334,27 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "|2\n");
         std::fs::remove_file(&out).unwrap();
+    }
+
+    #[test]
+    fn the_timeout_covers_feeding_stdin() {
+        // 1 MiB, far past a pipe's buffer, to a hook that never reads it.
+        let state = vec![b' '; 1 << 20];
+        let h = hook(r#"{"path":"/bin/sleep","args":["sleep","1000"],"timeout":1}"#);
+        let e = run_all("createRuntime", &[h], &state, Context::default()).unwrap_err();
+        assert!(matches!(e, HookError::Timeout { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("hooks.createRuntime[0] \"/bin/sleep\": timed out after 1s"),
+            "{e}"
+        );
+        // A hook that reads part of it and exits is fine, and no SIGPIPE
+        // reaches this thread even with the default action.
+        let h =
+            hook(r#"{"path":"/bin/sh","args":["sh","-c","head -c 10 >/dev/null"],"timeout":30}"#);
+        run_all("createRuntime", &[h], &state, Context::default()).unwrap();
+        let h = hook(r#"{"path":"/bin/true"}"#);
+        run_all("createRuntime", &[h], &state, Context::default()).unwrap();
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod procfs_handle;
 mod resources;
 mod seccomp;
 mod signal;
+mod spawn;
 mod spec;
 mod state;
 mod sync;
@@ -45,7 +46,7 @@ pub use container::{
 pub use container::{Event, Events, RestoreBuilder};
 pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode};
 pub use error::{Error, Result};
-pub use exe::{ensure_protected_exe, exe_is_protected};
+pub use exe::{ensure_protected_exe, exe_is_protected, execve};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
 pub use id::validate_id;

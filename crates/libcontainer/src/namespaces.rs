@@ -220,11 +220,6 @@ pub(crate) fn of_process(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>>
     Ok(out)
 }
 
-pub(crate) fn set_pid_for_children(fd: &OwnedFd) -> Result<()> {
-    rustix::thread::move_into_link_name_space(fd.as_fd(), Some(LinkNameSpaceType::ProcessID))
-        .map_err(|e| Error::sys("joining the pid namespace", e))
-}
-
 pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {
     if flags == 0 {
         return Ok(());

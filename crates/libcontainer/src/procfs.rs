@@ -7,6 +7,8 @@ pub(crate) struct ProcStat {
     /// Start time in clock ticks since boot: with the pid it names a process
     /// uniquely, so a recycled pid is never taken for the container.
     pub start_time: u64,
+    /// Number of threads in the process.
+    pub threads: u64,
 }
 
 impl ProcStat {
@@ -30,10 +32,16 @@ fn parse_stat(raw: &[u8]) -> Option<ProcStat> {
     let close = raw.iter().rposition(|&b| b == b')')?;
     let mut fields = raw.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
-    // starttime is field 22 overall; we are at field 3 (state), so skip 18.
-    let start = fields.nth(18)?;
-    let start_time = std::str::from_utf8(start).ok()?.trim().parse().ok()?;
-    Some(ProcStat { state, start_time })
+    let num = |f: &[u8]| -> Option<u64> { std::str::from_utf8(f).ok()?.trim().parse().ok() };
+    // num_threads is field 20 overall and starttime field 22; we are past
+    // field 3 (state).
+    let threads = num(fields.nth(16)?)?;
+    let start_time = num(fields.nth(1)?)?;
+    Some(ProcStat {
+        state,
+        start_time,
+        threads,
+    })
 }
 
 #[cfg(test)]
@@ -46,6 +54,7 @@ mod tests {
         let st = parse_stat(line).unwrap();
         assert_eq!(st.state, b'S');
         assert_eq!(st.start_time, 987654);
+        assert_eq!(st.threads, 1);
         assert!(!st.is_dead());
     }
 

@@ -141,8 +141,26 @@ fn parse_checked(raw: &[u8], path: &Path) -> Result<Parsed, SpecError> {
 }
 
 /// oci-spec 0.10 misspells two process.scheduler.flags values; the spec's
-/// own spellings are mapped onto them so spec-following configs parse.
+/// own spellings are mapped onto them so spec-following configs parse. Only
+/// inside process.scheduler.flags: the same string anywhere else (an
+/// argument, an environment entry, an annotation) is the user's and stays.
 fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow)]
+        process: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Process<'a> {
+        #[serde(borrow)]
+        scheduler: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Scheduler<'a> {
+        #[serde(borrow)]
+        flags: Option<&'a RawValue>,
+    }
     const FIXES: [(&str, &str); 2] = [
         ("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""),
         ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\""),
@@ -151,11 +169,28 @@ fn spec_spellings(raw: &[u8]) -> Option<Vec<u8>> {
     if !FIXES.iter().any(|(from, _)| text.contains(from)) {
         return None;
     }
-    let mut out = text.to_owned();
+    // The flags array as a slice of `text`; a config that does not parse
+    // this far is left for the real parse to report.
+    let process = serde_json::from_str::<Top>(text).ok()?.process?;
+    let scheduler = serde_json::from_str::<Process>(process.get())
+        .ok()?
+        .scheduler?;
+    let flags = serde_json::from_str::<Scheduler>(scheduler.get())
+        .ok()?
+        .flags?
+        .get();
+    let start = flags.as_ptr() as usize - text.as_ptr() as usize;
+    let mut fixed = flags.to_owned();
     for (from, to) in FIXES {
-        out = out.replace(from, to);
+        // Whole JSON strings only: the quotes are part of the pattern.
+        fixed = fixed.replace(from, to);
     }
-    Some(out.into_bytes())
+    // No newline is added or removed: errors keep their line numbers.
+    Some(
+        [&text[..start], &fixed, &text[start + flags.len()..]]
+            .concat()
+            .into_bytes(),
+    )
 }
 
 fn strip_position(msg: &str) -> String {
@@ -174,6 +209,9 @@ pub(crate) struct HostSupport {
     pub bounding: Option<HashSet<String>>,
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
+    /// Whether hull runs in a user namespace, where no device rule can be
+    /// enforced.
+    pub in_userns: bool,
 }
 
 impl HostSupport {
@@ -196,6 +234,7 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
+            in_userns: libcgroups::in_user_namespace(),
         }
     }
 
@@ -206,6 +245,7 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
+            in_userns: false,
         }
     }
 }
@@ -501,6 +541,19 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     "not namespaced: it would change the host's value",
                 ),
             }
+        }
+        // runc and crun drop these rules in a user namespace with a warning,
+        // but a device node that reaches the container anyway (through the
+        // rootfs, a bind mount, or a mapping of the host's root) is then
+        // open to it: the rules are isolation, so hull refuses.
+        let rules = crate::resources::effective(spec)
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        if host.in_userns && libcgroups::device_rules_restrict(&rules) {
+            is.push(
+                "linux.resources.devices",
+                "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there): remove the rules or run hull outside a user namespace",
+            );
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported(
@@ -873,6 +926,84 @@ mod tests {
                 "process.capabilities.ambient: CAP_SYS_ADMIN"
             ],
             "{warned:#?}"
+        );
+    }
+
+    #[test]
+    fn device_rules_in_a_user_namespace_are_refused_when_they_restrict() {
+        let host = HostSupport {
+            in_userns: true,
+            ..HostSupport::none()
+        };
+        let check = |linux: &str| {
+            let json = format!(
+                r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{linux}}}"#
+            );
+            match validate(&spec_from(&json), &host, Path::new("config.json")) {
+                Ok(()) => vec![],
+                Err(SpecError::Invalid { issues, .. }) => {
+                    issues.iter().map(|i| i.field.clone()).collect()
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let deny_all = r#"{"resources":{"devices":[{"allow":false,"access":"rwm"}]}}"#;
+        assert_eq!(check(deny_all), ["linux.resources.devices"]);
+        let deny_one = r#"{"resources":{"devices":[{"allow":false,"type":"c","major":10,"minor":200,"access":"rwm"}]}}"#;
+        assert_eq!(check(deny_one), ["linux.resources.devices"]);
+        // Nothing to enforce: no rules, allow rules only, devices only.
+        assert!(check("{}").is_empty());
+        assert!(check(r#"{"resources":{"devices":[{"allow":true,"access":"rwm"}]}}"#).is_empty());
+        assert!(
+            check(r#"{"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#)
+                .is_empty()
+        );
+        // Outside a user namespace the rules are enforced, not refused.
+        let json = format!(
+            r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{deny_all}}}"#
+        );
+        assert!(issues(&json).is_empty());
+    }
+
+    #[test]
+    fn spec_spellings_are_rewritten_only_in_scheduler_flags() {
+        let raw = br#"{"ociVersion":"1.2.0","annotations":{"a":"SCHED_FLAG_DL_OVERRUN"},"process":{"cwd":"/","user":{"uid":0,"gid":0},
+            "args":["SCHED_FLAG_RESET_ON_FORK"],"env":["SCHED_FLAG_DL_OVERRUN"],
+            "scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN"]}}}"#;
+        let spec = parse(raw, Path::new("config.json")).unwrap();
+        let p = spec.process().as_ref().unwrap();
+        assert_eq!(
+            p.args().as_deref(),
+            Some(&["SCHED_FLAG_RESET_ON_FORK".to_owned()][..])
+        );
+        assert_eq!(
+            p.env().as_deref(),
+            Some(&["SCHED_FLAG_DL_OVERRUN".to_owned()][..])
+        );
+        assert_eq!(
+            spec.annotations().as_ref().unwrap()["a"],
+            "SCHED_FLAG_DL_OVERRUN"
+        );
+        assert_eq!(
+            p.scheduler()
+                .as_ref()
+                .unwrap()
+                .flags()
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+        // Without scheduler flags nothing is rewritten at all.
+        assert!(spec_spellings(br#"{"process":{"args":["SCHED_FLAG_RESET_ON_FORK"]}}"#).is_none());
+        // A later error keeps its line number.
+        let raw = b"{\"ociVersion\":\"1.2.0\",\"process\":{\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":0},\"scheduler\":{\"policy\":\"SCHED_OTHER\",\"flags\":[\"SCHED_FLAG_DL_OVERRUN\"]}},\n\"linux\":{\"namespaces\":[{\"type\":\"foo\"}]}}";
+        let e = parse(raw, Path::new("config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.namespaces[0].type") && e.contains("line 2,"),
+            "{e}"
         );
     }
 

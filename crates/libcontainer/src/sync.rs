@@ -15,7 +15,9 @@
 //!   child  -> SeccompFd + fd (only with SCMP_ACT_NOTIFY rules; the parent
 //!                             hands the fd to linux.seccomp.listenerPath)
 //!   child  -> InitReady      (everything set up; init waits for `start`)
-//! and at any point: child -> Error(message).
+//! and at any point: child -> Error(message). After InitReady, the exec
+//! stub (see crate::exe) may send ExecFailed(errno) when the program's
+//! execve fails.
 
 use std::{
     os::fd::{AsFd, OwnedFd},
@@ -67,6 +69,9 @@ pub enum Msg {
     NeedMountSource(u32),
     /// The answer: an O_PATH fd in SCM_RIGHTS.
     MountSource(u32),
+    /// The program's execve failed with this errno; sent by the exec stub
+    /// (machine code, see crate::exe), hence the fixed 6-byte layout.
+    ExecFailed(i32),
 }
 
 impl Msg {
@@ -93,6 +98,10 @@ impl Msg {
             Msg::MountSource(slot) => {
                 b.push(10);
                 b.extend(slot.to_le_bytes());
+            }
+            Msg::ExecFailed(errno) => {
+                b.push(11);
+                b.extend(errno.to_le_bytes());
             }
             Msg::Error(s) => {
                 b.push(7);
@@ -122,6 +131,9 @@ impl Msg {
             (5, s) => Msg::HooksDone(String::from_utf8_lossy(s).into_owned()),
             (6, []) => Msg::InitReady,
             (8, []) => Msg::SeccompFd,
+            (11, e) => Msg::ExecFailed(i32::from_le_bytes(
+                e.try_into().map_err(|_| SyncError::Malformed)?,
+            )),
             (7, s) => Msg::Error(String::from_utf8_lossy(s).into_owned()),
             (9, p) => Msg::NeedMountSource(u32::from_le_bytes(
                 p.try_into().map_err(|_| SyncError::Malformed)?,
@@ -160,6 +172,12 @@ pub(crate) fn readable_within(
 /// One end of the channel.
 pub struct Channel {
     fd: OwnedFd,
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl Channel {
@@ -278,6 +296,7 @@ mod tests {
             Msg::HooksDone("{\"id\":\"c\"}".into()),
             Msg::InitReady,
             Msg::SeccompFd,
+            Msg::ExecFailed(libc::ENOEXEC),
             Msg::Error("mount \"/x\": no such file".into()),
             Msg::NeedMountSource(3),
             Msg::MountSource(7),
@@ -305,6 +324,12 @@ mod tests {
             a.recv(Duration::from_millis(20), "x"),
             Err(SyncError::Timeout { .. })
         ));
+    }
+
+    #[test]
+    fn exec_failed_matches_the_stub_layout() {
+        // The stub writes these six bytes itself: [version, tag, errno LE].
+        assert_eq!(Msg::ExecFailed(2).encode(), [VERSION, 11, 2, 0, 0, 0]);
     }
 
     #[test]

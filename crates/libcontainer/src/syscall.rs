@@ -51,10 +51,17 @@ pub(crate) unsafe fn clone3_into(
 ) -> std::io::Result<(Forked, bool)> {
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut pidfd: libc::c_int = -1;
+    // With CLONE_PARENT the child inherits the caller's own exit signal,
+    // and clone3 refuses one given explicitly.
+    let exit_signal = if ns_flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags: ns_flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     if let Some(fd) = cgroup {
@@ -94,7 +101,7 @@ pub(crate) unsafe fn clone3_into(
         // which callers never pass here) and returns the pidfd via parent_tid.
         ret = libc::syscall(
             libc::SYS_clone,
-            ns_flags | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64,
+            ns_flags | libc::CLONE_PIDFD as u64 | exit_signal,
             0usize,
             &mut pidfd as *mut libc::c_int,
             0usize,

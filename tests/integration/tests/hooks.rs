@@ -428,6 +428,38 @@ fn hook_timeout_aborts_create() {
     assert!(left.is_empty(), "timed-out hook still running: {left:?}");
 }
 
+/// The timeout covers writing the state to the hook's stdin: a hook that
+/// never reads a state larger than a pipe holds (1 MiB of annotations)
+/// must not block create forever.
+#[test]
+fn hook_timeout_covers_writing_a_large_state() {
+    require_root!();
+    let rt = Runtime::new("hooks_timeout_stdin");
+    let mut b = rt.bundle();
+    b.private_rootfs();
+    b.spec["annotations"] = json!({"big": "x".repeat(1 << 20)});
+    // sleep's argument doubles as the marker for leftover processes.
+    let marker = format!("1000.{}", std::process::id());
+    b.add_hook(
+        "createRuntime",
+        json!({"path": "/bin/sleep", "args": ["sleep", &marker], "timeout": 2}),
+    );
+    let o = rt.create(&b);
+    o.failed();
+    assert!(
+        o.stderr
+            .contains("hooks.createRuntime[0] \"/bin/sleep\": timed out after 2s"),
+        "{o}"
+    );
+    assert!(
+        !rt.state_dir(&b.id).exists(),
+        "the state directory was left"
+    );
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups were left");
+    let left = wait_no_leftovers(&marker, &b.dir, Duration::from_secs(5));
+    assert!(left.is_empty(), "processes were left: {left:?}");
+}
+
 #[test]
 fn hook_within_timeout_succeeds() {
     require_root!();

@@ -559,3 +559,44 @@ fn stdio_fds_only() {
     // no runtime-internal fd (sync pipes, state dir, exec fifo...) leaks
     assert_eq!(fds, vec![0, 1, 2], "{}", o.stdout);
 }
+
+/// hull maps the spec's spellings of two process.scheduler.flags values
+/// onto its parser's; only there. The same text as an argument, the
+/// hostname or an environment value is the user's and arrives as written.
+#[test]
+fn scheduler_flag_spellings_elsewhere_arrive_unchanged() {
+    require_root!();
+    let rt = Runtime::new("flag_spellings");
+    let mut b = rt.bundle();
+    b.spec["hostname"] = json!("SCHED_FLAG_DL_OVERRUN");
+    b.process()["env"] = json!([
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "HULL_FLAG=SCHED_FLAG_RESET_ON_FORK"
+    ]);
+    b.args(&[
+        "hull-probe",
+        "report",
+        "SCHED_FLAG_RESET_ON_FORK",
+        "SCHED_FLAG_DL_OVERRUN",
+    ]);
+    let r = rt.report(&b);
+    assert_eq!(
+        r["args"],
+        json!([
+            "hull-probe",
+            "report",
+            "SCHED_FLAG_RESET_ON_FORK",
+            "SCHED_FLAG_DL_OVERRUN"
+        ])
+    );
+    assert_eq!(r["hostname"], "SCHED_FLAG_DL_OVERRUN");
+    assert!(
+        r["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "HULL_FLAG=SCHED_FLAG_RESET_ON_FORK"),
+        "{}",
+        r["env"]
+    );
+}

@@ -526,3 +526,54 @@ fn exec_writes_to_proc_ignore_the_containers_proc_mounts() {
     );
     o.ok();
 }
+
+/// hull in a user namespace cannot enforce linux.resources.devices: neither
+/// the devices cgroup nor an eBPF device program can be set up there. Rules
+/// that restrict anything are refused, naming the field, before anything is
+/// made (runc and crun drop them with a warning, leaving every device node
+/// that reaches the container open to it).
+#[test]
+fn device_rules_in_a_user_namespace_are_refused() {
+    require_root!();
+    if is_runc() {
+        return; // runc drops the rules; this is hull's own stricter rule
+    }
+    let rt = Runtime::new("devices_userns");
+    let mut b = rt.bundle(); // base spec: deny all
+    b.write_config();
+    let in_userns = |args: &[&str]| {
+        let o = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--"])
+            .arg(hull_bin())
+            .arg("--root")
+            .arg(&rt.root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("unshare");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let want = "linux.resources.devices: restricts device access, which cannot be enforced in a user namespace";
+    let dir = b.dir.to_string_lossy().into_owned();
+    let (code, err) = in_userns(&["check", "-b", &dir]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(want), "{err}");
+    rt.track(&b.id);
+    let (code, err) = in_userns(&["create", "-b", &dir, &b.id]);
+    assert_ne!(
+        code,
+        Some(0),
+        "create succeeded in a user namespace with unenforceable device rules"
+    );
+    assert!(err.contains(want), "{err}");
+    assert!(!rt.state_dir(&b.id).exists(), "a state directory was made");
+    assert!(rt.cgroup_dirs(&b).is_empty(), "cgroups were made");
+    // Rules that restrict nothing need no enforcement.
+    b.linux()["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    b.write_config();
+    let (code, err) = in_userns(&["check", "-b", &dir]);
+    assert_eq!(code, Some(0), "{err}");
+}

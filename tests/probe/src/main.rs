@@ -29,6 +29,11 @@
 //!   EINVAL, mkdirat: ENOENT) and prints `{"NAME":errno,...}`, 0 for success.
 //!   A number is called with zero arguments: use only numbers no kernel has
 //!   (e.g. 1000), to see what a seccomp filter answers for them.
+//! * `exes` — every process's /proc/PID/exe as an attacker would use it:
+//!   opened O_PATH, then reopened through /proc/self/fd for writing
+//!   (O_WRONLY|O_APPEND, nothing written): `{"exes":[{"pid":1,"dev":N,
+//!   "ino":N,"ro":false,"write_errno":26}]}`; `write_errno` 0 means the
+//!   reopen succeeded; a link that cannot be opened has only `open_errno`.
 //!
 //! Conventions of `report`:
 //!
@@ -560,11 +565,61 @@ fn syscalls(calls: &[String]) {
     emit(o.finish());
 }
 
+fn exes() {
+    let mut list = Vec::new();
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort();
+    for pid in pids {
+        let mut o = Obj::default();
+        o.num("pid", pid);
+        let path = CString::new(format!("/proc/{pid}/exe")).unwrap();
+        // SAFETY: plain syscalls on a path and fds this function owns.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd < 0 {
+                o.num("open_errno", errno());
+                list.push(o.finish());
+                continue;
+            }
+            let mut st: libc::stat = std::mem::zeroed();
+            let mut vfs: libc::statvfs = std::mem::zeroed();
+            libc::fstat(fd, &mut st);
+            libc::fstatvfs(fd, &mut vfs);
+            let again = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+            let w = libc::open(
+                again.as_ptr(),
+                libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC,
+            );
+            let write_errno = if w < 0 {
+                errno()
+            } else {
+                libc::close(w);
+                0
+            };
+            libc::close(fd);
+            o.num("dev", st.st_dev)
+                .num("ino", st.st_ino)
+                .boolean("ro", vfs.f_flag & libc::ST_RDONLY != 0)
+                .num("write_errno", write_errno);
+        }
+        list.push(o.finish());
+    }
+    let mut top = Obj::default();
+    top.raw("exes", format!("[{}]", list.join(",")));
+    emit(top.finish());
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: hull-probe report | exit N | sleep SECS | fds | kill-self SIG | \
          stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS... | \
-         syscall NAME|NR..."
+         syscall NAME|NR... | exes"
     );
     std::process::exit(2)
 }
@@ -620,6 +675,7 @@ fn main() {
         "read" if rest.len() == 1 => read_path(&rest[0]),
         "write" if rest.len() == 2 => write_path(&rest[0], &rest[1]),
         "ls" if rest.len() == 1 => ls_path(&rest[0]),
+        "exes" => exes(),
         "cat" if rest.len() == 1 => match std::fs::read(&rest[0]) {
             Ok(b) => {
                 let _ = std::io::stdout().write_all(&b);

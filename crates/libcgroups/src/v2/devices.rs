@@ -57,8 +57,9 @@
 //! in place on kernels without it (< 5.6). Programs attached by others are
 //! left alone: they can only restrict further. A rule list that restricts
 //! nothing gets no program (and removes hull's). Inside a user namespace,
-//! where bpf(2) is never permitted, failures are logged and ignored like
-//! runc and crun do.
+//! where bpf(2) is never permitted, a list that restricts anything cannot
+//! be enforced and is an error (runc and crun log and ignore it); libcontainer
+//! refuses such configs before creating anything.
 //!
 //! Hybrid hosts keep using the v1 devices controller (as runc does); only
 //! the Unified driver calls this.
@@ -155,7 +156,7 @@ fn parse_all(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
 }
 
 /// True when applying `rules` would leave some access denied.
-pub(crate) fn restricts(rules: &[LinuxDeviceCgroup]) -> bool {
+pub fn restricts(rules: &[LinuxDeviceCgroup]) -> bool {
     match rules.iter().rposition(|r| !r.allow()) {
         None => false,
         Some(i) => !rules[i + 1..].iter().any(|r| r.allow() && is_all(r)),
@@ -232,7 +233,7 @@ pub(crate) fn check(rules: &[LinuxDeviceCgroup]) -> Result<()> {
 /// What [`install`] will do; made before anything is written.
 #[derive(Debug)]
 pub(crate) enum Prepared {
-    /// Nothing to do (empty list, or bpf(2) unusable in a user namespace).
+    /// Nothing to do (empty list).
     Nothing,
     /// The list restricts nothing: remove hull's program if one is attached.
     AllowAll,
@@ -247,14 +248,6 @@ fn bpf_err(op: &'static str, dir: &Path, source: io::Error, detail: String) -> C
         dir: dir.to_path_buf(),
         source,
         detail,
-    }
-}
-
-/// True inside a user namespace other than the initial one.
-fn in_user_namespace() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
-        Err(_) => false,
     }
 }
 
@@ -296,14 +289,11 @@ pub(crate) fn prepare(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<Prepare
     }
     match load(&insns) {
         Ok(fd) => Ok(Prepared::Program(fd)),
-        Err(e) if in_user_namespace() => {
-            tracing::warn!(
-                "{F_DEVICES}: ignored: cannot load an eBPF device program in a user namespace: {e}"
-            );
-            Ok(Prepared::Nothing)
-        }
         Err(e) => {
             let detail = match e.raw_os_error() {
+                _ if crate::in_user_namespace() => {
+                    " (in a user namespace, where no device program can be loaded)".to_string()
+                }
                 Some(libc::EINVAL) | Some(libc::EACCES) => verifier_log(&insns),
                 _ => String::new(),
             };
@@ -355,14 +345,7 @@ fn detach_all(dir: &Path, cg: BorrowedFd<'_>, progs: &[OwnedFd]) -> Result<()> {
 /// Puts the prepared program in force on the cgroup `dir`, replacing the
 /// one hull attached before.
 pub(crate) fn install(dir: &Path, prepared: Prepared) -> Result<()> {
-    let res = install_inner(dir, &prepared);
-    match res {
-        Err(e) if in_user_namespace() && !matches!(prepared, Prepared::Nothing) => {
-            tracing::warn!("{F_DEVICES}: ignored in a user namespace: {e}");
-            Ok(())
-        }
-        r => r,
-    }
+    install_inner(dir, &prepared)
 }
 
 fn install_inner(dir: &Path, prepared: &Prepared) -> Result<()> {

@@ -16,10 +16,11 @@ use crate::{
     fifo, hooks,
     init::{self, InitArgs, PHASE_TIMEOUT},
     namespaces::NsPlan,
-    procfs, spec,
+    procfs,
+    spawn::{self, Side},
+    spec,
     state::{Lock, State, Status},
     sync::{Channel, Msg, SyncError},
-    syscall::{self, Forked},
     userns,
 };
 
@@ -272,13 +273,12 @@ impl ContainerBuilder {
         } else {
             cg.unified_dir_fd()
         };
-        // SAFETY: hull is single-threaded here; the child runs init::run,
-        // which ends in exec or _exit.
-        let (forked, born_in_cgroup) =
-            unsafe { syscall::clone3_into(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd())) }
-                .map_err(|e| Error::sys("clone3", e))?;
-        let (child_pid, child_fd) = match forked {
-            Forked::Child => init::run(&InitArgs {
+        let stub = crate::exe::ExecStub::prepare()?;
+        // SAFETY: the child runs init::run, which ends in exec or _exit.
+        let forked =
+            unsafe { spawn::spawn(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd()), None) }?;
+        let (child_pid, child_fd, born_in_cgroup) = match forked {
+            Side::Child => init::run(&InitArgs {
                 spec,
                 plan: &plan,
                 channel: &child_ch,
@@ -293,8 +293,9 @@ impl ContainerBuilder {
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 idmapped: &idmapped,
+                exec_stub: stub.fd(),
             }),
-            Forked::Parent { pid, pidfd } => (pid, pidfd),
+            Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
         drop(child_ch);
         drop(console);

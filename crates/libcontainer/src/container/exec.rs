@@ -17,9 +17,9 @@ use crate::{
     init::{self, PHASE_TIMEOUT},
     namespaces,
     procfs_handle::{ProcBase, ProcfsHandle},
+    spawn::{self, Side},
     state::Status,
     sync::{Channel, Msg},
-    syscall::{self, Forked},
 };
 
 /// What `hull exec` may change about the process; everything left unset is
@@ -203,15 +203,12 @@ impl Container {
         } else {
             Some(open_init_root(init_pid, &pinned)?)
         };
+        // The child is born in the container's pid namespace (entered
+        // through pid_for_children around the fork), no second fork.
         let pid_ns = ns
             .iter()
             .position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid)
             .map(|i| ns.remove(i).1);
-        if let Some(fd) = &pid_ns {
-            // Affects only this process's future children: the child below
-            // is born in the container's pid namespace, no second fork.
-            namespaces::set_pid_for_children(fd)?;
-        }
         let crate::terminal::Console {
             child_end: console,
             relay,
@@ -232,7 +229,6 @@ impl Container {
             .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
         let executor = DefaultExecutor::default();
-        // SAFETY: single-threaded; the child ends in exec or _exit.
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
             Some(c) => Some(c),
@@ -244,11 +240,17 @@ impl Container {
             None => None,
         };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
-        let (forked, born_in_cgroup) =
-            unsafe { syscall::clone3_into(0, cg_fd.as_ref().map(|f| f.as_fd())) }
-                .map_err(|e| Error::sys("clone3", e))?;
-        let (pid, pidfd) = match forked {
-            Forked::Child => exec_child(&ExecChild {
+        let stub = crate::exe::ExecStub::prepare()?;
+        // SAFETY: the child ends in exec or _exit.
+        let forked = unsafe {
+            spawn::spawn(
+                0,
+                cg_fd.as_ref().map(|f| f.as_fd()),
+                pid_ns.as_ref().map(|f| f.as_fd()),
+            )
+        }?;
+        let (pid, pidfd, born_in_cgroup) = match forked {
+            Side::Child => exec_child(&ExecChild {
                 spec: &spec,
                 ns,
                 root,
@@ -258,18 +260,27 @@ impl Container {
                 executor: &executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
+                exec_stub: stub.fd(),
             }),
-            Forked::Parent { pid, pidfd } => (pid, pidfd),
+            Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
         drop(child_ch);
         drop(pinned);
         drop(console);
+        let program = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.args().as_ref())
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_default();
         let result = self.exec_parent(
             &parent_ch,
             pid,
             cg.as_ref(),
             born_in_cgroup,
             seccomp_spec.as_ref(),
+            &program,
         );
         if let Err(e) = result {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
@@ -300,6 +311,7 @@ impl Container {
         cg: Option<&libcgroups::Manager>,
         born_in_cgroup: bool,
         seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        program: &str,
     ) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
@@ -340,6 +352,11 @@ impl Container {
         match ch.recv(PHASE_TIMEOUT, "execve") {
             Err(crate::sync::SyncError::PeerGone(_)) => Ok(()),
             Ok(Msg::Error(m)) => Err(Error::Init(m)),
+            Ok(Msg::ExecFailed(errno)) => Err(Error::Init(format!(
+                "exec: {:?}: {}",
+                program,
+                std::io::Error::from_raw_os_error(errno)
+            ))),
             Ok(got) => Err(crate::sync::SyncError::Unexpected {
                 got,
                 want: "execve",
@@ -361,6 +378,7 @@ struct ExecChild<'a> {
     executor: &'a dyn Executor,
     console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
     seccomp: Option<&'a crate::seccomp::Filter>,
+    exec_stub: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 /// The init's root directory, opened through /proc/<pid>/root while
@@ -375,7 +393,7 @@ fn open_init_root(pid: i32, pinned: &OwnedFd) -> Result<OwnedFd> {
             e,
         )
     })?;
-    if !syscall::pidfd_is_alive(pinned.as_fd())
+    if !crate::syscall::pidfd_is_alive(pinned.as_fd())
         .map_err(|e| Error::sys("checking the container's init", e))?
     {
         return Err(Error::Init(format!(
@@ -448,6 +466,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         &procfs,
     )?;
     a.channel.send(&Msg::InitReady)?;
+    crate::exe::arm(a.exec_stub, a.channel.as_fd());
     Ok(a.executor.exec(a.spec)?)
 }
 

@@ -10,7 +10,7 @@ pub(crate) mod rootfs;
 
 use std::{
     convert::Infallible,
-    os::fd::{BorrowedFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd},
     path::Path,
     time::Duration,
 };
@@ -54,6 +54,8 @@ pub(crate) struct InitArgs<'a> {
     pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
     /// Idmapped mounts the parent prepared, for `mounts` to attach.
     pub idmapped: &'a crate::idmap::IdmappedMounts,
+    /// The sealed exec stub when the caller's binary needs it (crate::exe).
+    pub exec_stub: Option<BorrowedFd<'a>>,
 }
 
 /// Child entry point; never returns.
@@ -255,6 +257,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         started.as_ref().map(|_| ()).map_err(|e| e.to_string()),
     );
     started?;
+    crate::exe::arm(a.exec_stub, a.channel.as_fd());
     Ok(a.executor.exec(spec)?)
 }
 

@@ -1,0 +1,58 @@
+// Each test program uses a part of these.
+#![allow(dead_code)]
+
+//! Helpers for the tests that use libcontainer directly, as an engine or a
+//! shim embedding it would, instead of through the hull CLI. Their bundles,
+//! cgroups and cleanup are the CLI harness's ([`Runtime`]).
+
+use std::path::{Path, PathBuf};
+
+use hull_integration::*;
+use libcontainer::{Container, ContainerBuilder};
+
+/// Creates the bundle's container through the library (tracked by `rt`
+/// for cleanup whatever happens).
+pub fn create(rt: &Runtime, b: &Bundle) -> libcontainer::Result<Container> {
+    b.write_config();
+    rt.track(&b.id);
+    ContainerBuilder::new(b.id.clone(), rt.root.clone())
+        .bundle(&b.dir)
+        .create()
+}
+
+/// This thread's `pid_for_children` namespace.
+pub fn pid_for_children() -> PathBuf {
+    std::fs::read_link("/proc/thread-self/ns/pid_for_children").expect("readlink pid_for_children")
+}
+
+/// Turns a hang, the failure these tests look for, into a failure of the
+/// test program (SIGALRM's default action ends it).
+pub fn fail_if_hung_after(secs: u32) {
+    // SAFETY: alarm only arms a timer.
+    unsafe { libc::alarm(secs) };
+}
+
+/// Skips (returning false) when not root, as `require_root!` does.
+pub fn root_or_skip(test: &str) -> bool {
+    if !is_root() {
+        eprintln!("note: skipping {test}: needs root");
+    }
+    is_root()
+}
+
+/// Copies the shared libraries `bin` needs into `rootfs` at the same
+/// paths, so that `bin` could run inside the container.
+pub fn copy_libraries(bin: &Path, rootfs: &Path) {
+    let out = std::process::Command::new("ldd")
+        .arg(bin)
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(p) = path {
+            let dest = rootfs.join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(p, &dest).unwrap_or_else(|e| panic!("copy {p}: {e}"));
+        }
+    }
+}
