@@ -27,14 +27,25 @@ fn runtime_entering_a_container_cannot_be_overwritten() {
     // this test is after.
     let private = rt.base.join("hull-private");
     std::fs::copy(hull_bin(), &private).unwrap();
-    let mut sp = std::process::Command::new(&private)
-        .arg("--root")
-        .arg(&rt.root)
-        .args(["exec", &b.id, "hull-probe", "sleep", "2"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // A test thread forking meanwhile may still hold the copy's write fd
+    // (until its child execs): exec then gives ETXTBSY, so try again.
+    let mut tries = 0;
+    let mut sp = loop {
+        let r = std::process::Command::new(&private)
+            .arg("--root")
+            .arg(&rt.root)
+            .args(["exec", &b.id, "hull-probe", "sleep", "2"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r.expect("spawn the private copy of hull"),
+        }
+    };
     let pid = sp.id();
     // The attack: hold the runtime's exe by an O_PATH fd while it runs
     // (opening for write would give ETXTBSY), then reopen it for writing
