@@ -7,6 +7,7 @@ pub(crate) struct ProcStat {
     /// Start time in clock ticks since boot: with the pid it names a process
     /// uniquely, so a recycled pid is never taken for the container.
     pub start_time: u64,
+    pub ppid: i32,
 }
 
 impl ProcStat {
@@ -30,10 +31,15 @@ fn parse_stat(raw: &[u8]) -> Option<ProcStat> {
     let close = raw.iter().rposition(|&b| b == b')')?;
     let mut fields = raw.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
-    // starttime is field 22 overall; we are at field 3 (state), so skip 18.
-    let start = fields.nth(18)?;
+    let ppid = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+    // starttime is field 22 overall; we are at field 4 (ppid), so skip 17.
+    let start = fields.nth(17)?;
     let start_time = std::str::from_utf8(start).ok()?.trim().parse().ok()?;
-    Some(ProcStat { state, start_time })
+    Some(ProcStat {
+        state,
+        start_time,
+        ppid,
+    })
 }
 
 #[cfg(test)]
@@ -46,6 +52,7 @@ mod tests {
         let st = parse_stat(line).unwrap();
         assert_eq!(st.state, b'S');
         assert_eq!(st.start_time, 987654);
+        assert_eq!(st.ppid, 1);
         assert!(!st.is_dead());
     }
 
