@@ -393,12 +393,22 @@ fn reset_signals() {
 /// (they apply to children only). The middle process reports the init's
 /// pid and exits; the init carries on.
 pub(crate) fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
+    // The child waits for the middle process to report its pid and exit
+    // (EOF on this pipe): its own messages must not overtake InitPid.
+    let (done_r, done_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::sys("pipe", e))?;
     // SAFETY: the child process is single-threaded.
     match unsafe { crate::syscall::clone3(0) }
         .map_err(|e| Error::sys("fork into the pid namespace", e))?
     {
-        crate::syscall::Forked::Child => Ok(()),
+        crate::syscall::Forked::Child => {
+            drop(done_w);
+            let mut b = [0u8; 1];
+            while let Err(rustix::io::Errno::INTR) = rustix::io::read(&done_r, &mut b) {}
+            Ok(())
+        }
         crate::syscall::Forked::Parent { pid, pidfd: _ } => {
+            drop(done_r);
             let code = match channel.send(&Msg::InitPid(pid)) {
                 Ok(()) => 0,
                 Err(_) => 1,
