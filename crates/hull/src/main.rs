@@ -19,9 +19,10 @@ struct Cli {
     /// Print the version (runc's -v).
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     version: Option<bool>,
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = libcontainer::DEFAULT_ROOT)]
-    root: PathBuf,
+    /// Root directory for container state (default: /run/hull, or
+    /// $XDG_RUNTIME_DIR/hull for a non-root caller).
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Log file (default: stderr).
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -35,8 +36,8 @@ struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: true, false or auto.
-    #[arg(long, default_value = "auto", value_parser = ["true", "false", "auto"])]
-    rootless: String,
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<libcontainer::Rootless>())]
+    rootless: libcontainer::Rootless,
     /// Path to the criu binary (checkpoint/restore).
     #[arg(long, global = true, default_value = "criu")]
     criu: PathBuf,
@@ -86,6 +87,8 @@ enum Command {
 
 pub struct Globals {
     pub root: PathBuf,
+    /// `--rootless` as the library resolved it.
+    pub rootless: bool,
     pub systemd_cgroup: bool,
     pub criu: PathBuf,
 }
@@ -112,11 +115,11 @@ fn main() {
     }
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     let g = Globals {
-        root: cli.root,
+        root: cli.root.unwrap_or_else(libcontainer::default_root),
+        rootless: cli.rootless.resolve(cli.systemd_cgroup),
         systemd_cgroup: cli.systemd_cgroup,
         criu: cli.criu,
     };
-    let _ = &cli.rootless;
     let result = match cli.command {
         Command::Check(a) => commands::check::run(a),
         Command::Create(a) => commands::create::run(&g, a),

@@ -70,6 +70,19 @@ pub enum CgroupError {
 }
 
 impl CgroupError {
+    /// The caller may not write the hierarchy (an unprivileged user on a
+    /// cgroup v1 or hybrid host, a read-only cgroupfs): what a rootless
+    /// runtime may run without.
+    pub fn is_permission_denied(&self) -> bool {
+        let CgroupError::File { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        )
+    }
+
     pub(crate) fn file(
         context: impl Into<String>,
         op: &'static str,

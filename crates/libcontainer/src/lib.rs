@@ -24,6 +24,7 @@ mod notify;
 mod procfs;
 mod procfs_handle;
 mod resources;
+mod rootless;
 mod seccomp;
 mod signal;
 mod spawn;
@@ -53,6 +54,7 @@ pub use id::validate_id;
 pub use libcgroups::Stats;
 /// The OCI types in this library's API (e.g. `LinuxResources` for `Container::update`).
 pub use oci_spec;
+pub use rootless::{default_root, Rootless};
 pub use signal::parse_signal;
 pub use spec::{check_bundle, FieldIssue, SpecError};
 pub use state::{rfc3339_now, OciState, Status};

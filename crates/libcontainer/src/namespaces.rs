@@ -220,6 +220,17 @@ pub(crate) fn of_process(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>>
     Ok(out)
 }
 
+/// Enters `fd`'s pid namespace for this process's future children. Only
+/// for a process hull forked (the exec child): a library caller's own
+/// pid_for_children is changed and restored by `spawn` alone.
+pub(crate) fn set_pid_for_children(fd: &OwnedFd) -> Result<()> {
+    rustix::thread::move_into_link_name_space(
+        fd.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::ProcessID),
+    )
+    .map_err(|e| Error::sys("joining the pid namespace", e))
+}
+
 pub(crate) fn unshare(flags: u64, what: &str) -> Result<()> {
     if flags == 0 {
         return Ok(());

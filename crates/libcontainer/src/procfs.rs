@@ -9,6 +9,8 @@ pub(crate) struct ProcStat {
     pub start_time: u64,
     /// Number of threads in the process.
     pub threads: u64,
+    /// The parent's pid.
+    pub ppid: i32,
 }
 
 impl ProcStat {
@@ -33,14 +35,16 @@ fn parse_stat(raw: &[u8]) -> Option<ProcStat> {
     let mut fields = raw.get(close + 2..)?.split(|&b| b == b' ');
     let state = *fields.next()?.first()?;
     let num = |f: &[u8]| -> Option<u64> { std::str::from_utf8(f).ok()?.trim().parse().ok() };
+    let ppid = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
     // num_threads is field 20 overall and starttime field 22; we are past
-    // field 3 (state).
-    let threads = num(fields.nth(16)?)?;
+    // field 4 (ppid).
+    let threads = num(fields.nth(15)?)?;
     let start_time = num(fields.nth(1)?)?;
     Some(ProcStat {
         state,
         start_time,
         threads,
+        ppid,
     })
 }
 
@@ -55,6 +59,7 @@ mod tests {
         assert_eq!(st.state, b'S');
         assert_eq!(st.start_time, 987654);
         assert_eq!(st.threads, 1);
+        assert_eq!(st.ppid, 1);
         assert!(!st.is_dead());
     }
 

@@ -123,13 +123,13 @@ pub struct OciState {
 
 impl State {
     /// The first state of a container being made from `spec` (create,
-    /// restore): no process yet, the cgroup already recorded.
+    /// restore): no process yet, the cgroup (if it has one) already recorded.
     pub(crate) fn creating(
         spec: &oci_spec::runtime::Spec,
         id: &str,
         bundle: &Path,
         rootfs: PathBuf,
-        cgroup: &libcgroups::CgroupHandle,
+        cgroup: Option<&libcgroups::CgroupHandle>,
     ) -> State {
         let hooks = spec.hooks().as_ref();
         State {
@@ -143,7 +143,7 @@ impl State {
             created: rfc3339_now(),
             owner: owner(),
             annotations: spec.annotations().clone().unwrap_or_default(),
-            cgroup: Some(cgroup.clone()),
+            cgroup: cgroup.cloned(),
             poststart: hooks
                 .and_then(|h| h.poststart().clone())
                 .unwrap_or_default(),

@@ -1,7 +1,15 @@
 //! Writing a new user namespace's id maps, done by the parent (which holds
 //! the privileges in the outer namespace) once the child has created it.
+//!
+//! An unprivileged caller may write only a single line mapping its own
+//! effective id, and a gid_map only once setgroups is denied; any other
+//! mapping goes through the setuid helpers newuidmap/newgidmap, which allow
+//! the ranges /etc/subuid and /etc/subgid give the user (runc and crun do
+//! the same).
 
-use oci_spec::runtime::LinuxIdMapping;
+use std::process::Command;
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::{
     error::{Error, Result},
@@ -19,10 +27,177 @@ pub(crate) fn write_id_maps(
     uid: &[LinuxIdMapping],
     gid: &[LinuxIdMapping],
 ) -> Result<()> {
-    write_maps(
-        pid,
-        [(uid, "linux.uidMappings"), (gid, "linux.gidMappings")],
-    )
+    let me = Caller::get();
+    if me.uid == 0 {
+        return write_maps(
+            pid,
+            [(uid, "linux.uidMappings"), (gid, "linux.gidMappings")],
+        );
+    }
+    let proc = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
+    let write = |file: &str, data: &[u8], field: &str| {
+        proc.write(ProcBase::Pid(pid), file, data)
+            .map_err(|e| Error::sys(format!("{field}: writing /proc/{pid}/{file}"), e))
+    };
+    if is_own(uid, me.uid) {
+        write("uid_map", format_map(uid).as_bytes(), "linux.uidMappings")?;
+    } else {
+        run_helper("newuidmap", pid, uid, "linux.uidMappings")?;
+    }
+    if is_own(gid, me.gid) {
+        // The kernel takes an unprivileged gid_map only once setgroups is
+        // denied: otherwise the container could drop supplementary groups
+        // that deny it access on the host.
+        write("setgroups", b"deny", "linux.gidMappings")?;
+        write("gid_map", format_map(gid).as_bytes(), "linux.gidMappings")?;
+    } else {
+        run_helper("newgidmap", pid, gid, "linux.gidMappings")?;
+    }
+    Ok(())
+}
+
+/// A single line mapping the caller's own id: what it may write itself.
+fn is_own(maps: &[LinuxIdMapping], id: u32) -> bool {
+    matches!(maps, [m] if m.host_id() == id && m.size() == 1)
+}
+
+/// hull's effective ids and, for /etc/subuid, its user name.
+struct Caller {
+    uid: u32,
+    gid: u32,
+}
+
+impl Caller {
+    fn get() -> Caller {
+        Caller {
+            uid: rustix::process::geteuid().as_raw(),
+            gid: rustix::process::getegid().as_raw(),
+        }
+    }
+}
+
+fn run_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> Result<()> {
+    let mut cmd = Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd.output().map_err(|e| {
+        Error::Init(format!(
+            "{field}: mapping ids other than your own needs {helper} (Debian package uidmap): {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Init(format!(
+            "{field}: {helper} refused the mapping ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks, before anything is made, that an unprivileged caller can have
+/// the container's user namespace: without one it could create no other
+/// namespace, and each mapping must be its own id or a range
+/// /etc/subuid (/etc/subgid) gives it.
+pub(crate) fn check_unprivileged(spec: &Spec) -> Result<()> {
+    let me = Caller::get();
+    if me.uid == 0 {
+        return Ok(());
+    }
+    let linux = spec.linux().as_ref();
+    let userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User));
+    let Some(userns) = userns else {
+        return Err(Error::Init(
+            "linux.namespaces: an unprivileged user needs a user namespace to create a container (hull spec --rootless writes one)".into(),
+        ));
+    };
+    if userns.path().is_some() {
+        return Ok(());
+    }
+    let name = user_name(me.uid);
+    for (field, maps, own, file) in [
+        (
+            "linux.uidMappings",
+            linux.and_then(|l| l.uid_mappings().as_deref()),
+            me.uid,
+            "/etc/subuid",
+        ),
+        (
+            "linux.gidMappings",
+            linux.and_then(|l| l.gid_mappings().as_deref()),
+            me.gid,
+            "/etc/subgid",
+        ),
+    ] {
+        let maps = maps.unwrap_or(&[]);
+        if maps.is_empty() {
+            return Err(Error::Init(format!(
+                "{field}: required for a new user namespace"
+            )));
+        }
+        if is_own(maps, own) {
+            continue;
+        }
+        let ranges = std::fs::read_to_string(file)
+            .map(|t| sub_ranges(&t, me.uid, name.as_deref()))
+            .unwrap_or_default();
+        for (i, m) in maps.iter().enumerate() {
+            let start = u64::from(m.host_id());
+            let end = start + u64::from(m.size());
+            let fits = (start == u64::from(own) && m.size() == 1)
+                || ranges.iter().any(|&(s, n)| start >= s && end <= s + n);
+            if !fits {
+                return Err(Error::Init(format!(
+                    "{field}[{i}]: host ids {start}..{end} are not this user's (id {own}); {file} gives it {}",
+                    describe(&ranges)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The user's name from /etc/passwd, as newuidmap matches /etc/subuid
+/// entries by name or by number.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid.to_string()).then(|| name.to_owned())
+    })
+}
+
+/// The (start, count) ranges of a subuid/subgid file for this user.
+fn sub_ranges(text: &str, uid: u32, name: Option<&str>) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(':');
+            let who = f.next()?;
+            let start: u64 = f.next()?.parse().ok()?;
+            let count: u64 = f.next()?.parse().ok()?;
+            (Some(who) == name || who == uid.to_string()).then_some((start, count))
+        })
+        .collect()
+}
+
+fn describe(ranges: &[(u64, u64)]) -> String {
+    if ranges.is_empty() {
+        return "no range".into();
+    }
+    ranges
+        .iter()
+        .map(|(s, n)| format!("{s}..{}", s + n))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes `/proc/<pid>/uid_map` and `gid_map`, each failure naming the
@@ -40,6 +215,16 @@ pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subordinate_ranges() {
+        let t = "alice:100000:65536\n1001:200000:10\nbob:300000:5\nbad line\n";
+        assert_eq!(
+            sub_ranges(t, 1001, Some("alice")),
+            vec![(100000, 65536), (200000, 10)]
+        );
+        assert_eq!(sub_ranges(t, 7, None), vec![]);
+    }
 
     #[test]
     fn map_lines() {

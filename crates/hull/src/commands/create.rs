@@ -45,6 +45,7 @@ pub fn builder(g: &Globals, f: CreateFlags, id: String) -> ContainerBuilder {
         .no_new_keyring(f.no_new_keyring)
         .preserve_fds(f.preserve_fds)
         .systemd_cgroup(g.systemd_cgroup)
+        .rootless(g.rootless)
         .notify_socket(super::notify_socket())
         .listen_fds(super::listen_fds())
 }

@@ -36,6 +36,7 @@ pub struct ContainerBuilder {
     no_pivot: bool,
     no_new_keyring: bool,
     systemd_cgroup: bool,
+    rootless: bool,
     foreground: bool,
     notify_socket: Option<PathBuf>,
     listen_fds: u32,
@@ -54,6 +55,7 @@ impl ContainerBuilder {
             no_pivot: false,
             no_new_keyring: false,
             systemd_cgroup: false,
+            rootless: false,
             foreground: false,
             notify_socket: None,
             listen_fds: 0,
@@ -87,6 +89,13 @@ impl ContainerBuilder {
     }
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
+        self
+    }
+    /// Rootless cgroups (`--rootless`, see [`crate::Rootless`]): where no
+    /// cgroup can be made, a container that asks for no resources runs
+    /// without one, as runc runs it.
+    pub fn rootless(mut self, v: bool) -> Self {
+        self.rootless = v;
         self
     }
     /// The caller will wait for the container (`run` without `-d`): the
@@ -123,6 +132,7 @@ impl ContainerBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        userns::check_unprivileged(&spec)?;
         for w in spec::warnings(&spec) {
             tracing::warn!("{w}");
         }
@@ -192,13 +202,21 @@ impl ContainerBuilder {
             container_id: &self.id,
         };
         let mut cg = if self.systemd_cgroup {
-            libcgroups::Manager::create_systemd(&cg_opts)?
+            Some(libcgroups::Manager::create_systemd(&cg_opts)?)
         } else {
-            libcgroups::Manager::create(&cg_opts)?
+            match libcgroups::Manager::create(&cg_opts) {
+                Ok(m) => Some(m),
+                Err(e) if self.rootless && e.is_permission_denied() => {
+                    crate::rootless::without_cgroup(spec, &e)?;
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
-        let cg_handle = cg.handle().clone();
-        tracing::debug!("container {}: cgroup {}", self.id, cg_handle.path);
-        cleanup.cgroup = Some(cg_handle.clone());
+        if let Some(c) = &cg {
+            tracing::debug!("container {}: cgroup {}", self.id, c.handle().path);
+        }
+        cleanup.cgroup = cg.as_ref().map(|c| c.handle().clone());
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
         let root_path = spec
@@ -206,12 +224,18 @@ impl ContainerBuilder {
             .as_ref()
             .map(|r| r.path().clone())
             .unwrap_or_default();
-        let mut state = State::creating(spec, &self.id, bundle, root_path.clone(), &cg_handle);
+        let mut state = State::creating(
+            spec,
+            &self.id,
+            bundle,
+            root_path.clone(),
+            cg.as_ref().map(|c| c.handle()),
+        );
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
         // A systemd scope's cgroup exists only once the init is in it: its
         // resources are applied at ChildReady instead.
-        if let Some(r) = resources.as_ref().filter(|_| !cg.is_systemd()) {
+        if let (Some(r), Some(cg)) = (resources.as_ref(), cg.as_ref().filter(|c| !c.is_systemd())) {
             cg.apply(r)?;
         }
 
@@ -268,11 +292,10 @@ impl ContainerBuilder {
         let (parent_ch, child_ch) = Channel::pair()?;
         // systemd refuses a scope without processes, so under its driver the
         // child is born in hull's own cgroup and systemd moves it.
-        let cg_fd = if cg.is_systemd() {
-            None
-        } else {
-            cg.unified_dir_fd()
-        };
+        let cg_fd = cg
+            .as_ref()
+            .filter(|c| !c.is_systemd())
+            .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
         // SAFETY: the child runs init::run, which ends in exec or _exit.
         let forked =
@@ -294,6 +317,7 @@ impl ContainerBuilder {
                 seccomp: filter.as_ref(),
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
+                unprivileged: !rustix::process::geteuid().is_root(),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
@@ -312,16 +336,18 @@ impl ContainerBuilder {
 
         match recv(&parent_ch, PHASE_TIMEOUT, "the container init to start")? {
             Msg::ChildReady { needs_id_maps } => {
-                let in_scope = cg.start_scope(child_pid, &self.id)?;
-                if in_scope {
-                    // Now with the unit's InvocationID: only that unit is
-                    // ever stopped for this container.
-                    state.cgroup = Some(cg.handle().clone());
-                    cleanup.cgroup = Some(cg.handle().clone());
-                }
-                cg.add_new_child(child_pid, born_in_cgroup || in_scope)?;
-                if let Some(r) = resources.as_ref().filter(|_| in_scope) {
-                    cg.apply(r)?;
+                if let Some(cg) = cg.as_mut() {
+                    let in_scope = cg.start_scope(child_pid, &self.id)?;
+                    if in_scope {
+                        // Now with the unit's InvocationID: only that unit is
+                        // ever stopped for this container.
+                        state.cgroup = Some(cg.handle().clone());
+                        cleanup.cgroup = Some(cg.handle().clone());
+                    }
+                    cg.add_new_child(child_pid, born_in_cgroup || in_scope)?;
+                    if let Some(r) = resources.as_ref().filter(|_| in_scope) {
+                        cg.apply(r)?;
+                    }
                 }
                 // By hull, as the host's root: inside a user namespace the
                 // child could no longer write its own score.

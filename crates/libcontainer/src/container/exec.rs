@@ -205,10 +205,20 @@ impl Container {
         };
         // The child is born in the container's pid namespace (entered
         // through pid_for_children around the fork), no second fork.
-        let pid_ns = ns
+        let mut pid_ns = ns
             .iter()
             .position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid)
             .map(|i| ns.remove(i).1);
+        // An unprivileged hull may not enter a pid namespace from its own
+        // user namespace (that needs CAP_SYS_ADMIN there): its child joins
+        // the container's user namespace first and forks once more.
+        let child_pid_ns = pid_ns.take_if(|_| !rustix::process::geteuid().is_root());
+        if child_pid_ns.is_some() && !o.detach {
+            // The grandchild must come back to us when the middle process
+            // exits, so `wait` can reap it.
+            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+                .map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
+        }
         let crate::terminal::Console {
             child_end: console,
             relay,
@@ -261,6 +271,7 @@ impl Container {
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 exec_stub: stub.fd(),
+                pid_ns: child_pid_ns.as_ref(),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
@@ -274,6 +285,7 @@ impl Container {
             .and_then(|a| a.first())
             .cloned()
             .unwrap_or_default();
+        let mut grandchild = None;
         let result = self.exec_parent(
             &parent_ch,
             pid,
@@ -281,15 +293,30 @@ impl Container {
             born_in_cgroup,
             seccomp_spec.as_ref(),
             &program,
+            child_pid_ns.is_some().then_some(&mut grandchild),
         );
-        if let Err(e) = result {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+        let kill_and_reap = |fd: &OwnedFd| {
+            let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
             let _ = rustix::process::waitid(
-                rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                rustix::process::WaitId::PidFd(fd.as_fd()),
                 rustix::process::WaitIdOptions::EXITED,
             );
+        };
+        if let Err(e) = result {
+            if let Some((_, fd)) = &grandchild {
+                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+            }
+            kill_and_reap(&pidfd);
             return Err(e);
         }
+        let (pid, pidfd) = match grandchild {
+            Some(g) => {
+                // The middle process has exited once it reported the pid.
+                kill_and_reap(&pidfd);
+                g
+            }
+            None => (pid, pidfd),
+        };
         if let Some(pf) = &o.pid_file {
             crate::state::write_pid_file(pf, pid)?;
         }
@@ -312,6 +339,7 @@ impl Container {
         born_in_cgroup: bool,
         seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
         program: &str,
+        grandchild: Option<&mut Option<(i32, OwnedFd)>>,
     ) -> Result<()> {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
@@ -328,6 +356,29 @@ impl Container {
             cg.add_new_child(pid, born_in_cgroup)?;
         }
         ch.send(&Msg::Proceed)?;
+        let mut pid = pid;
+        if let Some(out) = grandchild {
+            match ch.recv(PHASE_TIMEOUT, "the exec process's pid")? {
+                Msg::InitPid(p) => {
+                    let fd = rustix::process::Pid::from_raw(p)
+                        .and_then(|p| {
+                            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                                .ok()
+                        })
+                        .ok_or_else(|| Error::Init(format!("exec process {p} vanished")))?;
+                    *out = Some((p, fd));
+                    pid = p;
+                }
+                Msg::Error(m) => return Err(Error::Init(m)),
+                got => {
+                    return Err(crate::sync::SyncError::Unexpected {
+                        got,
+                        want: "InitPid",
+                    }
+                    .into())
+                }
+            }
+        }
         let state = serde_json::to_string(&self.state()).unwrap_or_default();
         match super::builder::recv_ready(
             ch,
@@ -379,6 +430,9 @@ struct ExecChild<'a> {
     console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     exec_stub: Option<std::os::fd::BorrowedFd<'a>>,
+    /// The container's pid namespace, entered by the child (after its user
+    /// namespace) with one more fork, when hull could not enter it itself.
+    pid_ns: Option<&'a OwnedFd>,
 }
 
 /// The init's root directory, opened through /proc/<pid>/root while
@@ -444,6 +498,10 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::sys("dup", e))?;
     namespaces::join_fds(ns)?;
+    if let Some(fd) = a.pid_ns {
+        namespaces::set_pid_for_children(fd)?;
+        init::fork_into_pid_namespace(a.channel)?;
+    }
     if let Some(root) = &a.root {
         rustix::process::fchdir(root)
             .map_err(|e| Error::sys("entering the container's root", e))?;

@@ -58,10 +58,11 @@ impl Container {
     }
 
     pub(crate) fn signal_all(&self, sig: rustix::process::Signal) -> Result<()> {
-        let Some(cg) = self.cgroup() else {
-            return Err(Error::Init("container has no cgroup to signal".into()));
+        let pids = match self.cgroup() {
+            Some(cg) => cg.pids()?,
+            None => self.init_and_descendants(),
         };
-        for pid in cg.pids()? {
+        for pid in pids {
             if let Some(p) = rustix::process::Pid::from_raw(pid) {
                 // A process may exit between listing and signalling.
                 let _ = rustix::process::kill_process(p, sig);

@@ -162,7 +162,7 @@ impl RestoreBuilder {
         };
         let rootfs = std::fs::canonicalize(&rootfs)
             .map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
-        let mut state = State::creating(spec, &self.id, bundle, rootfs.clone(), cg.handle());
+        let mut state = State::creating(spec, &self.id, bundle, rootfs.clone(), Some(cg.handle()));
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
         // A systemd scope exists only once a process is in it: CRIU's.

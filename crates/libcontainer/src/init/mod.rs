@@ -56,6 +56,10 @@ pub(crate) struct InitArgs<'a> {
     pub idmapped: &'a crate::idmap::IdmappedMounts,
     /// The sealed exec stub when the caller's binary needs it (crate::exe).
     pub exec_stub: Option<BorrowedFd<'a>>,
+    /// The runtime is not root: its id maps are written by a process
+    /// without CAP_DAC_OVERRIDE, which cannot open a non-dumpable
+    /// process's /proc files.
+    pub unprivileged: bool,
 }
 
 /// Child entry point; never returns.
@@ -85,10 +89,13 @@ pub(crate) fn child_prologue(close_fds: &[i32]) -> Result<()> {
     // Until it execs, this process holds host fds (state dir, channel) and
     // runs the hull binary: container processes must not ptrace it or
     // reach them through /proc/<pid>/{fd,exe,root}. execve resets this.
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))?;
+    set_dumpable(rustix::process::DumpableBehavior::NotDumpable)?;
     reset_signals();
     Ok(())
+}
+
+fn set_dumpable(d: rustix::process::DumpableBehavior) -> Result<()> {
+    rustix::process::set_dumpable_behavior(d).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))
 }
 
 fn init(a: &InitArgs) -> Result<Infallible> {
@@ -101,6 +108,14 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         namespaces::join_all(plan)?;
     }
     namespaces::unshare(plan.unshare_early, "namespaces")?;
+    // Dumpable only while the parent writes the maps and opens the mount
+    // sources through /proc/<pid>/root, before any process of the container
+    // exists (runc too makes its init dumpable for the maps). Only the
+    // caller's own processes, which control hull anyway, could attach.
+    let dumpable_for_parent = plan.new_user && a.unprivileged;
+    if dumpable_for_parent {
+        set_dumpable(rustix::process::DumpableBehavior::Dumpable)?;
+    }
     a.channel.send(&Msg::ChildReady {
         needs_id_maps: plan.new_user,
     })?;
@@ -150,6 +165,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         None
     };
 
+    if dumpable_for_parent {
+        set_dumpable(rustix::process::DumpableBehavior::NotDumpable)?;
+    }
     a.channel.send(&Msg::RuntimeHooks)?;
     let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
         Msg::HooksDone(s) => s,
@@ -377,13 +395,23 @@ fn reset_signals() {
 /// The second fork, needed when the pid namespace was unshared or joined
 /// (they apply to children only). The middle process reports the init's
 /// pid and exits; the init carries on.
-fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
+pub(crate) fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
+    // The child waits for the middle process to report its pid and exit
+    // (EOF on this pipe): its own messages must not overtake InitPid.
+    let (done_r, done_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::sys("pipe", e))?;
     // SAFETY: the child process is single-threaded.
     match unsafe { crate::syscall::clone3(0) }
         .map_err(|e| Error::sys("fork into the pid namespace", e))?
     {
-        crate::syscall::Forked::Child => Ok(()),
+        crate::syscall::Forked::Child => {
+            drop(done_w);
+            let mut b = [0u8; 1];
+            while let Err(rustix::io::Errno::INTR) = rustix::io::read(&done_r, &mut b) {}
+            Ok(())
+        }
         crate::syscall::Forked::Parent { pid, pidfd: _ } => {
+            drop(done_r);
             let code = match channel.send(&Msg::InitPid(pid)) {
                 Ok(()) => 0,
                 Err(_) => 1,

@@ -556,7 +556,8 @@ fn mount_by_type(
             // (the kernel refuses to clear nodev/nosuid/... in a user ns).
             let target = open_in_root(root, dest, false)
                 .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-            let keep = locked_flags(&fd_path(&target)) & !opts.clear;
+            let locked = locked_flags(&fd_path(&target));
+            let keep = locked & !opts.clear;
             mount(
                 NONE,
                 fd_path(&target).as_str(),
@@ -564,7 +565,14 @@ fn mount_by_type(
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra | keep,
                 NONE,
             )
-            .map_err(|e| Error::sys("remounting bind mount with its options", e))?;
+            .map_err(|e| match locked & opts.clear {
+                cleared
+                    if e == nix::errno::Errno::EPERM && ctx.new_userns && !cleared.is_empty() =>
+                {
+                    Error::sys(locked_flags_error(cleared), e)
+                }
+                _ => Error::sys("remounting bind mount with its options", e),
+            })?;
         }
         return apply_propagation(root, dest, opts);
     }
@@ -748,6 +756,29 @@ fn apply_propagation(root: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<()
             .map_err(|e| Error::sys("setting mount propagation", e))?;
     }
     Ok(())
+}
+
+/// Why a bind mount in a user namespace cannot lose `cleared`: the kernel
+/// locks the flags of a mount that a less privileged namespace received
+/// from a more privileged one (mount_namespaces(7), "locked mounts").
+fn locked_flags_error(cleared: MsFlags) -> String {
+    let names: Vec<&str> = [
+        (MsFlags::MS_NOSUID, "nosuid"),
+        (MsFlags::MS_NODEV, "nodev"),
+        (MsFlags::MS_NOEXEC, "noexec"),
+        (MsFlags::MS_RDONLY, "ro"),
+        (MsFlags::MS_NOATIME, "noatime"),
+        (MsFlags::MS_NODIRATIME, "nodiratime"),
+        (MsFlags::MS_RELATIME, "relatime"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| cleared.contains(*f))
+    .map(|(_, n)| n)
+    .collect();
+    format!(
+        "options: the source is mounted {} on the host, and in a user namespace the kernel keeps those flags locked on a bind mount of it (a less privileged namespace may not lift a restriction made outside it); drop the option that clears them",
+        names.join(",")
+    )
 }
 
 /// The flags of the mount at `path` that a remount must keep.

@@ -1,0 +1,175 @@
+//! Running as an unprivileged user: runc's `--rootless` rule and the
+//! default state root.
+
+use std::path::PathBuf;
+
+use oci_spec::runtime::Spec;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The `--rootless` setting: whether cgroups hull cannot create are
+/// tolerated (a container without resources then runs without a cgroup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rootless {
+    /// Decided from the caller, as runc decides (see [`Rootless::resolve`]).
+    #[default]
+    Auto,
+    /// Always rootless.
+    True,
+    /// Never: a cgroup that cannot be made is an error.
+    False,
+}
+
+impl std::str::FromStr for Rootless {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Rootless::Auto),
+            "true" => Ok(Rootless::True),
+            "false" => Ok(Rootless::False),
+            _ => Err(format!("--rootless: {s:?} is none of true, false and auto")),
+        }
+    }
+}
+
+impl Rootless {
+    /// runc's shouldUseRootlessCgroupManager: `auto` means rootless for a
+    /// non-root caller, and for root inside a user namespace when `USER`
+    /// names someone else; never under `--systemd-cgroup`.
+    pub fn resolve(self, systemd_cgroup: bool) -> bool {
+        match self {
+            Rootless::True => true,
+            Rootless::False => false,
+            Rootless::Auto if systemd_cgroup => false,
+            Rootless::Auto if !rustix::process::geteuid().is_root() => true,
+            Rootless::Auto if !running_in_userns() => false,
+            Rootless::Auto => std::env::var("USER").is_ok_and(|u| !u.is_empty() && u != "root"),
+        }
+    }
+}
+
+/// runc's default `--root`: `$XDG_RUNTIME_DIR/hull` for a non-root caller
+/// (and for root in a user namespace whose `USER` is not root), else
+/// [`crate::DEFAULT_ROOT`]. Without XDG_RUNTIME_DIR a non-root caller gets
+/// the default too, which it normally cannot write: runc does the same.
+pub fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    match xdg {
+        Some(d) if honor_xdg_runtime_dir() => PathBuf::from(d).join("hull"),
+        _ => PathBuf::from(crate::DEFAULT_ROOT),
+    }
+}
+
+fn honor_xdg_runtime_dir() -> bool {
+    if !rustix::process::geteuid().is_root() {
+        return true;
+    }
+    running_in_userns() && std::env::var("USER").map_or(true, |u| u != "root")
+}
+
+/// Whether hull runs in a user namespace other than the initial one: the
+/// initial namespace maps every id to itself in one line.
+pub(crate) fn running_in_userns() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => !is_identity_map(&m),
+        Err(_) => false,
+    }
+}
+
+fn is_identity_map(map: &str) -> bool {
+    let fields: Vec<&str> = map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
+/// A rootless create found no hierarchy it may write (`cause`): the
+/// container runs without a cgroup, as runc runs it, unless it asks for a
+/// resource, which nothing could then enforce. Device rules are the
+/// exception runc and crun both make: without the privilege to make device
+/// nodes, the container reaches only the host's nodes bound in, with the
+/// user's own access to them.
+pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Result<()> {
+    let resources = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| serde_json::to_value(r).ok());
+    if let Some(Value::Object(fields)) = &resources {
+        for (name, value) in fields {
+            if name == "devices" {
+                continue;
+            }
+            if let Some(path) = first_set(value, format!("linux.resources.{name}")) {
+                return Err(Error::Init(format!(
+                    "{path}: needs a cgroup, and this user may create none ({cause}); remove the limit or delegate a cgroup to the user"
+                )));
+            }
+        }
+        let devices = fields.get("devices").and_then(Value::as_array);
+        if devices.is_some_and(|d| d.len() > 1 || d.first().is_some_and(|r| !is_deny_all(r))) {
+            tracing::warn!("linux.resources.devices: ignored without a cgroup (rootless); the container reaches only the device nodes bound in, with this user's access");
+        }
+    }
+    tracing::debug!("running without a cgroup: {cause}");
+    Ok(())
+}
+
+/// The path of the first value set below `v` (null, empty objects and
+/// empty arrays are unset).
+fn first_set(v: &Value, path: String) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Object(o) => o
+            .iter()
+            .find_map(|(k, v)| first_set(v, format!("{path}.{k}"))),
+        Value::Array(a) if a.is_empty() => None,
+        Value::Array(_) => Some(path),
+        _ => Some(path),
+    }
+}
+
+/// `{"allow": false, "access": "rwm"}` with no type or numbers: what every
+/// default spec starts with, and what the kernel's own checks already give
+/// an unprivileged user.
+fn is_deny_all(rule: &Value) -> bool {
+    rule.get("allow") == Some(&Value::Bool(false))
+        && ["type", "major", "minor"]
+            .iter()
+            .all(|k| rule.get(k).is_none_or(|v| v.is_null() || v == "a"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runc_values() {
+        assert_eq!("auto".parse(), Ok(Rootless::Auto));
+        assert_eq!("true".parse(), Ok(Rootless::True));
+        assert_eq!("false".parse(), Ok(Rootless::False));
+        assert!("yes".parse::<Rootless>().is_err());
+        assert!(Rootless::True.resolve(true));
+        assert!(!Rootless::False.resolve(false));
+        assert!(!Rootless::Auto.resolve(true));
+    }
+
+    #[test]
+    fn resources_needing_a_cgroup() {
+        let set = |j: &str| first_set(&serde_json::from_str(j).unwrap(), "r".into());
+        assert_eq!(set(r#"{"limit": null, "swap": null}"#), None);
+        assert_eq!(set(r#"{"a": {}, "b": []}"#), None);
+        assert_eq!(set(r#"{"a": null, "b": {"c": 5}}"#), Some("r.b.c".into()));
+        assert!(is_deny_all(
+            &serde_json::json!({"allow": false, "access": "rwm"})
+        ));
+        assert!(!is_deny_all(
+            &serde_json::json!({"allow": false, "type": "c", "major": 1})
+        ));
+    }
+
+    #[test]
+    fn identity_map() {
+        assert!(is_identity_map("         0          0 4294967295\n"));
+        assert!(!is_identity_map("         0       1000          1\n"));
+    }
+}
