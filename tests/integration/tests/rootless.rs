@@ -107,6 +107,9 @@ impl User {
             .unwrap();
         assert!(st.success(), "chown");
         fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
+        // A copy of the runtime the user can execute: the checkout may sit
+        // under a directory only root can traverse (root's 0700 home).
+        fs::copy(hull_bin(), base.join("hull")).unwrap();
         Some(User {
             id: format!("rl-{pid}-{n}"),
             name,
@@ -136,7 +139,7 @@ impl User {
         .arg(format!("XDG_RUNTIME_DIR={}", self.xdg.display()))
         .arg(format!("USER={}", self.name))
         .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-        .arg(hull_bin())
+        .arg(self.base.join("hull"))
         .args(args)
         .current_dir(&self.bundle);
         // Files, not pipes: a created container keeps its stdio open.
@@ -145,9 +148,22 @@ impl User {
             self.base.join(format!("io-{n}.out")),
             self.base.join(format!("io-{n}.err")),
         );
-        c.stdout(fs::File::create(&out).unwrap());
-        c.stderr(fs::File::create(&err).unwrap());
-        let st = c.stdin(Stdio::null()).status().unwrap();
+        // A test thread that forked while the copy in `new` was being written
+        // holds its write fd until that child execs: exec then fails with
+        // ETXTBSY (env exits 126), so try again.
+        let mut tries = 0;
+        let st = loop {
+            c.stdout(fs::File::create(&out).unwrap());
+            c.stderr(fs::File::create(&err).unwrap());
+            let st = c.stdin(Stdio::null()).status().unwrap();
+            let busy = st.code() == Some(126)
+                && fs::read_to_string(&err).is_ok_and(|e| e.contains("Text file busy"));
+            if !busy || tries == 50 {
+                break st;
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         Output {
             cmd: format!("(as {}) hull {}", self.name, args.join(" ")),
             code: st.code().unwrap_or(128),
