@@ -299,11 +299,8 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     let root = bind_onto_itself(&rootfs)
         .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
 
-    let mut dev_is_bind = false;
+    let dev_is_bind = dev_is_bind(ctx.spec);
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        if m.destination() == Path::new("/dev") && is_bind(m) {
-            dev_is_bind = true;
-        }
         mount_entry(ctx, &root, m, i).map_err(|e| match e {
             Error::Sys { context, source } => Error::Sys {
                 context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
@@ -312,9 +309,18 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
             other => other,
         })?;
     }
-    if !dev_is_bind {
-        create_default_devices(&root, ctx.new_userns)?;
+    if dev_is_bind {
+        // The nodes there are the source's (often the host's own /dev):
+        // creating any would write into it. runc skips them too.
+        if linux
+            .and_then(|l| l.devices().as_ref())
+            .is_some_and(|d| !d.is_empty())
+        {
+            tracing::warn!("linux.devices: not created, /dev is a bind mount");
+        }
+        return Ok(root);
     }
+    create_default_devices(&root, ctx.new_userns)?;
     for (i, d) in linux
         .and_then(|l| l.devices().as_ref())
         .into_iter()
@@ -325,6 +331,15 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
             .map_err(|e| Error::sys(format!("linux.devices[{i}] ({})", d.path().display()), e))?;
     }
     Ok(root)
+}
+
+/// runc's needsSetupDev, inverted: a bind mount lands on /dev (however the
+/// destination is spelled), so hull must create nothing in it.
+fn dev_is_bind(spec: &Spec) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| is_bind(m) && proc_guard::lexical_clean(m.destination()) == Path::new("/dev"))
 }
 
 /// The rootfs bound onto itself, recursively (so the new root is a mount
@@ -454,11 +469,15 @@ fn ordinary_directory(
     }
 }
 
-/// runc mounts every tmpfs, and whatever goes on /dev, writable, and makes
-/// those asked to be read-only so last ([`remount_read_only_last`]).
+/// runc mounts every tmpfs, and a /dev that is not a bind, writable, and
+/// makes those asked to be read-only so last ([`remount_read_only_last`]).
+/// A bind never: its source is outside the container (maybe the host's
+/// own /dev), and the devices, mount points and console made meanwhile
+/// would land there.
 fn read_only_last(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("tmpfs")
-        || proc_guard::lexical_clean(m.destination()) == Path::new("/dev")
+    !is_bind(m)
+        && (m.typ().as_deref() == Some("tmpfs")
+            || proc_guard::lexical_clean(m.destination()) == Path::new("/dev"))
 }
 
 /// Post-pivot, after the console: the mounts [`read_only_last`] kept
