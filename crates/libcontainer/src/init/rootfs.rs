@@ -492,9 +492,10 @@ pub(crate) fn remount_read_only_last(spec: &Spec) -> Result<()> {
         | MsFlags::MS_STRICTATIME
         | MS_NOSYMFOLLOW;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let Ok(opts) = parse_options(m.options().as_deref().unwrap_or(&[])) else {
-            continue;
-        };
+        // Parsed before, in the mount phase; an error here must not leave
+        // the mount writable.
+        let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
+            .map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
         if !opts.flags.contains(MsFlags::MS_RDONLY) || !read_only_last(m) {
             continue;
         }
@@ -1441,6 +1442,25 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// Options that do not parse are an error in the read-only pass too,
+    /// naming the field, rather than a mount quietly left writable. It
+    /// fails before any mount call, so it runs unprivileged.
+    #[test]
+    fn read_only_last_refuses_options_it_cannot_parse() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["ro", "idmap=uids=0-1-10"]}
+            ]
+        }))
+        .unwrap();
+        let e = remount_read_only_last(&spec).unwrap_err().to_string();
+        assert!(e.contains("mounts[1].options"), "{e}");
     }
 
     #[test]
