@@ -206,6 +206,14 @@ impl ProcfsHandle {
     }
 }
 
+/// The magic link naming `fd` in this process, for the calls that take only
+/// a path: what they reach is exactly the file the fd holds (no path is
+/// looked up again), and the string is short whatever the file's own path.
+pub(crate) fn fd_path(fd: impl std::os::fd::AsFd) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
 /// The init's root directory, opened through /proc/<pid>/root while
 /// `pinned` (a pidfd checked to be the init) holds the process: if it is
 /// still alive afterwards, the pid named the init throughout, so a recycled

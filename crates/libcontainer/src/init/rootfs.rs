@@ -6,10 +6,7 @@
 //! onto the host.
 
 use std::{
-    os::{
-        fd::{AsRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
     path::{Component, Path, PathBuf},
 };
 
@@ -21,6 +18,7 @@ use super::{mount_attr::RecursiveAttrs, proc_guard};
 use crate::{
     error::{Error, Result},
     mount_sources::{self, Slot},
+    procfs_handle::fd_path,
 };
 
 const NONE: Option<&str> = None;
@@ -252,10 +250,6 @@ fn open_in_root_depth(
     Ok(cur)
 }
 
-fn fd_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
 pub(crate) struct RootfsCtx<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
@@ -346,16 +340,25 @@ fn dev_is_bind(spec: &Spec) -> bool {
 /// point pivot_root can take), from the fd the runtime opened: no path is
 /// looked up. Returns the root of the new mount.
 fn bind_onto_itself(rootfs: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    attach_copy(rootfs, rootfs, true)
+}
+
+/// A copy of the mount holding `src` (with its submounts if `recursive`),
+/// rooted at the file the fd names, attached onto `target`; returns the
+/// copy's root.
+fn attach_copy(src: &OwnedFd, target: &OwnedFd, recursive: bool) -> rustix::io::Result<OwnedFd> {
     use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
         | OpenTreeFlags::OPEN_TREE_CLOEXEC
-        | OpenTreeFlags::AT_EMPTY_PATH
-        | OpenTreeFlags::AT_RECURSIVE;
-    let tree = rustix::mount::open_tree(rootfs, "", flags)?;
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = rustix::mount::open_tree(src, "", flags)?;
     rustix::mount::move_mount(
         &tree,
         "",
-        rootfs,
+        target,
         "",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )?;
@@ -1350,21 +1353,7 @@ fn is_null_device(st: &rustix::fs::Stat) -> bool {
 /// or directory the fd names, onto `target`: a bind mount in which no path
 /// is looked up again.
 pub(crate) fn bind_fd(src: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let tree = rustix::mount::open_tree(
-        src,
-        "",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH,
-    )?;
-    rustix::mount::move_mount(
-        &tree,
-        "",
-        target,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
+    attach_copy(src, target, false)?;
     Ok(())
 }
 
