@@ -31,6 +31,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use crate::{
     error::{Error, Result},
     init::{proc_guard, rootfs, PHASE_TIMEOUT},
+    procfs_handle::{open_init_root, read_init_file},
     sync::{Channel, Msg, SyncError},
 };
 
@@ -74,22 +75,18 @@ pub(crate) fn request(ch: &Channel, slot: Slot) -> Result<OwnedFd> {
 }
 
 /// Runtime side: opens what the init asked for (a [`Msg::NeedMountSource`]
-/// number) in the mount namespace of `init` and sends it.
+/// number) in the mount namespace of `init` (held by `init_pidfd`) and
+/// sends it.
 pub(crate) fn answer(
     ch: &Channel,
     init: i32,
+    init_pidfd: &OwnedFd,
     wanted: u32,
     spec: &Spec,
     bundle: &Path,
     rootfs: &Path,
 ) -> Result<()> {
-    let root_path = format!("/proc/{init}/root");
-    let root = rustix::fs::open(
-        root_path.as_str(),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys(format!("opening the container init's root {root_path}"), e))?;
+    let root = open_init_root(init, init_pidfd)?;
     let open_dir = |p: &Path| {
         rustix::fs::openat2(
             &root,
@@ -104,9 +101,7 @@ pub(crate) fn answer(
             open_dir(rootfs).map_err(|e| Error::sys(format!("root.path: opening {rootfs:?}"), e))?
         }
         Slot::RootfsParent => {
-            let mountinfo = format!("/proc/{init}/mountinfo");
-            let info =
-                std::fs::read_to_string(&mountinfo).map_err(|e| Error::path(&mountinfo, e))?;
+            let info = read_init_file(init, init_pidfd, "mountinfo")?;
             let holder = mount_point_of(&info, rootfs);
             open_dir(&holder).map_err(|e| {
                 Error::sys(

@@ -10,16 +10,16 @@
 //! signal, any process of the host.
 
 use std::{
-    os::{
-        fd::{AsFd, AsRawFd, OwnedFd},
-        unix::net::UnixDatagram,
-    },
+    os::{fd::OwnedFd, unix::net::UnixDatagram},
     path::{Path, PathBuf},
 };
 
 use rustix::fs::{FileType, Mode, OFlags};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    procfs_handle::fd_path,
+};
 
 pub(crate) const DIR: &str = "notify";
 pub(crate) const SOCKET: &str = "notify.sock";
@@ -129,7 +129,7 @@ pub(crate) fn bind(state_dir: &Path) -> Result<Option<UnixDatagram>> {
     let _ = rustix::fs::unlinkat(&dir, SOCKET, rustix::fs::AtFlags::empty());
     // Bound through the directory fd: always in the directory opened, and
     // short of sun_path's 108 bytes however long the state root's path.
-    let sock = UnixDatagram::bind(format!("/proc/self/fd/{}/{SOCKET}", dir.as_raw_fd()))
+    let sock = UnixDatagram::bind(format!("{}/{SOCKET}", fd_path(&dir)))
         .map_err(|e| Error::path(&path, e))?;
     make_reachable(&dir, &path)?;
     Ok(Some(sock))
@@ -157,11 +157,7 @@ fn make_reachable(dir: &OwnedFd, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    rustix::fs::chmod(
-        format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()),
-        Mode::from_raw_mode(0o777),
-    )
-    .map_err(|e| Error::path(path, e))
+    rustix::fs::chmod(fd_path(&fd), Mode::from_raw_mode(0o777)).map_err(|e| Error::path(path, e))
 }
 
 /// What of one datagram from the container goes on to the caller: its

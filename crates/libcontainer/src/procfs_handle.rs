@@ -206,12 +206,93 @@ impl ProcfsHandle {
     }
 }
 
+/// The magic link naming `fd` in this process, for the calls that take only
+/// a path: what they reach is exactly the file the fd holds (no path is
+/// looked up again), and the string is short whatever the file's own path.
+pub(crate) fn fd_path(fd: impl std::os::fd::AsFd) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
+}
+
+/// The init's root directory, opened through /proc/<pid>/root while
+/// `pinned` (a pidfd checked to be the init) holds the process: if it is
+/// still alive afterwards, the pid named the init throughout, so a recycled
+/// pid cannot hand us another process's root.
+pub(crate) fn open_init_root(pid: i32, pinned: &OwnedFd) -> crate::error::Result<OwnedFd> {
+    use crate::error::Error;
+    let procfs = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
+    let root = procfs.open_root_of(pid).map_err(|e| {
+        Error::sys(
+            format!("opening /proc/{pid}/root (the container's root)"),
+            e,
+        )
+    })?;
+    ensure_alive(pid, pinned, "its root was opened")?;
+    Ok(root)
+}
+
+/// The init's `/proc/<pid>/<file>`, read from a trusted procfs and checked
+/// (as [`open_init_root`]) to have been the init's.
+pub(crate) fn read_init_file(
+    pid: i32,
+    pinned: &OwnedFd,
+    file: &str,
+) -> crate::error::Result<String> {
+    use crate::error::Error;
+    let procfs = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
+    let text = procfs
+        .read_to_string(ProcBase::Pid(pid), file)
+        .map_err(|e| Error::sys(format!("reading /proc/{pid}/{file}"), e))?;
+    ensure_alive(pid, pinned, &format!("/proc/{pid}/{file} was read"))?;
+    Ok(text)
+}
+
+fn ensure_alive(pid: i32, pinned: &OwnedFd, while_: &str) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if !crate::syscall::pidfd_is_alive(std::os::fd::AsFd::as_fd(pinned))
+        .map_err(|e| Error::sys("checking the container's init", e))?
+    {
+        return Err(Error::Init(format!(
+            "the container's init (pid {pid}) exited while {while_}"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn is_root() -> bool {
         rustix::process::geteuid().is_root()
+    }
+
+    /// The init's files come from its own pid directory, and once the init
+    /// is gone (reaped: its pid may be anyone's) reading them is an error
+    /// naming it.
+    #[test]
+    fn init_files_need_the_init() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let pidfd = rustix::process::pidfd_open(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .unwrap();
+        let status = read_init_file(pid, &pidfd, "status").unwrap();
+        assert!(status.contains(&format!("\nPid:\t{pid}\n")), "{status}");
+        if is_root() {
+            open_init_root(pid, &pidfd).unwrap();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let e = read_init_file(pid, &pidfd, "status")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("{pid}")), "{e}");
     }
 
     #[test]

@@ -20,13 +20,15 @@ use std::{
     fs::File,
     io::{self, ErrorKind},
     os::{
-        fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
+        fd::{AsFd, BorrowedFd, OwnedFd},
         unix::{ffi::OsStrExt, net::UnixStream},
     },
     path::Path,
 };
 
 use rustix::fs::{FileType, Mode, OFlags};
+
+use crate::procfs_handle::fd_path;
 
 /// Whether a written file must be on disk before it replaces the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +291,7 @@ pub(crate) fn connect_socket(path: &Path) -> io::Result<OwnedFd> {
         _ => return Err(io::Error::new(ErrorKind::InvalidInput, "not a socket")),
     }
     // connect(2) through the magic link reaches exactly the inode opened.
-    let s = UnixStream::connect(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    let s = UnixStream::connect(fd_path(&fd))?;
     Ok(OwnedFd::from(s))
 }
 

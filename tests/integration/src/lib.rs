@@ -1039,7 +1039,13 @@ impl Runtime {
     /// Create a network namespace `hull-test-<pid>-<n>` with `ip netns add`
     /// (deleted on Drop); returns its path.
     pub fn netns(&self) -> PathBuf {
-        let name = format!("hull-test-{}-{}", std::process::id(), self.next());
+        // The process-wide counter: tests running at once in one binary
+        // each have a Runtime whose own counter starts at 0.
+        let name = format!(
+            "hull-test-{}-n{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         let st = Command::new("ip")
             .args(["netns", "add", &name])
             .status()

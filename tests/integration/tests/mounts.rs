@@ -1019,3 +1019,85 @@ fn rootfs_under_a_private_dir_in_a_user_namespace() {
         assert_eq!(v[1]["uid"]["effective"], 0, "{}", v[1]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// A bind mount on /dev
+// ---------------------------------------------------------------------------
+
+/// Each entry of `dir`: name, inode, mode, owner, device number.
+fn dir_snapshot(dir: &Path) -> Vec<(String, u64, u32, u32, u32, u64)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                m.ino(),
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.rdev(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A `ro` bind on /dev stays read-only while the container is set up, and
+/// hull creates nothing in it (neither its default devices nor
+/// linux.devices, as runc), however the destination is spelled: its
+/// source stands in for the host's /dev here, and must come out untouched.
+#[test]
+fn read_only_bind_on_dev_is_never_written() {
+    require_root!();
+    let rt = Runtime::new("dev_bind_ro");
+    for dest in ["/dev", "/dev/"] {
+        let mut b = rt.bundle();
+        let fake = b.host_dir("hostdev");
+        let null = std::ffi::CString::new(fake.join("null").to_str().unwrap()).unwrap();
+        // SAFETY: a C string path; makes the stand-in's /dev/null (1:3).
+        let r = unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o620, libc::makedev(1, 3)) };
+        assert_eq!(r, 0, "mknod: {}", std::io::Error::last_os_error());
+        chown(fake.join("null"), Some(7), Some(7)).unwrap();
+        fs::write(fake.join("marker"), "host").unwrap();
+        let before = dir_snapshot(&fake);
+
+        let mounts = b.spec["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+        b.add_mount(json!({"destination": dest, "type": "bind", "source": fake, "options": ["rbind", "ro"]}));
+        b.linux()["devices"] = json!([
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438, "uid": 0, "gid": 0},
+            {"path": "/dev/hull-extra", "type": "c", "major": 1, "minor": 5, "fileMode": 438},
+        ]);
+        b.args(&[
+            "sh",
+            "-c",
+            "hull-probe write /dev/new x; hull-probe stat /dev/hull-extra; hull-probe report",
+        ]);
+        let o = rt.run(&b);
+        o.ok();
+        assert_eq!(
+            dir_snapshot(&fake),
+            before,
+            "{dest}: the bind source was written to"
+        );
+        let v = o.json_all();
+        assert_eq!(v.len(), 3, "{o}");
+        assert_eq!(
+            v[0]["errno"], EROFS,
+            "{dest}: /dev must be read-only: {}",
+            v[0]
+        );
+        assert_eq!(
+            v[1]["stat"]["/dev/hull-extra"]["errno"],
+            libc::ENOENT as i64,
+            "{dest}: linux.devices is not created in a bound /dev: {}",
+            v[1]
+        );
+        let m = report_mounts(&v[2]);
+        let dev = find_mount(&m, "/dev").expect("/dev mounted");
+        assert!(dev.has_opt("ro"), "{dest}: {dev:?}");
+    }
+}

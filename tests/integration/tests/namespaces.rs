@@ -263,6 +263,42 @@ fn join_network_namespace_by_path() {
     assert_ne!(r["namespaces"]["net"], host_ns("net").as_str());
 }
 
+/// Joining a namespace by path with a new pid namespace takes a second
+/// fork, whose middle process reports the init's pid while the init goes
+/// on to ask for its mount sources on the same channel: the init must wait
+/// for the pid to be sent, or the runtime sees its request first. Many
+/// rounds, since the order was a race.
+#[test]
+fn joined_namespace_with_new_pid_namespace_creates_every_time() {
+    require_root!();
+    let rt = Runtime::new("ns_join_pid_race");
+    let path = rt.netns();
+    let ino = std::fs::metadata(&path).unwrap().ino();
+    for round in 0..50 {
+        let mut b = rt.bundle();
+        b.set_namespace("network", Some(path.to_str().unwrap()));
+        assert!(
+            b.namespace_types().iter().any(|t| t == "pid")
+                && b.namespace_types().iter().any(|t| t == "mount"),
+            "the base spec must have new pid and mount namespaces"
+        );
+        let o = rt.run(&b);
+        assert!(o.success(), "round {round}: {o}");
+        let r = o.json();
+        assert_eq!(
+            r["namespaces"]["net"],
+            format!("net:[{ino}]"),
+            "round {round}"
+        );
+        assert_ne!(
+            r["namespaces"]["pid"],
+            host_ns("pid").as_str(),
+            "round {round}"
+        );
+        assert_eq!(r["pid"], 1, "round {round}: {r}");
+    }
+}
+
 #[test]
 fn join_namespaces_of_running_container() {
     require_root!();

@@ -408,9 +408,17 @@ impl ContainerBuilder {
         crate::fault::point("init-pid");
 
         // The init asks for the rootfs and each bind source as it mounts.
+        let init_pidfd = if plan.fork_for_pid {
+            cleanup.init.as_ref()
+        } else {
+            cleanup.child.as_ref().map(|(_, fd)| fd)
+        }
+        .ok_or_else(|| Error::Init("the container init's pidfd is missing".into()))?;
         let mut mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
         while let Msg::NeedMountSource(wanted) = mounted {
-            crate::mount_sources::answer(&parent_ch, init_pid, wanted, spec, bundle, &rootfs)?;
+            crate::mount_sources::answer(
+                &parent_ch, init_pid, init_pidfd, wanted, spec, bundle, &rootfs,
+            )?;
             mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
         }
         match mounted {

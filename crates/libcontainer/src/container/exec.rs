@@ -16,7 +16,7 @@ use crate::{
     executor::{DefaultExecutor, Executor},
     init::{self, PHASE_TIMEOUT},
     namespaces,
-    procfs_handle::{ProcBase, ProcfsHandle},
+    procfs_handle::{open_init_root, ProcBase, ProcfsHandle},
     spawn::{self, Side},
     state::Status,
     sync::{Channel, Msg},
@@ -433,28 +433,6 @@ struct ExecChild<'a> {
     /// The container's pid namespace, entered by the child (after its user
     /// namespace) with one more fork, when hull could not enter it itself.
     pid_ns: Option<&'a OwnedFd>,
-}
-
-/// The init's root directory, opened through /proc/<pid>/root while
-/// `pinned` (a pidfd checked to be the init) holds the process: if it is
-/// still alive afterwards, the pid named the init throughout, so a recycled
-/// pid cannot hand us another process's root.
-fn open_init_root(pid: i32, pinned: &OwnedFd) -> Result<OwnedFd> {
-    let procfs = ProcfsHandle::mounted().map_err(|e| Error::sys("opening /proc", e))?;
-    let root = procfs.open_root_of(pid).map_err(|e| {
-        Error::sys(
-            format!("opening /proc/{pid}/root (the container's root)"),
-            e,
-        )
-    })?;
-    if !crate::syscall::pidfd_is_alive(pinned.as_fd())
-        .map_err(|e| Error::sys("checking the container's init", e))?
-    {
-        return Err(Error::Init(format!(
-            "the container's init (pid {pid}) exited while exec was entering its root"
-        )));
-    }
-    Ok(root)
 }
 
 fn exec_child(a: &ExecChild) -> ! {

@@ -406,9 +406,15 @@ pub(crate) fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
     {
         crate::syscall::Forked::Child => {
             drop(done_w);
-            let mut b = [0u8; 1];
-            while let Err(rustix::io::Errno::INTR) = rustix::io::read(&done_r, &mut b) {}
-            Ok(())
+            // Bounded like every other wait of create: the middle process
+            // exits right after one send, so EOF comes at once.
+            match crate::sync::readable_within(&done_r, PHASE_TIMEOUT) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::Init(
+                    "timed out waiting for the init's pid to be reported".into(),
+                )),
+                Err(e) => Err(Error::sys("waiting for the init's pid to be reported", e)),
+            }
         }
         crate::syscall::Forked::Parent { pid, pidfd: _ } => {
             drop(done_r);

@@ -15,11 +15,13 @@
 //! to the container.
 
 use std::{
-    os::fd::{AsRawFd, BorrowedFd, OwnedFd},
+    os::fd::{BorrowedFd, OwnedFd},
     path::{Component, Path, PathBuf},
 };
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::procfs_handle::fd_path;
 
 /// The files below /proc a mount may cover: those lxcfs provides.
 const PROC_FILES: &[&str] = &[
@@ -106,7 +108,7 @@ pub(crate) fn destination_issue(
 /// path inside the container, and whether it lies on a procfs.
 pub(crate) fn resolved(rootfs: &Path, target: &OwnedFd) -> std::io::Result<(PathBuf, bool)> {
     let on_procfs = rustix::fs::fstatfs(target)?.f_type == rustix::fs::PROC_SUPER_MAGIC;
-    let host = std::fs::read_link(format!("/proc/self/fd/{}", target.as_raw_fd()))?;
+    let host = std::fs::read_link(fd_path(target))?;
     let inner = host
         .strip_prefix(rootfs)
         .map(|rest| Path::new("/").join(rest))

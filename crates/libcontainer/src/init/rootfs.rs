@@ -6,10 +6,7 @@
 //! onto the host.
 
 use std::{
-    os::{
-        fd::{AsRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
     path::{Component, Path, PathBuf},
 };
 
@@ -21,6 +18,7 @@ use super::{mount_attr::RecursiveAttrs, proc_guard};
 use crate::{
     error::{Error, Result},
     mount_sources::{self, Slot},
+    procfs_handle::fd_path,
 };
 
 const NONE: Option<&str> = None;
@@ -252,10 +250,6 @@ fn open_in_root_depth(
     Ok(cur)
 }
 
-fn fd_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
 pub(crate) struct RootfsCtx<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
@@ -299,11 +293,8 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     let root = bind_onto_itself(&rootfs)
         .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
 
-    let mut dev_is_bind = false;
+    let dev_is_bind = dev_is_bind(ctx.spec);
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        if m.destination() == Path::new("/dev") && is_bind(m) {
-            dev_is_bind = true;
-        }
         mount_entry(ctx, &root, m, i).map_err(|e| match e {
             Error::Sys { context, source } => Error::Sys {
                 context: format!("mounts[{i}] ({}): {context}", m.destination().display()),
@@ -312,9 +303,18 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
             other => other,
         })?;
     }
-    if !dev_is_bind {
-        create_default_devices(&root, ctx.new_userns)?;
+    if dev_is_bind {
+        // The nodes there are the source's (often the host's own /dev):
+        // creating any would write into it. runc skips them too.
+        if linux
+            .and_then(|l| l.devices().as_ref())
+            .is_some_and(|d| !d.is_empty())
+        {
+            tracing::warn!("linux.devices: not created, /dev is a bind mount");
+        }
+        return Ok(root);
     }
+    create_default_devices(&root, ctx.new_userns)?;
     for (i, d) in linux
         .and_then(|l| l.devices().as_ref())
         .into_iter()
@@ -327,20 +327,38 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     Ok(root)
 }
 
+/// runc's needsSetupDev, inverted: a bind mount lands on /dev (however the
+/// destination is spelled), so hull must create nothing in it.
+fn dev_is_bind(spec: &Spec) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| is_bind(m) && proc_guard::lexical_clean(m.destination()) == Path::new("/dev"))
+}
+
 /// The rootfs bound onto itself, recursively (so the new root is a mount
 /// point pivot_root can take), from the fd the runtime opened: no path is
 /// looked up. Returns the root of the new mount.
 fn bind_onto_itself(rootfs: &OwnedFd) -> rustix::io::Result<OwnedFd> {
+    attach_copy(rootfs, rootfs, true)
+}
+
+/// A copy of the mount holding `src` (with its submounts if `recursive`),
+/// rooted at the file the fd names, attached onto `target`; returns the
+/// copy's root.
+fn attach_copy(src: &OwnedFd, target: &OwnedFd, recursive: bool) -> rustix::io::Result<OwnedFd> {
     use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
         | OpenTreeFlags::OPEN_TREE_CLOEXEC
-        | OpenTreeFlags::AT_EMPTY_PATH
-        | OpenTreeFlags::AT_RECURSIVE;
-    let tree = rustix::mount::open_tree(rootfs, "", flags)?;
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    let tree = rustix::mount::open_tree(src, "", flags)?;
     rustix::mount::move_mount(
         &tree,
         "",
-        rootfs,
+        target,
         "",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )?;
@@ -454,11 +472,15 @@ fn ordinary_directory(
     }
 }
 
-/// runc mounts every tmpfs, and whatever goes on /dev, writable, and makes
-/// those asked to be read-only so last ([`remount_read_only_last`]).
+/// runc mounts every tmpfs, and a /dev that is not a bind, writable, and
+/// makes those asked to be read-only so last ([`remount_read_only_last`]).
+/// A bind never: its source is outside the container (maybe the host's
+/// own /dev), and the devices, mount points and console made meanwhile
+/// would land there.
 fn read_only_last(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("tmpfs")
-        || proc_guard::lexical_clean(m.destination()) == Path::new("/dev")
+    !is_bind(m)
+        && (m.typ().as_deref() == Some("tmpfs")
+            || proc_guard::lexical_clean(m.destination()) == Path::new("/dev"))
 }
 
 /// Post-pivot, after the console: the mounts [`read_only_last`] kept
@@ -473,9 +495,10 @@ pub(crate) fn remount_read_only_last(spec: &Spec) -> Result<()> {
         | MsFlags::MS_STRICTATIME
         | MS_NOSYMFOLLOW;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let Ok(opts) = parse_options(m.options().as_deref().unwrap_or(&[])) else {
-            continue;
-        };
+        // Parsed before, in the mount phase; an error here must not leave
+        // the mount writable.
+        let opts = parse_options(m.options().as_deref().unwrap_or(&[]))
+            .map_err(|r| Error::Init(format!("mounts[{i}].options: {r}")))?;
         if !opts.flags.contains(MsFlags::MS_RDONLY) || !read_only_last(m) {
             continue;
         }
@@ -1330,21 +1353,7 @@ fn is_null_device(st: &rustix::fs::Stat) -> bool {
 /// or directory the fd names, onto `target`: a bind mount in which no path
 /// is looked up again.
 pub(crate) fn bind_fd(src: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let tree = rustix::mount::open_tree(
-        src,
-        "",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH,
-    )?;
-    rustix::mount::move_mount(
-        &tree,
-        "",
-        target,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
+    attach_copy(src, target, false)?;
     Ok(())
 }
 
@@ -1422,6 +1431,25 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// Options that do not parse are an error in the read-only pass too,
+    /// naming the field, rather than a mount quietly left writable. It
+    /// fails before any mount call, so it runs unprivileged.
+    #[test]
+    fn read_only_last_refuses_options_it_cannot_parse() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                 "options": ["ro", "idmap=uids=0-1-10"]}
+            ]
+        }))
+        .unwrap();
+        let e = remount_read_only_last(&spec).unwrap_err().to_string();
+        assert!(e.contains("mounts[1].options"), "{e}");
     }
 
     #[test]
