@@ -157,6 +157,17 @@ pub(crate) fn is_bind(m: &Mount) -> bool {
 
 /// Opens (creating if needed) `dest` inside the rootfs without ever leaving
 /// it: every lookup is confined to `root` by RESOLVE_IN_ROOT.
+/// A readable directory fd for what the O_PATH `fd` names: mkdirat,
+/// mknodat and reading entries need one.
+fn reopen_dir(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        fd,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 pub(crate) fn open_in_root(
     root: &OwnedFd,
     dest: &Path,
@@ -634,13 +645,8 @@ fn mount_by_type(
             )));
         }
         Some(
-            rustix::fs::openat(
-                &target,
-                ".",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| Error::sys(format!("opening {dest:?} for tmpcopyup"), e))?,
+            reopen_dir(&target)
+                .map_err(|e| Error::sys(format!("opening {dest:?} for tmpcopyup"), e))?,
         )
     } else {
         None
@@ -666,13 +672,7 @@ fn mount_by_type(
     if let Some(below) = below {
         let top = open_in_root(root, dest, false)
             .map_err(|e| Error::sys(format!("resolving destination {dest:?}"), e))?;
-        let top = rustix::fs::openat(
-            &top,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::sys("opening the new tmpfs", e))?;
+        let top = reopen_dir(&top).map_err(|e| Error::sys("opening the new tmpfs", e))?;
         copy_tree(&below, &top, 0)
             .map_err(|e| Error::sys(format!("tmpcopyup into {dest:?}"), e))?;
     }
@@ -1030,13 +1030,7 @@ fn create_default_devices(root: &OwnedFd, userns: bool) -> Result<()> {
     }
     let dev = open_in_root(root, Path::new("/dev"), false)
         .map_err(|e| Error::sys("opening /dev in rootfs", e))?;
-    let dev = rustix::fs::openat(
-        &dev,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys("opening /dev", e))?;
+    let dev = reopen_dir(&dev).map_err(|e| Error::sys("opening /dev", e))?;
     let links = [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -1097,12 +1091,7 @@ fn make_node(
         .file_name()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
     let pfd = open_in_root(root, parent, false)?;
-    let dir = rustix::fs::openat(
-        &pfd,
-        ".",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let dir = reopen_dir(&pfd)?;
     if userns {
         // mknod is not allowed in a user namespace: bind the host's node
         // onto an empty file instead, as runc does.
