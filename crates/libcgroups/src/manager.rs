@@ -414,7 +414,17 @@ impl Manager {
                 (true, false) => "cgroup.procs",
                 (false, _) => "tasks",
             };
-            fs::try_write(&h.dir, file, &pid.to_string()).map_err(|e| {
+            let written = fs::try_write(&h.dir, file, &pid.to_string());
+            if let (Err(e), Some(u)) = (&written, &self.handle.systemd) {
+                // A user manager's scope, from outside the user's
+                // delegation: its manager moves the process (asking PID 1
+                // when it may not either).
+                if u.user && (fs::is_errno(e, libc::EACCES) || fs::is_errno(e, libc::EPERM)) {
+                    systemd::attach(u, pid)?;
+                    continue;
+                }
+            }
+            written.map_err(|e| {
                 let ctx = if fs::is_errno(&e, libc::ENOSPC) && h.has("cpuset") {
                     format!("adding pid {pid} (cpuset.cpus or cpuset.mems of the cgroup is empty)")
                 } else {

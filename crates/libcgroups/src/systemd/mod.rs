@@ -254,6 +254,22 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Moves `pid` into the started unit's cgroup through its manager
+/// (AttachProcessesToUnit, systemd 238+): a user manager that may not move
+/// a process of its user itself asks PID 1 to.
+pub(crate) fn attach(u: &SystemdUnit, pid: i32) -> Result<()> {
+    let ctx = format!("adding pid {pid} to systemd unit {}", u.unit);
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut w = Writer::new();
+    w.str(&u.unit);
+    w.str("");
+    w.array(4, |w| w.u32(pid as u32));
+    let call = manager_call("AttachProcessesToUnit", "ssau", w.into_bytes());
+    with_conn(&ctx, u.user, deadline, |c| {
+        c.call(&call, deadline, "attaching the process").map(|_| ())
+    })
+}
+
 /// Sets the unit properties for `r` (runtime only, like runc).
 pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
     let ctx = format!("setting properties of systemd unit {}", u.unit);
