@@ -780,7 +780,8 @@ fn checkpoint_refused_rootless() {
     s["process"]["args"] = json!(["hull-probe", "sleep", "600"]);
     u.write_spec(&s);
     u.hull(&["run", "-d", &u.id]).ok();
-    let images = u.base.join("images");
+    // In a directory of the user's: only the missing privilege stops it.
+    let images = u.bundle.join("images");
     let out = u.hull(&[
         "checkpoint",
         "--image-path",
