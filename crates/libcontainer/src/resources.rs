@@ -69,7 +69,7 @@ pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
 /// so, see `spec::warnings`).
 pub(crate) fn applied(spec: &Spec) -> Option<LinuxResources> {
     let mut res = effective(spec)?;
-    if !crate::rootless::can_enforce_devices() {
+    if crate::rootless::device_rules() != crate::rootless::DeviceRules::Enforced {
         res.set_devices(None);
     }
     Some(res)

@@ -209,9 +209,8 @@ pub(crate) struct HostSupport {
     pub bounding: Option<HashSet<String>>,
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
-    /// Whether hull may set up device rules (see
-    /// [`crate::rootless::can_enforce_devices`]).
-    pub devices_enforceable: bool,
+    /// What becomes of device rules here.
+    pub devices: crate::rootless::DeviceRules,
     /// hull's own id ranges (inside start, count) for uids and gids when
     /// it runs in a user namespace.
     pub runtime_maps: Option<(Vec<(u64, u64)>, Vec<(u64, u64)>)>,
@@ -237,7 +236,7 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
-            devices_enforceable: crate::rootless::can_enforce_devices(),
+            devices: crate::rootless::device_rules(),
             runtime_maps: crate::userns::runtime_maps(),
         }
     }
@@ -249,7 +248,7 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
-            devices_enforceable: true,
+            devices: crate::rootless::DeviceRules::Enforced,
             runtime_maps: None,
         }
     }
@@ -343,14 +342,15 @@ pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
     out
 }
 
-/// Device rules where hull cannot set them up (it runs unprivileged or in
-/// a user namespace): dropped, as runc and crun drop them. The container
-/// cannot get more device access than hull's own user has: the kernel
-/// refuses it mknod (CAP_MKNOD counts only in the initial user namespace),
-/// and a host node bound in opens only with that user's permissions (an
-/// unmapped owner gives the container's root no override).
+/// Device rules where hull cannot set them up and nothing is lost
+/// ([`crate::rootless::DeviceRules::Dropped`]): dropped, as runc and crun
+/// drop them. The container cannot get more device access than hull's own
+/// user has: the kernel refuses it mknod (CAP_MKNOD counts only in the
+/// initial user namespace), and a host node bound in opens only with that
+/// user's permissions (an unmapped owner gives the container's root no
+/// override).
 fn device_rules_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
-    if host.devices_enforceable {
+    if host.devices != crate::rootless::DeviceRules::Dropped {
         return None;
     }
     let rules = crate::resources::effective(spec)
@@ -569,6 +569,17 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     "not namespaced: it would change the host's value",
                 ),
             }
+        }
+        let rules = crate::resources::effective(spec)
+            .and_then(|r| r.devices().clone())
+            .unwrap_or_default();
+        if host.devices == crate::rootless::DeviceRules::Unenforceable
+            && libcgroups::device_rules_restrict(&rules)
+        {
+            is.push(
+                "linux.resources.devices",
+                "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there), and this one maps the host's root, whose access to device nodes the container's root would have: remove the rules, or run hull outside a user namespace or in one that does not map root",
+            );
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.unsupported(
@@ -947,7 +958,7 @@ mod tests {
     #[test]
     fn device_rules_hull_cannot_set_up_are_dropped_with_a_warning() {
         let host = HostSupport {
-            devices_enforceable: false,
+            devices: crate::rootless::DeviceRules::Dropped,
             ..HostSupport::none()
         };
         let spec = |linux: &str| {
@@ -981,6 +992,18 @@ mod tests {
         .is_empty());
         // Where hull can set them up they are enforced, without a warning.
         assert!(warned(deny_all, &HostSupport::none()).is_empty());
+        // In a user namespace mapping the host's root they are an error.
+        let root_mapped = HostSupport {
+            devices: crate::rootless::DeviceRules::Unenforceable,
+            ..HostSupport::none()
+        };
+        match validate(&spec(deny_all), &root_mapped, Path::new("config.json")) {
+            Err(SpecError::Invalid { issues, .. }) => {
+                assert_eq!(issues[0].field, "linux.resources.devices")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(validate(&spec("{}"), &root_mapped, Path::new("config.json")).is_ok());
     }
 
     #[test]
