@@ -154,6 +154,7 @@ class Bench:
         self.bundles = {}
         self.summary = {"ops": {}, "rss": {}, "scaling": {}, "notes": [], "failures": {}}
         self.mounted = False
+        self.rl = None  # the rootless user: (name, uid, gid), made on demand
 
     # -- setup / teardown -------------------------------------------------
 
@@ -305,6 +306,56 @@ class Bench:
             self.bundles[key] = d
         return self.bundles[key]
 
+    # -- rootless: an unprivileged user made for the run ---------------------
+
+    def rootless_user(self):
+        """A user of our own (useradd; removed at cleanup) with a state
+        root per runtime it owns: rootless runs go through setpriv."""
+        if self.rl is None:
+            name = f"hb{os.getpid() % 100000}"
+            subprocess.run(["useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name], check=True,
+                           stdout=subprocess.DEVNULL)
+            uid = int(subprocess.run(["id", "-u", name], capture_output=True, text=True, check=True).stdout)
+            gid = int(subprocess.run(["id", "-g", name], capture_output=True, text=True, check=True).stdout)
+            self.rl = (name, uid, gid)
+            for rt in RUNTIMES:
+                d = self.rl_root(rt)
+                os.makedirs(d, mode=0o700)
+                os.chown(d, uid, gid)
+        return self.rl
+
+    def rl_root(self, rt):
+        return os.path.join(self.work, "root-rootless", rt)
+
+    def rl_cmd(self, rt, *args):
+        """rt as the rootless user, with its own root (setpriv costs the
+        same for every runtime)."""
+        name, uid, gid = self.rootless_user()
+        return ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--init-groups", "env",
+                f"XDG_RUNTIME_DIR={os.path.dirname(self.rl_root(rt))}", f"USER={name}",
+                self.bins[rt], "--root", self.rl_root(rt), *args]
+
+    def rl_bundle(self, rt, name, args=("/bin/true",)):
+        """runc spec --rootless's changes to the bundle: a user namespace
+        mapping the user to root, no cgroup (no resources, no
+        cgroupsPath: v1 gives the user none), no gid= mount option."""
+        key = (rt, "rootless-" + name)
+        if key not in self.bundles:
+            _, uid, gid = self.rootless_user()
+            c = self.config(rt, name, args)
+            c["linux"]["namespaces"].append({"type": "user"})
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+            del c["linux"]["resources"], c["linux"]["cgroupsPath"]
+            for m in c["mounts"]:
+                m["options"] = [o for o in m.get("options", []) if not o.startswith("gid=")]
+            d = os.path.join(self.work, "bundles-rootless", rt, name)
+            os.makedirs(d)
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(c, f, indent=1)
+            self.bundles[key] = d
+        return self.bundles[key]
+
     def call(self, cmd, check=False, timeout=120):
         """Run a runtime command from the orchestrator: stdio never a pipe
         (a detached container would hold it open), stderr to the log."""
@@ -350,6 +401,22 @@ class Bench:
                         print(f"  {rt}: deleted {n} leftover container(s) in {root}")
                 except Exception as e:  # noqa: BLE001
                     print(f"  {rt}: delete failed in {root}: {e}")
+        if self.rl is not None:
+            name, uid, _ = self.rl
+            for rt in RUNTIMES:
+                root = self.rl_root(rt)
+                for i in (os.listdir(root) if os.path.isdir(root) else []):
+                    self.call(self.rl_cmd(rt, "delete", "--force", i))
+            # Only this user's processes: it exists for this run alone.
+            for pid in [d for d in os.listdir("/proc") if d.isdigit()]:
+                try:
+                    if os.stat(f"/proc/{pid}").st_uid == uid:
+                        os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+            reap()
+            subprocess.run(["userdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.rl = None
         self.remove_cgroups()
         reap()
         if self.mounted:
@@ -514,6 +581,11 @@ class Bench:
         if self.wanted("run"):
             self.run_op("run", lambda rt: (q(R(rt, "run", "--bundle", self.bundle(rt, "true"), "c-run")),
                                            self.p(rt, f"{rm(rt, 'c-run')}; true")))
+        if self.wanted("run-rootless"):
+            # As an unprivileged user (runc spec --rootless bundles, no cgroup).
+            self.run_op("run-rootless",
+                        lambda rt: (q(self.rl_cmd(rt, "run", "--bundle", self.rl_bundle(rt, "true"), "c-rl")),
+                                    self.p(rt, f"{q(self.rl_cmd(rt, 'delete', '--force', 'c-rl'))}; true")))
         if self.wanted("create"):
             self.run_op("create",
                         lambda rt: (q(R(rt, "create", "--bundle", self.bundle(rt, "true"), "c-create")),
@@ -848,7 +920,7 @@ def main():
         reap_exec(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="few runs, small list scaling (smoke test)")
-    ap.add_argument("--only", help="comma-separated op name prefixes (run,create,start,state,exec,kill,delete,"
+    ap.add_argument("--only", help="comma-separated op name prefixes (run,run-rootless,create,start,state,exec,kill,delete,"
                                    "delete-force,run-20,mounts,seccomp,list)")
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     ap.add_argument("--profile", action="store_true",

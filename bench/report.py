@@ -8,6 +8,7 @@ RT = ["hull", "crun", "runc"]
 TARGETS = {"run": 0.8, "create": 0.8, "exec": 0.8, "start": 1.0, "state": 1.0, "delete-force": 1.0}
 LABELS = {
     "run": "`run` /bin/true (foreground)",
+    "run-rootless": "`run` /bin/true as an unprivileged user (rootless, no cgroup)",
     "create": "`create` (detached)",
     "start": "`start` (created → running)",
     "state": "`state` (running container)",
@@ -87,7 +88,7 @@ def write(s, path):
       "bound on hull/crun.\n")
     w("| operation | hull | crun | runc | hull/crun | hull/runc | target hull/crun | pass |")
     w("|---|--:|--:|--:|--:|--:|--:|:-:|")
-    rows = ["run", "create", "start", "state", "exec", "kill", "delete", "kill+delete", "delete-force",
+    rows = ["run", "run-rootless", "create", "start", "state", "exec", "kill", "delete", "kill+delete", "delete-force",
             "run-20-concurrent", "run-20-sequential"]
     kd = None
     if "kill" in ops and "delete" in ops:

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Real clients drive hull: installs podman/containerd if missing, builds hull
-# if missing, runs tests/clients/podman.sh and containerd.sh against it, and
-# the runc CLI compatibility table. Root only.
+# if missing, runs tests/clients/podman.sh, podman-rootless.sh (podman as an
+# unprivileged user) and containerd.sh against it, and the runc CLI
+# compatibility table. Root only.
 #
 #   bash tests/clients/ci.sh
 #   RUNTIME=/path/to/hull bash tests/clients/ci.sh   # use this binary, build nothing
 #   BASELINE=1 bash tests/clients/ci.sh              # first run both suites with runc too
 #   CLI_COMPAT_STRICT=1 bash tests/clients/ci.sh     # a missing runc flag fails the run
 #
-# The last line is "clients: N passed, M failed" (podman + containerd checks,
+# The last line is "clients: N passed, M failed" (podman, rootless podman and containerd checks,
 # and the CLI table when strict); the exit code is non-zero when M > 0.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +25,7 @@ command -v conmon >/dev/null 2>&1 || need+=(conmon)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v containerd-shim-runc-v2 >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 if [ ${#need[@]} -gt 0 ]; then
@@ -74,12 +76,12 @@ suite() {
 
 status=0
 if [ "${BASELINE:-0}" = 1 ] && command -v runc >/dev/null 2>&1; then
-    for s in podman containerd; do
+    for s in podman podman-rootless containerd; do
         RUNTIME=$(command -v runc) suite "$s-runc" "$HERE/$s.sh" RUNTIME="$(command -v runc)" || true
     done
 fi
 
-for s in podman containerd; do
+for s in podman podman-rootless containerd; do
     SUITE_PASS=0
     SUITE_FAIL=0
     if suite "$s" "$HERE/$s.sh"; then :; else

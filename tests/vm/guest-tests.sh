@@ -373,6 +373,10 @@ else
     no_leftovers "criu"
 fi
 
+# --- rootless: a delegated subtree (tests/vm/rootless.sh) --------------------------
+. "$HERE/rootless.sh"
+rootless_delegated
+
 # --- summary ----------------------------------------------------------------------
 "$HULL" --root "$STATE" list 2>/dev/null | grep -q vm- && echo "note: containers left in $STATE"
 rm -rf "$WORK"

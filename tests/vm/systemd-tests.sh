@@ -246,6 +246,10 @@ check "unit taken: first still created" "$(status sd-one)" created
 hull delete --force sd-one
 scope_gone "unit taken" "$P-same.scope"
 
+# --- rootless: the user's systemd (tests/vm/rootless.sh) ---------------------------
+. "$HERE/rootless.sh"
+rootless_systemd
+
 # --- summary ----------------------------------------------------------------------
 "$HULL" --root "$STATE" list 2>/dev/null | grep -q sd- && echo "note: containers left in $STATE"
 rm -rf "$WORK"

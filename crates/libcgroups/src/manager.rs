@@ -35,6 +35,10 @@ pub struct CgroupHandle {
     /// `created` is empty everywhere: systemd makes and removes the dirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd: Option<SystemdUnit>,
+    /// Rootless: mount points of the hierarchies left out because this user
+    /// may not create the cgroup there ([`Manager::create_rootless`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<PathBuf>,
 }
 
 /// The container's directory in one hierarchy.
@@ -120,10 +124,24 @@ impl Manager {
     /// whatever it created.
     pub fn create(opts: &CgroupOptions) -> Result<Manager> {
         let view = SystemView::load()?;
-        Self::create_in(&view, opts)
+        Self::create_in(&view, opts, false)
     }
 
-    pub(crate) fn create_in(view: &SystemView, opts: &CgroupOptions) -> Result<Manager> {
+    /// [`Manager::create`] for a rootless caller, with runc's rule for a
+    /// partly writable host: a hierarchy where this user may not create the
+    /// cgroup (EACCES, EPERM, EROFS) is left out and recorded in
+    /// [`CgroupHandle::denied`]; a resource whose controller is there is
+    /// then an error naming it. With no hierarchy left, the first refusal.
+    pub fn create_rootless(opts: &CgroupOptions) -> Result<Manager> {
+        let view = SystemView::load()?;
+        Self::create_in(&view, opts, true)
+    }
+
+    pub(crate) fn create_in(
+        view: &SystemView,
+        opts: &CgroupOptions,
+        skip_denied: bool,
+    ) -> Result<Manager> {
         let resolved = resolve(opts.cgroups_path, opts.container_id)?;
         let comps = resolved.components();
 
@@ -160,10 +178,20 @@ impl Manager {
             path: primary,
             hierarchies: Vec::with_capacity(plans.len()),
             systemd: None,
+            denied: Vec::new(),
         };
+        let mut first_denied = None;
         for (h, base, _) in &plans {
             let mut created = Vec::new();
             let res = mkdir_levels(base, comps, &mut created);
+            if skip_denied && res.as_ref().is_err_and(CgroupError::is_permission_denied) {
+                for d in created.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+                handle.denied.push(h.mountpoint.clone());
+                first_denied = first_denied.or(res.err());
+                continue;
+            }
             let is_cpuset = h.controllers.iter().any(|c| c == "cpuset");
             handle.hierarchies.push(HierarchyDir {
                 controllers: h.controllers.clone(),
@@ -193,6 +221,11 @@ impl Manager {
                 return Err(e);
             }
         }
+        if handle.hierarchies.is_empty() {
+            if let Some(e) = first_denied {
+                return Err(e);
+            }
+        }
         if view.setup == CgroupSetup::Unified {
             for h in handle.hierarchies.iter().filter(|h| h.unified) {
                 if let Err(e) =
@@ -212,11 +245,12 @@ impl Manager {
 
     /// The systemd driver: plans the scope unit for `opts.cgroups_path`
     /// ("slice:prefix:name"); nothing exists until [`Manager::start_scope`]
-    /// is given the container's first process. Fails closed when systemd is
-    /// not init or the host is not pure cgroup v2.
-    pub fn create_systemd(opts: &CgroupOptions) -> Result<Manager> {
+    /// is given the container's first process. With `user` (rootless) the
+    /// scope is the caller's user manager's, reached over its bus. Fails
+    /// closed when systemd is not init or the host is not pure cgroup v2.
+    pub fn create_systemd(opts: &CgroupOptions, user: bool) -> Result<Manager> {
         Ok(Manager {
-            handle: systemd::plan(opts)?,
+            handle: systemd::plan(opts, user)?,
         })
     }
 
@@ -380,7 +414,17 @@ impl Manager {
                 (true, false) => "cgroup.procs",
                 (false, _) => "tasks",
             };
-            fs::try_write(&h.dir, file, &pid.to_string()).map_err(|e| {
+            let written = fs::try_write(&h.dir, file, &pid.to_string());
+            if let (Err(e), Some(u)) = (&written, &self.handle.systemd) {
+                // A user manager's scope, from outside the user's
+                // delegation: its manager moves the process (asking PID 1
+                // when it may not either).
+                if u.user && (fs::is_errno(e, libc::EACCES) || fs::is_errno(e, libc::EPERM)) {
+                    systemd::attach(u, pid)?;
+                    continue;
+                }
+            }
+            written.map_err(|e| {
                 let ctx = if fs::is_errno(&e, libc::ENOSPC) && h.has("cpuset") {
                     format!("adding pid {pid} (cpuset.cpus or cpuset.mems of the cgroup is empty)")
                 } else {

@@ -203,11 +203,15 @@ pub(crate) fn of_process(pid: i32) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>>
         (Pid, "pid"),
     ] {
         let theirs = format!("/proc/{pid}/ns/{name}");
-        let (Ok(a), Ok(b)) = (
-            std::fs::metadata(&theirs),
-            std::fs::metadata(format!("/proc/self/ns/{name}")),
-        ) else {
-            continue;
+        let ours = format!("/proc/self/ns/{name}");
+        // Absent only where the kernel lacks the namespace type. Any other
+        // failure (a caller in another user namespace may not look at the
+        // init's) must not let the process start in hull's namespaces.
+        let (a, b) = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            (Err(e), _) => return Err(Error::path(&theirs, e)),
+            (_, Err(e)) => return Err(Error::path(&ours, e)),
         };
         use std::os::unix::fs::MetadataExt;
         if a.ino() == b.ino() && a.dev() == b.dev() {

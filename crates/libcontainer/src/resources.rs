@@ -64,6 +64,17 @@ pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
     Some(res)
 }
 
+/// What create applies to the cgroup: [`effective`], without the device
+/// rules where hull cannot set any up (rootless; the spec's warnings say
+/// so, see `spec::warnings`).
+pub(crate) fn applied(spec: &Spec) -> Option<LinuxResources> {
+    let mut res = effective(spec)?;
+    if crate::rootless::device_rules() != crate::rootless::DeviceRules::Enforced {
+        res.set_devices(None);
+    }
+    Some(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,16 +35,18 @@ impl std::str::FromStr for Rootless {
 
 impl Rootless {
     /// runc's shouldUseRootlessCgroupManager: `auto` means rootless for a
-    /// non-root caller, and for root inside a user namespace when `USER`
-    /// names someone else; never under `--systemd-cgroup`.
+    /// non-root caller (with `--systemd-cgroup` too: its scope then comes
+    /// from the user's own systemd), and for root inside a user namespace
+    /// (rootless podman runs its runtime there) with the cgroupfs driver.
+    /// Root in a user namespace with `--systemd-cgroup` is not rootless:
+    /// runc asks `busctl --user` whose bus it is, which hull does not.
     pub fn resolve(self, systemd_cgroup: bool) -> bool {
         match self {
             Rootless::True => true,
             Rootless::False => false,
-            Rootless::Auto if systemd_cgroup => false,
             Rootless::Auto if !rustix::process::geteuid().is_root() => true,
-            Rootless::Auto if !running_in_userns() => false,
-            Rootless::Auto => std::env::var("USER").is_ok_and(|u| !u.is_empty() && u != "root"),
+            Rootless::Auto if systemd_cgroup => false,
+            Rootless::Auto => running_in_userns(),
         }
     }
 }
@@ -68,26 +70,64 @@ fn honor_xdg_runtime_dir() -> bool {
     running_in_userns() && std::env::var("USER").map_or(true, |u| u != "root")
 }
 
-/// Whether hull runs in a user namespace other than the initial one: the
-/// initial namespace maps every id to itself in one line.
+/// Whether hull runs in a user namespace other than the initial one.
 pub(crate) fn running_in_userns() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(m) => !is_identity_map(&m),
-        Err(_) => false,
+    libcgroups::in_user_namespace()
+}
+
+/// What becomes of `linux.resources.devices` where hull runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceRules {
+    /// Set up: the devices cgroup (v1) or an eBPF program (v2).
+    Enforced,
+    /// Neither can be set up (they need privilege in the initial user
+    /// namespace), and nothing is lost: hull runs as an unprivileged user
+    /// or in a user namespace that does not map the host's root, so the
+    /// container cannot make a device node, and opens a host one only with
+    /// that user's permissions. Dropped with a warning, as runc and crun do.
+    Dropped,
+    /// Neither can be set up, yet the user namespace maps the host's root
+    /// (`unshare --map-root-user` by root): the container's root would open
+    /// every device node that reaches it with root's permissions, so the
+    /// rules are isolation that cannot be had, and an error.
+    Unenforceable,
+}
+
+/// [`DeviceRules`] for this process.
+pub(crate) fn device_rules() -> DeviceRules {
+    if !running_in_userns() {
+        return if rustix::process::geteuid().is_root() {
+            DeviceRules::Enforced
+        } else {
+            DeviceRules::Dropped
+        };
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    if maps_outside_root(&map) {
+        DeviceRules::Unenforceable
+    } else {
+        DeviceRules::Dropped
     }
 }
 
-fn is_identity_map(map: &str) -> bool {
-    let fields: Vec<&str> = map.split_whitespace().collect();
-    fields == ["0", "0", "4294967295"]
+/// Whether an id map gives some id the outside id 0 (in a nested user
+/// namespace that is the parent's root: counted too, failing closed).
+fn maps_outside_root(map: &str) -> bool {
+    map.lines().any(|l| {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        matches!(v[..], [_, 0, n] if n > 0)
+    })
 }
 
 /// A rootless create found no hierarchy it may write (`cause`): the
 /// container runs without a cgroup, as runc runs it, unless it asks for a
 /// resource, which nothing could then enforce. Device rules are the
-/// exception runc and crun both make: without the privilege to make device
-/// nodes, the container reaches only the host's nodes bound in, with the
-/// user's own access to them.
+/// exception runc and crun both make where hull cannot set them up anyway
+/// (`spec::warnings` says so); a caller that could (root with `--rootless
+/// true`) gets an error instead of a container its rules do not bind.
 pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Result<()> {
     let resources = spec
         .linux()
@@ -95,20 +135,21 @@ pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Re
         .and_then(|l| l.resources().as_ref())
         .and_then(|r| serde_json::to_value(r).ok());
     if let Some(Value::Object(fields)) = &resources {
-        for (name, value) in fields {
-            if name == "devices" {
-                continue;
-            }
+        for (name, value) in fields.iter().filter(|(n, _)| *n != "devices") {
             if let Some(path) = first_set(value, format!("linux.resources.{name}")) {
                 return Err(Error::Init(format!(
                     "{path}: needs a cgroup, and this user may create none ({cause}); remove the limit or delegate a cgroup to the user"
                 )));
             }
         }
-        let devices = fields.get("devices").and_then(Value::as_array);
-        if devices.is_some_and(|d| d.len() > 1 || d.first().is_some_and(|r| !is_deny_all(r))) {
-            tracing::warn!("linux.resources.devices: ignored without a cgroup (rootless); the container reaches only the device nodes bound in, with this user's access");
-        }
+    }
+    let rules = crate::resources::effective(spec)
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    if device_rules() == DeviceRules::Enforced && libcgroups::device_rules_restrict(&rules) {
+        return Err(Error::Init(format!(
+            "linux.resources.devices: needs a cgroup, and none could be made ({cause})"
+        )));
     }
     tracing::debug!("running without a cgroup: {cause}");
     Ok(())
@@ -128,16 +169,6 @@ fn first_set(v: &Value, path: String) -> Option<String> {
     }
 }
 
-/// `{"allow": false, "access": "rwm"}` with no type or numbers: what every
-/// default spec starts with, and what the kernel's own checks already give
-/// an unprivileged user.
-fn is_deny_all(rule: &Value) -> bool {
-    rule.get("allow") == Some(&Value::Bool(false))
-        && ["type", "major", "minor"]
-            .iter()
-            .all(|k| rule.get(k).is_none_or(|v| v.is_null() || v == "a"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +181,21 @@ mod tests {
         assert!("yes".parse::<Rootless>().is_err());
         assert!(Rootless::True.resolve(true));
         assert!(!Rootless::False.resolve(false));
-        assert!(!Rootless::Auto.resolve(true));
+        // The tests run as root outside a user namespace.
+        if rustix::process::geteuid().is_root() && !running_in_userns() {
+            assert!(!Rootless::Auto.resolve(true));
+            assert!(!Rootless::Auto.resolve(false));
+        }
+    }
+
+    #[test]
+    fn outside_root() {
+        assert!(maps_outside_root("         0          0          1\n"));
+        assert!(maps_outside_root("0 1000 1\n1 0 65536\n"));
+        assert!(!maps_outside_root(
+            "         0       1001          1\n         1     100000      65536\n"
+        ));
+        assert!(!maps_outside_root(""));
     }
 
     #[test]
@@ -159,17 +204,5 @@ mod tests {
         assert_eq!(set(r#"{"limit": null, "swap": null}"#), None);
         assert_eq!(set(r#"{"a": {}, "b": []}"#), None);
         assert_eq!(set(r#"{"a": null, "b": {"c": 5}}"#), Some("r.b.c".into()));
-        assert!(is_deny_all(
-            &serde_json::json!({"allow": false, "access": "rwm"})
-        ));
-        assert!(!is_deny_all(
-            &serde_json::json!({"allow": false, "type": "c", "major": 1})
-        ));
-    }
-
-    #[test]
-    fn identity_map() {
-        assert!(is_identity_map("         0          0 4294967295\n"));
-        assert!(!is_identity_map("         0       1000          1\n"));
     }
 }

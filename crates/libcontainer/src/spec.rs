@@ -209,9 +209,11 @@ pub(crate) struct HostSupport {
     pub bounding: Option<HashSet<String>>,
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
-    /// Whether hull runs in a user namespace, where no device rule can be
-    /// enforced.
-    pub in_userns: bool,
+    /// What becomes of device rules here.
+    pub devices: crate::rootless::DeviceRules,
+    /// hull's own id ranges (inside start, count) for uids and gids when
+    /// it runs in a user namespace.
+    pub runtime_maps: Option<(Vec<(u64, u64)>, Vec<(u64, u64)>)>,
 }
 
 impl HostSupport {
@@ -234,7 +236,8 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
-            in_userns: libcgroups::in_user_namespace(),
+            devices: crate::rootless::device_rules(),
+            runtime_maps: crate::userns::runtime_maps(),
         }
     }
 
@@ -245,7 +248,8 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
-            in_userns: false,
+            devices: crate::rootless::DeviceRules::Enforced,
+            runtime_maps: None,
         }
     }
 }
@@ -295,7 +299,7 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
             let issues = findings(&spec);
             if issues.is_empty() {
                 // Accepted: what it would run other than as written.
-                let mut w = warnings(&spec);
+                let mut w = warnings(&spec, &host);
                 w.extend(oom_score_adj_warning(&spec, &host));
                 return Ok(w);
             }
@@ -311,11 +315,12 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
 
 /// What create runs other than as written, as runc and crun do because it
 /// cannot weaken isolation: logged by create, reported by `hull check`.
-pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
+pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
     let mut out = Vec::new();
     if let Some(p) = spec.process() {
         out.extend(process_warnings(p));
     }
+    out.extend(device_rules_warning(spec, host));
     for (i, m) in spec
         .mounts()
         .iter()
@@ -335,6 +340,26 @@ pub(crate) fn warnings(spec: &Spec) -> Vec<FieldIssue> {
         }
     }
     out
+}
+
+/// Device rules where hull cannot set them up and nothing is lost
+/// ([`crate::rootless::DeviceRules::Dropped`]): dropped, as runc and crun
+/// drop them. The container cannot get more device access than hull's own
+/// user has: the kernel refuses it mknod (CAP_MKNOD counts only in the
+/// initial user namespace), and a host node bound in opens only with that
+/// user's permissions (an unmapped owner gives the container's root no
+/// override).
+fn device_rules_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
+    if host.devices != crate::rootless::DeviceRules::Dropped {
+        return None;
+    }
+    let rules = crate::resources::effective(spec)
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    libcgroups::device_rules_restrict(&rules).then(|| FieldIssue {
+        field: "linux.resources.devices".into(),
+        reason: "ignored: hull runs unprivileged or in a user namespace, where no device rule can be set up; the container gets no device access beyond this user's own (no mknod, host nodes bound in open with this user's permissions)".into(),
+    })
 }
 
 /// [`warnings`] about `process` alone, which `exec` logs for the process it
@@ -493,6 +518,9 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             is.push(field, reason);
         }
     }
+    for (field, reason) in crate::userns::unmapped_mount_ids(spec, host.runtime_maps.as_ref()) {
+        is.push(field, reason);
+    }
 
     check_hooks(spec, &mut is);
     // linux.personality, linux.memoryPolicy, process.ioPriority,
@@ -542,17 +570,15 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 ),
             }
         }
-        // runc and crun drop these rules in a user namespace with a warning,
-        // but a device node that reaches the container anyway (through the
-        // rootfs, a bind mount, or a mapping of the host's root) is then
-        // open to it: the rules are isolation, so hull refuses.
         let rules = crate::resources::effective(spec)
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
-        if host.in_userns && libcgroups::device_rules_restrict(&rules) {
+        if host.devices == crate::rootless::DeviceRules::Unenforceable
+            && libcgroups::device_rules_restrict(&rules)
+        {
             is.push(
                 "linux.resources.devices",
-                "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there): remove the rules or run hull outside a user namespace",
+                "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there), and this one maps the host's root, whose access to device nodes the container's root would have: remove the rules, or run hull outside a user namespace or in one that does not map root",
             );
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
@@ -891,7 +917,7 @@ mod tests {
             8,
             "mounts[2] (an allowed /proc file), mounts[7] and mounts[9] are fine: {got:#?}"
         );
-        let warned: Vec<String> = warnings(&spec_from(json))
+        let warned: Vec<String> = warnings(&spec_from(json), &HostSupport::none())
             .iter()
             .map(|w| w.to_string())
             .collect();
@@ -910,7 +936,7 @@ mod tests {
                 "inheritable":["CAP_KILL"],
                 "ambient":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE","CAP_SYS_ADMIN"]}}}"#;
         assert!(issues(json).is_empty(), "{:?}", issues(json));
-        let warned: Vec<String> = warnings(&spec_from(json))
+        let warned: Vec<String> = warnings(&spec_from(json), &HostSupport::none())
             .iter()
             .map(|w| w.to_string())
             .collect();
@@ -930,39 +956,54 @@ mod tests {
     }
 
     #[test]
-    fn device_rules_in_a_user_namespace_are_refused_when_they_restrict() {
+    fn device_rules_hull_cannot_set_up_are_dropped_with_a_warning() {
         let host = HostSupport {
-            in_userns: true,
+            devices: crate::rootless::DeviceRules::Dropped,
             ..HostSupport::none()
         };
-        let check = |linux: &str| {
-            let json = format!(
+        let spec = |linux: &str| {
+            spec_from(&format!(
                 r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{linux}}}"#
+            ))
+        };
+        let warned = |linux: &str, host: &HostSupport| -> Vec<String> {
+            let s = spec(linux);
+            assert!(
+                validate(&s, host, Path::new("config.json")).is_ok(),
+                "{linux}: refused"
             );
-            match validate(&spec_from(&json), &host, Path::new("config.json")) {
-                Ok(()) => vec![],
-                Err(SpecError::Invalid { issues, .. }) => {
-                    issues.iter().map(|i| i.field.clone()).collect()
-                }
-                Err(e) => panic!("{e}"),
-            }
+            warnings(&s, host).iter().map(|i| i.field.clone()).collect()
         };
         let deny_all = r#"{"resources":{"devices":[{"allow":false,"access":"rwm"}]}}"#;
-        assert_eq!(check(deny_all), ["linux.resources.devices"]);
+        assert_eq!(warned(deny_all, &host), ["linux.resources.devices"]);
         let deny_one = r#"{"resources":{"devices":[{"allow":false,"type":"c","major":10,"minor":200,"access":"rwm"}]}}"#;
-        assert_eq!(check(deny_one), ["linux.resources.devices"]);
-        // Nothing to enforce: no rules, allow rules only, devices only.
-        assert!(check("{}").is_empty());
-        assert!(check(r#"{"resources":{"devices":[{"allow":true,"access":"rwm"}]}}"#).is_empty());
-        assert!(
-            check(r#"{"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#)
-                .is_empty()
-        );
-        // Outside a user namespace the rules are enforced, not refused.
-        let json = format!(
-            r#"{{"ociVersion":"1.0.0","root":{{"path":"r"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},"linux":{deny_all}}}"#
-        );
-        assert!(issues(&json).is_empty());
+        assert_eq!(warned(deny_one, &host), ["linux.resources.devices"]);
+        // Nothing to drop: no rules, allow rules only, devices only.
+        assert!(warned("{}", &host).is_empty());
+        assert!(warned(
+            r#"{"resources":{"devices":[{"allow":true,"access":"rwm"}]}}"#,
+            &host
+        )
+        .is_empty());
+        assert!(warned(
+            r#"{"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}]}"#,
+            &host
+        )
+        .is_empty());
+        // Where hull can set them up they are enforced, without a warning.
+        assert!(warned(deny_all, &HostSupport::none()).is_empty());
+        // In a user namespace mapping the host's root they are an error.
+        let root_mapped = HostSupport {
+            devices: crate::rootless::DeviceRules::Unenforceable,
+            ..HostSupport::none()
+        };
+        match validate(&spec(deny_all), &root_mapped, Path::new("config.json")) {
+            Err(SpecError::Invalid { issues, .. }) => {
+                assert_eq!(issues[0].field, "linux.resources.devices")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(validate(&spec("{}"), &root_mapped, Path::new("config.json")).is_ok());
     }
 
     #[test]

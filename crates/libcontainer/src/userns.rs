@@ -212,9 +212,125 @@ pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -
     Ok(())
 }
 
+/// `uid=`/`gid=` options of the mounts the container makes (not binds)
+/// naming an id its user namespace does not map: the kernel resolves them
+/// there and refuses the mount with a bare EINVAL (devpts' `gid=5` where
+/// only the caller's own group is mapped). runc refuses them the same way
+/// for a rootless container; `hull spec --rootless` leaves them out. The
+/// maps are the spec's for a new user namespace, else `runtime_maps` (the
+/// runtime's own, when it runs in a user namespace).
+pub(crate) fn unmapped_mount_ids(
+    spec: &Spec,
+    runtime_maps: Option<&(Vec<(u64, u64)>, Vec<(u64, u64)>)>,
+) -> Vec<(String, String)> {
+    let linux = spec.linux().as_ref();
+    let new_userns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+        });
+    let inside = |m: Option<&Vec<LinuxIdMapping>>| -> Vec<(u64, u64)> {
+        m.into_iter()
+            .flatten()
+            .map(|m| (u64::from(m.container_id()), u64::from(m.size())))
+            .collect()
+    };
+    let (uids, gids) = match (new_userns, runtime_maps) {
+        (true, _) => (
+            inside(linux.and_then(|l| l.uid_mappings().as_ref())),
+            inside(linux.and_then(|l| l.gid_mappings().as_ref())),
+        ),
+        (false, Some((u, g))) => (u.clone(), g.clone()),
+        (false, None) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if crate::init::rootfs::is_bind(m) {
+            continue;
+        }
+        for opt in m.options().iter().flatten() {
+            let Some((key, value)) = opt.split_once('=') else {
+                continue;
+            };
+            let (ranges, what, field) = match key {
+                "uid" => (&uids, "user", "linux.uidMappings"),
+                "gid" => (&gids, "group", "linux.gidMappings"),
+                _ => continue,
+            };
+            let Ok(id) = value.parse::<u64>() else {
+                continue;
+            };
+            if !ranges.iter().any(|(s, n)| id >= *s && id < s + n) {
+                let maps = if new_userns {
+                    field.to_owned()
+                } else {
+                    "the runtime's own user namespace".to_owned()
+                };
+                out.push((
+                    format!("mounts[{i}].options"),
+                    format!("{opt:?}: {what} {id} is not mapped in {maps}, and the kernel refuses a {} mount naming it (EINVAL); map it or leave the option out (hull spec --rootless does)", m.typ().as_deref().unwrap_or("")),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The inside ranges (start, count) of `/proc/self/uid_map` and `gid_map`
+/// when hull runs in a user namespace; None in the initial one.
+pub(crate) fn runtime_maps() -> Option<(Vec<(u64, u64)>, Vec<(u64, u64)>)> {
+    if !crate::rootless::running_in_userns() {
+        return None;
+    }
+    let read = |f: &str| -> Vec<(u64, u64)> {
+        std::fs::read_to_string(f)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let v: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect();
+                match v[..] {
+                    [inside, _, count] => Some((inside, count)),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    Some((read("/proc/self/uid_map"), read("/proc/self/gid_map")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_ids_must_be_mapped() {
+        let spec = |maps: &str| -> Spec {
+            serde_json::from_str(&format!(
+                r#"{{"ociVersion":"1.0.0","mounts":[
+                {{"destination":"/dev/pts","type":"devpts","source":"devpts","options":["newinstance","gid=5","mode=0620"]}},
+                {{"destination":"/b","type":"bind","source":"/tmp","options":["bind","gid=7"]}}],
+                "linux":{{"namespaces":[{{"type":"user"}}],{maps}}}}}"#
+            ))
+            .unwrap()
+        };
+        let one = r#""uidMappings":[{"containerID":0,"hostID":1000,"size":1}],"gidMappings":[{"containerID":0,"hostID":1000,"size":1}]"#;
+        let found = unmapped_mount_ids(&spec(one), None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "mounts[0].options");
+        assert!(found[0].1.contains("group 5") && found[0].1.contains("linux.gidMappings"));
+        let range = r#""uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],"gidMappings":[{"containerID":0,"hostID":100000,"size":65536}]"#;
+        assert!(unmapped_mount_ids(&spec(range), None).is_empty());
+        // No user namespace of its own: the runtime's maps decide.
+        let mut s = spec(one);
+        s.linux_mut().as_mut().unwrap().set_namespaces(Some(vec![]));
+        assert!(unmapped_mount_ids(&s, None).is_empty());
+        let runtime = (vec![(0, 1)], vec![(0, 1)]);
+        assert_eq!(unmapped_mount_ids(&s, Some(&runtime)).len(), 1);
+    }
 
     #[test]
     fn subordinate_ranges() {

@@ -37,6 +37,8 @@ struct User {
     /// XDG_RUNTIME_DIR, the user's, 0700.
     xdg: PathBuf,
     bundle: PathBuf,
+    /// A copy of the runtime the user can execute.
+    hull_copy: PathBuf,
     id: String,
 }
 
@@ -109,7 +111,8 @@ impl User {
         fs::set_permissions(&xdg, fs::Permissions::from_mode(0o700)).unwrap();
         // A copy of the runtime the user can execute: the checkout may sit
         // under a directory only root can traverse (root's 0700 home).
-        fs::copy(hull_bin(), base.join("hull")).unwrap();
+        let hull_copy = base.join("hull");
+        fs::copy(hull_bin(), &hull_copy).unwrap();
         Some(User {
             id: format!("rl-{pid}-{n}"),
             name,
@@ -119,12 +122,25 @@ impl User {
             base,
             xdg,
             bundle,
+            hull_copy,
         })
     }
 
     /// hull as this user, with the environment a login would give it and
     /// no `--root`: the default must be `$XDG_RUNTIME_DIR/hull`.
     fn hull(&self, args: &[&str]) -> Output {
+        let mut argv = vec![self.hull_path_str()];
+        argv.extend_from_slice(args);
+        self.cmd(&argv)
+    }
+
+    /// The user's copy of the runtime.
+    fn hull_path_str(&self) -> &str {
+        self.hull_copy.to_str().unwrap()
+    }
+
+    /// `argv` as this user, with the environment a login would give it.
+    fn cmd(&self, argv: &[&str]) -> Output {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid",
@@ -139,8 +155,7 @@ impl User {
         .arg(format!("XDG_RUNTIME_DIR={}", self.xdg.display()))
         .arg(format!("USER={}", self.name))
         .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
-        .arg(self.base.join("hull"))
-        .args(args)
+        .args(argv)
         .current_dir(&self.bundle);
         // Files, not pipes: a created container keeps its stdio open.
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -165,7 +180,7 @@ impl User {
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
         Output {
-            cmd: format!("(as {}) hull {}", self.name, args.join(" ")),
+            cmd: format!("(as {}) {}", self.name, argv.join(" ")),
             code: st.code().unwrap_or(128),
             stdout: fs::read_to_string(&out).unwrap_or_default(),
             stderr: fs::read_to_string(&err).unwrap_or_default(),
@@ -604,5 +619,282 @@ fn locked_mount_flags_explained() {
     let mounts = report_mounts(&out.json());
     let m = find_mount(&mounts, "/mnt").expect("/mnt mounted");
     assert!(m.has_opt("ro") && m.has_opt("nosuid"), "{m:?}");
+    u.check_outside();
+}
+
+/// Device rules hull cannot set up (no devices cgroup, no eBPF program for
+/// an unprivileged user) are dropped with a warning that `hull check`
+/// reports too; the container still reaches only the nodes bound in, and
+/// cannot make one.
+#[test]
+fn device_rules_dropped_with_a_warning() {
+    let Some(u) = User::new() else { return };
+    let mut s = u.spec();
+    s["linux"]["resources"] = json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}
+    ]});
+    s["process"]["args"] = json!([
+        "sh", "-c",
+        "echo x > /dev/null && echo null-ok; mknod /tmp/kmsg c 1 11 2>/dev/null && echo mknod-ok || echo mknod-refused"
+    ]);
+    u.write_spec(&s);
+    let check = u.hull(&["check", "--bundle", &u.bundle.to_string_lossy()]);
+    assert!(
+        check.stdout.contains("linux.resources.devices") && check.stdout.contains("ignored")
+            || check.stderr.contains("linux.resources.devices") && check.stderr.contains("ignored"),
+        "hull check: {check}"
+    );
+    let out = u.hull(&["run", &u.id]);
+    out.ok();
+    assert!(
+        out.stderr.contains("linux.resources.devices: ignored"),
+        "{out}"
+    );
+    assert_eq!(out.stdout.trim(), "null-ok\nmknod-refused", "{out}");
+    u.check_outside();
+}
+
+/// hull run as root of a user namespace, as rootless podman runs it: the
+/// container has no user namespace of its own, yet gets no device node
+/// made (the host's are bound in), no cgroup, a restrictive device rule
+/// only warns, and `exec` enters its pid namespace. The state root is
+/// `$XDG_RUNTIME_DIR/hull` (USER is not root).
+#[test]
+fn root_of_a_user_namespace_like_rootless_podman() {
+    let Some(u) = User::new() else { return };
+    let mut s = u.spec();
+    s["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}
+    ]);
+    s["linux"].as_object_mut().unwrap().remove("uidMappings");
+    s["linux"].as_object_mut().unwrap().remove("gidMappings");
+    s["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    s["process"]["args"] = json!(["hull-probe", "sleep", "600"]);
+    u.write_spec(&s);
+    // One user namespace for every command, held by a process of the
+    // user's (podman's pause process); hull enters it as its root.
+    let mut holder = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "sleep",
+            "600",
+        ])
+        .spawn()
+        .unwrap();
+    struct Reap<'a>(&'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let holder_pid = holder.id().to_string();
+    let reap = Reap(&mut holder);
+    let own_uid_map = format!("/proc/{holder_pid}/uid_map");
+    for _ in 0..100 {
+        if fs::read_to_string(&own_uid_map).is_ok_and(|m| m.split_whitespace().next() == Some("0"))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let in_ns = |args: &[&str]| {
+        let mut a = vec![
+            "nsenter",
+            "--user",
+            "--preserve-credentials",
+            "--target",
+            &holder_pid,
+            "--",
+        ];
+        a.push(u.hull_path_str());
+        a.extend_from_slice(args);
+        u.cmd(&a)
+    };
+    let run = in_ns(&["run", "-d", &u.id]);
+    run.ok();
+    assert!(
+        run.stderr.contains("linux.resources.devices: ignored"),
+        "{run}"
+    );
+    assert!(
+        u.xdg.join("hull").join(&u.id).join("state.json").exists(),
+        "state not under $XDG_RUNTIME_DIR/hull"
+    );
+    // exec enters the container's pid namespace (pid_for_children cannot be
+    // restored in the caller's user namespace: the child forks instead).
+    let ex = in_ns(&["exec", &u.id, "hull-probe", "report"]);
+    ex.ok();
+    let r = ex.json();
+    assert_eq!(map_lines(&r["uid_map"]), vec![vec![0, u.uid as u64, 1]]);
+    assert_eq!(r["uid"], ids(0), "{r}");
+    let mounts = report_mounts(&r);
+    let null = find_mount(&mounts, "/dev/null").expect("/dev/null bound in");
+    assert_eq!(
+        (null.root.as_str(), null.fs_type.as_str()),
+        ("/null", "devtmpfs")
+    );
+    // From a user namespace that does not own the container's, exec is
+    // refused: it must never run the process in the caller's namespaces.
+    let other = u.cmd(&[
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--",
+        u.hull_path_str(),
+        "exec",
+        &u.id,
+        "hull-probe",
+        "report",
+    ]);
+    other.failed();
+    assert!(other.stderr.contains("/ns/"), "{other}");
+    assert!(parse_probe(&other.stdout).is_none(), "{other}");
+    let state = state_json(&in_ns(&["state", &u.id]));
+    let pid = state["pid"].as_i64().unwrap();
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap(),
+        own,
+        "the init was placed in a cgroup"
+    );
+    in_ns(&["delete", "-f", &u.id]).ok();
+    drop(reap);
+    u.check_outside();
+}
+
+/// CRIU needs privileges a rootless hull lacks: checkpoint says so before
+/// it makes the image directory.
+#[test]
+fn checkpoint_refused_rootless() {
+    let Some(u) = User::new() else { return };
+    let mut s = u.spec();
+    s["process"]["args"] = json!(["hull-probe", "sleep", "600"]);
+    u.write_spec(&s);
+    u.hull(&["run", "-d", &u.id]).ok();
+    // In a directory of the user's: only the missing privilege stops it.
+    let images = u.bundle.join("images");
+    let out = u.hull(&[
+        "checkpoint",
+        "--image-path",
+        &images.to_string_lossy(),
+        &u.id,
+    ]);
+    out.failed();
+    assert!(
+        out.stderr.contains("checkpoint") && out.stderr.contains("CAP_CHECKPOINT_RESTORE"),
+        "{out}"
+    );
+    assert!(!images.exists(), "the image directory was made");
+    assert_eq!(state_json(&u.hull(&["state", &u.id]))["status"], "running");
+    u.hull(&["delete", "-f", &u.id]).ok();
+    u.check_outside();
+}
+
+/// devpts' `gid=5` where only the user's own group is mapped: the kernel
+/// would refuse the mount with a bare EINVAL; hull names the option and why
+/// before anything is made.
+#[test]
+fn unmapped_mount_gid_explained() {
+    let Some(u) = User::new() else { return };
+    let mut s = u.spec();
+    let pts = s["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["destination"] == "/dev/pts")
+        .expect("a /dev/pts mount");
+    s["mounts"][pts]["options"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("gid=5"));
+    let out = u.run(&s);
+    out.failed();
+    assert!(
+        out.stderr.contains(&format!("mounts[{pts}].options"))
+            && out.stderr.contains("group 5 is not mapped"),
+        "{out}"
+    );
+    u.check_outside();
+}
+
+/// Some v1 hierarchies writable, others not: hull uses the writable ones
+/// (the pids hierarchy, delegated to the user here) and leaves the rest
+/// out; a limit in a hierarchy left out is an error naming the field.
+#[test]
+fn partly_writable_hierarchies() {
+    let Some(u) = User::new() else { return };
+    let pids_root = Path::new("/sys/fs/cgroup/pids");
+    if !pids_root.join("tasks").exists() {
+        eprintln!("partly_writable_hierarchies: no v1 pids hierarchy on this host; check skipped");
+        return;
+    }
+    // The delegation: a cgroup the user owns, with its control files.
+    let top = pids_root.join(cgroup_parent().trim_start_matches('/'));
+    let deleg = top.join(format!("{}-d", u.id));
+    fs::create_dir_all(&deleg).unwrap();
+    struct Rmdir(PathBuf);
+    impl Drop for Rmdir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir(self.0.join("c"));
+            let _ = fs::remove_dir(&self.0);
+        }
+    }
+    let _rm = Rmdir(deleg.clone());
+    for p in [
+        deleg.clone(),
+        deleg.join("cgroup.procs"),
+        deleg.join("tasks"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(u.uid), Some(u.gid)).unwrap();
+    }
+    let cg_path = format!("{}/{}-d/c", cgroup_parent(), u.id);
+    let mut s = u.spec();
+    s["linux"]["cgroupsPath"] = json!(cg_path);
+    s["linux"]["resources"] = json!({"pids": {"limit": 50}});
+    s["process"]["args"] = json!(["hull-probe", "sleep", "600"]);
+    u.write_spec(&s);
+    u.hull(&["run", "-d", &u.id]).ok();
+    let pid = state_json(&u.hull(&["state", &u.id]))["pid"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        fs::read_to_string(deleg.join("c/pids.max")).unwrap().trim(),
+        "50"
+    );
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cg.lines()
+            .any(|l| l.contains(":pids:") && l.ends_with(&cg_path)),
+        "the init is not in the delegated pids cgroup: {cg}"
+    );
+    // The other hierarchies are the caller's.
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mem = |t: &str| {
+        t.lines()
+            .find(|l| l.contains(":memory:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(mem(&cg), mem(&own), "memory cgroup");
+    u.hull(&["delete", "-f", &u.id]).ok();
+    assert!(!deleg.join("c").exists(), "the cgroup hull made is left");
+
+    // A limit for a hierarchy the user may not write.
+    s["linux"]["resources"] = json!({"pids": {"limit": 50}, "memory": {"limit": 67108864}});
+    let out = u.run(&s);
+    out.failed();
+    assert!(
+        out.stderr.contains("linux.resources.memory") && out.stderr.contains("left out"),
+        "{out}"
+    );
+    assert!(!deleg.join("c").exists(), "a failed create left its cgroup");
     u.check_outside();
 }

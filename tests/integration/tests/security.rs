@@ -539,10 +539,13 @@ fn exec_writes_to_proc_ignore_the_containers_proc_mounts() {
 }
 
 /// hull in a user namespace cannot enforce linux.resources.devices: neither
-/// the devices cgroup nor an eBPF device program can be set up there. Rules
-/// that restrict anything are refused, naming the field, before anything is
-/// made (runc and crun drop them with a warning, leaving every device node
-/// that reaches the container open to it).
+/// the devices cgroup nor an eBPF device program can be set up there. Where
+/// that namespace maps the host's root (root's `unshare --map-root-user`),
+/// rules that restrict anything are refused, naming the field, before
+/// anything is made: runc and crun drop them with a warning, leaving every
+/// device node that reaches the container open to a root with the host
+/// root's access. (Without the host's root mapped, as under rootless
+/// podman, they are dropped with a warning: tests/rootless.rs.)
 #[test]
 fn device_rules_in_a_user_namespace_are_refused() {
     require_root!();

@@ -82,7 +82,7 @@ fn absolute_create_records_and_destroy_removes_only_created() {
     // A pre-existing ancestor in one hierarchy must survive destroy.
     std::fs::create_dir_all(t.0.join("cpu/shared")).unwrap();
 
-    let m = Manager::create_in(&v, &opts("/shared/c1")).unwrap();
+    let m = Manager::create_in(&v, &opts("/shared/c1"), false).unwrap();
     let h = m.handle();
     assert_eq!(h.path, "/shared/c1");
     assert_eq!(h.hierarchies.len(), 3);
@@ -100,7 +100,7 @@ fn absolute_create_records_and_destroy_removes_only_created() {
     assert_eq!(h.dir_for("cpu"), Some(t.0.join("cpu/shared/c1").as_path()));
 
     // Joining the existing leaf records nothing as created.
-    let joined = Manager::create_in(&v, &opts("/shared/c1")).unwrap();
+    let joined = Manager::create_in(&v, &opts("/shared/c1"), false).unwrap();
     assert!(joined
         .handle()
         .hierarchies
@@ -130,6 +130,7 @@ fn relative_paths_are_below_own_cgroup() {
             cgroups_path: None,
             container_id: "ctr",
         },
+        false,
     )
     .unwrap();
     assert_eq!(m.handle().path, "/own/ctr");
@@ -149,7 +150,7 @@ fn relative_path_with_mount_root_inside_cgroup_namespace() {
     let mut v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
     // The mount exposes only /own, so own cgroup "/own" is the mount point.
     v.hierarchies[0].root = "/own".to_string();
-    let m = Manager::create_in(&v, &opts("x/y")).unwrap();
+    let m = Manager::create_in(&v, &opts("x/y"), false).unwrap();
     assert_eq!(m.handle().hierarchies[0].dir, t.0.join("memory/x/y"));
     assert_eq!(m.handle().path, "/own/x/y");
     m.destroy().unwrap();
@@ -168,6 +169,7 @@ fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
             cgroups_path: None,
             container_id: "ctr",
         },
+        false,
     )
     .unwrap();
     assert_eq!(m.handle().path, "/a/ctr");
@@ -180,13 +182,13 @@ fn relative_paths_on_v2_start_at_the_parent_of_own_cgroup() {
     assert!(t.0.join("unified/a/own").is_dir());
     // In the root cgroup there is no parent: the root it is.
     v.own = parse_proc_cgroup("0::/\n");
-    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    let m = Manager::create_in(&v, &opts("x"), false).unwrap();
     assert_eq!(m.handle().path, "/x");
     m.destroy().unwrap();
     // Nor above the root of a cgroup namespace's mount.
     v.hierarchies[0].root = "/own".to_string();
     v.own = parse_proc_cgroup("0::/own\n");
-    let m = Manager::create_in(&v, &opts("x")).unwrap();
+    let m = Manager::create_in(&v, &opts("x"), false).unwrap();
     assert_eq!(
         (
             m.handle().path.as_str(),
@@ -211,7 +213,7 @@ fn failed_create_rolls_back() {
     let t = TempTree::new();
     let mut v = view(&t.0, CgroupSetup::Legacy, &["memory", "cpu"]);
     v.hierarchies[1].mountpoint = t.0.join("missing-mount");
-    let e = Manager::create_in(&v, &opts("/a/b")).unwrap_err();
+    let e = Manager::create_in(&v, &opts("/a/b"), false).unwrap_err();
     assert!(e.to_string().contains("creating directory"), "{e}");
     assert!(!t.0.join("memory/a").exists());
 }
@@ -220,12 +222,12 @@ fn failed_create_rolls_back() {
 fn invalid_paths_create_nothing() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
-    let e = Manager::create_in(&v, &opts("/a/../b")).unwrap_err();
+    let e = Manager::create_in(&v, &opts("/a/../b"), false).unwrap_err();
     assert!(matches!(e, CgroupError::InvalidPath { .. }));
     assert!(!t.0.join("memory/a").exists());
     // A component that is a control file is not a cgroup.
     put(&t.0.join("memory"), "memory.limit_in_bytes", "1");
-    assert!(Manager::create_in(&v, &opts("/memory.limit_in_bytes")).is_err());
+    assert!(Manager::create_in(&v, &opts("/memory.limit_in_bytes"), false).is_err());
 }
 
 #[test]
@@ -250,7 +252,7 @@ fn cpuset_levels_inherit_parent_values() {
 fn handle_roundtrips_through_json() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Hybrid, &["memory", "unified"]);
-    let m = Manager::create_in(&v, &opts("/rt")).unwrap();
+    let m = Manager::create_in(&v, &opts("/rt"), false).unwrap();
     let j = serde_json::to_string(m.handle()).unwrap();
     let back: CgroupHandle = serde_json::from_str(&j).unwrap();
     assert_eq!(&back, m.handle());
@@ -262,7 +264,7 @@ fn handle_roundtrips_through_json() {
 fn destroy_refuses_tampered_handle() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
-    let m = Manager::create_in(&v, &opts("/x")).unwrap();
+    let m = Manager::create_in(&v, &opts("/x"), false).unwrap();
     let mut h = m.handle().clone();
     h.hierarchies[0].created.insert(0, t.0.join("memory/own"));
     assert!(Manager::from_handle(h).destroy().is_err());
@@ -274,7 +276,7 @@ fn destroy_refuses_tampered_handle() {
 fn destroy_waits_then_reports_remaining_pids() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Legacy, &["memory"]);
-    let m = Manager::create_in(&v, &opts("/busy")).unwrap();
+    let m = Manager::create_in(&v, &opts("/busy"), false).unwrap();
     put(&t.0.join("memory/busy"), "cgroup.procs", "4242\n");
     assert_eq!(m.pids().unwrap(), vec![4242]);
     let e = m
@@ -291,7 +293,7 @@ fn destroy_waits_then_reports_remaining_pids() {
 fn pids_are_collected_recursively() {
     let t = TempTree::new();
     let v = view(&t.0, CgroupSetup::Legacy, &["memory", "pids"]);
-    let m = Manager::create_in(&v, &opts("/p")).unwrap();
+    let m = Manager::create_in(&v, &opts("/p"), false).unwrap();
     let d = t.0.join("pids/p");
     put(&d, "cgroup.procs", "1\n2\n");
     std::fs::create_dir(d.join("sub")).unwrap();
@@ -308,6 +310,7 @@ fn add_task_rejects_non_pids() {
         path: "/x".into(),
         hierarchies: vec![],
         systemd: None,
+        denied: vec![],
     });
     assert!(m.add_task(0).is_err());
     assert!(m.add_task(-5).is_err());
@@ -315,7 +318,7 @@ fn add_task_rejects_non_pids() {
 
 fn v1_leaf(t: &TempTree, names: &[&str]) -> Manager {
     let v = view(&t.0, CgroupSetup::Hybrid, names);
-    Manager::create_in(&v, &opts("/c")).unwrap()
+    Manager::create_in(&v, &opts("/c"), false).unwrap()
 }
 
 fn mem(limit: i64, swap: Option<i64>) -> LinuxResources {
@@ -455,8 +458,12 @@ fn legacy_rejects_unified_and_hybrid_writes_it_raw() {
     u.insert("cgroup.max.depth".to_string(), "3".to_string());
     let r = LinuxResourcesBuilder::default().unified(u).build().unwrap();
 
-    let legacy =
-        Manager::create_in(&view(&t.0, CgroupSetup::Legacy, &["memory"]), &opts("/l")).unwrap();
+    let legacy = Manager::create_in(
+        &view(&t.0, CgroupSetup::Legacy, &["memory"]),
+        &opts("/l"),
+        false,
+    )
+    .unwrap();
     let e = legacy.apply(&r).unwrap_err().to_string();
     assert!(e.starts_with("linux.resources.unified: "), "{e}");
 
@@ -496,7 +503,7 @@ fn legacy_rejects_unified_and_hybrid_writes_it_raw() {
 
 fn v2_leaf(t: &TempTree, controllers: &str) -> (Manager, PathBuf) {
     let v = view(&t.0, CgroupSetup::Unified, &["unified"]);
-    let m = Manager::create_in(&v, &opts("/c")).unwrap();
+    let m = Manager::create_in(&v, &opts("/c"), false).unwrap();
     let d = t.0.join("unified/c");
     put(&d, "cgroup.controllers", controllers);
     for f in [
@@ -713,6 +720,7 @@ fn handle_without_systemd_field_still_loads() {
             unit: "hull-c.scope".into(),
             slice: "system.slice".into(),
             invocation: "00ff".into(),
+            user: false,
         }),
         ..h
     };
@@ -739,7 +747,9 @@ fn a_sub_cgroup_view_of_a_scope_owns_no_unit() {
             unit: "hull-c.scope".into(),
             slice: "system.slice".into(),
             invocation: "00ff".into(),
+            user: false,
         }),
+        denied: vec![],
     });
     assert!(m.is_systemd());
     let view = m.sub_cgroup(&["sub".to_string()]).unwrap();
@@ -761,7 +771,7 @@ fn create_refuses_a_frozen_cgroup_and_names_it() {
     put(&fp, "freezer.self_freezing", "1\n");
     put(&fc, "freezer.state", "FROZEN\n");
     put(&fc, "freezer.self_freezing", "0\n");
-    let e = Manager::create_in(&v, &opts("/p/c"))
+    let e = Manager::create_in(&v, &opts("/p/c"), false)
         .unwrap_err()
         .to_string();
     assert!(e.contains(&format!("{} is frozen", fp.display())), "{e}");
@@ -777,12 +787,12 @@ fn create_refuses_a_frozen_cgroup_and_names_it() {
     let up = t.0.join("unified/p");
     std::fs::create_dir_all(&up).unwrap();
     put(&up, "cgroup.freeze", "1\n");
-    let e = Manager::create_in(&v, &opts("/p/c"))
+    let e = Manager::create_in(&v, &opts("/p/c"), false)
         .unwrap_err()
         .to_string();
     assert!(e.contains(&format!("{} is frozen", up.display())), "{e}");
     assert!(!up.join("c").exists());
 
     put(&up, "cgroup.freeze", "0\n");
-    Manager::create_in(&v, &opts("/p/c")).unwrap();
+    Manager::create_in(&v, &opts("/p/c"), false).unwrap();
 }

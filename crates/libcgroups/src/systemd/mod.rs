@@ -39,6 +39,9 @@ pub struct SystemdUnit {
     /// container reusing the name) has another one and is left alone.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub invocation: String,
+    /// The unit is the caller's user manager's (rootless), not PID 1's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
 }
 
 /// Whether systemd runs as init (sd_booted(3)'s test).
@@ -54,9 +57,11 @@ fn err(context: impl Into<String>, source: DbusError) -> CgroupError {
 }
 
 /// The handle of a container whose scope is not started yet: where its
-/// cgroup will be. Touches nothing; fails closed where the driver cannot
-/// work.
-pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
+/// cgroup will be. Changes nothing; fails closed where the driver cannot
+/// work. With `user` the scope is the caller's user manager's: its cgroup
+/// is below the manager's own (read over its bus), in `user.slice` unless
+/// cgroupsPath names another slice.
+pub(crate) fn plan(opts: &CgroupOptions, user: bool) -> Result<CgroupHandle> {
     if !booted() {
         return Err(CgroupError::unsupported(
             "--systemd-cgroup",
@@ -70,7 +75,19 @@ pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
             format!("the host uses {:?} cgroups; hull's systemd driver supports only the unified hierarchy (cgroup v2)", view.setup),
         ));
     }
-    let p = path::parse(opts.cgroups_path, opts.container_id)?;
+    let mut p = path::parse(opts.cgroups_path, opts.container_id, user)?;
+    if user {
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let base = with_conn("finding the user manager's cgroup", true, deadline, |c| {
+            let reply = c.call(
+                &manager_property("ControlGroup"),
+                deadline,
+                "reading the user manager's ControlGroup",
+            )?;
+            reply.body_reader("v").and_then(|mut r| r.variant_str())
+        })?;
+        p.cgroup = format!("{}{}", base.trim_end_matches('/'), p.cgroup);
+    }
     let h = view
         .hierarchies
         .iter()
@@ -93,7 +110,9 @@ pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
             unit: p.unit,
             slice: p.slice,
             invocation: String::new(),
+            user,
         }),
+        denied: Vec::new(),
     })
 }
 
@@ -102,10 +121,11 @@ pub(crate) fn plan(opts: &CgroupOptions) -> Result<CgroupHandle> {
 /// foreground `run` would make PID 1 queue messages nobody reads.
 fn with_conn<T>(
     context: &str,
+    user: bool,
     deadline: Instant,
     f: impl FnOnce(&mut Conn) -> std::result::Result<T, DbusError>,
 ) -> Result<T> {
-    let mut conn = Conn::connect(deadline).map_err(|e| err(context, e))?;
+    let mut conn = Conn::connect(user, deadline).map_err(|e| err(context, e))?;
     f(&mut conn).map_err(|e| err(context, e))
 }
 
@@ -211,7 +231,7 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
     let ctx = format!("starting systemd unit {} in {}", u.unit, u.slice);
     let deadline = Instant::now() + JOB_TIMEOUT;
     let call = start_call(u, pid, &format!("hull container {name}"));
-    let id = with_conn(&ctx, deadline, |c| {
+    let id = with_conn(&ctx, u.user, deadline, |c| {
         match run_job(c, &call, "starting the scope", deadline) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.UnitExists") => {
                 let _ = c.call(
@@ -234,11 +254,27 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Moves `pid` into the started unit's cgroup through its manager
+/// (AttachProcessesToUnit, systemd 238+): a user manager that may not move
+/// a process of its user itself asks PID 1 to.
+pub(crate) fn attach(u: &SystemdUnit, pid: i32) -> Result<()> {
+    let ctx = format!("adding pid {pid} to systemd unit {}", u.unit);
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let mut w = Writer::new();
+    w.str(&u.unit);
+    w.str("");
+    w.array(4, |w| w.u32(pid as u32));
+    let call = manager_call("AttachProcessesToUnit", "ssau", w.into_bytes());
+    with_conn(&ctx, u.user, deadline, |c| {
+        c.call(&call, deadline, "attaching the process").map(|_| ())
+    })
+}
+
 /// Sets the unit properties for `r` (runtime only, like runc).
 pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
     let ctx = format!("setting properties of systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
-    let mut conn = Conn::connect(deadline).map_err(|e| err(&ctx, e))?;
+    let mut conn = Conn::connect(u.user, deadline).map_err(|e| err(&ctx, e))?;
     let version = version(&mut conn, deadline).map_err(|e| err(&ctx, e))?;
     let props = props::resources(r, version)?;
     if props.is_empty() {
@@ -271,7 +307,7 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
     }
     let ctx = format!("stopping systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
-    with_conn(&ctx, deadline, |c| {
+    with_conn(&ctx, u.user, deadline, |c| {
         match invocation_of(c, u, deadline)? {
             Some(id) if id == u.invocation => {}
             Some(_) => {
@@ -309,10 +345,13 @@ mod tests {
         if booted() {
             return; // this test is about hosts without systemd
         }
-        let e = plan(&CgroupOptions {
-            cgroups_path: Some("system.slice:hull:x"),
-            container_id: "x",
-        })
+        let e = plan(
+            &CgroupOptions {
+                cgroups_path: Some("system.slice:hull:x"),
+                container_id: "x",
+            },
+            false,
+        )
         .unwrap_err();
         assert!(
             e.to_string()

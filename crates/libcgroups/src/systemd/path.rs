@@ -5,6 +5,8 @@ use crate::error::{CgroupError, Result};
 
 /// Where a scope goes when the slice part is empty (runc's default).
 pub(crate) const DEFAULT_SLICE: &str = "system.slice";
+/// The same for a user manager's scope (runc's rootless default).
+pub(crate) const DEFAULT_USER_SLICE: &str = "user.slice";
 /// The scope prefix when cgroupsPath is empty (runc uses "runc").
 pub(crate) const DEFAULT_PREFIX: &str = "hull";
 
@@ -26,12 +28,22 @@ fn invalid(path: &str, reason: impl Into<String>) -> CgroupError {
 }
 
 /// Parses `cgroups_path` ("" or absent: `system.slice`, prefix `hull`, the
-/// container id as the name). An empty slice is `system.slice`, an empty
-/// name the container id, an empty prefix gives `<name>.scope`.
-pub(crate) fn parse(cgroups_path: Option<&str>, container_id: &str) -> Result<UnitPath> {
+/// container id as the name). An empty slice is `system.slice` (for a
+/// `user` manager `user.slice`), an empty name the container id, an empty
+/// prefix gives `<name>.scope`.
+pub(crate) fn parse(
+    cgroups_path: Option<&str>,
+    container_id: &str,
+    user: bool,
+) -> Result<UnitPath> {
     let raw = cgroups_path.unwrap_or("");
+    let default_slice = if user {
+        DEFAULT_USER_SLICE
+    } else {
+        DEFAULT_SLICE
+    };
     let (slice, prefix, name) = if raw.is_empty() {
-        (DEFAULT_SLICE, DEFAULT_PREFIX, container_id)
+        (default_slice, DEFAULT_PREFIX, container_id)
     } else {
         let parts: Vec<&str> = raw.split(':').collect();
         let [slice, prefix, name] = parts[..] else {
@@ -41,7 +53,7 @@ pub(crate) fn parse(cgroups_path: Option<&str>, container_id: &str) -> Result<Un
             ));
         };
         let slice = if slice.is_empty() {
-            DEFAULT_SLICE
+            default_slice
         } else {
             slice
         };
@@ -124,7 +136,7 @@ mod tests {
 
     #[test]
     fn defaults_like_runc_with_our_prefix() {
-        let p = parse(None, "c1").unwrap();
+        let p = parse(None, "c1", false).unwrap();
         assert_eq!(
             (p.slice.as_str(), p.unit.as_str(), p.cgroup.as_str()),
             (
@@ -133,25 +145,31 @@ mod tests {
                 "/system.slice/hull-c1.scope"
             )
         );
-        assert_eq!(parse(Some(""), "c1").unwrap(), p);
+        assert_eq!(parse(Some(""), "c1", false).unwrap(), p);
+        // A user manager's scope goes to its user.slice.
+        let p = parse(Some("::"), "c1", true).unwrap();
+        assert_eq!(
+            (p.slice.as_str(), p.cgroup.as_str()),
+            ("user.slice", "/user.slice/c1.scope")
+        );
     }
 
     #[test]
     fn slice_prefix_name() {
-        let p = parse(Some("system.slice:docker:1234"), "id").unwrap();
+        let p = parse(Some("system.slice:docker:1234"), "id", false).unwrap();
         assert_eq!(p.unit, "docker-1234.scope");
         assert_eq!(p.cgroup, "/system.slice/docker-1234.scope");
-        let p = parse(Some("machine-a-b.slice:crio:x"), "id").unwrap();
+        let p = parse(Some("machine-a-b.slice:crio:x"), "id", false).unwrap();
         assert_eq!(
             p.cgroup,
             "/machine.slice/machine-a.slice/machine-a-b.slice/crio-x.scope"
         );
-        let p = parse(Some("::"), "id").unwrap();
+        let p = parse(Some("::"), "id", false).unwrap();
         assert_eq!(
             (p.slice.as_str(), p.unit.as_str()),
             ("system.slice", "id.scope")
         );
-        let p = parse(Some("-.slice:p:n"), "id").unwrap();
+        let p = parse(Some("-.slice:p:n"), "id", false).unwrap();
         assert_eq!(p.cgroup, "/p-n.scope");
     }
 
@@ -170,13 +188,13 @@ mod tests {
             "system.slice:p@:n",
             "system.slice:p:n.slice",
         ] {
-            let e = parse(Some(bad), "id").unwrap_err().to_string();
+            let e = parse(Some(bad), "id", false).unwrap_err().to_string();
             assert!(e.contains("cgroupsPath"), "{bad}: {e}");
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }
-        let e = parse(Some("a:b"), "id").unwrap_err().to_string();
+        let e = parse(Some("a:b"), "id", false).unwrap_err().to_string();
         assert!(e.contains("\"slice:prefix:name\""), "{e}");
         let long = format!("system.slice:p:{}", "x".repeat(250));
-        assert!(parse(Some(&long), "id").is_err());
+        assert!(parse(Some(&long), "id", false).is_err());
     }
 }

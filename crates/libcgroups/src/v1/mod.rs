@@ -40,7 +40,18 @@ impl<'a> V1<'a> {
 
     fn need(&self, controller: &str, field: &str) -> Result<&'a Path> {
         self.dir(controller).ok_or_else(|| {
-            CgroupError::unsupported(field, format!("{controller} controller is not mounted"))
+            let denied = self.h.denied.iter().find(|m| {
+                m.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.split(',').any(|c| c == controller))
+            });
+            match denied {
+                Some(m) => CgroupError::unsupported(
+                    field,
+                    format!("this user may not create a cgroup in the {controller} hierarchy ({}), so it was left out (rootless); remove the limit or delegate a cgroup there", m.display()),
+                ),
+                None => CgroupError::unsupported(field, format!("{controller} controller is not mounted")),
+            }
         })
     }
 

@@ -91,9 +91,10 @@ impl ContainerBuilder {
         self.systemd_cgroup = v;
         self
     }
-    /// Rootless cgroups (`--rootless`, see [`crate::Rootless`]): where no
-    /// cgroup can be made, a container that asks for no resources runs
-    /// without one, as runc runs it.
+    /// Rootless cgroups (`--rootless`, see [`crate::Rootless`]): hierarchies
+    /// this user may not write are left out (a resource needing one is an
+    /// error naming it); where no cgroup can be made at all, a container
+    /// that asks for no resources runs without one, as runc runs it.
     pub fn rootless(mut self, v: bool) -> Self {
         self.rootless = v;
         self
@@ -127,13 +128,10 @@ impl ContainerBuilder {
         let bundle =
             std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
         let spec = spec::load(&bundle)?;
-        spec::validate(
-            &spec,
-            &spec::HostSupport::probe(),
-            &bundle.join("config.json"),
-        )?;
+        let host = spec::HostSupport::probe();
+        spec::validate(&spec, &host, &bundle.join("config.json"))?;
         userns::check_unprivileged(&spec)?;
-        for w in spec::warnings(&spec) {
+        for w in spec::warnings(&spec, &host) {
             tracing::warn!("{w}");
         }
 
@@ -202,10 +200,23 @@ impl ContainerBuilder {
             container_id: &self.id,
         };
         let mut cg = if self.systemd_cgroup {
-            Some(libcgroups::Manager::create_systemd(&cg_opts)?)
+            Some(libcgroups::Manager::create_systemd(
+                &cg_opts,
+                self.rootless,
+            )?)
         } else {
-            match libcgroups::Manager::create(&cg_opts) {
-                Ok(m) => Some(m),
+            let made = if self.rootless {
+                libcgroups::Manager::create_rootless(&cg_opts)
+            } else {
+                libcgroups::Manager::create(&cg_opts)
+            };
+            match made {
+                Ok(m) => {
+                    for h in &m.handle().denied {
+                        tracing::debug!("rootless: no cgroup in {} (not writable)", h.display());
+                    }
+                    Some(m)
+                }
                 Err(e) if self.rootless && e.is_permission_denied() => {
                     crate::rootless::without_cgroup(spec, &e)?;
                     None
@@ -232,7 +243,7 @@ impl ContainerBuilder {
             cg.as_ref().map(|c| c.handle()),
         );
         state.save(dir)?;
-        let resources = crate::resources::effective(spec);
+        let resources = crate::resources::applied(spec);
         // A systemd scope's cgroup exists only once the init is in it: its
         // resources are applied at ChildReady instead.
         if let (Some(r), Some(cg)) = (resources.as_ref(), cg.as_ref().filter(|c| !c.is_systemd())) {
@@ -318,6 +329,7 @@ impl ContainerBuilder {
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
                 unprivileged: !rustix::process::geteuid().is_root(),
+                runtime_in_userns: crate::rootless::running_in_userns(),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };

@@ -29,6 +29,7 @@ impl Container {
                 action: "only a running or paused container can be checkpointed",
             });
         }
+        criu::require_privilege("checkpoint")?;
         if o.lazy_pages || o.page_server.is_some() || o.status_fd.is_some() {
             return Err(CriuError::Unsupported {
                 option: "lazy-pages/page-server/status-fd",

@@ -210,15 +210,15 @@ impl Container {
             .position(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Pid)
             .map(|i| ns.remove(i).1);
         // An unprivileged hull may not enter a pid namespace from its own
-        // user namespace (that needs CAP_SYS_ADMIN there): its child joins
-        // the container's user namespace first and forks once more.
-        let child_pid_ns = pid_ns.take_if(|_| !rustix::process::geteuid().is_root());
-        if child_pid_ns.is_some() && !o.detach {
-            // The grandchild must come back to us when the middle process
-            // exits, so `wait` can reap it.
-            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
-                .map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
-        }
+        // user namespace (that needs CAP_SYS_ADMIN there), and root of a
+        // user namespace (rootless podman runs hull so) may enter the
+        // container's but not return to its own, owned by the initial one.
+        // Then the child joins the namespaces first and forks once more, as
+        // our sibling (CLONE_PARENT), so the process is the caller's own
+        // child to wait for, with no process-wide subreaper.
+        let child_pid_ns = pid_ns.take_if(|_| {
+            !rustix::process::geteuid().is_root() || crate::rootless::running_in_userns()
+        });
         let crate::terminal::Console {
             child_end: console,
             relay,
@@ -478,7 +478,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     namespaces::join_fds(ns)?;
     if let Some(fd) = a.pid_ns {
         namespaces::set_pid_for_children(fd)?;
-        init::fork_into_pid_namespace(a.channel)?;
+        init::fork_into_pid_namespace(a.channel, true)?;
     }
     if let Some(root) = &a.root {
         rustix::process::fchdir(root)

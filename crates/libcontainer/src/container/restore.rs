@@ -84,6 +84,7 @@ impl RestoreBuilder {
         )?;
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
+        criu::require_privilege("restore")?;
         criu::open_dir(&self.criu.image_path)?;
         let descriptors = read_descriptors(&self.criu.image_path)?;
         let criu_path = self.criu.criu_path();
@@ -145,7 +146,7 @@ impl RestoreBuilder {
             container_id: &self.id,
         };
         let mut cg = if self.systemd_cgroup {
-            libcgroups::Manager::create_systemd(&cg_opts)?
+            libcgroups::Manager::create_systemd(&cg_opts, false)?
         } else {
             libcgroups::Manager::create(&cg_opts)?
         };
@@ -164,7 +165,7 @@ impl RestoreBuilder {
             .map_err(|e| Error::path(format!("root.path {}", rootfs.display()), e))?;
         let mut state = State::creating(spec, &self.id, bundle, rootfs.clone(), Some(cg.handle()));
         state.save(dir)?;
-        let resources = crate::resources::effective(spec);
+        let resources = crate::resources::applied(spec);
         // A systemd scope exists only once a process is in it: CRIU's.
         if let Some(r) = resources.as_ref().filter(|_| !cg.is_systemd()) {
             cg.apply(r)?;

@@ -34,6 +34,30 @@ pub(crate) fn require(found: u32, need: u32, what: &str) -> Result<(), CriuError
     })
 }
 
+/// Errors before anything is made where CRIU cannot work: it dumps and
+/// restores through /proc/<pid>/map_files, ptrace and namespace files, which
+/// take root or CAP_CHECKPOINT_RESTORE (with CAP_SYS_PTRACE, CRIU's
+/// `--unprivileged` mode) in the initial user namespace. A rootless hull, an
+/// unprivileged user or root of another user namespace, has neither there.
+pub(crate) fn require_privilege(what: &'static str) -> Result<(), CriuError> {
+    if crate::rootless::running_in_userns() {
+        return Err(CriuError::Unsupported {
+            option: what,
+            reason: "hull runs in a user namespace (rootless), and CRIU needs CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE in the initial one".into(),
+        });
+    }
+    let has = |c| caps::has_cap(None, caps::CapSet::Effective, c).unwrap_or(false);
+    if rustix::process::geteuid().is_root()
+        || (has(caps::Capability::CAP_CHECKPOINT_RESTORE) && has(caps::Capability::CAP_SYS_PTRACE))
+    {
+        return Ok(());
+    }
+    Err(CriuError::Unsupported {
+        option: what,
+        reason: "CRIU needs root, or CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE, which this rootless hull does not have".into(),
+    })
+}
+
 /// Opens `path` as a directory, creating it (and missing parents) with mode
 /// 0700 first: images hold the container's memory. It must be hull's own
 /// (see [`crate::untrusted_dir::open_private_dir`]); the fd goes to CRIU.

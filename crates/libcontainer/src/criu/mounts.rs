@@ -173,6 +173,7 @@ mod tests {
                 hier("/sys/fs/cgroup/unified", "/sys/fs/cgroup/unified/t/c"),
             ],
             systemd: None,
+            denied: vec![],
         };
         let e = externals(&s, Path::new("/b"), Some(&cg), &|p| p != "/proc/acpi");
         let dump = for_dump(&e);
@@ -204,6 +205,7 @@ mod tests {
             path: "/t/c".into(),
             hierarchies: vec![hier("/sys/fs/cgroup", "/sys/fs/cgroup/t/c")],
             systemd: None,
+            denied: vec![],
         };
         let rst = for_restore(&externals(&s, Path::new("/b"), Some(&cg), &|_| true));
         assert!(rst.contains(&("/sys/fs/cgroup".into(), "/sys/fs/cgroup/t/c".into())));

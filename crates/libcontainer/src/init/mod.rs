@@ -60,6 +60,10 @@ pub(crate) struct InitArgs<'a> {
     /// without CAP_DAC_OVERRIDE, which cannot open a non-dumpable
     /// process's /proc files.
     pub unprivileged: bool,
+    /// The runtime itself runs in a user namespace (rootless podman runs
+    /// it there): mounts and device nodes are made as in one even when
+    /// the container has no user namespace of its own.
+    pub runtime_in_userns: bool,
 }
 
 /// Child entry point; never returns.
@@ -126,7 +130,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     namespaces::enter_late(plan, &procfs)?;
     if plan.fork_for_pid {
-        fork_into_pid_namespace(a.channel)?;
+        fork_into_pid_namespace(a.channel, false)?;
     }
     // A user namespace joined by path needs the same as a new one: the
     // host's root is not mapped in it.
@@ -154,7 +158,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         let ctx = rootfs::RootfsCtx {
             spec,
             rootfs: a.rootfs,
-            new_userns: in_userns,
+            in_userns: in_userns || a.runtime_in_userns,
             new_netns: plan.new_net,
             new_cgroupns: plan.new_cgroup,
             idmapped: a.idmapped,
@@ -394,14 +398,20 @@ fn reset_signals() {
 
 /// The second fork, needed when the pid namespace was unshared or joined
 /// (they apply to children only). The middle process reports the init's
-/// pid and exits; the init carries on.
-pub(crate) fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
+/// pid and exits; the init carries on. A `sibling` is forked with
+/// CLONE_PARENT: the runtime's own child, which it waits for directly.
+pub(crate) fn fork_into_pid_namespace(channel: &Channel, sibling: bool) -> Result<()> {
     // The child waits for the middle process to report its pid and exit
     // (EOF on this pipe): its own messages must not overtake InitPid.
     let (done_r, done_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::sys("pipe", e))?;
+    let flags = if sibling {
+        libc::CLONE_PARENT as u64
+    } else {
+        0
+    };
     // SAFETY: the child process is single-threaded.
-    match unsafe { crate::syscall::clone3(0) }
+    match unsafe { crate::syscall::clone3(flags) }
         .map_err(|e| Error::sys("fork into the pid namespace", e))?
     {
         crate::syscall::Forked::Child => {

@@ -264,7 +264,10 @@ fn open_in_root_depth(
 pub(crate) struct RootfsCtx<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    pub new_userns: bool,
+    /// The mounts are made in a user namespace other than the initial one
+    /// (the container's or the runtime's own): no mknod, mount flags the
+    /// kernel keeps locked, no new sysfs without a network namespace.
+    pub in_userns: bool,
     pub new_netns: bool,
     pub new_cgroupns: bool,
     pub idmapped: &'a crate::idmap::IdmappedMounts,
@@ -325,14 +328,14 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
         }
         return Ok(root);
     }
-    create_default_devices(&root, ctx.new_userns)?;
+    create_default_devices(&root, ctx.in_userns)?;
     for (i, d) in linux
         .and_then(|l| l.devices().as_ref())
         .into_iter()
         .flatten()
         .enumerate()
     {
-        create_device(&root, d, ctx.new_userns)
+        create_device(&root, d, ctx.in_userns)
             .map_err(|e| Error::sys(format!("linux.devices[{i}] ({})", d.path().display()), e))?;
     }
     Ok(root)
@@ -601,7 +604,7 @@ fn mount_by_type(
             )
             .map_err(|e| match locked & opts.clear {
                 cleared
-                    if e == nix::errno::Errno::EPERM && ctx.new_userns && !cleared.is_empty() =>
+                    if e == nix::errno::Errno::EPERM && ctx.in_userns && !cleared.is_empty() =>
                 {
                     Error::sys(locked_flags_error(cleared), e)
                 }
@@ -610,7 +613,7 @@ fn mount_by_type(
         }
         return apply_propagation(root, dest, opts);
     }
-    if typ == "sysfs" && !ctx.new_netns && ctx.new_userns {
+    if typ == "sysfs" && !ctx.new_netns && ctx.in_userns {
         // In a user namespace without its own netns the kernel refuses a new
         // sysfs instance: bind the host's read-only instead, as runc does.
         mount(

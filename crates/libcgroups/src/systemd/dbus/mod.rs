@@ -9,11 +9,15 @@
 //! systemd sends its signals to every private connection unasked. The system
 //! bus is the fallback (a container of the runtime may only see that one):
 //! there the connection must say Hello, match JobRemoved and Subscribe.
+//! A rootless caller talks to its own user manager the same way: its
+//! private socket in `$XDG_RUNTIME_DIR/systemd/`, else the session bus
+//! (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`).
 
 pub(crate) mod wire;
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use wire::{Call, Message, Writer};
@@ -25,11 +29,11 @@ pub(crate) const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbusError {
-    #[error("connecting to {path}: {source}")]
-    Connect {
-        path: &'static str,
-        source: io::Error,
-    },
+    #[error("connecting to {}: {source}", path.display())]
+    Connect { path: PathBuf, source: io::Error },
+    /// A user manager was asked for, and the environment names none.
+    #[error("no user bus: {0}")]
+    NoUserBus(String),
     #[error("D-Bus authentication: {0}")]
     Auth(String),
     #[error("D-Bus socket: {0}")]
@@ -53,6 +57,29 @@ impl DbusError {
     }
 }
 
+/// The user manager's private socket and the session bus, from the
+/// environment a login gives (runc reads the same variables).
+fn user_sockets() -> Result<(Option<PathBuf>, PathBuf), DbusError> {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let address = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok();
+    let bus = address
+        .as_deref()
+        .and_then(|a| a.split(';').find_map(|a| a.strip_prefix("unix:")))
+        .and_then(|kv| kv.split(',').find_map(|kv| kv.strip_prefix("path=")))
+        .map(PathBuf::from);
+    match (xdg, bus) {
+        (Some(x), bus) => {
+            let x = PathBuf::from(x);
+            let bus = bus.unwrap_or_else(|| x.join("bus"));
+            Ok((Some(x.join("systemd/private")), bus))
+        }
+        (None, Some(bus)) => Ok((None, bus)),
+        (None, None) => Err(DbusError::NoUserBus(
+            "neither XDG_RUNTIME_DIR nor a unix:path= DBUS_SESSION_BUS_ADDRESS is set (a login session sets them; `loginctl enable-linger USER` starts the user manager)".into(),
+        )),
+    }
+}
+
 /// One connection; calls are sequential, signals seen meanwhile are kept
 /// until someone waits for them.
 pub(crate) struct Conn {
@@ -65,14 +92,27 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn connect(deadline: Instant) -> Result<Conn, DbusError> {
-        match Conn::open(PRIVATE_SOCKET, false, deadline) {
+    /// A connection to PID 1, or with `user` to the caller's own user
+    /// manager.
+    pub(crate) fn connect(user: bool, deadline: Instant) -> Result<Conn, DbusError> {
+        let (private, bus) = if user {
+            user_sockets()?
+        } else {
+            (
+                Some(PathBuf::from(PRIVATE_SOCKET)),
+                PathBuf::from(SYSTEM_BUS),
+            )
+        };
+        let Some(private) = private else {
+            return Conn::open(&bus, true, deadline);
+        };
+        match Conn::open(&private, false, deadline) {
             Ok(c) => Ok(c),
             Err(private) => {
-                tracing::debug!("systemd private socket: {private}; trying the system bus");
-                // Without a system bus, what went wrong with systemd's own
-                // socket is the error worth reporting.
-                Conn::open(SYSTEM_BUS, true, deadline).map_err(|bus| match bus {
+                tracing::debug!("systemd private socket: {private}; trying the bus");
+                // Without a bus, what went wrong with systemd's own socket
+                // is the error worth reporting.
+                Conn::open(&bus, true, deadline).map_err(|bus| match bus {
                     DbusError::Connect { .. } => private,
                     other => other,
                 })
@@ -80,9 +120,11 @@ impl Conn {
         }
     }
 
-    fn open(path: &'static str, bus: bool, deadline: Instant) -> Result<Conn, DbusError> {
-        let sock =
-            UnixStream::connect(path).map_err(|source| DbusError::Connect { path, source })?;
+    fn open(path: &Path, bus: bool, deadline: Instant) -> Result<Conn, DbusError> {
+        let sock = UnixStream::connect(path).map_err(|source| DbusError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut c = Conn {
             sock,
             serial: 0,
