@@ -203,7 +203,9 @@ fn unit_call(member: &'static str, u: &SystemdUnit, with_mode: bool) -> dbus::wi
     manager_call(member, if with_mode { "ss" } else { "s" }, w.into_bytes())
 }
 
-/// The unit's current InvocationID in hex; `None` when it is not loaded.
+/// The unit's current InvocationID in hex; `None` when it is not loaded,
+/// "" when it is loaded but has none (a scope that ended and is still
+/// referenced: seen on v1, where systemd learns late that it emptied).
 fn invocation_of(
     c: &mut Conn,
     u: &SystemdUnit,
@@ -226,6 +228,9 @@ fn invocation_of(
         "reading the unit's InvocationID",
     )?;
     let id = reply.body_reader("v").and_then(|mut r| r.variant_bytes())?;
+    if id.iter().all(|b| *b == 0) {
+        return Ok(Some(String::new()));
+    }
     Ok(Some(id.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
@@ -252,7 +257,7 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str, legacy: bool) -> 
         invocation_of(c, u, deadline)
     })?;
     // Gone already: the process died and systemd dropped the empty scope.
-    u.invocation = id.ok_or_else(|| {
+    u.invocation = id.filter(|id| !id.is_empty()).ok_or_else(|| {
         CgroupError::Detect(format!(
             "{ctx}: the unit vanished right after starting (did the container's process die?)"
         ))
@@ -315,9 +320,14 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<bool> {
     let deadline = Instant::now() + JOB_TIMEOUT;
     with_conn(&ctx, deadline, |c| {
         match invocation_of(c, u, deadline)? {
-            Some(id) if id == u.invocation => {}
-            Some(_) => {
-                tracing::debug!("{} is another container's now: not stopping it", u.unit);
+            // Ours, or ended without a successor (then stopping is a no-op
+            // and the reset drops a failed state).
+            Some(id) if id == u.invocation || id.is_empty() => {}
+            Some(other) => {
+                tracing::debug!(
+                    "{} is another container's now (InvocationID {other}): not stopping it",
+                    u.unit
+                );
                 return Ok(false);
             }
             None => return Ok(true),
