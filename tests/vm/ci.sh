@@ -2,7 +2,9 @@
 # CI entry point for the tests that need pure cgroup v2: installs what the
 # guest needs, builds hull and the libcgroups test binaries, boots a guest
 # (tests/vm/run-guest) for tests/vm/guest-tests.sh, then one with systemd as
-# PID 1 (run-guest --systemd) for tests/vm/systemd-tests.sh.
+# PID 1 (run-guest --systemd) for tests/vm/systemd-tests.sh, then systemd
+# on cgroup v1 (hybrid, then pure v1) for tests/vm/systemd-v1-tests.sh, and
+# a guest with AppArmor as its LSM for tests/vm/apparmor-tests.sh.
 # Runs as root on the host; the guest is QEMU under TCG, no kvm needed.
 #
 # Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
@@ -15,7 +17,7 @@ REPO=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
 # Packages: only the missing ones, so a prepared machine needs no network.
-PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus"
+PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus apparmor"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -68,5 +70,10 @@ guest() {
 }
 guest guest-tests -- "$REPO/tests/vm/guest-tests.sh" "${abs[@]}"
 guest systemd-tests --systemd -- "$REPO/tests/vm/systemd-tests.sh"
+V1=systemd.unified_cgroup_hierarchy=0
+HULLVM_APPEND="$V1" guest systemd-hybrid-tests --systemd -- "$REPO/tests/vm/systemd-v1-tests.sh"
+HULLVM_APPEND="$V1 systemd.legacy_systemd_cgroup_controller=1" \
+    guest systemd-legacy-tests --systemd -- "$REPO/tests/vm/systemd-v1-tests.sh"
+HULLVM_APPEND="apparmor=1 security=apparmor" guest apparmor-tests -- "$REPO/tests/vm/apparmor-tests.sh"
 echo "vm: $n passed, $m failed"
 [ "$m" = 0 ]

@@ -202,16 +202,7 @@ impl Manager {
             });
             let res = res.and_then(|()| {
                 if is_cpuset {
-                    // Every level, not only the ones we made: a concurrent
-                    // create may have made a shared parent and not yet
-                    // filled it in (runc's cpusetEnsureParent does the same).
-                    let leaf = join_components(base, comps);
-                    let levels: Vec<PathBuf> = leaf
-                        .ancestors()
-                        .take_while(|p| p.starts_with(&h.mountpoint) && *p != h.mountpoint)
-                        .map(Path::to_path_buf)
-                        .collect();
-                    v1::cpuset::init_created(&levels.into_iter().rev().collect::<Vec<_>>())
+                    init_cpuset_levels(&h.mountpoint, &join_components(base, comps))
                 } else {
                     Ok(())
                 }
@@ -247,7 +238,8 @@ impl Manager {
     /// ("slice:prefix:name"); nothing exists until [`Manager::start_scope`]
     /// is given the container's first process. With `user` (rootless) the
     /// scope is the caller's user manager's, reached over its bus. Fails
-    /// closed when systemd is not init or the host is not pure cgroup v2.
+    /// closed when systemd is not init, on a v1 host without the devices
+    /// controller, or for `user` on a host that is not pure cgroup v2.
     pub fn create_systemd(opts: &CgroupOptions, user: bool) -> Result<Manager> {
         Ok(Manager {
             handle: systemd::plan(opts, user)?,
@@ -261,9 +253,13 @@ impl Manager {
 
     /// systemd driver: starts the scope with `pid` in it (systemd moves
     /// it) and returns true; the cgroupfs drivers have nothing to start and
-    /// return false. `name` goes into the unit's description. The handle
-    /// then records the unit's InvocationID: persist it again.
+    /// return false. `name` goes into the unit's description. On v1 hosts
+    /// the scope's path is then made in the hierarchies systemd does not
+    /// manage (the pid joins them with [`Manager::add_new_child`]). The
+    /// handle then records the unit's InvocationID and what hull made:
+    /// persist it again.
     pub fn start_scope(&mut self, pid: i32, name: &str) -> Result<bool> {
+        let legacy = self.handle.setup != CgroupSetup::Unified;
         let Some(u) = &mut self.handle.systemd else {
             return Ok(false);
         };
@@ -273,7 +269,18 @@ impl Manager {
                 format!("{pid} is not a process id"),
             ));
         }
-        systemd::start(u, pid, name)?;
+        systemd::start(u, pid, name, legacy)?;
+        if legacy {
+            if let Err(e) = make_unmanaged_dirs(&mut self.handle) {
+                rollback(&self.handle);
+                if let Some(u) = &self.handle.systemd {
+                    if let Err(stop) = systemd::stop(u) {
+                        tracing::warn!("after a failed start: {stop}");
+                    }
+                }
+                return Err(e);
+            }
+        }
         Ok(true)
     }
 
@@ -443,12 +450,17 @@ impl Manager {
             // Everything is checked before systemd is told anything; then
             // the unit's properties, so that systemd keeps the limits when
             // it re-applies its settings, then the files (runc does both).
-            let dir = self.handle.unified_dir().ok_or_else(|| {
-                CgroupError::Detect("systemd handle without a cgroup2 directory".into())
-            })?;
-            v2::resources::precheck(dir, r)?;
-            systemd::check_resources(r)?;
-            systemd::set_resources(u, r)?;
+            let legacy = self.handle.setup != CgroupSetup::Unified;
+            if legacy {
+                V1 { h: &self.handle }.precheck(r)?;
+            } else {
+                let dir = self.handle.unified_dir().ok_or_else(|| {
+                    CgroupError::Detect("systemd handle without a cgroup2 directory".into())
+                })?;
+                v2::resources::precheck(dir, r)?;
+            }
+            systemd::check_resources(r, legacy)?;
+            systemd::set_resources(u, r, legacy)?;
         }
         self.driver()?.apply(r)
     }
@@ -513,8 +525,14 @@ impl Manager {
     pub fn destroy(&self) -> Result<()> {
         if let Some(u) = &self.handle.systemd {
             // systemd kills whatever is left in the scope and removes its
-            // cgroup, sub-cgroups included.
-            return systemd::stop(u);
+            // cgroup, sub-cgroups included; on v1 hosts the directories
+            // hull made where systemd does not manage the controller go
+            // after it (unless the unit, and so the paths, are another
+            // container's by now).
+            let ours = systemd::stop(u)?;
+            if !ours || self.handle.hierarchies.iter().all(|h| h.created.is_empty()) {
+                return Ok(());
+            }
         }
         self.destroy_with_timeout(EMPTY_TIMEOUT)
     }
@@ -647,6 +665,46 @@ fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Re
         }
         return Ok(());
     }
+}
+
+/// Fills in empty cpuset.cpus/mems on every level from below `mountpoint`
+/// down to `leaf`, not only the ones we made: a concurrent create may have
+/// made a shared parent and not yet filled it in (runc's
+/// cpusetEnsureParent does the same).
+fn init_cpuset_levels(mountpoint: &Path, leaf: &Path) -> Result<()> {
+    let levels: Vec<PathBuf> = leaf
+        .ancestors()
+        .take_while(|p| p.starts_with(mountpoint) && *p != mountpoint)
+        .map(Path::to_path_buf)
+        .collect();
+    v1::cpuset::init_created(&levels.into_iter().rev().collect::<Vec<_>>())
+}
+
+/// systemd driver on v1: makes the scope's path in every v1 hierarchy
+/// where systemd did not (cpuset, freezer, ...; name=systemd is its own),
+/// recording what it made, and fills in new cpuset levels.
+fn make_unmanaged_dirs(handle: &mut CgroupHandle) -> Result<()> {
+    for h in handle.hierarchies.iter_mut().filter(|h| !h.unified) {
+        if h.controllers.iter().all(|c| c.starts_with("name=")) {
+            continue;
+        }
+        let rel = h
+            .dir
+            .strip_prefix(&h.mountpoint)
+            .map_err(|_| CgroupError::InvalidPath {
+                path: h.dir.display().to_string(),
+                reason: format!("is not below {}", h.mountpoint.display()),
+            })?;
+        let comps: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        mkdir_levels(&h.mountpoint, &comps, &mut h.created)?;
+        if h.has("cpuset") {
+            init_cpuset_levels(&h.mountpoint, &h.dir)?;
+        }
+    }
+    Ok(())
 }
 
 /// A process placed in a frozen cgroup stops at once: the container's init

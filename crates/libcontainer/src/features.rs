@@ -150,10 +150,12 @@ pub fn features() -> Features {
                 systemd_user: false,
                 rdma: true,
             },
+            // As runc: support in this build (process.apparmorProfile is
+            // applied where the LSM is active and refused elsewhere).
+            apparmor: Enabled { enabled: true },
             // Not yet applied by hull: create refuses configs using them
             // (spec.rs validate), so advertising them would be a lie.
             seccomp: Enabled { enabled: false },
-            apparmor: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
             // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
@@ -202,7 +204,7 @@ mod tests {
             serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
         );
         assert_eq!(linux["seccomp"]["enabled"], false);
-        assert_eq!(linux["apparmor"]["enabled"], false);
+        assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["selinux"]["enabled"], false);
         assert_eq!(linux["intelRdt"]["enabled"], false);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);

@@ -4,6 +4,7 @@
 //! container from a bundle, [`Container`] loads, starts, signals and deletes
 //! one. The library never prints; it returns data and errors.
 
+mod apparmor;
 mod criu;
 mod error;
 mod exe;

@@ -218,9 +218,7 @@ pub(crate) struct HostSupport {
 
 impl HostSupport {
     pub fn probe() -> Self {
-        let apparmor = std::fs::read("/sys/module/apparmor/parameters/enabled")
-            .map(|v| v.starts_with(b"Y"))
-            .unwrap_or(false);
+        let apparmor = crate::apparmor::is_enabled();
         let selinux = Path::new("/sys/fs/selinux/enforce").exists();
         let bounding = caps::read(None, caps::CapSet::Bounding)
             .ok()
@@ -460,13 +458,10 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                     }
                 }
             }
+            // Applied by the init (apparmor.rs); nothing could confine
+            // the process where the LSM is not active.
             if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-                if host.apparmor {
-                    is.push(
-                        "process.apparmorProfile",
-                        "AppArmor profiles are not supported by this version of hull",
-                    );
-                } else {
+                if !host.apparmor {
                     is.push(
                         "process.apparmorProfile",
                         format!("{profile:?} requested but AppArmor is not enabled on this host"),

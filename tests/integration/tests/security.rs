@@ -591,3 +591,63 @@ fn device_rules_in_a_user_namespace_are_refused() {
     let (code, err) = in_userns(&["check", "-b", &dir]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Whether the AppArmor LSM is active here (the runtime's own test).
+fn apparmor_active() -> bool {
+    std::path::Path::new("/sys/kernel/security/apparmor").is_dir()
+        && std::fs::read("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.starts_with(b"Y"))
+}
+
+/// A refusal of process.apparmorProfile (runc 1.1 words it otherwise).
+#[track_caller]
+fn refused_naming_the_profile(o: &Output) {
+    o.failed();
+    if !is_runc() {
+        assert!(
+            o.stderr.contains("process.apparmorProfile")
+                && o.stderr.contains("AppArmor is not enabled"),
+            "{o}"
+        );
+    }
+}
+
+/// process.apparmorProfile where the AppArmor LSM is not active (as on
+/// the development hosts): create and `exec --apparmor` are refused with
+/// an error naming the field, so nothing runs unconfined in its place.
+/// Where it is active, tests/vm/apparmor-tests.sh checks the profile from
+/// inside containers.
+#[test]
+fn apparmor_profile_is_refused_where_apparmor_is_inactive() {
+    require_root!();
+    if apparmor_active() {
+        eprintln!("note: AppArmor is active here; this refusal is for hosts without it (the guest test covers hosts with it)");
+        return;
+    }
+    let rt = Runtime::new("apparmor_off");
+    let mut b = rt.bundle();
+    b.spec["process"]["apparmorProfile"] = json!("hull-test-profile");
+    refused_naming_the_profile(&rt.create(&b));
+    assert!(!rt.state_dir(&b.id).exists(), "state dir left");
+
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "60"]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let o = rt.exec(&[
+        "exec",
+        "--apparmor",
+        "hull-test-profile",
+        &b.id,
+        "hull-probe",
+        "sleep",
+        "0",
+    ]);
+    refused_naming_the_profile(&o);
+    assert_eq!(
+        rt.state_ok(&b.id)["status"],
+        "running",
+        "container untouched"
+    );
+    rt.delete_force(&b.id).ok();
+}

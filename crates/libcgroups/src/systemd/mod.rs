@@ -5,10 +5,17 @@
 //!
 //! systemd refuses a scope without processes, so the scope is started with
 //! the container's first process in it ([`start`]), not before the fork.
-//! Only the unified hierarchy is supported: on v1 or hybrid hosts systemd
-//! keeps a scope in each hierarchy, which this driver does not join.
+//!
+//! On cgroup v1 hosts (Legacy, and Hybrid with its cgroup2 tracking
+//! hierarchy) systemd makes the scope's directory in the hierarchies it
+//! manages (name=systemd, cpu, cpuacct, memory, blkio, devices, pids, and
+//! unified on Hybrid) and the container's process is then joined to the
+//! same path in the others (cpuset, freezer, ...) as runc does; the unit
+//! gets runc's v1 property names (MemoryLimit, CPUShares, ...) and the
+//! device rules (see `devices`).
 
 pub(crate) mod dbus;
+mod devices;
 mod path;
 mod props;
 
@@ -69,10 +76,23 @@ pub(crate) fn plan(opts: &CgroupOptions, user: bool) -> Result<CgroupHandle> {
         ));
     }
     let view = SystemView::load()?;
-    if view.setup != CgroupSetup::Unified {
+    if user && view.setup != CgroupSetup::Unified {
+        // A user manager may only be delegated a cgroup v2 subtree.
         return Err(CgroupError::unsupported(
             "--systemd-cgroup",
-            format!("the host uses {:?} cgroups; hull's systemd driver supports only the unified hierarchy (cgroup v2)", view.setup),
+            format!("rootless containers in the user's systemd need pure cgroup v2; the host uses {:?} cgroups", view.setup),
+        ));
+    }
+    if view.setup != CgroupSetup::Unified
+        && !view
+            .hierarchies
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| c == "devices"))
+    {
+        // runc too: the devices controller is what confines the container.
+        return Err(CgroupError::unsupported(
+            "--systemd-cgroup",
+            "the cgroup v1 devices controller is not mounted",
         ));
     }
     let mut p = path::parse(opts.cgroups_path, opts.container_id, user)?;
@@ -88,24 +108,23 @@ pub(crate) fn plan(opts: &CgroupOptions, user: bool) -> Result<CgroupHandle> {
         })?;
         p.cgroup = format!("{}{}", base.trim_end_matches('/'), p.cgroup);
     }
-    let h = view
-        .hierarchies
-        .iter()
-        .find(|h| h.unified)
-        .ok_or_else(|| CgroupError::Detect("no cgroup2 hierarchy is mounted".into()))?;
-    // cgroup paths from systemd are absolute in its namespace, which is
-    // our mount's root unless we see only a subtree of it.
-    let rel = crate::path::strip_mount_root(&p.cgroup, &h.root)?;
-    Ok(CgroupHandle {
-        setup: CgroupSetup::Unified,
-        path: p.cgroup.clone(),
-        hierarchies: vec![HierarchyDir {
-            controllers: Vec::new(),
-            unified: true,
+    let mut hierarchies = Vec::with_capacity(view.hierarchies.len());
+    for h in &view.hierarchies {
+        // cgroup paths from systemd are absolute in its namespace, which
+        // is our mount's root unless we see only a subtree of it.
+        let rel = crate::path::strip_mount_root(&p.cgroup, &h.root)?;
+        hierarchies.push(HierarchyDir {
+            controllers: h.controllers.clone(),
+            unified: h.unified,
             mountpoint: h.mountpoint.clone(),
             dir: h.mountpoint.join(rel),
             created: Vec::new(),
-        }],
+        });
+    }
+    Ok(CgroupHandle {
+        setup: view.setup,
+        path: p.cgroup.clone(),
+        hierarchies,
         systemd: Some(SystemdUnit {
             unit: p.unit,
             slice: p.slice,
@@ -164,7 +183,12 @@ fn run_job(
     Ok(())
 }
 
-fn start_call(u: &SystemdUnit, pid: i32, description: &str) -> dbus::wire::Call<'static> {
+fn start_call(
+    u: &SystemdUnit,
+    pid: i32,
+    description: &str,
+    legacy: bool,
+) -> dbus::wire::Call<'static> {
     let props: Vec<(&str, Variant)> = vec![
         ("Description", Variant::Str(description.to_string())),
         ("Slice", Variant::Str(u.slice.clone())),
@@ -175,7 +199,15 @@ fn start_call(u: &SystemdUnit, pid: i32, description: &str) -> dbus::wire::Call<
         // Accounting on: systemd enables the controllers down to the scope.
         ("MemoryAccounting", Variant::Bool(true)),
         ("CPUAccounting", Variant::Bool(true)),
-        ("IOAccounting", Variant::Bool(true)),
+        // (the blkio controller on v1, io on v2)
+        (
+            if legacy {
+                "BlockIOAccounting"
+            } else {
+                "IOAccounting"
+            },
+            Variant::Bool(true),
+        ),
         ("TasksAccounting", Variant::Bool(true)),
         // No ordering against shutdown.target and friends: a container must
         // not hold up (or be held by) unrelated units.
@@ -198,7 +230,9 @@ fn unit_call(member: &'static str, u: &SystemdUnit, with_mode: bool) -> dbus::wi
     manager_call(member, if with_mode { "ss" } else { "s" }, w.into_bytes())
 }
 
-/// The unit's current InvocationID in hex; `None` when it is not loaded.
+/// The unit's current InvocationID in hex; `None` when it is not loaded,
+/// "" when it is loaded but has none (a scope that ended and is still
+/// referenced: seen on v1, where systemd learns late that it emptied).
 fn invocation_of(
     c: &mut Conn,
     u: &SystemdUnit,
@@ -221,16 +255,20 @@ fn invocation_of(
         "reading the unit's InvocationID",
     )?;
     let id = reply.body_reader("v").and_then(|mut r| r.variant_bytes())?;
+    if id.iter().all(|b| *b == 0) {
+        return Ok(Some(String::new()));
+    }
     Ok(Some(id.iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// Starts the scope with `pid` in it, waits until systemd reports it
 /// started and records its InvocationID. A leftover failed unit of the
 /// same name is reset first; an active one is another container's.
-pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
+/// `legacy`: the host has cgroup v1 controllers (Legacy or Hybrid).
+pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str, legacy: bool) -> Result<()> {
     let ctx = format!("starting systemd unit {} in {}", u.unit, u.slice);
     let deadline = Instant::now() + JOB_TIMEOUT;
-    let call = start_call(u, pid, &format!("hull container {name}"));
+    let call = start_call(u, pid, &format!("hull container {name}"), legacy);
     let id = with_conn(&ctx, u.user, deadline, |c| {
         match run_job(c, &call, "starting the scope", deadline) {
             Err(e) if e.remote_name() == Some("org.freedesktop.systemd1.UnitExists") => {
@@ -246,7 +284,7 @@ pub(crate) fn start(u: &mut SystemdUnit, pid: i32, name: &str) -> Result<()> {
         invocation_of(c, u, deadline)
     })?;
     // Gone already: the process died and systemd dropped the empty scope.
-    u.invocation = id.ok_or_else(|| {
+    u.invocation = id.filter(|id| !id.is_empty()).ok_or_else(|| {
         CgroupError::Detect(format!(
             "{ctx}: the unit vanished right after starting (did the container's process die?)"
         ))
@@ -270,13 +308,27 @@ pub(crate) fn attach(u: &SystemdUnit, pid: i32) -> Result<()> {
     })
 }
 
+/// The unit properties for `r`: v1 names on Legacy and Hybrid hosts.
+fn properties(r: &LinuxResources, version: u32, legacy: bool) -> Result<props::Props> {
+    if !legacy {
+        return props::resources(r, version);
+    }
+    // Only wildcard-minor device rules need it; a host without it gets
+    // those rules left out of systemd's list (stricter).
+    let proc_devices = match r.devices() {
+        Some(d) if !d.is_empty() => std::fs::read_to_string("/proc/devices").unwrap_or_default(),
+        _ => String::new(),
+    };
+    props::resources_v1(r, version, &proc_devices)
+}
+
 /// Sets the unit properties for `r` (runtime only, like runc).
-pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
+pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources, legacy: bool) -> Result<()> {
     let ctx = format!("setting properties of systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
     let mut conn = Conn::connect(u.user, deadline).map_err(|e| err(&ctx, e))?;
     let version = version(&mut conn, deadline).map_err(|e| err(&ctx, e))?;
-    let props = props::resources(r, version)?;
+    let props = properties(r, version, legacy)?;
     if props.is_empty() {
         return Ok(());
     }
@@ -294,27 +346,34 @@ pub(crate) fn set_resources(u: &SystemdUnit, r: &LinuxResources) -> Result<()> {
 }
 
 /// Checks `r` against the properties mapping before anything is sent.
-pub(crate) fn check_resources(r: &LinuxResources) -> Result<()> {
-    props::resources(r, u32::MAX).map(|_| ())
+pub(crate) fn check_resources(r: &LinuxResources, legacy: bool) -> Result<()> {
+    properties(r, u32::MAX, legacy).map(|_| ())
 }
 
 /// Stops the scope (systemd kills what is left in it and removes its
 /// cgroup) and forgets a failed state. A unit this container never started,
 /// or that is gone, or that is a later one of the same name, is left alone.
-pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
+/// Returns false only in that last case: the cgroup paths are another
+/// container's now.
+pub(crate) fn stop(u: &SystemdUnit) -> Result<bool> {
     if u.invocation.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let ctx = format!("stopping systemd unit {}", u.unit);
     let deadline = Instant::now() + JOB_TIMEOUT;
     with_conn(&ctx, u.user, deadline, |c| {
         match invocation_of(c, u, deadline)? {
-            Some(id) if id == u.invocation => {}
-            Some(_) => {
-                tracing::debug!("{} is another container's now: not stopping it", u.unit);
-                return Ok(());
+            // Ours, or ended without a successor (then stopping is a no-op
+            // and the reset drops a failed state).
+            Some(id) if id == u.invocation || id.is_empty() => {}
+            Some(other) => {
+                tracing::debug!(
+                    "{} is another container's now (InvocationID {other}): not stopping it",
+                    u.unit
+                );
+                return Ok(false);
             }
-            None => return Ok(()),
+            None => return Ok(true),
         }
         match run_job(
             c,
@@ -330,8 +389,8 @@ pub(crate) fn stop(u: &SystemdUnit) -> Result<()> {
             deadline,
             "resetting the unit",
         ) {
-            Err(e) if e.remote_name().is_some() => Ok(()), // not loaded, or not failed
-            r => r.map(|_| ()),
+            Err(e) if e.remote_name().is_some() => Ok(true), // not loaded, or not failed
+            r => r.map(|_| true),
         }
     })
 }

@@ -3,7 +3,7 @@
 //! (daemon-reload, set-property) instead of resetting them to its defaults.
 //! Every resource is also written to the cgroup files afterwards.
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
 use super::dbus::wire::Variant;
 use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
@@ -60,21 +60,7 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
             p.push(("CPUWeight", Variant::U64(cpu_shares_to_weight(s))));
         }
         cpu_quota(&mut p, nz(c.quota()), nz(c.period()), version);
-        if version >= 244 {
-            for (field, value, prop) in [
-                ("linux.resources.cpu.cpus", c.cpus(), "AllowedCPUs"),
-                ("linux.resources.cpu.mems", c.mems(), "AllowedMemoryNodes"),
-            ] {
-                if let Some(list) = value.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    p.push((
-                        prop,
-                        Variant::Bytes(
-                            range_to_bits(list).map_err(|e| CgroupError::invalid(field, e))?,
-                        ),
-                    ));
-                }
-            }
-        }
+        cpuset(&mut p, c, version)?;
     }
     // Beyond runc (which leaves it to the file): systemd writes its own
     // default weight when it re-applies a unit's IO settings.
@@ -112,6 +98,57 @@ pub(crate) fn resources(r: &LinuxResources, version: u32) -> Result<Props> {
         }
     }
     Ok(p)
+}
+
+/// The properties for `r` on a cgroup v1 host (Legacy or Hybrid), with
+/// runc's v1 names: MemoryLimit, CPUShares, BlockIOWeight, and the device
+/// rules as DevicePolicy/DeviceAllow (see `devices`); `proc_devices` is
+/// the text of /proc/devices. Other v1 settings (swap, reservation,
+/// cpuset, hugetlb...) reach the cgroup through its files only.
+pub(crate) fn resources_v1(r: &LinuxResources, version: u32, proc_devices: &str) -> Result<Props> {
+    let mut p: Props = Vec::new();
+    if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
+        p.extend(super::devices::properties(rules, proc_devices)?);
+    }
+    if let Some(l) = r.memory().as_ref().and_then(|m| nz(m.limit())) {
+        p.push(("MemoryLimit", Variant::U64(limit(l))));
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = nz(c.shares()) {
+            p.push(("CPUShares", Variant::U64(s)));
+        }
+        cpu_quota(&mut p, nz(c.quota()), nz(c.period()), version);
+        cpuset(&mut p, c, version)?;
+    }
+    if let Some(w) = r.block_io().as_ref().and_then(|b| nz(b.weight())) {
+        p.push(("BlockIOWeight", Variant::U64(u64::from(w))));
+    }
+    if let Some(pids) = r.pids() {
+        let l = pids.limit();
+        if l > 0 || l == -1 {
+            p.push(("TasksMax", Variant::U64(limit(l))));
+        }
+    }
+    Ok(p)
+}
+
+/// AllowedCPUs and AllowedMemoryNodes (systemd 244 and later).
+fn cpuset(p: &mut Props, c: &LinuxCpu, version: u32) -> Result<()> {
+    if version < 244 {
+        return Ok(());
+    }
+    for (field, value, prop) in [
+        ("linux.resources.cpu.cpus", c.cpus(), "AllowedCPUs"),
+        ("linux.resources.cpu.mems", c.mems(), "AllowedMemoryNodes"),
+    ] {
+        if let Some(list) = value.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            p.push((
+                prop,
+                Variant::Bytes(range_to_bits(list).map_err(|e| CgroupError::invalid(field, e))?),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// CPUQuotaPerSecUSec is a quota per second of wall time; systemd turns it
@@ -252,6 +289,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("linux.resources.unified[\"pids.max\"]"), "{e}");
+    }
+
+    #[test]
+    fn maps_v1_like_runc() {
+        let r = res(
+            r#"{"memory": {"limit": 67108864, "reservation": 1024, "swap": 100663296},
+                "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+                "pids": {"limit": 42}, "blockIO": {"weight": 500},
+                "devices": [{"allow": false, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}"#,
+        );
+        let p = resources_v1(&r, 252, "").unwrap();
+        assert_eq!(get(&p, "MemoryLimit"), Some(&Variant::U64(67108864)));
+        assert_eq!(get(&p, "CPUShares"), Some(&Variant::U64(512)));
+        assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(&Variant::U64(500000)));
+        assert_eq!(get(&p, "BlockIOWeight"), Some(&Variant::U64(500)));
+        assert_eq!(get(&p, "TasksMax"), Some(&Variant::U64(42)));
+        assert_eq!(
+            get(&p, "DevicePolicy"),
+            Some(&Variant::Str("strict".into()))
+        );
+        // v2 names, and what v1 systemd cannot set, are not sent.
+        for name in [
+            "MemoryMax",
+            "MemoryLow",
+            "MemorySwapMax",
+            "CPUWeight",
+            "IOWeight",
+        ] {
+            assert!(get(&p, name).is_none(), "{name}");
+        }
+        let p = resources_v1(&res(r#"{"memory": {"limit": -1}}"#), 252, "").unwrap();
+        assert_eq!(p, vec![("MemoryLimit", Variant::U64(u64::MAX))]);
+        assert!(resources_v1(&res("{}"), 252, "").unwrap().is_empty());
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl<'a> V1<'a> {
 
     /// Validates everything before the first write so a bad or unsupported
     /// field cannot leave the cgroup half-configured.
-    fn precheck(&self, r: &LinuxResources) -> Result<()> {
+    pub(crate) fn precheck(&self, r: &LinuxResources) -> Result<()> {
         let needs = [
             (memory::requested(r)?, "memory"),
             (cpu::requested(r)?, "cpu"),

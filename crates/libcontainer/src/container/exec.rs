@@ -133,6 +133,11 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     if o.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    // Otherwise the container's profile (or the --process document's), as
+    // in runc; create's checks then refuse it where AppArmor is inactive.
+    if let Some(profile) = o.apparmor.as_ref().filter(|s| !s.is_empty()) {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
     // As runc: a terminal only when asked for (-t, or `terminal` in the
     // --process document), never inherited from the container's process.
     if o.process.is_none() || o.tty {
@@ -155,11 +160,6 @@ impl Container {
                     action: "cannot exec in it",
                 })
             }
-        }
-        if o.apparmor.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Init(
-                "exec --apparmor: AppArmor is not enabled on this host".into(),
-            ));
         }
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(Error::Init(

@@ -320,6 +320,12 @@ pub(crate) fn apply_process(
     let keep = (seccomp.is_some() && !nnp)
         .then_some(caps::Capability::CAP_SYS_ADMIN)
         .filter(|c| caps::has_cap(None, caps::CapSet::Permitted, *c).unwrap_or(false));
+    // As runc, before the user switch, no_new_privs and seccomp: the
+    // change happens at execve (children forked before then, such as
+    // startContainer hooks, inherit the request, as in runc).
+    if let Some(profile) = proc.apparmor_profile().as_deref() {
+        crate::apparmor::change_onexec(procfs, profile)?;
+    }
     process::set_user_and_caps(proc, &caps, setgroups_allowed, keep)?;
     if early_cd.is_err() {
         nix::unistd::chdir(cwd)

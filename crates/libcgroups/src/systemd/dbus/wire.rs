@@ -34,6 +34,8 @@ pub(crate) enum Variant {
     U64(u64),
     U32s(Vec<u32>),
     Bytes(Vec<u8>),
+    /// `a(ss)`, e.g. DeviceAllow's (path, access) pairs.
+    StrPairs(Vec<(String, String)>),
 }
 
 impl Variant {
@@ -44,6 +46,7 @@ impl Variant {
             Variant::U64(_) => "t",
             Variant::U32s(_) => "au",
             Variant::Bytes(_) => "ay",
+            Variant::StrPairs(_) => "a(ss)",
         }
     }
 }
@@ -125,6 +128,13 @@ impl Writer {
             Variant::U64(n) => self.u64(*n),
             Variant::U32s(list) => self.array(4, |w| list.iter().for_each(|n| w.u32(*n))),
             Variant::Bytes(b) => self.array(1, |w| w.buf.extend_from_slice(b)),
+            Variant::StrPairs(pairs) => self.array(8, |w| {
+                for (a, b) in pairs {
+                    w.struct_start();
+                    w.str(a);
+                    w.str(b);
+                }
+            }),
         }
     }
 
@@ -507,6 +517,25 @@ mod tests {
         ].concat();
         let got = w.into_bytes();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn string_pairs_bytes() {
+        let mut w = Writer::new();
+        w.variant(&Variant::StrPairs(vec![(
+            "/dev/char/1:3".into(),
+            "rw".into(),
+        )]));
+        #[rustfmt::skip]
+        let want: Vec<u8> = [
+            &[5, b'a', b'(', b's', b's', b')', 0][..],
+            &[0],                                      // pad to 8 for the length
+            &[27, 0, 0, 0],                            // array length: bytes 16..43
+            &[0, 0, 0, 0],                             // pad to 16 for the struct
+            &[13, 0, 0, 0], b"/dev/char/1:3\0", &[0, 0],
+            &[2, 0, 0, 0], b"rw\0",
+        ].concat();
+        assert_eq!(w.into_bytes(), want);
     }
 
     #[test]
