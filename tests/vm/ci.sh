@@ -10,6 +10,8 @@
 # Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
 #
 # HULL_BIN=path: test that binary instead of building target/release/hull.
+# HULL_CRIU=path: the CRIU for the migration tests in the guest (scripts/test.sh
+# sets it to tests/criu/fetch-criu's); else the guest's distribution CRIU.
 # VM_TIMEOUT: seconds for the whole guest run (default 900).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,6 +45,12 @@ for b in $(sed -n 's/^ *Executable .*(\(.*\))$/\1/p' <<< "$out"); do
     abs+=("$(realpath "$b")")
 done
 [ ${#abs[@]} -gt 0 ] || echo "vm: warning: no libcgroups test binaries found" >&2
+# The migration tests of tests/integration: pre-dump chains need the
+# soft-dirty bits of the guest's Debian kernel and lazy pages the
+# CAP_SYS_RESOURCE of the guest's root, neither of which the hosts have.
+out=$(cargo test -p hull-integration --test criu_migration --no-run 2>&1) || { echo "$out"; build_failed "cargo test -p hull-integration --test criu_migration --no-run"; }
+MIGRATION_TESTS=$(realpath "$(sed -n 's/^ *Executable .*(\(.*\))$/\1/p' <<< "$out" | head -1)")
+cargo build --release -p hull-probe || build_failed "cargo build --release -p hull-probe"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -55,7 +63,9 @@ m=0
 guest() {
     local name=$1 rc=0 summary a b
     shift
-    tests/vm/run-guest -t "${VM_TIMEOUT:-900}" -e HULL_BIN="$HULL_BIN" "$@" | tee "$log" || rc=$?
+    tests/vm/run-guest -t "${VM_TIMEOUT:-900}" -e HULL_BIN="$HULL_BIN" \
+        -e HULL_VM_MIGRATION_TESTS="$MIGRATION_TESTS" -e HULL_PROBE="$CARGO_TARGET_DIR/release/hull-probe" \
+        -e HULL_CRIU="${HULL_CRIU:-}" "$@" | tee "$log" || rc=$?
     summary=$(sed -n "s/^$name: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p" "$log" | tail -1)
     if [ -n "$summary" ]; then
         read -r a b <<< "$summary"

@@ -14,7 +14,10 @@
 #      a bare root (no controller enabled), `hull spec`'s default config,
 #      device rules (eBPF), a cgroupsPath below a populated cgroup,
 #      relative and empty cgroupsPaths (beside hull's own cgroup),
-#      checkpoint/restore with the distribution's CRIU (incl. pre-dump).
+#      checkpoint/restore with the distribution's CRIU (incl. pre-dump);
+#   3. the migration tests of tests/integration (lazy pages, pre-dump
+#      chains; HULL_VM_MIGRATION_TESTS: their binary; HULL_CRIU: the CRIU,
+#      else the distribution's).
 # Leaves nothing behind: cgroups under /hull-test-vm (and the libcgroups
 # tests' /hull-test-cg-<pid>) are removed, bundles live in a /tmp dir.
 # Prints "PASS name" / "FAIL name: why" per check and, last,
@@ -41,12 +44,14 @@ check "no v1 hierarchies" "$(grep -c ' cgroup ' /proc/mounts)" 0
 # --- 1. libcgroups test binaries -------------------------------------------------
 # One check per libtest test ("test NAME ... ok|FAILED"); a binary that dies
 # before its summary line counts as one more failure.
-for bin in "$@"; do
-    section "libcgroups: $bin"
+# libtest BIN ARGS...: runs a libtest binary, one check per test.
+libtest() {
+    local bin=$1 name log rc
+    shift
     name=$(basename "$bin")
     name=${name%-*}   # strip cargo's hash
     log=$WORK/$name.log
-    RUST_BACKTRACE=0 "$bin" --color never > "$log" 2>&1
+    RUST_BACKTRACE=0 "$bin" --color never "$@" > "$log" 2>&1
     rc=$?
     while read -r _ t _ result; do
         case "$result" in
@@ -60,6 +65,10 @@ for bin in "$@"; do
         tail -20 "$log"
         fail "$name" "no libtest summary (exit $rc)"
     fi
+}
+for bin in "$@"; do
+    section "libcgroups: $bin"
+    libtest "$bin"
 done
 
 # --- 2. hull on v2 ------------------------------------------------------------------
@@ -376,6 +385,21 @@ fi
 # --- rootless: a delegated subtree (tests/vm/rootless.sh) --------------------------
 . "$HERE/rootless.sh"
 rootless_delegated
+
+# -- tests/integration/tests/criu_migration.rs: here, unlike on the hosts,
+# the kernel has the soft-dirty bits pre-dump chains need and root has the
+# CAP_SYS_RESOURCE CRIU's lazy page server needs, so neither test may take
+# its "refused here" branch. The CRIU the host tests use (4.1, from
+# tests/criu/fetch-criu) when given, else the distribution's.
+section "migration: lazy pages, pre-dump chains (tests/integration)"
+if [ -z "${HULL_VM_MIGRATION_TESTS:-}" ]; then
+    fail "migration" "HULL_VM_MIGRATION_TESTS not set (tests/vm/ci.sh sets it)"
+elif [ -z "${HULL_CRIU:-$CRIU}" ]; then
+    fail "migration" "no CRIU"
+else
+    HULL_CRIU=${HULL_CRIU:-$CRIU} HULL_REQUIRE_CRIU=1 HULL_EXPECT_DIRTY_TRACKING=1 HULL_EXPECT_LAZY=1 \
+        HULL_TEST_TIMEOUT=300 libtest "$HULL_VM_MIGRATION_TESTS" --test-threads=1
+fi
 
 # --- summary ----------------------------------------------------------------------
 "$HULL" --root "$STATE" list 2>/dev/null | grep -q vm- && echo "note: containers left in $STATE"

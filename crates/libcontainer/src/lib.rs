@@ -46,7 +46,7 @@ pub use container::{
     ContainerInfo, ExecOptions, ExecProcess, ExitStatus,
 };
 pub use container::{Event, Events, RestoreBuilder};
-pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode};
+pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode, PageServer};
 pub use error::{Error, Result};
 pub use exe::{ensure_protected_exe, exe_is_protected, execve};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};

@@ -21,6 +21,8 @@
 //! only kills pids obtained from the runtime's `state` that still live in one
 //! of this test's cgroups.
 
+pub mod criu;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;

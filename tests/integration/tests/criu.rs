@@ -1,67 +1,14 @@
 //! Checkpoint and restore through CRIU, observed from inside the container
 //! (a counter it writes to a bind-mounted dir, its pid 1, its cgroup).
-//!
-//! CRIU must work on this kernel: `HULL_CRIU` names the binary
-//! (`tests/criu/fetch-criu` makes one for kernels Debian's CRIU 3.17 cannot
-//! handle; scripts/test.sh sets it). Without `HULL_CRIU` these tests are
-//! skipped with a note, unless `HULL_REQUIRE_CRIU=1` (CI), where that fails.
+//! Which CRIU: see [`hull_integration::criu`].
 
-use hull_integration::*;
+use hull_integration::{criu::*, *};
 use serde_json::json;
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn criu() -> Option<String> {
-    match std::env::var("HULL_CRIU") {
-        Ok(c) if !c.is_empty() => Some(c),
-        _ => {
-            assert!(
-                std::env::var("HULL_REQUIRE_CRIU").as_deref() != Ok("1"),
-                "HULL_REQUIRE_CRIU=1 but HULL_CRIU is not set"
-            );
-            eprintln!("note: skipping: set HULL_CRIU to a CRIU that works on this kernel (tests/criu/fetch-criu)");
-            None
-        }
-    }
-}
-
-/// hull with `--criu`, stdin and stdout on /dev/null and stderr to a file
-/// (a pipe would be held open by a detached container; the container's
-/// stderr is /dev/null, which CRIU can dump, unlike a host file).
-fn hull(rt: &Runtime, criu: &str, args: &[&str]) -> (bool, String) {
-    let err_path = rt.base.join("io").join("criu-cmd.err");
-    let err = std::fs::File::create(&err_path).expect("stderr file");
-    let detached_run = args.first() == Some(&"run");
-    let status = Command::new(hull_bin())
-        .arg("--root")
-        .arg(&rt.root)
-        .arg("--criu")
-        .arg(criu)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(if detached_run {
-            Stdio::null()
-        } else {
-            Stdio::from(err)
-        })
-        .status()
-        .expect("running hull");
-    (
-        status.success(),
-        std::fs::read_to_string(&err_path).unwrap_or_default(),
-    )
-}
-
-/// [`hull`], which must succeed.
-#[track_caller]
-fn hull_ok(rt: &Runtime, criu: &str, args: &[&str]) {
-    let (ok, err) = hull(rt, criu, args);
-    assert!(ok, "{}: {err}", args.join(" "));
-}
 
 /// A bundle whose init counts into /data/count every 50 ms, with limits
 /// to find again after restore.
@@ -100,12 +47,6 @@ fn wait_count_above(data: &Path, n: u64) -> u64 {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn run_detached(rt: &Runtime, criu: &str, b: &Bundle) {
-    let dir = b.dir.to_string_lossy().into_owned();
-    let (ok, err) = hull(rt, criu, &["run", "-d", "--bundle", &dir, &b.id]);
-    assert!(ok, "run -d: {err}");
 }
 
 /// `run -d`, then waits for the counter to pass 1.

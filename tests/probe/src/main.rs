@@ -34,6 +34,9 @@
 //!   (O_WRONLY|O_APPEND, nothing written): `{"exes":[{"pid":1,"dev":N,
 //!   "ino":N,"ro":false,"write_errno":26}]}`; `write_errno` 0 means the
 //!   reopen succeeded; a link that cannot be opened has only `open_errno`.
+//! * `memory MIB STATUS_FILE` — hold MIB MiB with a per-round pattern,
+//!   checked and rewritten every 100 ms; STATUS_FILE says `round=R bad=B`
+//!   (see [`memory`]). For checkpoint/restore tests.
 //!
 //! Conventions of `report`:
 //!
@@ -615,11 +618,60 @@ fn exes() {
     emit(top.finish());
 }
 
+/// The 8-byte word `w` of page `page` in round `round` of `memory`.
+fn mem_word(round: u64, page: usize, w: usize) -> u64 {
+    round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((page as u64) << 20) ^ w as u64
+}
+
+/// `memory MIB STATUS_FILE`: holds MIB MiB whose every page carries a
+/// pattern of the current round. Each round checks the whole buffer
+/// against the round in memory, counts pages that differ, moves to the
+/// next round and rewrites every page, then replaces STATUS_FILE with
+/// `round=R bad=B` (B: differing pages seen so far) and sleeps 100 ms.
+/// After a checkpoint and restore the round goes on from where it was and
+/// B stays 0 only if every page came back.
+fn memory(mib: usize, status: &str) -> ! {
+    const PAGE_WORDS: usize = 4096 / 8;
+    let pages = mib * 256;
+    let mut buf = vec![0u64; pages * PAGE_WORDS];
+    let fill = |buf: &mut [u64], round: u64| {
+        for (p, page) in buf.chunks_mut(PAGE_WORDS).enumerate() {
+            for (w, x) in page.iter_mut().enumerate() {
+                *x = mem_word(round, p, w);
+            }
+        }
+    };
+    let mut round = 0u64;
+    let mut bad = 0u64;
+    fill(&mut buf, round);
+    let tmp = format!("{status}.new");
+    loop {
+        for (p, page) in buf.chunks(PAGE_WORDS).enumerate() {
+            if page
+                .iter()
+                .enumerate()
+                .any(|(w, x)| *x != mem_word(round, p, w))
+            {
+                bad += 1;
+            }
+        }
+        round += 1;
+        fill(&mut buf, round);
+        if std::fs::write(&tmp, format!("round={round} bad={bad}\n"))
+            .and_then(|()| std::fs::rename(&tmp, status))
+            .is_err()
+        {
+            fail(&format!("writing {status}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn usage() -> ! {
     eprintln!(
         "usage: hull-probe report | exit N | sleep SECS | fds | kill-self SIG | \
          stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS... | \
-         syscall NAME|NR... | exes"
+         syscall NAME|NR... | exes | memory MIB STATUS_FILE"
     );
     std::process::exit(2)
 }
@@ -699,6 +751,10 @@ fn main() {
             emit(o.finish());
         }
         "syscall" if !rest.is_empty() => syscalls(rest),
+        "memory" if rest.len() == 2 => match rest[0].parse() {
+            Ok(mib) => memory(mib, &rest[1]),
+            Err(_) => usage(),
+        },
         "echo" => {
             let mut o = Obj::default();
             o.raw("args", json_arr(rest.iter().map(|a| json_str(a))));

@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
-use libcontainer::{CheckpointOptions, Container, CriuCommon, ManageCgroupsMode};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use libcontainer::{CheckpointOptions, Container, CriuCommon, ManageCgroupsMode, PageServer};
 
 use super::CmdResult;
 use crate::Globals;
@@ -35,7 +37,8 @@ pub struct CriuFlags {
     /// Deduplicate memory images.
     #[arg(long = "auto-dedup")]
     pub auto_dedup: bool,
-    /// Lazy migration with userfaultfd (not supported).
+    /// Use userfaultfd to restore memory pages lazily (checkpoint: serve
+    /// them from --page-server; restore: from a `criu lazy-pages` daemon).
     #[arg(long = "lazy-pages")]
     pub lazy_pages: bool,
 }
@@ -53,6 +56,7 @@ impl CriuFlags {
             manage_cgroups_mode: self.manage_cgroups_mode.unwrap_or_default(),
             empty_ns: self.empty_ns.clone(),
             auto_dedup: self.auto_dedup,
+            lazy_pages: self.lazy_pages,
         }
     }
 }
@@ -70,26 +74,50 @@ pub struct Args {
     /// Dump memory only and leave the container running.
     #[arg(long = "pre-dump")]
     pub pre_dump: bool,
-    /// ADDRESS:PORT of a page server (not supported).
+    /// ADDRESS:PORT of the page server.
     #[arg(long = "page-server")]
     pub page_server: Option<String>,
-    /// Fd CRIU signals lazy-pages readiness on (not supported).
-    #[arg(long = "status-fd")]
-    pub status_fd: Option<i32>,
+    /// With --lazy-pages: a \0 is written to this fd once the page server
+    /// is ready.
+    #[arg(long = "status-fd", default_value_t = -1, allow_negative_numbers = true)]
+    pub status_fd: i32,
     /// Container id.
     pub id: String,
 }
 
 pub fn run(g: &Globals, a: Args) -> CmdResult {
+    let page_server = a
+        .page_server
+        .as_deref()
+        .map(str::parse::<PageServer>)
+        .transpose()?;
     let o = CheckpointOptions {
         common: a.criu.common(g),
         leave_running: a.leave_running,
         pre_dump: a.pre_dump,
         parent_path: a.parent_path,
-        lazy_pages: a.criu.lazy_pages,
-        page_server: a.page_server,
-        status_fd: a.status_fd.filter(|fd| *fd >= 0),
+        page_server,
+        status_fd: inherited_fd(a.status_fd)?,
     };
     Container::load(&g.root, &a.id)?.checkpoint(&o)?;
     Ok(0)
+}
+
+/// The fd numbered `n` that hull's caller left open for it (runc's -1:
+/// none).
+fn inherited_fd(n: i32) -> Result<Option<OwnedFd>, String> {
+    if n < 0 {
+        return Ok(None);
+    }
+    // SAFETY: F_SETFD on a number that may not be open only fails (EBADF);
+    // close-on-exec because CRIU, which hull starts, has no business with it.
+    if unsafe { libc::fcntl(n, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(format!(
+            "--status-fd: fd {n}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the fd is open, and hull opened nothing under that number
+    // that it owns elsewhere: it came from the caller.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(n) }))
 }

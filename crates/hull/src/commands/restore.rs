@@ -39,9 +39,6 @@ pub struct Args {
 }
 
 pub fn run(g: &Globals, a: Args) -> CmdResult {
-    if a.criu.lazy_pages {
-        return Err("--lazy-pages: lazy migration is not supported by hull".into());
-    }
     if a.lsm_profile.is_some() || a.lsm_mount_context.is_some() {
         return Err(
             "--lsm-profile/--lsm-mount-context: no LSM is supported by this build of hull".into(),

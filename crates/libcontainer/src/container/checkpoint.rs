@@ -10,7 +10,7 @@ use rust_criu::rust_criu_protobuf::rpc::{Criu_features, Criu_opts, Criu_req_type
 
 use super::Container;
 use crate::{
-    criu::{self, mounts, CheckpointOptions, CriuError, Swrk},
+    criu::{self, lazy, mounts, CheckpointOptions, CriuError, Swrk},
     error::{Error, Result},
     state::Status,
 };
@@ -30,12 +30,30 @@ impl Container {
             });
         }
         criu::require_privilege("checkpoint")?;
-        if o.lazy_pages || o.page_server.is_some() || o.status_fd.is_some() {
-            return Err(CriuError::Unsupported {
-                option: "lazy-pages/page-server/status-fd",
-                reason: "lazy migration is not supported by hull".into(),
+        let lazy = o.common.lazy_pages;
+        if lazy && o.page_server.is_none() {
+            return Err(CriuError::Invalid {
+                option: "--lazy-pages",
+                reason: "a lazy dump serves the memory from a page server: give --page-server ADDRESS:PORT".into(),
             }
             .into());
+        }
+        let status_fd = match &o.status_fd {
+            Some(fd) if lazy => {
+                lazy::check_status_fd(fd.as_fd())?;
+                Some(fd)
+            }
+            Some(fd) => {
+                tracing::warn!(
+                    "--status-fd {}: ignored without --lazy-pages",
+                    fd.as_raw_fd()
+                );
+                None
+            }
+            None => None,
+        };
+        if let Some(p) = &o.parent_path {
+            check_parent(&o.common.image_path, p)?;
         }
         let spec = self.persisted_spec()?;
         let netns = external_netns(&spec)?;
@@ -69,18 +87,13 @@ impl Container {
             opts.set_parent_img(parent.to_string_lossy().into_owned());
             opts.set_track_mem(true);
         }
+        check_kernel_features(&criu_path, o)?;
+        // Kept open until CRIU has answered: it names the listening address.
+        let _ps_conf = match &o.page_server {
+            Some(ps) => ps.fill(&mut opts, lazy)?,
+            None => None,
+        };
         let typ = if o.pre_dump {
-            let mut want = Criu_features::new();
-            want.set_mem_track(true);
-            let got = criu::check_features(&criu_path, want)?;
-            if !got.mem_track() {
-                return Err(CriuError::Unsupported {
-                    option: "pre-dump",
-                    reason: "CRIU reports no memory tracking on this kernel (soft-dirty bits)"
-                        .into(),
-                }
-                .into());
-            }
             opts.set_track_mem(true);
             Criu_req_type::PRE_DUMP
         } else {
@@ -107,7 +120,12 @@ impl Container {
             log: Some(work_path.join("dump.log")),
         };
         swrk.spawn()?
-            .call(&criu::request(typ, Some(opts)), &mut |_, _| Ok(()))?;
+            .call(&criu::request(typ, Some(opts)), &mut |n, _| {
+                if n.script() == "status-ready" {
+                    lazy::signal_ready(status_fd);
+                }
+                Ok(())
+            })?;
         self.refresh();
         tracing::debug!(
             "checkpointed {} into {:?}, now {}",
@@ -117,6 +135,86 @@ impl Container {
         );
         Ok(())
     }
+}
+
+/// One FEATURE_CHECK for what `o` needs of the kernel: memory tracking
+/// (soft-dirty bits) for a pre-dump or a dump on a parent, userfaultfd
+/// for a lazy dump. Each missing feature is named by the flag that needs it.
+fn check_kernel_features(criu_path: &Path, o: &CheckpointOptions) -> Result<()> {
+    let track = o.pre_dump || o.parent_path.is_some();
+    if !track && !o.common.lazy_pages {
+        return Ok(());
+    }
+    let mut want = Criu_features::new();
+    if track {
+        want.set_mem_track(true);
+    }
+    if o.common.lazy_pages {
+        want.set_lazy_pages(true);
+    }
+    let got = criu::check_features(criu_path, want)?;
+    if track && !got.mem_track() {
+        let option = if o.pre_dump {
+            "--pre-dump"
+        } else {
+            "--parent-path"
+        };
+        return Err(CriuError::Unsupported {
+            option,
+            reason: "CRIU reports no memory tracking on this kernel (soft-dirty bits, CONFIG_MEM_SOFT_DIRTY)".into(),
+        }
+        .into());
+    }
+    if o.common.lazy_pages {
+        if !got.lazy_pages() {
+            return Err(lazy::unsupported().into());
+        }
+        lazy::check_pipe_size()?;
+    }
+    Ok(())
+}
+
+/// runc's rule for `--parent-path`: relative to the image dir (CRIU keeps
+/// it as the `parent` link there), naming a directory.
+fn check_parent(images: &Path, parent: &Path) -> Result<()> {
+    let bad = |reason: String| -> Error {
+        CriuError::Invalid {
+            option: "--parent-path",
+            reason: format!("{}: {reason}", parent.display()),
+        }
+        .into()
+    };
+    if parent.is_absolute() {
+        return Err(bad("must be relative to --image-path".into()));
+    }
+    // The kernel resolves `..` once the image dir exists; before, the
+    // path is taken as written.
+    let dir = if images.is_dir() {
+        images.join(parent)
+    } else {
+        lexical_join(images, parent)
+    };
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad(format!("{} is not a directory", dir.display()))),
+        Err(e) => Err(bad(format!("{}: {e}", dir.display()))),
+    }
+}
+
+/// `base` joined with `rel`, `..` removing the last component.
+fn lexical_join(base: &Path, rel: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = base.to_path_buf();
+    for c in rel.components() {
+        match c {
+            Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The inode of a network namespace joined by path: CRIU leaves it out of

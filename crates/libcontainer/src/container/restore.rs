@@ -86,9 +86,12 @@ impl RestoreBuilder {
         // so a bad image path or CRIU leaves nothing behind.
         criu::require_privilege("restore")?;
         criu::open_dir(&self.criu.image_path)?;
-        let descriptors = read_descriptors(&self.criu.image_path)?;
         let criu_path = self.criu.criu_path();
         criu::require(criu::version(&criu_path)?, criu::MIN_VERSION, "restore")?;
+        if self.criu.lazy_pages {
+            criu::lazy::check_restore(&criu_path, &self.criu.work_dir())?;
+        }
+        let descriptors = read_descriptors(&self.criu.image_path)?;
         let terminal = spec
             .process()
             .as_ref()
@@ -207,15 +210,27 @@ impl RestoreBuilder {
                 true
             })),
         );
-        for h in cg.handle().hierarchies.iter().filter(|h| !h.unified) {
+        for h in &cg.handle().hierarchies {
             let path = h
                 .dir
                 .strip_prefix(&h.mountpoint)
                 .map(|p| format!("/{}", p.display()))
                 .unwrap_or_else(|_| "/".into());
-            for ctrl in &h.controllers {
+            // cgroup2 has no controller name to key a root on: a root
+            // without one applies to every hierarchy no other root names.
+            // Without it CRIU would put the tasks back in the cgroup2
+            // directory they were dumped from, another container's when
+            // the images came from elsewhere.
+            let ctrls: Vec<Option<&String>> = if h.unified {
+                vec![None]
+            } else {
+                h.controllers.iter().map(Some).collect()
+            };
+            for ctrl in ctrls {
                 let mut r = Cgroup_root::new();
-                r.set_ctrl(ctrl.clone());
+                if let Some(c) = ctrl {
+                    r.set_ctrl(c.clone());
+                }
                 r.set_path(path.clone());
                 opts.cg_root.push(r);
             }
@@ -253,8 +268,8 @@ impl RestoreBuilder {
         let mut private = private;
         private.leave()?;
         let running = spawned?;
-        // CRIU's tasks start in CRIU's cgroup; cg_root maps the v1 ones,
-        // and on cgroup2 CRIU restores the paths it dumped. Under systemd,
+        // CRIU's tasks start in CRIU's cgroup; cg_root maps the dumped
+        // paths to the container's. Under systemd,
         // CRIU starts the scope the restored tasks then keep alive.
         let in_scope = cg.start_scope(running.pid(), &self.id)?;
         if in_scope {

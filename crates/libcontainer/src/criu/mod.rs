@@ -1,6 +1,7 @@
 //! Checkpoint and restore through CRIU: the options of both operations, the
 //! transport to `criu swrk`, and what is saved next to the images.
 
+pub(crate) mod lazy;
 pub(crate) mod mounts;
 mod swrk;
 
@@ -9,6 +10,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+pub use lazy::PageServer;
 pub(crate) use swrk::{check_features, extra_fd_number, request, version, Swrk};
 
 /// CRIU 3.11: external network namespaces (`--external net[...]`).
@@ -110,6 +112,12 @@ pub enum CriuError {
         option: &'static str,
         reason: String,
     },
+    /// A bad value for an option; `option` is runc's flag name.
+    #[error("{option}: {reason}")]
+    Invalid {
+        option: &'static str,
+        reason: String,
+    },
 }
 
 /// How CRIU handles the container's cgroups (runc's `--manage-cgroups-mode`).
@@ -173,21 +181,37 @@ pub struct CriuCommon {
     /// Namespaces CRIU creates empty rather than dumps/restores
     /// (`--empty-ns network`).
     pub empty_ns: Vec<String>,
+    /// Deduplicate memory images: pages a dump takes again are punched
+    /// out of the parent's images (and, at restore, pages restored are
+    /// punched out of the images).
     pub auto_dedup: bool,
+    /// Lazy migration (userfaultfd). Checkpoint: after the rest of the
+    /// dump CRIU serves the memory from the page server until the
+    /// restoring side has pulled all of it; the checkpoint returns then.
+    /// Restore: the memory comes from the `criu lazy-pages` daemon whose
+    /// socket (`lazy-pages.socket`) is in the work dir.
+    pub lazy_pages: bool,
 }
 
 /// [`crate::Container::checkpoint`]'s options.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CheckpointOptions {
     pub common: CriuCommon,
     pub leave_running: bool,
     /// Dump memory only, to be completed by a later dump with `parent_path`.
     pub pre_dump: bool,
-    /// Images of a previous pre-dump, relative to the image dir or absolute.
+    /// Images of a previous (pre-)dump, relative to the image dir (CRIU
+    /// links it as `parent` there, so a chain of image dirs can move as a
+    /// whole), e.g. `../pre1`.
     pub parent_path: Option<PathBuf>,
-    pub lazy_pages: bool,
-    pub page_server: Option<String>,
-    pub status_fd: Option<i32>,
+    /// A page server: with `lazy_pages` CRIU listens there (only on that
+    /// address); otherwise CRIU sends the pages to a `criu page-server`
+    /// listening there, and writes the other images to the image dir.
+    pub page_server: Option<PageServer>,
+    /// With `lazy_pages`: a `\0` byte is written here once the page server
+    /// listens (runc's `--status-fd`). The fd stays the caller's. Ignored,
+    /// with a warning, without `lazy_pages` (as runc does).
+    pub status_fd: Option<OwnedFd>,
 }
 
 impl CriuCommon {
@@ -211,6 +235,7 @@ impl CriuCommon {
         o.set_shell_job(self.shell_job);
         o.set_file_locks(self.file_locks);
         o.set_auto_dedup(self.auto_dedup);
+        o.set_lazy_pages(self.lazy_pages);
         o.set_manage_cgroups(true);
         o.set_notify_scripts(true);
         o.set_orphan_pts_master(true);
