@@ -23,6 +23,8 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Criu(#[from] crate::criu::CriuError),
+    #[error(transparent)]
+    NetDevice(#[from] crate::netdev::NetDevError),
     /// The container's init reported a failure during setup.
     #[error("{0}")]
     Init(String),

@@ -33,6 +33,8 @@ pub struct LinuxFeatures {
     pub selinux: Enabled,
     pub intel_rdt: Enabled,
     pub mount_extensions: MountExtensions,
+    /// `linux.netDevices` (a features field since runtime-spec 1.3).
+    pub net_devices: Enabled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +162,8 @@ pub fn features() -> Features {
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: true },
             },
+            // netdev.rs.
+            net_devices: Enabled { enabled: true },
         },
         annotations: BTreeMap::from([(
             "hull.version".to_string(),
@@ -205,6 +209,7 @@ mod tests {
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);
         assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["netDevices"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());
         let back: Features = serde_json::from_value(j).unwrap();

@@ -20,6 +20,7 @@ mod idmap;
 mod init;
 mod mount_sources;
 mod namespaces;
+mod netdev;
 mod notify;
 mod procfs;
 mod procfs_handle;
@@ -52,6 +53,7 @@ pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
 pub use id::validate_id;
 pub use libcgroups::Stats;
+pub use netdev::NetDevError;
 /// The OCI types in this library's API (e.g. `LinuxResources` for `Container::update`).
 pub use oci_spec;
 pub use rootless::{default_root, Rootless};

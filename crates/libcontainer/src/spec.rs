@@ -280,7 +280,7 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
         absolute_root(&mut spec, bundle);
         let mut found = match validate(&spec, &host, &path) {
             Err(SpecError::Invalid { issues, .. }) => issues,
-            _ => Vec::new(),
+            _ => host_issues(&spec, None),
         };
         if let Some(root) = spec.root().as_ref().filter(|r| !r.path().is_dir()) {
             found.push(FieldIssue {
@@ -556,10 +556,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             );
         }
         is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
-        is.unsupported(
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        );
+        is.0.extend(crate::netdev::spec_issues(linux));
         if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
@@ -584,6 +581,31 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         Err(SpecError::Invalid {
             path: path.to_owned(),
             issues: is.0,
+        })
+    }
+}
+
+/// What only this host can say about a spec that [`validate`] accepted,
+/// checked by create before it makes anything (and by `hull check`): each
+/// network device to move exists here. Not part of `validate`, which exec
+/// repeats when the devices are in the container. `id` is the
+/// container's, when known.
+pub(crate) fn host_issues(spec: &Spec, _id: Option<&str>) -> Vec<FieldIssue> {
+    let Some(linux) = spec.linux() else {
+        return Vec::new();
+    };
+    crate::netdev::host_issues(linux)
+}
+
+/// [`host_issues`] as create's error.
+pub(crate) fn check_host(spec: &Spec, id: &str, path: &Path) -> Result<(), SpecError> {
+    let issues = host_issues(spec, Some(id));
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecError::Invalid {
+            path: path.to_owned(),
+            issues,
         })
     }
 }

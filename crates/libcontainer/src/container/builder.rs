@@ -132,6 +132,7 @@ impl ContainerBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        spec::check_host(&spec, &self.id, &bundle.join("config.json"))?;
         userns::check_unprivileged(&spec)?;
         for w in spec::warnings(&spec) {
             tracing::warn!("{w}");
@@ -370,10 +371,20 @@ impl ContainerBuilder {
                         l.gid_mappings().as_deref().unwrap_or(&[]),
                     )?;
                 }
+                state.net_devices = match linux {
+                    Some(l) => prepare_net_devices(l, child_pid, dir, cleanup)?,
+                    None => None,
+                };
                 // Recorded before anything else can fail, so `delete --force`
                 // finds the process and cgroup even if this create is killed.
                 state.save(dir)?;
                 crate::fault::point("child-ready");
+                // Before the init goes on: its net.* sysctls may name them.
+                if let Some(n) = cleanup.net.as_mut() {
+                    crate::netdev::move_in(n.container.as_fd(), &mut n.record)?;
+                    state.net_devices = Some(n.record.clone());
+                    state.save(dir)?;
+                }
                 parent_ch.send(&Msg::Proceed)?;
             }
             got => return Err(unexpected(got, "ChildReady")),
@@ -586,12 +597,45 @@ pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
     }
 }
 
+/// Reads the devices of `linux.netDevices` as they are in the runtime's
+/// network namespace and pins the child's (so that the devices outlive
+/// its processes until delete). The returned record goes into state
+/// before anything moves; `cleanup` can then move back whatever did.
+fn prepare_net_devices(
+    linux: &oci_spec::runtime::Linux,
+    child_pid: i32,
+    dir: &Path,
+    cleanup: &mut Cleanup,
+) -> Result<Option<crate::netdev::Record>> {
+    let origin = crate::netdev::current_netns()?;
+    let Some(record) = crate::netdev::plan(linux, origin.as_fd())? else {
+        return Ok(None);
+    };
+    let container = crate::netdev::netns_of(child_pid)?;
+    cleanup.unpin = true;
+    crate::netdev::pin(dir, container.as_fd())?;
+    cleanup.net = Some(NetCleanup {
+        container,
+        origin,
+        record: record.clone(),
+    });
+    Ok(Some(record))
+}
+
 fn reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
 }
 
+/// The devices a create is moving, with the namespaces to move them
+/// between (the fd keeps the container's alive after its init dies).
+pub(super) struct NetCleanup {
+    container: OwnedFd,
+    origin: OwnedFd,
+    record: crate::netdev::Record,
+}
+
 /// Undoes a failed create: processes first (so the cgroup can empty), then
-/// the cgroup, then the state directory.
+/// the cgroup, moved network devices, then the state directory.
 pub(super) struct Cleanup {
     dir: PathBuf,
     /// False when the directory may hold a mount that must not be walked.
@@ -600,6 +644,9 @@ pub(super) struct Cleanup {
     child: Option<(i32, OwnedFd)>,
     pub(super) init: Option<OwnedFd>,
     pub(super) poststop: Option<(Vec<Hook>, Vec<u8>)>,
+    net: Option<NetCleanup>,
+    /// Whether `<dir>/netns` may hold the namespace pin.
+    unpin: bool,
 }
 
 impl Cleanup {
@@ -611,6 +658,8 @@ impl Cleanup {
             child: None,
             init: None,
             poststop: None,
+            net: None,
+            unpin: false,
         }
     }
 
@@ -619,6 +668,8 @@ impl Cleanup {
         self.child = None;
         self.init = None;
         self.poststop = None;
+        self.net = None;
+        self.unpin = false;
     }
 
     pub(super) fn run(&mut self) {
@@ -645,6 +696,14 @@ impl Cleanup {
             if let Err(e) = m.destroy() {
                 tracing::warn!("cleanup after failed create: {e}");
             }
+        }
+        if let Some(n) = self.net.take() {
+            for w in crate::netdev::move_back(n.container.as_fd(), n.origin.as_fd(), &n.record) {
+                tracing::warn!("cleanup after failed create: {w}");
+            }
+        }
+        if self.unpin {
+            crate::netdev::unpin(&self.dir);
         }
         if let Some((hooks, state)) = self.poststop.take() {
             hooks::run_all_logged("poststop", &hooks, &state);

@@ -82,6 +82,17 @@ impl RestoreBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        let linux = spec.linux().as_ref();
+        for (field, asked) in [(
+            "linux.netDevices",
+            linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
+        )] {
+            if asked {
+                return Err(Error::InvalidArgument(format!(
+                    "{field}: not supported by restore (create applies it)"
+                )));
+            }
+        }
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
         criu::open_dir(&self.criu.image_path)?;
