@@ -25,6 +25,8 @@ pub enum Error {
     Criu(#[from] crate::criu::CriuError),
     #[error(transparent)]
     NetDevice(#[from] crate::netdev::NetDevError),
+    #[error(transparent)]
+    IntelRdt(#[from] crate::rdt::RdtError),
     /// The container's init reported a failure during setup.
     #[error("{0}")]
     Init(String),

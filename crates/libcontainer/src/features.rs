@@ -157,7 +157,8 @@ pub fn features() -> Features {
             seccomp: Enabled { enabled: false },
             apparmor: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
-            intel_rdt: Enabled { enabled: false },
+            // rdt.rs; whether this host has resctrl is create's question.
+            intel_rdt: Enabled { enabled: true },
             // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: true },
@@ -208,7 +209,7 @@ mod tests {
         assert_eq!(linux["seccomp"]["enabled"], false);
         assert_eq!(linux["apparmor"]["enabled"], false);
         assert_eq!(linux["selinux"]["enabled"], false);
-        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["intelRdt"]["enabled"], true);
         assert_eq!(linux["netDevices"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());

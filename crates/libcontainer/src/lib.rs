@@ -24,6 +24,7 @@ mod netdev;
 mod notify;
 mod procfs;
 mod procfs_handle;
+mod rdt;
 mod resources;
 mod rootless;
 mod seccomp;
@@ -56,6 +57,7 @@ pub use libcgroups::Stats;
 pub use netdev::NetDevError;
 /// The OCI types in this library's API (e.g. `LinuxResources` for `Container::update`).
 pub use oci_spec;
+pub use rdt::RdtError;
 pub use rootless::{default_root, Rootless};
 pub use signal::parse_signal;
 pub use spec::{check_bundle, FieldIssue, SpecError};

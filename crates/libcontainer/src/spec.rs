@@ -259,11 +259,6 @@ impl Issues {
             reason: reason.into(),
         });
     }
-    fn unsupported(&mut self, field: &str, present: bool) {
-        if present {
-            self.push(field, "not supported by this version of hull");
-        }
-    }
 }
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
@@ -555,8 +550,10 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there): remove the rules or run hull outside a user namespace",
             );
         }
-        is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
         is.0.extend(crate::netdev::spec_issues(linux));
+        if let Some(rdt) = linux.intel_rdt() {
+            is.0.extend(crate::rdt::spec_issues(rdt));
+        }
         if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
@@ -587,14 +584,19 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
 
 /// What only this host can say about a spec that [`validate`] accepted,
 /// checked by create before it makes anything (and by `hull check`): each
-/// network device to move exists here. Not part of `validate`, which exec
-/// repeats when the devices are in the container. `id` is the
-/// container's, when known.
-pub(crate) fn host_issues(spec: &Spec, _id: Option<&str>) -> Vec<FieldIssue> {
+/// network device to move exists here, resctrl is mounted and has what
+/// `linux.intelRdt` asks for. Not part of `validate`, which exec repeats
+/// when the devices are in the container. `id` is the container's, when
+/// known.
+pub(crate) fn host_issues(spec: &Spec, id: Option<&str>) -> Vec<FieldIssue> {
     let Some(linux) = spec.linux() else {
         return Vec::new();
     };
-    crate::netdev::host_issues(linux)
+    let mut out = crate::netdev::host_issues(linux);
+    if let Some(rdt) = linux.intel_rdt() {
+        out.extend(crate::rdt::host_issues(rdt, id));
+    }
+    out
 }
 
 /// [`host_issues`] as create's error.

@@ -106,6 +106,9 @@ pub(crate) struct State {
     /// linux.netDevices that were moved in, to move back on delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_devices: Option<crate::netdev::Record>,
+    /// The container's resctrl groups (linux.intelRdt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::rdt::Group>,
 }
 
 /// The OCI state, as `hull state` prints it (runc's field set).
@@ -152,6 +155,7 @@ impl State {
                 .unwrap_or_default(),
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
             net_devices: None,
+            intel_rdt: None,
         }
     }
 

@@ -218,6 +218,11 @@ impl ContainerBuilder {
             tracing::debug!("container {}: cgroup {}", self.id, c.handle().path);
         }
         cleanup.cgroup = cg.as_ref().map(|c| c.handle().clone());
+        let rdt = linux
+            .and_then(|l| l.intel_rdt().as_ref())
+            .map(|r| crate::rdt::create(r, &self.id))
+            .transpose()?;
+        cleanup.rdt = rdt.clone();
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
         let root_path = spec
@@ -232,6 +237,7 @@ impl ContainerBuilder {
             root_path.clone(),
             cg.as_ref().map(|c| c.handle()),
         );
+        state.intel_rdt = rdt;
         state.save(dir)?;
         let resources = crate::resources::effective(spec);
         // A systemd scope's cgroup exists only once the init is in it: its
@@ -349,6 +355,9 @@ impl ContainerBuilder {
                     if let Some(r) = resources.as_ref().filter(|_| in_scope) {
                         cg.apply(r)?;
                     }
+                }
+                if let Some(g) = &state.intel_rdt {
+                    crate::rdt::add_task(g, child_pid)?;
                 }
                 // By hull, as the host's root: inside a user namespace the
                 // child could no longer write its own score.
@@ -635,7 +644,8 @@ pub(super) struct NetCleanup {
 }
 
 /// Undoes a failed create: processes first (so the cgroup can empty), then
-/// the cgroup, moved network devices, then the state directory.
+/// the cgroup, moved network devices and resctrl groups, then the state
+/// directory.
 pub(super) struct Cleanup {
     dir: PathBuf,
     /// False when the directory may hold a mount that must not be walked.
@@ -647,6 +657,7 @@ pub(super) struct Cleanup {
     net: Option<NetCleanup>,
     /// Whether `<dir>/netns` may hold the namespace pin.
     unpin: bool,
+    rdt: Option<crate::rdt::Group>,
 }
 
 impl Cleanup {
@@ -660,6 +671,7 @@ impl Cleanup {
             poststop: None,
             net: None,
             unpin: false,
+            rdt: None,
         }
     }
 
@@ -670,6 +682,7 @@ impl Cleanup {
         self.poststop = None;
         self.net = None;
         self.unpin = false;
+        self.rdt = None;
     }
 
     pub(super) fn run(&mut self) {
@@ -704,6 +717,9 @@ impl Cleanup {
         }
         if self.unpin {
             crate::netdev::unpin(&self.dir);
+        }
+        if let Some(g) = self.rdt.take() {
+            crate::rdt::remove(&g, true);
         }
         if let Some((hooks, state)) = self.poststop.take() {
             hooks::run_all_logged("poststop", &hooks, &state);

@@ -16,8 +16,8 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 impl Container {
     /// Removes the container. A running or paused one needs `force`, which
     /// kills every process in it first. Moves the network devices of
-    /// `linux.netDevices` back into the runtime's network namespace and
-    /// runs the poststop hooks.
+    /// `linux.netDevices` back into the runtime's network namespace,
+    /// removes the container's resctrl groups and runs the poststop hooks.
     pub fn delete(mut self, force: bool) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
@@ -50,6 +50,9 @@ impl Container {
             cg.destroy()?;
         }
         self.release_net_devices(netns)?;
+        if let Some(g) = &self.state.intel_rdt {
+            crate::rdt::remove(g, false);
+        }
         hooks::run_all_logged("poststop", &self.state.poststop, &self.oci_json());
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::path(&self.dir, e))
     }
