@@ -7,9 +7,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 cargo build --release -p hull -p hull-probe
-# A debug build that can kill itself at each phase of create (HULL_FAULT).
-cargo build -p hull --features fault-injection --target-dir "$CARGO_TARGET_DIR/fault"
+# A debug build that can kill itself at each phase of create (HULL_FAULT)
+# and takes its resctrl root from HULL_TEST_RESCTRL_ROOT (the Intel RDT
+# tests' tmpfs tree).
+cargo build -p hull --features fault-injection,test-resctrl --target-dir "$CARGO_TARGET_DIR/fault"
 export HULL_FAULT_BIN=$CARGO_TARGET_DIR/fault/debug/hull
+export HULL_TEST_RESCTRL_BIN=$HULL_FAULT_BIN
 # A CRIU that works on this kernel, unpacked privately (never installed).
 HULL_CRIU=$(tests/criu/fetch-criu "$CARGO_TARGET_DIR/criu")
 export HULL_CRIU HULL_REQUIRE_CRIU=1

@@ -23,6 +23,10 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Criu(#[from] crate::criu::CriuError),
+    #[error(transparent)]
+    NetDevice(#[from] crate::netdev::NetDevError),
+    #[error(transparent)]
+    IntelRdt(#[from] crate::rdt::RdtError),
     /// The container's init reported a failure during setup.
     #[error("{0}")]
     Init(String),

@@ -33,6 +33,8 @@ pub struct LinuxFeatures {
     pub selinux: Enabled,
     pub intel_rdt: Enabled,
     pub mount_extensions: MountExtensions,
+    /// `linux.netDevices` (a features field since runtime-spec 1.3).
+    pub net_devices: Enabled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,11 +159,14 @@ pub fn features() -> Features {
             // (spec.rs validate), so advertising them would be a lie.
             seccomp: Enabled { enabled: false },
             selinux: Enabled { enabled: false },
-            intel_rdt: Enabled { enabled: false },
+            // rdt.rs; whether this host has resctrl is create's question.
+            intel_rdt: Enabled { enabled: true },
             // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: true },
             },
+            // netdev.rs.
+            net_devices: Enabled { enabled: true },
         },
         annotations: BTreeMap::from([(
             "hull.version".to_string(),
@@ -206,7 +211,8 @@ mod tests {
         assert_eq!(linux["seccomp"]["enabled"], false);
         assert_eq!(linux["apparmor"]["enabled"], true);
         assert_eq!(linux["selinux"]["enabled"], false);
-        assert_eq!(linux["intelRdt"]["enabled"], false);
+        assert_eq!(linux["intelRdt"]["enabled"], true);
+        assert_eq!(linux["netDevices"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());
         let back: Features = serde_json::from_value(j).unwrap();

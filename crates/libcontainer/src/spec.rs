@@ -261,11 +261,6 @@ impl Issues {
             reason: reason.into(),
         });
     }
-    fn unsupported(&mut self, field: &str, present: bool) {
-        if present {
-            self.push(field, "not supported by this version of hull");
-        }
-    }
 }
 
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
@@ -282,7 +277,7 @@ pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
         absolute_root(&mut spec, bundle);
         let mut found = match validate(&spec, &host, &path) {
             Err(SpecError::Invalid { issues, .. }) => issues,
-            _ => Vec::new(),
+            _ => host_issues(&spec, None),
         };
         if let Some(root) = spec.root().as_ref().filter(|r| !r.path().is_dir()) {
             found.push(FieldIssue {
@@ -576,11 +571,10 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 "restricts device access, which cannot be enforced in a user namespace (neither the devices cgroup nor an eBPF device program can be set up there), and this one maps the host's root, whose access to device nodes the container's root would have: remove the rules, or run hull outside a user namespace or in one that does not map root",
             );
         }
-        is.unsupported("linux.intelRdt", linux.intel_rdt().is_some());
-        is.unsupported(
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        );
+        is.0.extend(crate::netdev::spec_issues(linux));
+        if let Some(rdt) = linux.intel_rdt() {
+            is.0.extend(crate::rdt::spec_issues(rdt));
+        }
         if let Some(label) = linux.mount_label().as_deref().filter(|s| !s.is_empty()) {
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
@@ -605,6 +599,36 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         Err(SpecError::Invalid {
             path: path.to_owned(),
             issues: is.0,
+        })
+    }
+}
+
+/// What only this host can say about a spec that [`validate`] accepted,
+/// checked by create before it makes anything (and by `hull check`): each
+/// network device to move exists here, resctrl is mounted and has what
+/// `linux.intelRdt` asks for. Not part of `validate`, which exec repeats
+/// when the devices are in the container. `id` is the container's, when
+/// known.
+pub(crate) fn host_issues(spec: &Spec, id: Option<&str>) -> Vec<FieldIssue> {
+    let Some(linux) = spec.linux() else {
+        return Vec::new();
+    };
+    let mut out = crate::netdev::host_issues(linux);
+    if let Some(rdt) = linux.intel_rdt() {
+        out.extend(crate::rdt::host_issues(rdt, id));
+    }
+    out
+}
+
+/// [`host_issues`] as create's error.
+pub(crate) fn check_host(spec: &Spec, id: &str, path: &Path) -> Result<(), SpecError> {
+    let issues = host_issues(spec, Some(id));
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(SpecError::Invalid {
+            path: path.to_owned(),
+            issues,
         })
     }
 }

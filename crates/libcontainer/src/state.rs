@@ -103,6 +103,12 @@ pub(crate) struct State {
     pub poststart: Vec<Hook>,
     #[serde(default)]
     pub poststop: Vec<Hook>,
+    /// linux.netDevices that were moved in, to move back on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_devices: Option<crate::netdev::Record>,
+    /// The container's resctrl groups (linux.intelRdt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::rdt::Group>,
 }
 
 /// The OCI state, as `hull state` prints it (runc's field set).
@@ -148,6 +154,8 @@ impl State {
                 .and_then(|h| h.poststart().clone())
                 .unwrap_or_default(),
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+            net_devices: None,
+            intel_rdt: None,
         }
     }
 

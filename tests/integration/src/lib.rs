@@ -715,6 +715,10 @@ pub struct Runtime {
     pids: Mutex<Vec<i32>>,
     netns: Mutex<Vec<String>>,
     seq: AtomicUsize,
+    /// The runtime binary (default [`hull_bin`]) and environment every
+    /// command of this runtime gets, cleanup included.
+    bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Runtime {
@@ -752,7 +756,21 @@ impl Runtime {
             pids: Mutex::new(Vec::new()),
             netns: Mutex::new(Vec::new()),
             seq: AtomicUsize::new(0),
+            bin,
+            env: Vec::new(),
         }
+    }
+
+    /// Runs `bin` instead of [`hull_bin`] (e.g. a test build of hull).
+    pub fn with_bin(mut self, bin: PathBuf) -> Runtime {
+        self.bin = bin;
+        self
+    }
+
+    /// Sets `key=value` in the environment of every command.
+    pub fn with_env(mut self, key: &str, value: &str) -> Runtime {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
     }
 
     fn next(&self) -> usize {
@@ -784,12 +802,13 @@ impl Runtime {
     }
 
     fn command(&self, args: &[&str]) -> (Command, String) {
-        let mut c = Command::new(hull_bin());
+        let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root).args(args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.stdin(Stdio::null());
         let desc = format!(
             "{} --root {} {}",
-            hull_bin().display(),
+            self.bin.display(),
             self.root.display(),
             args.join(" ")
         );

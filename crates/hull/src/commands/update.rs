@@ -58,10 +58,10 @@ pub struct Args {
     /// Maximum number of pids (-1: unlimited).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Intel RDT/CAT L3 cache schema (not supported by hull).
+    /// Intel RDT/CAT L3 cache schema ("L3:<cache id>=<bitmask>;...").
     #[arg(long = "l3-cache-schema")]
     pub l3_cache_schema: Option<String>,
-    /// Intel RDT/MBA memory bandwidth schema (not supported by hull).
+    /// Intel RDT/MBA memory bandwidth schema ("MB:<cache id>=<bandwidth>;...").
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
     /// Container id.
@@ -69,15 +69,10 @@ pub struct Args {
 }
 
 pub fn run(g: &Globals, a: Args) -> CmdResult {
-    // Checked before anything is read or changed: the whole update fails.
-    for (flag, v) in [
-        ("--l3-cache-schema", &a.l3_cache_schema),
-        ("--mem-bw-schema", &a.mem_bw_schema),
-    ] {
-        if v.is_some() {
-            return Err(format!("{flag}: Intel RDT is not supported by hull").into());
-        }
-    }
+    // runc treats an empty schema as not given.
+    let l3 = a.l3_cache_schema.as_deref().filter(|s| !s.is_empty());
+    let mb = a.mem_bw_schema.as_deref().filter(|s| !s.is_empty());
+    let rdt_only = (l3.is_some() || mb.is_some()) && a.resources.is_none() && !has_flags(&a);
     let resources = match &a.resources {
         Some(src) => {
             // runc silently ignores the flags then; refusing says which wins.
@@ -88,7 +83,13 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         }
         None => from_flags(&a),
     };
-    Container::load(&g.root, &a.id)?.update(&resources)?;
+    let mut c = Container::load(&g.root, &a.id)?;
+    if !rdt_only {
+        c.update(&resources)?;
+    }
+    if l3.is_some() || mb.is_some() {
+        c.update_intel_rdt(l3, mb)?;
+    }
     Ok(0)
 }
 

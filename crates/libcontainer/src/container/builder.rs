@@ -130,6 +130,7 @@ impl ContainerBuilder {
         let spec = spec::load(&bundle)?;
         let host = spec::HostSupport::probe();
         spec::validate(&spec, &host, &bundle.join("config.json"))?;
+        spec::check_host(&spec, &self.id, &bundle.join("config.json"))?;
         userns::check_unprivileged(&spec)?;
         for w in spec::warnings(&spec, &host) {
             tracing::warn!("{w}");
@@ -228,6 +229,11 @@ impl ContainerBuilder {
             tracing::debug!("container {}: cgroup {}", self.id, c.handle().path);
         }
         cleanup.cgroup = cg.as_ref().map(|c| c.handle().clone());
+        let rdt = linux
+            .and_then(|l| l.intel_rdt().as_ref())
+            .map(|r| crate::rdt::create(r, &self.id))
+            .transpose()?;
+        cleanup.rdt = rdt.clone();
         // Recorded at once: a create killed from here on leaves a state that
         // `delete --force` can clean up, cgroup included.
         let root_path = spec
@@ -242,6 +248,7 @@ impl ContainerBuilder {
             root_path.clone(),
             cg.as_ref().map(|c| c.handle()),
         );
+        state.intel_rdt = rdt;
         state.save(dir)?;
         let resources = crate::resources::applied(spec);
         // A systemd scope's cgroup exists only once the init is in it: its
@@ -361,6 +368,9 @@ impl ContainerBuilder {
                         cg.apply(r)?;
                     }
                 }
+                if let Some(g) = &state.intel_rdt {
+                    crate::rdt::add_task(g, child_pid)?;
+                }
                 // By hull, as the host's root: inside a user namespace the
                 // child could no longer write its own score.
                 if let Some(p) = spec.process() {
@@ -382,10 +392,20 @@ impl ContainerBuilder {
                         l.gid_mappings().as_deref().unwrap_or(&[]),
                     )?;
                 }
+                state.net_devices = match linux {
+                    Some(l) => prepare_net_devices(l, child_pid, dir, cleanup)?,
+                    None => None,
+                };
                 // Recorded before anything else can fail, so `delete --force`
                 // finds the process and cgroup even if this create is killed.
                 state.save(dir)?;
                 crate::fault::point("child-ready");
+                // Before the init goes on: its net.* sysctls may name them.
+                if let Some(n) = cleanup.net.as_mut() {
+                    crate::netdev::move_in(n.container.as_fd(), &mut n.record)?;
+                    state.net_devices = Some(n.record.clone());
+                    state.save(dir)?;
+                }
                 parent_ch.send(&Msg::Proceed)?;
             }
             got => return Err(unexpected(got, "ChildReady")),
@@ -598,12 +618,46 @@ pub(super) fn new_state_dir(root: &Path, id: &str) -> Result<(PathBuf, Lock)> {
     }
 }
 
+/// Reads the devices of `linux.netDevices` as they are in the runtime's
+/// network namespace and pins the child's (so that the devices outlive
+/// its processes until delete). The returned record goes into state
+/// before anything moves; `cleanup` can then move back whatever did.
+fn prepare_net_devices(
+    linux: &oci_spec::runtime::Linux,
+    child_pid: i32,
+    dir: &Path,
+    cleanup: &mut Cleanup,
+) -> Result<Option<crate::netdev::Record>> {
+    let origin = crate::netdev::current_netns()?;
+    let Some(record) = crate::netdev::plan(linux, origin.as_fd())? else {
+        return Ok(None);
+    };
+    let container = crate::netdev::netns_of(child_pid)?;
+    cleanup.unpin = true;
+    crate::netdev::pin(dir, container.as_fd())?;
+    cleanup.net = Some(NetCleanup {
+        container,
+        origin,
+        record: record.clone(),
+    });
+    Ok(Some(record))
+}
+
 fn reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
 }
 
+/// The devices a create is moving, with the namespaces to move them
+/// between (the fd keeps the container's alive after its init dies).
+pub(super) struct NetCleanup {
+    container: OwnedFd,
+    origin: OwnedFd,
+    record: crate::netdev::Record,
+}
+
 /// Undoes a failed create: processes first (so the cgroup can empty), then
-/// the cgroup, then the state directory.
+/// the cgroup, moved network devices and resctrl groups, then the state
+/// directory.
 pub(super) struct Cleanup {
     dir: PathBuf,
     /// False when the directory may hold a mount that must not be walked.
@@ -612,6 +666,10 @@ pub(super) struct Cleanup {
     child: Option<(i32, OwnedFd)>,
     pub(super) init: Option<OwnedFd>,
     pub(super) poststop: Option<(Vec<Hook>, Vec<u8>)>,
+    net: Option<NetCleanup>,
+    /// Whether `<dir>/netns` may hold the namespace pin.
+    unpin: bool,
+    rdt: Option<crate::rdt::Group>,
 }
 
 impl Cleanup {
@@ -623,6 +681,9 @@ impl Cleanup {
             child: None,
             init: None,
             poststop: None,
+            net: None,
+            unpin: false,
+            rdt: None,
         }
     }
 
@@ -631,6 +692,9 @@ impl Cleanup {
         self.child = None;
         self.init = None;
         self.poststop = None;
+        self.net = None;
+        self.unpin = false;
+        self.rdt = None;
     }
 
     pub(super) fn run(&mut self) {
@@ -657,6 +721,17 @@ impl Cleanup {
             if let Err(e) = m.destroy() {
                 tracing::warn!("cleanup after failed create: {e}");
             }
+        }
+        if let Some(n) = self.net.take() {
+            for w in crate::netdev::move_back(n.container.as_fd(), n.origin.as_fd(), &n.record) {
+                tracing::warn!("cleanup after failed create: {w}");
+            }
+        }
+        if self.unpin {
+            crate::netdev::unpin(&self.dir);
+        }
+        if let Some(g) = self.rdt.take() {
+            crate::rdt::remove(&g, true);
         }
         if let Some((hooks, state)) = self.poststop.take() {
             hooks::run_all_logged("poststop", &hooks, &state);

@@ -1,4 +1,7 @@
-use std::time::Duration;
+use std::{
+    os::fd::{AsFd, OwnedFd},
+    time::Duration,
+};
 
 use super::Container;
 use crate::{
@@ -12,10 +15,19 @@ const KILL_WAIT: Duration = Duration::from_secs(10);
 
 impl Container {
     /// Removes the container. A running or paused one needs `force`, which
-    /// kills every process in it first. Runs the poststop hooks.
+    /// kills every process in it first. Moves the network devices of
+    /// `linux.netDevices` back into the runtime's network namespace,
+    /// removes the container's resctrl groups and runs the poststop hooks.
     pub fn delete(mut self, force: bool) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
+        // Opened before anything is killed: where the pin is not visible,
+        // the live init's namespace is the way to the devices.
+        let netns = self
+            .state
+            .net_devices
+            .as_ref()
+            .and_then(|_| crate::netdev::open_pin(&self.dir).or_else(|| self.init_netns()));
         match self.status {
             Status::Stopped => {}
             Status::Creating | Status::Created | Status::Running | Status::Paused if force => {
@@ -37,8 +49,44 @@ impl Container {
             }
             cg.destroy()?;
         }
+        self.release_net_devices(netns)?;
+        if let Some(g) = &self.state.intel_rdt {
+            crate::rdt::remove(g, false);
+        }
         hooks::run_all_logged("poststop", &self.state.poststop, &self.oci_json());
         std::fs::remove_dir_all(&self.dir).map_err(|e| Error::path(&self.dir, e))
+    }
+
+    /// The init's network namespace, if the init is still the process we
+    /// started (a pidfd pins it while the namespace is opened).
+    fn init_netns(&self) -> Option<OwnedFd> {
+        let pinned = self.init_pidfd()?;
+        let ns = crate::netdev::netns_of(self.state.pid).ok()?;
+        crate::syscall::pidfd_is_alive(pinned.as_fd())
+            .unwrap_or(false)
+            .then_some(ns)
+    }
+
+    /// Moves the container's network devices back (see [`crate::netdev`])
+    /// and removes the pin of its network namespace. What cannot be moved
+    /// back is logged: delete goes on, and the kernel disposes of it with
+    /// the namespace.
+    fn release_net_devices(&self, netns: Option<OwnedFd>) -> Result<()> {
+        if let Some(record) = &self.state.net_devices {
+            match netns {
+                Some(ns) => {
+                    let origin = crate::netdev::current_netns()?;
+                    for w in crate::netdev::move_back(ns.as_fd(), origin.as_fd(), record) {
+                        tracing::warn!("{w}");
+                    }
+                }
+                None => tracing::warn!(
+                    "linux.netDevices: the container's network namespace is gone (its pin is not visible here and the init has exited): its devices went with it"
+                ),
+            }
+        }
+        crate::netdev::unpin(&self.dir);
+        Ok(())
     }
 
     /// SIGKILL to the init and everything in the cgroup; a frozen cgroup is

@@ -355,6 +355,9 @@ impl Container {
         if let Some(cg) = cg {
             cg.add_new_child(pid, born_in_cgroup)?;
         }
+        if let Some(g) = &self.state.intel_rdt {
+            crate::rdt::add_task(g, pid)?;
+        }
         ch.send(&Msg::Proceed)?;
         let mut pid = pid;
         if let Some(out) = grandchild {

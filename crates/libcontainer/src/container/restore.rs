@@ -82,6 +82,23 @@ impl RestoreBuilder {
             &spec::HostSupport::probe(),
             &bundle.join("config.json"),
         )?;
+        let linux = spec.linux().as_ref();
+        for (field, asked) in [
+            (
+                "linux.netDevices",
+                linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())),
+            ),
+            (
+                "linux.intelRdt",
+                linux.is_some_and(|l| l.intel_rdt().is_some()),
+            ),
+        ] {
+            if asked {
+                return Err(Error::InvalidArgument(format!(
+                    "{field}: not supported by restore (create applies it)"
+                )));
+            }
+        }
         // Everything that can be checked without side effects comes first,
         // so a bad image path or CRIU leaves nothing behind.
         criu::require_privilege("restore")?;

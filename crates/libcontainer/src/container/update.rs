@@ -48,18 +48,7 @@ impl Container {
     /// into the saved config (`<state dir>/config.json`) so that it keeps
     /// describing the limits in force.
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
-        let _lock = self.lock()?;
-        self.refresh();
-        if !matches!(
-            self.status,
-            Status::Created | Status::Running | Status::Paused
-        ) {
-            return Err(Error::WrongStatus {
-                id: self.state.id.clone(),
-                status: self.status,
-                action: "only a created, running or paused container can be updated",
-            });
-        }
+        let _lock = self.lock_updatable()?;
         if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
             // Replacing the rules would also drop the default ones create
             // adds (see resources.rs); runc refuses device updates too.
@@ -73,9 +62,7 @@ impl Container {
 
         // Read and merge before touching the cgroup: an unreadable saved
         // config must fail the update, not leave it applied but unrecorded.
-        let path = self.dir.join(SPEC_FILE);
-        let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-        let mut config: Value = serde_json::from_slice(&raw).map_err(|e| Error::path(&path, e))?;
+        let (path, mut config) = self.saved_config()?;
         let patch = serde_json::to_value(resources).map_err(|e| Error::path(&path, e))?;
         merge_into_config(&mut config, normalize(patch)).map_err(|what| {
             Error::path(
@@ -88,6 +75,97 @@ impl Container {
         cgroup.apply(resources)?;
         write_private(&self.dir, SPEC_FILE, &out)?;
         Ok(())
+    }
+
+    /// Changes the Intel RDT schemas of a created, running or paused
+    /// container (runc's `update --l3-cache-schema/--mem-bw-schema`): each
+    /// one given is written to the container's resctrl group and read
+    /// back. A container created without `linux.intelRdt` first gets a
+    /// group named after it, with its init in it, as runc does. The saved
+    /// config's `linux.intelRdt` is updated to match.
+    pub fn update_intel_rdt(
+        &mut self,
+        l3_cache_schema: Option<&str>,
+        mem_bw_schema: Option<&str>,
+    ) -> Result<()> {
+        let _lock = self.lock_updatable()?;
+        let (path, mut config) = self.saved_config()?;
+        let rdt = config
+            .as_object_mut()
+            .and_then(|c| {
+                c.entry("linux")
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+            })
+            .map(|l| {
+                l.entry("intelRdt")
+                    .or_insert_with(|| Value::Object(Map::new()))
+            })
+            .and_then(|r| {
+                if r.is_null() {
+                    *r = Value::Object(Map::new());
+                }
+                r.as_object_mut()
+            })
+            .ok_or_else(|| {
+                Error::path(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the saved config's linux.intelRdt is not a JSON object",
+                    ),
+                )
+            })?;
+        for (key, v) in [
+            ("l3CacheSchema", l3_cache_schema),
+            ("memBwSchema", mem_bw_schema),
+        ] {
+            if let Some(v) = v {
+                rdt.insert(key.into(), Value::String(v.into()));
+            }
+        }
+        let out = serde_json::to_vec(&config).map_err(|e| Error::path(&path, e))?;
+
+        let had_group = self.state.intel_rdt.is_some();
+        let group = crate::rdt::update(
+            self.state.intel_rdt.as_ref(),
+            &self.state.id,
+            self.state.pid,
+            l3_cache_schema,
+            mem_bw_schema,
+        )?;
+        if !had_group {
+            self.state.intel_rdt = Some(group);
+            self.state.save(&self.dir)?;
+        }
+        write_private(&self.dir, SPEC_FILE, &out)?;
+        Ok(())
+    }
+
+    /// The container lock, for a container that may be updated (created,
+    /// running or paused).
+    fn lock_updatable(&mut self) -> Result<crate::state::Lock> {
+        let lock = self.lock()?;
+        self.refresh();
+        if !matches!(
+            self.status,
+            Status::Created | Status::Running | Status::Paused
+        ) {
+            return Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status: self.status,
+                action: "only a created, running or paused container can be updated",
+            });
+        }
+        Ok(lock)
+    }
+
+    /// The saved config as JSON, to be merged into and written back.
+    fn saved_config(&self) -> Result<(std::path::PathBuf, Value)> {
+        let path = self.dir.join(SPEC_FILE);
+        let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
+        let config = serde_json::from_slice(&raw).map_err(|e| Error::path(&path, e))?;
+        Ok((path, config))
     }
 }
 
