@@ -213,7 +213,7 @@ pub(crate) struct HostSupport {
     pub devices: crate::rootless::DeviceRules,
     /// hull's own id ranges (inside start, count) for uids and gids when
     /// it runs in a user namespace.
-    pub runtime_maps: Option<(Vec<(u64, u64)>, Vec<(u64, u64)>)>,
+    pub runtime_maps: Option<crate::userns::IdRanges>,
 }
 
 impl HostSupport {

@@ -212,6 +212,9 @@ pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -
     Ok(())
 }
 
+/// Inside id ranges (start, count) of a user namespace: uids, then gids.
+pub(crate) type IdRanges = (Vec<(u64, u64)>, Vec<(u64, u64)>);
+
 /// `uid=`/`gid=` options of the mounts the container makes (not binds)
 /// naming an id its user namespace does not map: the kernel resolves them
 /// there and refuses the mount with a bare EINVAL (devpts' `gid=5` where
@@ -221,7 +224,7 @@ pub(crate) fn write_maps(pid: i32, [uid, gid]: [(&[LinuxIdMapping], &str); 2]) -
 /// runtime's own, when it runs in a user namespace).
 pub(crate) fn unmapped_mount_ids(
     spec: &Spec,
-    runtime_maps: Option<&(Vec<(u64, u64)>, Vec<(u64, u64)>)>,
+    runtime_maps: Option<&IdRanges>,
 ) -> Vec<(String, String)> {
     let linux = spec.linux().as_ref();
     let new_userns = linux
@@ -279,7 +282,7 @@ pub(crate) fn unmapped_mount_ids(
 
 /// The inside ranges (start, count) of `/proc/self/uid_map` and `gid_map`
 /// when hull runs in a user namespace; None in the initial one.
-pub(crate) fn runtime_maps() -> Option<(Vec<(u64, u64)>, Vec<(u64, u64)>)> {
+pub(crate) fn runtime_maps() -> Option<IdRanges> {
     if !crate::rootless::running_in_userns() {
         return None;
     }
