@@ -151,6 +151,7 @@ rootless_delegated() {
 
     rmdir "$D/shell" "$D" 2>/dev/null
     check "delegated: no cgroup left" "$(ls -d "$D" 2>/dev/null)" ""
+    rmdir "$CG/$TOP" 2>/dev/null
     rl_teardown delegated
 }
 

@@ -554,7 +554,7 @@ fn device_rules_in_a_user_namespace_are_refused() {
     }
     let rt = Runtime::new("devices_userns");
     let mut b = rt.bundle(); // base spec: deny all
-    // devpts' gid=5 is not mapped in a 0→0 namespace (its own error).
+                             // devpts' gid=5 is not mapped in a 0→0 namespace (its own error).
     for m in b.spec["mounts"].as_array_mut().unwrap() {
         if let Some(o) = m["options"].as_array_mut() {
             o.retain(|o| o != "gid=5");
