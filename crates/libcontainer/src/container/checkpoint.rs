@@ -22,13 +22,10 @@ impl Container {
     pub fn checkpoint(&mut self, o: &CheckpointOptions) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
-        if !matches!(self.status, Status::Running | Status::Paused) {
-            return Err(Error::WrongStatus {
-                id: self.state.id.clone(),
-                status: self.status,
-                action: "only a running or paused container can be checkpointed",
-            });
-        }
+        self.require_status(
+            &[Status::Running, Status::Paused],
+            "only a running or paused container can be checkpointed",
+        )?;
         criu::require_privilege("checkpoint")?;
         let lazy = o.common.lazy_pages;
         if lazy && o.page_server.is_none() {

@@ -65,16 +65,10 @@ impl Container {
                 "events: the interval must be greater than 0".into(),
             ));
         }
-        if !matches!(
-            self.status,
-            Status::Created | Status::Running | Status::Paused
-        ) {
-            return Err(Error::WrongStatus {
-                id: self.state.id.clone(),
-                status: self.status,
-                action: "events need a created, running or paused container",
-            });
-        }
+        self.require_status(
+            &[Status::Created, Status::Running, Status::Paused],
+            "events need a created, running or paused container",
+        )?;
         let init = self.init_pidfd().ok_or_else(|| Error::WrongStatus {
             id: self.state.id.clone(),
             status: Status::Stopped,

@@ -118,6 +118,18 @@ impl Container {
         self.status = derive_status(&self.dir, &self.state);
     }
 
+    /// `WrongStatus` with `action` unless the container is in one of `allowed`.
+    fn require_status(&self, allowed: &[Status], action: &'static str) -> Result<()> {
+        if allowed.contains(&self.status) {
+            return Ok(());
+        }
+        Err(Error::WrongStatus {
+            id: self.state.id.clone(),
+            status: self.status,
+            action,
+        })
+    }
+
     /// The config saved at create; later commands never re-read the bundle.
     pub(crate) fn persisted_spec(&self) -> Result<oci_spec::runtime::Spec> {
         let path = self.dir.join(crate::state::SPEC_FILE);

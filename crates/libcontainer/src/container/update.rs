@@ -147,16 +147,10 @@ impl Container {
     fn lock_updatable(&mut self) -> Result<crate::state::Lock> {
         let lock = self.lock()?;
         self.refresh();
-        if !matches!(
-            self.status,
-            Status::Created | Status::Running | Status::Paused
-        ) {
-            return Err(Error::WrongStatus {
-                id: self.state.id.clone(),
-                status: self.status,
-                action: "only a created, running or paused container can be updated",
-            });
-        }
+        self.require_status(
+            &[Status::Created, Status::Running, Status::Paused],
+            "only a created, running or paused container can be updated",
+        )?;
         Ok(lock)
     }
 
