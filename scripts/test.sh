@@ -16,9 +16,10 @@ export HULL_TEST_RESCTRL_BIN=$HULL_FAULT_BIN
 # A CRIU that works on this kernel, unpacked privately (never installed).
 HULL_CRIU=$(tests/criu/fetch-criu "$CARGO_TARGET_DIR/criu")
 export HULL_CRIU HULL_REQUIRE_CRIU=1
-cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}"
-
+# Every stage runs even when an earlier one failed, so one CI run reports
+# every failure.
 failed=0
+cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}" || failed=1
 HULL=$CARGO_TARGET_DIR/release/hull bash tests/soak/soak.sh --short || failed=1
 HULL_BIN=$CARGO_TARGET_DIR/release/hull bash tests/vm/ci.sh || failed=1
 RUNTIME=$CARGO_TARGET_DIR/release/hull bash tests/clients/ci.sh || failed=1

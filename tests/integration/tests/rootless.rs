@@ -699,9 +699,18 @@ fn root_of_a_user_namespace_like_rootless_podman() {
     let holder_pid = holder.id().to_string();
     let reap = Reap(&mut holder);
     let own_uid_map = format!("/proc/{holder_pid}/uid_map");
-    for _ in 0..100 {
-        if fs::read_to_string(&own_uid_map).is_ok_and(|m| m.split_whitespace().next() == Some("0"))
-        {
+    // Wait for unshare to have written the map. Before it unshares, the
+    // holder's map is the initial namespace's "0 0 4294967295", which also
+    // starts with 0: only the full line proves the new namespace is ready.
+    let want_map = [0, u64::from(u.uid), 1];
+    for _ in 0..250 {
+        let ready = fs::read_to_string(&own_uid_map).is_ok_and(|m| {
+            m.split_whitespace()
+                .map(|f| f.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+                == want_map.map(Some)
+        });
+        if ready {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
