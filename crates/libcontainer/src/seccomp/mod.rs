@@ -25,6 +25,7 @@
 //! job. Without it the load needs CAP_SYS_ADMIN (in the container's user
 //! namespace), so the init must load before it drops capabilities.
 
+mod arch;
 mod compile;
 mod enosys;
 mod json;
