@@ -128,22 +128,30 @@ make_rootfs_tar() {
     tar --numeric-owner -C "$1" -cf "$2" . || die "tar $1"
 }
 
-# make_docker_archive WORKDIR ARCHIVE REF: a docker-archive (what
+# make_docker_archive WORKDIR ARCHIVE REF [ENTRYPOINT [EXECUTABLE]]: a docker-archive (what
 # `podman save --format docker-archive` / `docker save` write) holding one
 # busybox layer, tagged REF. Built by hand so the test needs no registry and
 # no second client.
+#
+# With ENTRYPOINT (a JSON array) the image runs that instead of /bin/sh, and
+# EXECUTABLE, if given, is copied into the rootfs's / (a pause image: the
+# CRI sandbox's process).
 make_docker_archive() {
-    local w=$1 out=$2 ref=$3
-    local d="$w/docker-archive"
+    local w=$1 out=$2 ref=$3 entrypoint=${4:-} executable=${5:-}
+    local d="$w/docker-archive" run='"Cmd":["/bin/sh"]'
     mkdir -p "$d"
     make_rootfs "$w/rootfs"
+    if [ -n "$executable" ]; then
+        install -m 0755 "$executable" "$w/rootfs/$(basename "$executable")" || die "copy $executable"
+    fi
+    [ -n "$entrypoint" ] && run="\"Entrypoint\":$entrypoint"
     tar --numeric-owner -C "$w/rootfs" -cf "$d/layer.tar" . || die "tar layer"
     local diff_id
     diff_id=$(sha256sum "$d/layer.tar" | cut -d' ' -f1)
     mkdir -p "$d/$diff_id"
     mv "$d/layer.tar" "$d/$diff_id/layer.tar"
     cat >"$d/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},"history":[{"created":"2024-01-01T00:00:00Z","created_by":"hull tests/clients"}]}
+{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],$run,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},"history":[{"created":"2024-01-01T00:00:00Z","created_by":"hull tests/clients"}]}
 EOF
     local cfg_id
     cfg_id=$(sha256sum "$d/config.json" | cut -d' ' -f1)
