@@ -169,6 +169,82 @@ cgroup_roots() {
     done </proc/self/mounts
 }
 
+# containerd_config DIR SOCKET [PLUGIN...]: the private part of a
+# containerd config.toml (version 2): root, state, opt path under DIR, the
+# gRPC and ttrpc sockets at SOCKET, no debug or metrics listener, and
+# PLUGIN... disabled besides the snapshotters this host lacks.
+containerd_config() {
+    local dir=$1 sock=$2 p disabled=""
+    shift 2
+    for p in "$@" io.containerd.snapshotter.v1.btrfs io.containerd.snapshotter.v1.zfs \
+        io.containerd.snapshotter.v1.devmapper io.containerd.snapshotter.v1.aufs; do
+        disabled="$disabled${disabled:+, }\"$p\""
+    done
+    cat <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+disabled_plugins = [$disabled]
+
+[grpc]
+  address = "$sock"
+
+[ttrpc]
+  address = "$sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+EOF
+}
+
+# start_containerd CONFIG LOG PARENT SOCKET: a private containerd with
+# CONFIG, its output to LOG, in the test's own cgroup PARENT/daemon in the
+# hierarchies where that costs nothing (not cpuset/memory): its shims
+# inherit it, so cleanup finds them all. Sets CTRD_PID; returns 0 once the
+# daemon answers on SOCKET, 1 if it died or did not answer in 15 s.
+start_containerd() {
+    local config=$1 logf=$2 parent=$3 sock=$4 root cgs=()
+    for root in $(cgroup_roots); do
+        case $(basename "$root") in
+            pids | systemd | unified) cgs+=("$root$parent/daemon") ;;
+            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$parent/daemon") ;;
+        esac
+    done
+    (
+        for d in "${cgs[@]}"; do
+            mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs"
+        done
+        exec containerd --config "$config" --log-level info
+    ) >"$logf" 2>&1 &
+    CTRD_PID=$!
+    for _ in $(seq 150); do
+        ctr --address "$sock" version >/dev/null 2>&1 && return 0
+        kill -0 "$CTRD_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop_containerd: the daemon start_containerd started, by its PID: TERM,
+# then KILL after 5 s.
+stop_containerd() {
+    [ -n "${CTRD_PID:-}" ] || return 0
+    kill -TERM "$CTRD_PID" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$CTRD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$CTRD_PID" 2>/dev/null
+    wait "$CTRD_PID" 2>/dev/null
+    return 0
+}
+
 # cgroup_file_of PID CONTROLLER FILE: the host path of FILE in the cgroup of
 # PID for CONTROLLER (v1), or in its unified cgroup (v2 / "" controller).
 cgroup_file_of() {
