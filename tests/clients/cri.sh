@@ -41,11 +41,11 @@ SOCK=$T/containerd.sock
 CTRD_PID=""
 CTR=(ctr --address "$SOCK" --namespace "$NS")
 
-# The client, built on demand into a target dir of its own (its tonic stack
-# stays out of hull's workspace).
-CRI_TARGET=${CARGO_TARGET_DIR:-$REPO_DIR/target}/cri
-HULL_CRI_BIN=${HULL_CRI_BIN:-$CRI_TARGET/release/hull-cri}
-if [ ! -x "$HULL_CRI_BIN" ]; then
+# The client, built (or brought up to date) into a target dir of its own:
+# its tonic stack stays out of hull's workspace.
+if [ -z "${HULL_CRI_BIN:-}" ]; then
+    CRI_TARGET=${CARGO_TARGET_DIR:-$REPO_DIR/target}/cri
+    HULL_CRI_BIN=$CRI_TARGET/release/hull-cri
     log "building the CRI test client (tests/cri) into $CRI_TARGET"
     cargo build --release --manifest-path "$REPO_DIR/tests/cri/Cargo.toml" --target-dir "$CRI_TARGET" >&2 ||
         die "cargo build of tests/cri failed (it needs protoc: apt-get install protobuf-compiler)"
@@ -64,6 +64,8 @@ cleanup() {
     trap - EXIT INT TERM
     if [ -n "$CTRD_PID" ] && kill -0 "$CTRD_PID" 2>/dev/null; then
         local t
+        # pods a failed run left: containerd removes their network namespaces
+        HULL_CRI_SOCKET=$SOCK timeout --kill-after=10 120 "$HULL_CRI_BIN" cleanup </dev/null >/dev/null
         for t in $(c tasks ls -q 2>/dev/null); do
             c tasks kill -s SIGKILL "$t" >/dev/null 2>&1
         done

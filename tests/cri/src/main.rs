@@ -3,7 +3,8 @@
 //! call. Run by tests/clients/cri.sh, which starts the private containerd.
 //!
 //! It prints `PASS: …` / `FAIL: …` lines (lib.sh's format) and, last,
-//! `cri-client: N passed, M failed`. Settings come from the environment:
+//! `cri-client: N passed, M failed`; `hull-cri cleanup` removes every pod
+//! left instead. Settings come from the environment:
 //! `HULL_CRI_SOCKET` (containerd's socket), `HULL_CRI_CGROUP_PARENT` (the
 //! test's own cgroup parent, `/hull-clients-<pid>`), `HULL_CRI_LOG_DIR`
 //! (pods' log directories go below it), `HULL_CRI_RUNTIME_ROOT` (the
@@ -35,13 +36,6 @@ fn env(name: &str) -> String {
 }
 
 fn main() {
-    let settings = Settings {
-        socket: env("HULL_CRI_SOCKET"),
-        cgroup_parent: env("HULL_CRI_CGROUP_PARENT"),
-        log_dir: env("HULL_CRI_LOG_DIR"),
-        runtime_root: env("HULL_CRI_RUNTIME_ROOT"),
-        image: env("HULL_CRI_IMAGE"),
-    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,6 +45,18 @@ fn main() {
             eprintln!("hull-cri: tokio runtime: {e}");
             std::process::exit(2);
         }
+    };
+    if std::env::args().nth(1).as_deref() == Some("cleanup") {
+        // After a failed run: StopPodSandbox and RemovePodSandbox for every
+        // pod left, so that containerd removes their network namespaces.
+        return rt.block_on(scenario::remove_all(&env("HULL_CRI_SOCKET")));
+    }
+    let settings = Settings {
+        socket: env("HULL_CRI_SOCKET"),
+        cgroup_parent: env("HULL_CRI_CGROUP_PARENT"),
+        log_dir: env("HULL_CRI_LOG_DIR"),
+        runtime_root: env("HULL_CRI_RUNTIME_ROOT"),
+        image: env("HULL_CRI_IMAGE"),
     };
     let mut checks = Checks::default();
     rt.block_on(scenario::run(&settings, &mut checks));

@@ -157,6 +157,24 @@ pub async fn run(s: &Settings, c: &mut Checks) {
     shared_pid(&mut cri, s, c).await;
 }
 
+/// Stops and removes every pod sandbox (and so its containers); errors are
+/// printed, not counted.
+pub async fn remove_all(socket: &str) {
+    let mut cri = match Cri::connect(socket).await {
+        Ok(cri) => cri,
+        Err(e) => return eprintln!("hull-cri cleanup: {e}"),
+    };
+    for pod in cri.list_pods().await.unwrap_or_default() {
+        let r = match cri.stop_pod(&pod.id).await {
+            Ok(()) => cri.remove_pod(&pod.id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            eprintln!("hull-cri cleanup: {e}");
+        }
+    }
+}
+
 async fn runtime(cri: &mut Cri, s: &Settings, c: &mut Checks) {
     if let Some(v) = c.call("Version", cri.version().await) {
         c.eq(
