@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real clients drive hull: installs podman/containerd if missing, builds hull
 # if missing, runs tests/clients/podman.sh, podman-rootless.sh (podman as an
-# unprivileged user) and containerd.sh against it, and the runc CLI
+# unprivileged user), containerd.sh and cri.sh (containerd's CRI plugin,
+# driven like kubelet by the tests/cri client) against it, and the runc CLI
 # compatibility table. Root only.
 #
 #   bash tests/clients/ci.sh
@@ -9,7 +10,7 @@
 #   BASELINE=1 bash tests/clients/ci.sh              # first run both suites with runc too
 #   CLI_COMPAT_STRICT=1 bash tests/clients/ci.sh     # a missing runc flag fails the run
 #
-# The last line is "clients: N passed, M failed" (podman, rootless podman and containerd checks,
+# The last line is "clients: N passed, M failed" (podman, rootless podman, containerd and CRI checks,
 # and the CLI table when strict); the exit code is non-zero when M > 0.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,6 +28,13 @@ command -v containerd-shim-runc-v2 >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
+# cri.sh: protoc builds the k8s-cri bindings of its client; the CNI loopback
+# plugin brings lo up in each pod; ip and nsenter run its own pod-network
+# plugin inside the pod's network namespace.
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+[ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "clients: installing ${need[*]}"
@@ -76,12 +84,12 @@ suite() {
 
 status=0
 if [ "${BASELINE:-0}" = 1 ] && command -v runc >/dev/null 2>&1; then
-    for s in podman podman-rootless containerd; do
+    for s in podman podman-rootless containerd cri; do
         RUNTIME=$(command -v runc) suite "$s-runc" "$HERE/$s.sh" RUNTIME="$(command -v runc)" || true
     done
 fi
 
-for s in podman podman-rootless containerd; do
+for s in podman podman-rootless containerd cri; do
     SUITE_PASS=0
     SUITE_FAIL=0
     if suite "$s" "$HERE/$s.sh"; then :; else
