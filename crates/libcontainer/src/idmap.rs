@@ -43,6 +43,10 @@ impl IdmappedMounts {
     pub fn get(&self, index: usize) -> Option<&OwnedFd> {
         self.0.get(&index)
     }
+    /// Every detached tree, for the fds the child keeps.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.0.values().map(std::os::fd::AsFd::as_fd)
+    }
 
     /// Adds a tree the parent made elsewhere, attached like the others.
     pub fn insert(&mut self, index: usize, tree: OwnedFd) {

@@ -63,6 +63,23 @@ pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     Ok(spec)
 }
 
+/// The config to create from: `given` (an in-memory spec, whose relative
+/// paths are the bundle's) or `<bundle>/config.json`. Also returns the
+/// name error messages give the document.
+pub(crate) fn load_or_given(
+    bundle: &Path,
+    given: Option<&Spec>,
+) -> Result<(Spec, PathBuf), SpecError> {
+    match given {
+        Some(s) => {
+            let mut spec = s.clone();
+            absolute_root(&mut spec, bundle);
+            Ok((spec, PathBuf::from("spec")))
+        }
+        None => Ok((load(bundle)?, bundle.join("config.json"))),
+    }
+}
+
 fn read(bundle: &Path) -> Result<(PathBuf, Vec<u8>), SpecError> {
     let path = bundle.join("config.json");
     let raw = std::fs::read(&path).map_err(|source| SpecError::Read {

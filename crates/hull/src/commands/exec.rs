@@ -110,5 +110,5 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if a.detach {
         return Ok(0);
     }
-    Ok(p.wait()?.exit_code())
+    Ok(p.wait_forwarding_signals()?.exit_code())
 }

@@ -41,6 +41,8 @@ pub struct ContainerBuilder {
     notify_socket: Option<PathBuf>,
     listen_fds: u32,
     executor: Box<dyn Executor>,
+    spec: Option<Spec>,
+    stdio: [Option<OwnedFd>; 3],
 }
 
 impl ContainerBuilder {
@@ -60,6 +62,8 @@ impl ContainerBuilder {
             notify_socket: None,
             listen_fds: 0,
             executor: Box::new(DefaultExecutor::default()),
+            spec: None,
+            stdio: [None, None, None],
         }
     }
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
@@ -122,16 +126,51 @@ impl ContainerBuilder {
         self.executor = e;
         self
     }
+    /// Creates from this spec instead of `<bundle>/config.json`, which is
+    /// then never read: relative paths in the spec (`root.path`, bind
+    /// sources) are still the bundle directory's. The spec is validated as
+    /// a config file would be, and kept in the state directory for the
+    /// later verbs (`exec`, `checkpoint`, `update`).
+    pub fn spec(mut self, spec: Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+    /// The container process's stdin (fd 0) instead of this process's.
+    pub fn stdin(mut self, fd: OwnedFd) -> Self {
+        self.stdio[0] = Some(fd);
+        self
+    }
+    /// The container process's stdout (fd 1) instead of this process's.
+    pub fn stdout(mut self, fd: OwnedFd) -> Self {
+        self.stdio[1] = Some(fd);
+        self
+    }
+    /// The container process's stderr (fd 2) instead of this process's.
+    pub fn stderr(mut self, fd: OwnedFd) -> Self {
+        self.stdio[2] = Some(fd);
+        self
+    }
 
     pub fn create(self) -> Result<Container> {
         crate::id::validate_id(&self.id)?;
         let bundle =
             std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
-        let spec = spec::load(&bundle)?;
+        let (spec, config) = spec::load_or_given(&bundle, self.spec.as_ref())?;
         let host = spec::HostSupport::probe();
-        spec::validate(&spec, &host, &bundle.join("config.json"))?;
-        spec::check_host(&spec, &self.id, &bundle.join("config.json"))?;
+        spec::validate(&spec, &host, &config)?;
+        spec::check_host(&spec, &self.id, &config)?;
         userns::check_unprivileged(&spec)?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal && self.stdio.iter().any(Option::is_some) {
+            return Err(Error::InvalidArgument(
+                "process.terminal: a container with a terminal takes no stdin/stdout/stderr fds"
+                    .into(),
+            ));
+        }
         for w in spec::warnings(&spec, &host) {
             tracing::warn!("{w}");
         }
@@ -259,10 +298,6 @@ impl ContainerBuilder {
 
         crate::fault::point("cgroup");
         let plan = NsPlan::from_spec(linux);
-        if self.foreground && plan.fork_for_pid {
-            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
-                .map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
-        }
         let rootfs = std::fs::canonicalize(&root_path)
             .map_err(|e| Error::path(format!("root.path {}", root_path.display()), e))?;
         state.rootfs = rootfs.clone();
@@ -316,8 +351,21 @@ impl ContainerBuilder {
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
         // SAFETY: the child runs init::run, which ends in exec or _exit.
-        let forked =
-            unsafe { spawn::spawn(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd()), None) }?;
+        let keep: Vec<_> = [Some(child_ch.as_fd()), Some(state_dir.as_fd()), stub.fd()]
+            .into_iter()
+            .flatten()
+            .chain(console.as_ref().map(|c| c.as_fd()))
+            .chain(idmapped.fds())
+            .chain(self.stdio.iter().flatten().map(|f| f.as_fd()))
+            .collect();
+        let forked = unsafe {
+            spawn::spawn(
+                plan.clone_flags,
+                cg_fd.as_ref().map(|f| f.as_fd()),
+                None,
+                &keep,
+            )
+        }?;
         let (child_pid, child_fd, born_in_cgroup) = match forked {
             Side::Child => init::run(&InitArgs {
                 spec,
@@ -337,6 +385,7 @@ impl ContainerBuilder {
                 exec_stub: stub.fd(),
                 unprivileged: !rustix::process::geteuid().is_root(),
                 runtime_in_userns: crate::rootless::running_in_userns(),
+                stdio: [0, 1, 2].map(|i| self.stdio[i].as_ref().map(|f| f.as_fd())),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };

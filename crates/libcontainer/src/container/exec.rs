@@ -10,7 +10,7 @@ use std::{
 
 use oci_spec::runtime::{Capabilities, Process, Spec};
 
-use super::{wait::wait_forwarding, Container, ExitStatus};
+use super::{wait::wait_child, Container, ExitStatus};
 use crate::{
     error::{Error, Result},
     executor::{DefaultExecutor, Executor},
@@ -62,12 +62,24 @@ pub struct ExecProcess {
 }
 
 impl ExecProcess {
+    /// The process's pid (in this process's pid namespace).
     pub fn pid(&self) -> i32 {
         self.pid
     }
-    /// Waits for the process, forwarding this process's signals to it.
+    /// A pidfd of the process, readable once it has exited: for the
+    /// caller's own event loop.
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+    /// Waits for the process (a child of this process) and collects its
+    /// status; signals and the signal mask are left alone.
     pub fn wait(self) -> Result<ExitStatus> {
-        wait_forwarding(self.pidfd, self.console)
+        wait_child(self.pidfd, self.console, false)
+    }
+    /// As [`ExecProcess::wait`], forwarding this process's signals to it
+    /// (`hull exec`); see [`crate::block_forwarded_signals`].
+    pub fn wait_forwarding_signals(self) -> Result<ExitStatus> {
+        wait_child(self.pidfd, self.console, true)
     }
 }
 
@@ -251,12 +263,21 @@ impl Container {
         };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        let keep: Vec<_> = [Some(child_ch.as_fd()), stub.fd()]
+            .into_iter()
+            .flatten()
+            .chain(ns.iter().map(|(_, f)| f.as_fd()))
+            .chain(root.as_ref().map(|f| f.as_fd()))
+            .chain(console.as_ref().map(|c| c.as_fd()))
+            .chain(child_pid_ns.as_ref().map(|f| f.as_fd()))
+            .collect();
         // SAFETY: the child ends in exec or _exit.
         let forked = unsafe {
             spawn::spawn(
                 0,
                 cg_fd.as_ref().map(|f| f.as_fd()),
                 pid_ns.as_ref().map(|f| f.as_fd()),
+                &keep,
             )
         }?;
         let (pid, pidfd, born_in_cgroup) = match forked {
@@ -481,7 +502,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     namespaces::join_fds(ns)?;
     if let Some(fd) = a.pid_ns {
         namespaces::set_pid_for_children(fd)?;
-        init::fork_into_pid_namespace(a.channel, true)?;
+        init::fork_into_pid_namespace(a.channel)?;
     }
     if let Some(root) = &a.root {
         rustix::process::fchdir(root)

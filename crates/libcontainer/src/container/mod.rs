@@ -78,6 +78,15 @@ impl Container {
     pub fn pid(&self) -> Option<i32> {
         (self.status != Status::Stopped && self.state.pid > 0).then_some(self.state.pid)
     }
+    /// A pidfd of the init, held by the process that created (or restored)
+    /// the container until [`Container::wait`] consumes it; `None` in a
+    /// [`Container::load`]ed handle. It becomes readable when the init
+    /// exits, for the caller's own event loop (poll, epoll, tokio's
+    /// `AsyncFd`); `wait` or `try_wait` then collects the status.
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.init.as_ref().map(|f| f.as_fd())
+    }
     pub fn bundle(&self) -> &Path {
         &self.state.bundle
     }

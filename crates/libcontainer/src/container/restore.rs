@@ -37,6 +37,7 @@ pub struct RestoreBuilder {
     console_socket: Option<PathBuf>,
     systemd_cgroup: bool,
     criu: CriuCommon,
+    spec: Option<oci_spec::runtime::Spec>,
 }
 
 impl RestoreBuilder {
@@ -49,6 +50,7 @@ impl RestoreBuilder {
             console_socket: None,
             systemd_cgroup: false,
             criu,
+            spec: None,
         }
     }
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
@@ -65,6 +67,13 @@ impl RestoreBuilder {
         self
     }
 
+    /// Restores with this spec (the one the container was created with)
+    /// instead of `<bundle>/config.json`, as [`crate::ContainerBuilder::spec`].
+    pub fn spec(mut self, spec: oci_spec::runtime::Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
         self
@@ -76,12 +85,8 @@ impl RestoreBuilder {
         crate::id::validate_id(&self.id)?;
         let bundle =
             std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
-        let spec = spec::load(&bundle)?;
-        spec::validate(
-            &spec,
-            &spec::HostSupport::probe(),
-            &bundle.join("config.json"),
-        )?;
+        let (spec, config) = spec::load_or_given(&bundle, self.spec.as_ref())?;
+        spec::validate(&spec, &spec::HostSupport::probe(), &config)?;
         let linux = spec.linux().as_ref();
         for (field, asked) in [
             (

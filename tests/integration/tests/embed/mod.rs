@@ -56,3 +56,21 @@ pub fn copy_libraries(bin: &Path, rootfs: &Path) {
         }
     }
 }
+
+/// Runs `tests` in order, as the libtest harness would for a program with
+/// `harness = false`: `cargo test --test NAME -- FILTER` runs those whose
+/// name contains FILTER.
+pub fn run_tests(tests: &[(&str, fn())]) {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        eprintln!("test {name} ...");
+        test();
+        eprintln!("test {name} ... ok");
+    }
+}
