@@ -6,6 +6,7 @@ use crate::{
 
 /// The top-level error: one variant per module, each carrying its context.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Spec(#[from] SpecError),
@@ -27,9 +28,22 @@ pub enum Error {
     NetDevice(#[from] crate::netdev::NetDevError),
     #[error(transparent)]
     IntelRdt(#[from] crate::rdt::RdtError),
-    /// The container's init reported a failure during setup.
+    /// The container's init (or an exec'd process before its exec)
+    /// reported a failure during setup.
     #[error("{0}")]
     Init(String),
+    /// A process of the container did not do what the setup needs of it:
+    /// it vanished, exited early, or did not die when killed.
+    #[error("{0}")]
+    Process(String),
+    /// What was asked needs something this host or build lacks (an LSM, a
+    /// helper program, an architecture's exec stub).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A file read back (the config persisted at create, a checkpoint's
+    /// descriptors) does not parse.
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
     #[error("container {0:?} does not exist")]

@@ -12,6 +12,7 @@ use std::{
 use oci_spec::runtime::Spec;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecutorError {
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
@@ -30,7 +31,11 @@ pub enum ExecutorError {
 /// credential is in place. An executor that execs a program should call
 /// [`crate::execve`], which keeps the caller's binary out of the
 /// container's reach (CVE-2019-5736); one that runs code in-process must
-/// leave the process non-dumpable, as the library hands it over.
+/// leave the process non-dumpable, as the library hands it over. When the
+/// caller has more than one thread, the child lets go of every
+/// close-on-exec fd it was not given before this runs: an fd the executor
+/// needs must not be close-on-exec (the library marks it so just before
+/// `exec`, from fd 3 + `preserve_fds` on).
 pub trait Executor: Send + Sync {
     /// Called before `create` reports success, so a program that cannot run
     /// fails `create`, as runc does, not `start`.

@@ -18,6 +18,7 @@ use rustix::{
 };
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HookError {
     #[error("hooks.{kind}[{index}] {path:?}: {source}")]
     Spawn {

@@ -249,7 +249,7 @@ unsafe fn helper_main(
 fn receive(sock: &OwnedFd) -> Result<Spawned> {
     let what = "the fork helper";
     if !crate::sync::readable_within(sock, HELPER_TIMEOUT).map_err(|e| Error::sys(what, e))? {
-        return Err(Error::Init(format!(
+        return Err(Error::Process(format!(
             "{what} did not answer in {}s",
             HELPER_TIMEOUT.as_secs()
         )));
@@ -270,7 +270,7 @@ fn receive(sock: &OwnedFd) -> Result<Spawned> {
             "clone3",
             std::io::Error::from_raw_os_error(errno),
         )),
-        _ => Err(Error::Init(format!("{what} exited without an answer"))),
+        _ => Err(Error::Process(format!("{what} exited without an answer"))),
     }
 }
 

@@ -12,6 +12,7 @@ use std::{
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     #[error("{path}: {source}")]
     Read {

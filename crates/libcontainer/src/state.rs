@@ -18,6 +18,7 @@ pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const SPEC_FILE: &str = "config.json";
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
     #[error("{path}: {source}")]
     Io {

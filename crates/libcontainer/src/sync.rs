@@ -33,6 +33,7 @@ const VERSION: u8 = 1;
 const MAX_MSG: usize = 8192;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SyncError {
     #[error("sync channel: {0}")]
     Io(#[from] std::io::Error),
@@ -44,10 +45,19 @@ pub enum SyncError {
     Timeout { what: &'static str, secs: u64 },
     #[error("sync channel: protocol version {0} is not {VERSION}")]
     Version(u8),
-    #[error("sync channel: unexpected message {got:?} while waiting for {want}")]
-    Unexpected { got: Msg, want: &'static str },
+    #[error("sync channel: unexpected message {got} while waiting for {want}")]
+    Unexpected { got: String, want: &'static str },
     #[error("sync channel: malformed message")]
     Malformed,
+}
+
+impl SyncError {
+    pub(crate) fn unexpected(got: Msg, want: &'static str) -> SyncError {
+        SyncError::Unexpected {
+            got: format!("{got:?}"),
+            want,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +284,7 @@ impl Channel {
     ) -> Result<(), SyncError> {
         match self.recv(timeout, what)? {
             m if m == want => Ok(()),
-            got => Err(SyncError::Unexpected { got, want: what }),
+            got => Err(SyncError::unexpected(got, what)),
         }
     }
 }

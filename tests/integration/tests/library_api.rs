@@ -34,6 +34,10 @@ fn main() {
             "the_init_holds_no_fd_of_the_callers_other_threads",
             the_init_holds_no_fd_of_the_callers_other_threads,
         ),
+        (
+            "exec_uses_the_callers_executor",
+            exec_uses_the_callers_executor,
+        ),
     ]);
 }
 
@@ -231,4 +235,46 @@ fn the_init_holds_no_fd_of_the_callers_other_threads() {
     c.delete(true).expect("delete");
     drop(tx);
     let _ = other.join();
+}
+
+/// Runs its own program whatever the process's args say.
+struct Replace(Vec<std::ffi::CString>);
+
+impl libcontainer::Executor for Replace {
+    fn validate(
+        &self,
+        _: &libcontainer::oci_spec::runtime::Spec,
+    ) -> Result<(), libcontainer::ExecutorError> {
+        Ok(())
+    }
+    fn exec(
+        &self,
+        _: &libcontainer::oci_spec::runtime::Spec,
+    ) -> Result<std::convert::Infallible, libcontainer::ExecutorError> {
+        let source = libcontainer::execve(&self.0[0], &self.0, &[]);
+        Err(libcontainer::ExecutorError::Exec {
+            path: self.0[0].to_string_lossy().into_owned().into(),
+            source,
+        })
+    }
+}
+
+/// exec hands the set-up process to the executor in ExecOptions: the
+/// process ends as the executor's program, not as its args say.
+fn exec_uses_the_callers_executor() {
+    let rt = Runtime::new("lib_api_executor");
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "600"]);
+    let mut c = create_in_memory(&rt, &b, |cb| cb);
+    c.start().expect("start");
+    let argv = ["/bin/sh", "-c", "exit 42"].map(|a| std::ffi::CString::new(a).unwrap());
+    let p = c
+        .exec(ExecOptions {
+            args: vec!["hull-probe".into(), "exit".into(), "1".into()],
+            executor: Some(Box::new(Replace(argv.to_vec()))),
+            ..Default::default()
+        })
+        .expect("exec with the caller's executor");
+    assert_eq!(p.wait().expect("wait").code, Some(42));
+    c.delete(true).expect("delete");
 }

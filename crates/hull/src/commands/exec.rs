@@ -102,6 +102,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         apparmor: a.apparmor,
         process_label: a.process_label,
         cgroups: a.cgroup,
+        executor: None,
     };
     if !a.detach {
         libcontainer::block_forwarded_signals()?;

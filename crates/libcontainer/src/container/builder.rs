@@ -433,7 +433,7 @@ impl ContainerBuilder {
                 }
                 if needs_id_maps {
                     let l = linux.ok_or_else(|| {
-                        Error::Init("linux: required for a user namespace".into())
+                        Error::InvalidArgument("linux: required for a user namespace".into())
                     })?;
                     userns::write_id_maps(
                         child_pid,
@@ -467,7 +467,7 @@ impl ContainerBuilder {
                             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                                 .ok()
                         })
-                        .ok_or_else(|| Error::Init(format!("container init {pid} vanished")))?;
+                        .ok_or_else(|| Error::Process(format!("container init {pid} vanished")))?;
                     cleanup.init = Some(pidfd);
                     reap(child_pid);
                     pid
@@ -494,7 +494,7 @@ impl ContainerBuilder {
         } else {
             cleanup.child.as_ref().map(|(_, fd)| fd)
         }
-        .ok_or_else(|| Error::Init("the container init's pidfd is missing".into()))?;
+        .ok_or_else(|| Error::Process("the container init's pidfd is missing".into()))?;
         let mut mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
         while let Msg::NeedMountSource(wanted) = mounted {
             crate::mount_sources::answer(
@@ -602,10 +602,14 @@ pub(super) fn recv_ready(
         match ch.recv_with_fd(timeout, what)? {
             (Msg::SeccompFd, Some(fd)) => {
                 let s = seccomp.ok_or_else(|| {
-                    Error::Init("the init sent a seccomp fd without a seccomp profile".into())
+                    Error::InvalidArgument(
+                        "the init sent a seccomp fd without a seccomp profile".into(),
+                    )
                 })?;
                 let listener = s.listener_path().as_ref().ok_or_else(|| {
-                    Error::Init("linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into())
+                    Error::InvalidArgument(
+                        "linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into(),
+                    )
                 })?;
                 crate::seccomp::send_to_listener(
                     listener,
@@ -616,7 +620,7 @@ pub(super) fn recv_ready(
                 )?;
             }
             (Msg::SeccompFd, None) => {
-                return Err(Error::Init(
+                return Err(Error::Process(
                     "the init's seccomp notify fd did not arrive".into(),
                 ))
             }
@@ -627,7 +631,7 @@ pub(super) fn recv_ready(
 }
 
 fn unexpected(got: Msg, want: &'static str) -> Error {
-    SyncError::Unexpected { got, want }.into()
+    SyncError::unexpected(got, want).into()
 }
 
 /// A phase that runs hooks may take as long as their timeouts allow; a hook

@@ -104,7 +104,7 @@ impl Container {
         }
         if let Some(fd) = &pidfd {
             if !hooks::wait_readable(fd, KILL_WAIT) {
-                return Err(Error::Init(format!(
+                return Err(Error::Process(format!(
                     "container init {} did not die after SIGKILL",
                     self.state.pid
                 )));
@@ -127,7 +127,7 @@ pub fn remove_stateless_dir(root: &std::path::Path, id: &str) -> Result<()> {
     crate::id::validate_id(id)?;
     let dir = root.join(id);
     if dir.join(crate::state::STATE_FILE).exists() {
-        return Err(Error::Init(format!(
+        return Err(Error::InvalidArgument(format!(
             "container {id:?} has a state file but could not be loaded"
         )));
     }

@@ -13,7 +13,7 @@ use oci_spec::runtime::{Capabilities, Process, Spec};
 use super::{wait::wait_child, Container, ExitStatus};
 use crate::{
     error::{Error, Result},
-    executor::{DefaultExecutor, Executor},
+    executor::{DefaultExecutor, Executor, ExecutorError},
     init::{self, PHASE_TIMEOUT},
     namespaces,
     procfs_handle::{open_init_root, ProcBase, ProcfsHandle},
@@ -51,6 +51,10 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
     /// `exec --cgroup`: existing sub-cgroups, `path` or `controller:path`.
     pub cgroups: Vec<String>,
+    /// What replaces the set-up process with the program (a Wasm runtime,
+    /// say); `None` is [`DefaultExecutor`]. As for the init, its
+    /// `validate` runs before `exec` returns, its `exec` last.
+    pub executor: Option<Box<dyn Executor>>,
 }
 
 /// A process started by [`Container::exec`].
@@ -85,12 +89,12 @@ impl ExecProcess {
 
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| {
-        Error::Init("exec: the container has no process to base this one on".into())
+        Error::InvalidArgument("exec: the container has no process to base this one on".into())
     })?;
     if !o.args.is_empty() {
         p.set_args(Some(o.args.clone()));
     } else if o.process.is_none() {
-        return Err(Error::Init("exec: no command given".into()));
+        return Err(Error::InvalidArgument("exec: no command given".into()));
     }
     if !o.env.is_empty() {
         let mut env = p.env().clone().unwrap_or_default();
@@ -123,8 +127,9 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
                 } else {
                     format!("CAP_{c}")
                 };
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::Init(format!("exec --cap: unknown capability {name}")))
+                serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                    Error::InvalidArgument(format!("exec --cap: unknown capability {name}"))
+                })
             })
             .collect::<Result<_>>()?;
         let mut caps = p.capabilities().clone().unwrap_or_default();
@@ -174,7 +179,7 @@ impl Container {
             }
         }
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Init(
+            return Err(Error::Unsupported(
                 "exec --process-label: SELinux is not enabled on this host".into(),
             ));
         }
@@ -250,12 +255,16 @@ impl Container {
             .map(crate::seccomp::Filter::build)
             .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
-        let executor = DefaultExecutor::default();
+        let default_executor = DefaultExecutor::default();
+        let executor: &dyn Executor = match &o.executor {
+            Some(e) => e.as_ref(),
+            None => &default_executor,
+        };
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
             Some(c) => Some(c),
             None if !o.cgroups.is_empty() => {
-                return Err(Error::Init(
+                return Err(Error::InvalidArgument(
                     "exec --cgroup: the container has no cgroup".into(),
                 ))
             }
@@ -288,7 +297,7 @@ impl Container {
                 channel: &child_ch,
                 close_fds: vec![parent_ch.raw_fd()],
                 preserve_fds: o.preserve_fds,
-                executor: &executor,
+                executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 exec_stub: stub.fd(),
@@ -365,13 +374,7 @@ impl Container {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => {
-                return Err(crate::sync::SyncError::Unexpected {
-                    got,
-                    want: "ChildReady",
-                }
-                .into())
-            }
+            got => return Err(crate::sync::SyncError::unexpected(got, "ChildReady").into()),
         }
         if let Some(cg) = cg {
             cg.add_new_child(pid, born_in_cgroup)?;
@@ -389,18 +392,12 @@ impl Container {
                             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                                 .ok()
                         })
-                        .ok_or_else(|| Error::Init(format!("exec process {p} vanished")))?;
+                        .ok_or_else(|| Error::Process(format!("exec process {p} vanished")))?;
                     *out = Some((p, fd));
                     pid = p;
                 }
                 Msg::Error(m) => return Err(Error::Init(m)),
-                got => {
-                    return Err(crate::sync::SyncError::Unexpected {
-                        got,
-                        want: "InitPid",
-                    }
-                    .into())
-                }
+                got => return Err(crate::sync::SyncError::unexpected(got, "InitPid").into()),
             }
         }
         let state = serde_json::to_string(&self.state()).unwrap_or_default();
@@ -414,29 +411,19 @@ impl Container {
         )? {
             Msg::InitReady => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => {
-                return Err(crate::sync::SyncError::Unexpected {
-                    got,
-                    want: "InitReady",
-                }
-                .into())
-            }
+            got => return Err(crate::sync::SyncError::unexpected(got, "InitReady").into()),
         }
         // The channel is close-on-exec: EOF means execve succeeded, an
         // Error message means it failed.
         match ch.recv(PHASE_TIMEOUT, "execve") {
             Err(crate::sync::SyncError::PeerGone(_)) => Ok(()),
             Ok(Msg::Error(m)) => Err(Error::Init(m)),
-            Ok(Msg::ExecFailed(errno)) => Err(Error::Init(format!(
-                "exec: {:?}: {}",
-                program,
-                std::io::Error::from_raw_os_error(errno)
-            ))),
-            Ok(got) => Err(crate::sync::SyncError::Unexpected {
-                got,
-                want: "execve",
+            Ok(Msg::ExecFailed(errno)) => Err(ExecutorError::Exec {
+                path: program.into(),
+                source: std::io::Error::from_raw_os_error(errno),
             }
             .into()),
+            Ok(got) => Err(crate::sync::SyncError::unexpected(got, "execve").into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -477,7 +464,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Init("process: required".into()))?;
+        .ok_or_else(|| Error::InvalidArgument("process: required".into()))?;
     // Before joining the container's namespaces: its /proc is its own to
     // shape, this instance is not.
     let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;

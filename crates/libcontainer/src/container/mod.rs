@@ -143,7 +143,10 @@ impl Container {
     pub(crate) fn persisted_spec(&self) -> Result<oci_spec::runtime::Spec> {
         let path = self.dir.join(crate::state::SPEC_FILE);
         let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-        serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+        serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })
     }
 
     fn oci_json(&self) -> Vec<u8> {

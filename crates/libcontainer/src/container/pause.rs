@@ -42,7 +42,7 @@ impl Container {
     /// freezing, listing and limiting all act through the cgroup.
     pub(super) fn require_cgroup(&self, what: &str) -> Result<libcgroups::Manager> {
         self.cgroup().ok_or_else(|| {
-            Error::Init(format!(
+            Error::InvalidArgument(format!(
                 "{what}: container {:?} has no cgroup",
                 self.state.id
             ))

@@ -378,7 +378,7 @@ impl RestoreBuilder {
         };
         let pidfd = rustix::process::Pid::from_raw(pid)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
-            .ok_or_else(|| Error::Init(format!("the restored init {pid} vanished")))?;
+            .ok_or_else(|| Error::Process(format!("the restored init {pid} vanished")))?;
         cleanup.init = Some(pidfd);
         state.pid = pid;
         state.pid_start_time = procfs::stat(pid)
@@ -516,7 +516,10 @@ fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
 fn read_descriptors(images: &Path) -> Result<Vec<String>> {
     let path = images.join(criu::DESCRIPTORS);
     let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-    serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+    serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        message: e.to_string(),
+    })
 }
 
 /// A stopped container under the id (left by `checkpoint`) gives way to

@@ -28,7 +28,7 @@ impl Container {
             Some(fd) => fd,
             None => self
                 .init_pidfd()
-                .ok_or_else(|| Error::Init("container init is gone".into()))?,
+                .ok_or_else(|| Error::Process("container init is gone".into()))?,
         };
         let notify = match notify_socket {
             Some(_) => crate::notify::bind(&self.dir)?,

@@ -80,6 +80,7 @@ pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CriuError> {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CriuError {
     #[error("starting CRIU {path:?}: {source}")]
     Spawn {

@@ -203,13 +203,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     a.channel.send(&Msg::RuntimeHooks)?;
     let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
         Msg::HooksDone(s) => s,
-        got => {
-            return Err(crate::sync::SyncError::Unexpected {
-                got,
-                want: "HooksDone",
-            }
-            .into())
-        }
+        got => return Err(crate::sync::SyncError::unexpected(got, "HooksDone").into()),
     };
     let hooks = spec.hooks().as_ref();
     let process_env = spec

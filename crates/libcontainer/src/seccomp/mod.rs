@@ -43,6 +43,7 @@ pub(crate) use listener::send_to_listener;
 
 /// Why a seccomp profile was refused or could not be applied.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SeccompError {
     /// A field of `linux.seccomp` hull cannot enforce as written.
     #[error("{path}: {reason}")]
