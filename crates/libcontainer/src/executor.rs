@@ -11,18 +11,25 @@ use std::{
 
 use oci_spec::runtime::Spec;
 
+/// Why an [`Executor`] could not run the program.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecutorError {
+    /// `process.args[0]` is in no directory of the container's PATH.
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    /// execve (or the lookup) failed.
     #[error("exec: {path:?}: {source}")]
     Exec {
+        /// The program.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// `process.args` cannot be passed to execve.
     #[error("exec: process.args: {0}")]
     InvalidArgs(&'static str),
+    /// Another executor's own failure.
     #[error("{0}")]
     Other(String),
 }
@@ -44,7 +51,7 @@ pub trait Executor: Send + Sync {
     fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError>;
 }
 
-/// execve of `process.args` with `process.env`, looking args[0] up in the
+/// execve of `process.args` with `process.env`, looking `args[0]` up in the
 /// container's PATH like execvp.
 #[derive(Debug, Default, Clone)]
 pub struct DefaultExecutor {

@@ -10,50 +10,73 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Features {
+    /// The oldest OCI runtime spec version supported.
     pub oci_version_min: String,
+    /// The newest OCI runtime spec version supported.
     pub oci_version_max: String,
+    /// The hooks run, in order.
     pub hooks: Vec<String>,
     /// Mount options recognised as flags (anything else is passed to the
     /// filesystem as data, which the spec lets a runtime leave unlisted).
     pub mount_options: Vec<String>,
+    /// The Linux-specific features.
     pub linux: LinuxFeatures,
+    /// Runtime-specific annotations (hull's version).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
 
+/// What of `linux` hull implements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinuxFeatures {
+    /// The namespace types it can create and join.
     pub namespaces: Vec<String>,
     /// Every capability name hull knows ("CAP_CHOWN", ...).
     pub capabilities: Vec<String>,
+    /// The cgroup drivers.
     pub cgroup: CgroupFeatures,
+    /// `linux.seccomp`.
     pub seccomp: Enabled,
+    /// `process.apparmorProfile`.
     pub apparmor: Enabled,
+    /// `process.selinuxLabel`.
     pub selinux: Enabled,
+    /// `linux.intelRdt`.
     pub intel_rdt: Enabled,
+    /// Mount extensions (idmapped mounts).
     pub mount_extensions: MountExtensions,
     /// `linux.netDevices` (a features field since runtime-spec 1.3).
     pub net_devices: Enabled,
 }
 
+/// The cgroup drivers and versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CgroupFeatures {
+    /// cgroup v1.
     pub v1: bool,
+    /// cgroup v2.
     pub v2: bool,
+    /// The systemd driver.
     pub systemd: bool,
+    /// The systemd user-manager driver.
     pub systemd_user: bool,
+    /// The rdma controller.
     pub rdma: bool,
 }
 
+/// Whether a feature is implemented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enabled {
+    /// True when it is.
     pub enabled: bool,
 }
 
+/// Mount extensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountExtensions {
+    /// Idmapped mounts (`idmap`, `ridmap`, mount uid/gid mappings).
     pub idmap: Enabled,
 }
 

@@ -24,8 +24,27 @@ use crate::{
     userns,
 };
 
-/// Creates a container from a bundle. `create()` returns once the init is
-/// set up and blocked on the start barrier.
+/// Creates a container from a bundle or an in-memory spec. `create()`
+/// returns once the init is set up and blocked on the start barrier.
+///
+/// Every setter only records; the spec is read and validated in
+/// [`ContainerBuilder::create`], before anything is made on the host:
+///
+/// ```
+/// use libcontainer::{ContainerBuilder, Error, SpecError};
+///
+/// let bundle = std::env::temp_dir().join("libcontainer-doc-builder");
+/// std::fs::create_dir_all(&bundle)?;
+/// std::fs::write(bundle.join("config.json"), r#"{"ociVersion": "1.0.2", "process": {"args": 1}}"#)?;
+/// let err = ContainerBuilder::new("web", std::env::temp_dir().join("libcontainer-doc-root"))
+///     .bundle(&bundle)
+///     .create()
+///     .unwrap_err();
+/// // Every problem at once, type errors too, each with its JSON path.
+/// assert!(matches!(err, Error::Spec(SpecError::Invalid { .. })), "{err}");
+/// assert!(err.to_string().contains("process.args"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ContainerBuilder {
     id: String,
     root: PathBuf,
@@ -46,6 +65,9 @@ pub struct ContainerBuilder {
 }
 
 impl ContainerBuilder {
+    /// A builder for container `id`, with its state under `root` (one
+    /// directory per container, e.g. `/run/hull`). Nothing happens on the host
+    /// until [`ContainerBuilder::create`].
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>) -> Self {
         ContainerBuilder {
             id: id.into(),
@@ -66,14 +88,20 @@ impl ContainerBuilder {
             stdio: [None, None, None],
         }
     }
+    /// The bundle directory: where `config.json` is read from (unless
+    /// [`ContainerBuilder::spec`] gives one) and what relative paths in the
+    /// spec are relative to. The current directory by default.
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
         self
     }
+    /// Writes the init's pid to this file once the container is created.
     pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
         self.pid_file = p;
         self
     }
+    /// A Unix socket to receive the pty master over (`SCM_RIGHTS`) when
+    /// `process.terminal` is set, as runc's `--console-socket`.
     pub fn console_socket(mut self, p: Option<PathBuf>) -> Self {
         self.console_socket = p;
         self
@@ -83,14 +111,19 @@ impl ContainerBuilder {
         self.preserve_fds = n;
         self
     }
+    /// Chroot instead of pivot_root into the rootfs (`--no-pivot`; for a
+    /// rootfs on a ramfs, where pivot_root fails).
     pub fn no_pivot(mut self, v: bool) -> Self {
         self.no_pivot = v;
         self
     }
+    /// Keep the caller's session keyring instead of joining a new one.
     pub fn no_new_keyring(mut self, v: bool) -> Self {
         self.no_new_keyring = v;
         self
     }
+    /// Place the container in a transient systemd scope (`--systemd-cgroup`,
+    /// `cgroupsPath` "slice:prefix:name"); needs systemd as init.
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
         self
@@ -122,6 +155,8 @@ impl ContainerBuilder {
         self.listen_fds = n;
         self
     }
+    /// What replaces the init with the container's program at `start`
+    /// ([`DefaultExecutor`] by default: execve of `process.args`).
     pub fn executor(mut self, e: Box<dyn Executor>) -> Self {
         self.executor = e;
         self
@@ -131,6 +166,17 @@ impl ContainerBuilder {
     /// sources) are still the bundle directory's. The spec is validated as
     /// a config file would be, and kept in the state directory for the
     /// later verbs (`exec`, `checkpoint`, `update`).
+    ///
+    /// ```
+    /// use libcontainer::{oci_spec::runtime::Spec, ContainerBuilder, Error};
+    ///
+    /// // The id is checked first: it names a directory under the root.
+    /// let err = ContainerBuilder::new("../escape", "/run/my-engine")
+    ///     .spec(Spec::default())
+    ///     .create()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::InvalidId { .. }));
+    /// ```
     pub fn spec(mut self, spec: Spec) -> Self {
         self.spec = Some(spec);
         self
@@ -141,6 +187,26 @@ impl ContainerBuilder {
         self
     }
     /// The container process's stdout (fd 1) instead of this process's.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use libcontainer::{oci_spec::runtime::Spec, ContainerBuilder};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let spec = Spec::default();
+    /// let (mut reader, writer) = std::io::pipe()?;
+    /// let mut c = ContainerBuilder::new("web", "/run/my-engine")
+    ///     .spec(spec)
+    ///     .stdout(writer.into())
+    ///     .create()?;
+    /// c.start()?;
+    /// let mut out = String::new();
+    /// reader.read_to_string(&mut out)?; // EOF once the container exits
+    /// c.wait()?;
+    /// c.delete(false)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stdout(mut self, fd: OwnedFd) -> Self {
         self.stdio[1] = Some(fd);
         self
@@ -151,6 +217,11 @@ impl ContainerBuilder {
         self
     }
 
+    /// Validates the spec against the OCI spec and this host, then makes the
+    /// state directory, the cgroup and the namespaces, mounts the rootfs and
+    /// runs the `prestart`, `createRuntime` and `createContainer` hooks. Returns
+    /// once the init waits for [`Container::start`]; on error everything made is
+    /// undone. The init is a child of this process.
     pub fn create(self) -> Result<Container> {
         crate::id::validate_id(&self.id)?;
         let bundle =

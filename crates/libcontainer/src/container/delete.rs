@@ -18,6 +18,21 @@ impl Container {
     /// kills every process in it first. Moves the network devices of
     /// `linux.netDevices` back into the runtime's network namespace,
     /// removes the container's resctrl groups and runs the poststop hooks.
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, Error};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// // Without force only a stopped container goes.
+    /// c.delete(true)?;
+    /// assert!(matches!(
+    ///     Container::load("/run/my-engine".as_ref(), "web"),
+    ///     Err(Error::NotFound(_))
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delete(mut self, force: bool) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();

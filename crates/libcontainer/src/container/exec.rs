@@ -29,25 +29,38 @@ pub struct ExecOptions {
     /// A whole process description (`--process process.json`): replaces the
     /// container's, flags below still apply on top.
     pub process: Option<Process>,
+    /// Replaces `process.args` (required unless `process` is given).
     pub args: Vec<String>,
+    /// Added to the process's environment (`KEY=VALUE`).
     pub env: Vec<String>,
+    /// Working directory inside the container.
     pub cwd: Option<PathBuf>,
+    /// The uid, and gid if given, to run as.
     pub user: Option<(u32, Option<u32>)>,
+    /// Supplementary gids, replacing the process's.
     pub additional_gids: Vec<u32>,
     /// Capabilities added to the bounding, effective and permitted sets.
     pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
     pub no_new_privs: bool,
     /// Give the process a terminal (`--tty`). Without it, and without
     /// `terminal` in `process`, it has none, whatever the container's
     /// process.terminal says (runc's rule).
     pub tty: bool,
+    /// A Unix socket to receive the pty master over, with `tty`.
     pub console_socket: Option<PathBuf>,
+    /// Writes the process's pid to this file.
     pub pid_file: Option<PathBuf>,
+    /// Passes fds 3..3+N of the caller to the process.
     pub preserve_fds: u32,
     /// The caller will not wait: a terminal then needs a console socket.
     pub detach: bool,
+    /// Allow exec into a paused container.
     pub ignore_paused: bool,
+    /// AppArmor profile for the process (applied where AppArmor is active,
+    /// refused elsewhere).
     pub apparmor: Option<String>,
+    /// SELinux label (refused: SELinux is not enabled on hull's hosts).
     pub process_label: Option<String>,
     /// `exec --cgroup`: existing sub-cgroups, `path` or `controller:path`.
     pub cgroups: Vec<String>,
@@ -166,6 +179,23 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
 impl Container {
     /// Starts a process in the container and returns once it has exec'd
     /// (or failed to, which is this call's error).
+    /// It gets the container's user, capabilities, seccomp filter, rlimits and
+    /// no_new_privs, from the config kept at create, unless `o` overrides them.
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, ExecOptions};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// let p = c.exec(ExecOptions {
+    ///     args: vec!["cat".into(), "/etc/hostname".into()],
+    ///     env: vec!["LANG=C".into()],
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(p.wait()?.code, Some(0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn exec(&self, o: ExecOptions) -> Result<ExecProcess> {
         match self.status {
             Status::Running | Status::Created => {}

@@ -14,6 +14,18 @@ pub(crate) fn to_signal(signal: i32) -> Result<rustix::process::Signal> {
 impl Container {
     /// Sends `signal` to the init, or with `all` to every process in the
     /// container's cgroup.
+    /// A pid namespace's init only gets the signals it has a handler for (and
+    /// SIGKILL).
+    ///
+    /// ```no_run
+    /// use libcontainer::{parse_signal, Container};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// c.kill(parse_signal("TERM")?, false)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
         let sig = to_signal(signal)?;
         let _lock = self.lock()?;

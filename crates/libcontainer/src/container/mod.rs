@@ -46,6 +46,16 @@ pub struct Container {
 impl Container {
     /// Loads `<root>/<id>` and derives the current status from the live
     /// init process (pid plus its start time, so a reused pid does not count).
+    ///
+    /// ```
+    /// use libcontainer::{Container, Error};
+    ///
+    /// let root = std::env::temp_dir().join("libcontainer-doc-load");
+    /// match Container::load(&root, "web") {
+    ///     Err(Error::NotFound(id)) => assert_eq!(id, "web"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         crate::id::validate_id(id)?;
         let dir = root.join(id);
@@ -68,9 +78,11 @@ impl Container {
         })
     }
 
+    /// The container's id.
     pub fn id(&self) -> &str {
         &self.state.id
     }
+    /// The status when this handle was loaded (or last changed through it).
     pub fn status(&self) -> Status {
         self.status
     }
@@ -87,6 +99,7 @@ impl Container {
         use std::os::fd::AsFd;
         self.init.as_ref().map(|f| f.as_fd())
     }
+    /// The bundle directory recorded at create.
     pub fn bundle(&self) -> &Path {
         &self.state.bundle
     }

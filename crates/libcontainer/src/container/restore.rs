@@ -29,6 +29,40 @@ use crate::{
 };
 
 /// Restores a checkpointed container under `id` (see [`Container::checkpoint`]).
+///
+/// ```
+/// use libcontainer::{CriuCommon, Error, RestoreBuilder};
+///
+/// let criu = CriuCommon {
+///     image_path: "/var/lib/my-engine/web.ckpt".into(),
+///     ..Default::default()
+/// };
+/// // Checked before anything is read or made.
+/// let err = RestoreBuilder::new("web/..", "/run/my-engine", criu)
+///     .restore()
+///     .unwrap_err();
+/// assert!(matches!(err, Error::InvalidId { .. }));
+/// ```
+///
+/// A real restore, its init this process's child:
+///
+/// ```no_run
+/// use libcontainer::{CriuCommon, RestoreBuilder};
+///
+/// # fn main() -> libcontainer::Result<()> {
+/// let criu = CriuCommon {
+///     image_path: "/var/lib/my-engine/web.ckpt".into(),
+///     ..Default::default()
+/// };
+/// let mut c = RestoreBuilder::new("web", "/run/my-engine", criu)
+///     .bundle("/var/lib/my-engine/web")
+///     .restore()?;
+/// let status = c.wait()?;
+/// c.delete(true)?;
+/// # let _ = status;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RestoreBuilder {
     id: String,
     root: PathBuf,
@@ -41,6 +75,8 @@ pub struct RestoreBuilder {
 }
 
 impl RestoreBuilder {
+    /// A builder restoring container `id` under the state root `root`, from
+    /// the images in `criu.image_path`.
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>, criu: CriuCommon) -> Self {
         RestoreBuilder {
             id: id.into(),
@@ -53,10 +89,13 @@ impl RestoreBuilder {
             spec: None,
         }
     }
+    /// The bundle the container was created from (its `config.json`, unless
+    /// [`RestoreBuilder::spec`] gives the spec).
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
         self
     }
+    /// Writes the restored init's pid to this file.
     pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
         self.pid_file = p;
         self
@@ -74,6 +113,7 @@ impl RestoreBuilder {
         self
     }
 
+    /// Place the restored container in a transient systemd scope.
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
         self

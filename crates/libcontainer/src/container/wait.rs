@@ -18,12 +18,21 @@ use crate::error::{Error, Result};
 /// How the container's init ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExitStatus {
+    /// The exit code, when the process exited.
     pub code: Option<i32>,
+    /// The signal that killed it, when one did.
     pub signal: Option<i32>,
 }
 
 impl ExitStatus {
     /// The shell convention runc follows: the exit code, or 128 + signal.
+    ///
+    /// ```
+    /// use libcontainer::ExitStatus;
+    ///
+    /// let killed = ExitStatus { code: None, signal: Some(9) };
+    /// assert_eq!(killed.exit_code(), 137);
+    /// ```
     pub fn exit_code(&self) -> i32 {
         match (self.code, self.signal) {
             (Some(c), _) => c,
