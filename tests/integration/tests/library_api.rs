@@ -41,20 +41,10 @@ fn main() {
     ]);
 }
 
-fn pipe() -> (std::fs::File, OwnedFd) {
-    let (r, w) = pipe_fds();
+/// A pipe whose read end is a File.
+fn file_pipe() -> (std::fs::File, OwnedFd) {
+    let (r, w) = pipe();
     (std::fs::File::from(r), w)
-}
-
-fn pipe_fds() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds this function then owns.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both fds are new and owned here only.
-    unsafe {
-        use std::os::fd::FromRawFd;
-        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-    }
 }
 
 /// Creates `b`'s container from its spec in memory: the bundle directory
@@ -100,9 +90,9 @@ fn in_memory_spec_with_the_callers_stdio() {
         "-c",
         "read line; echo \"got:$line pid:$$\"; echo err >&2; exit 7",
     ]);
-    let (in_r, in_w) = pipe_fds();
-    let (mut out_r, out_w) = pipe();
-    let (mut err_r, err_w) = pipe();
+    let (in_r, in_w) = pipe();
+    let (mut out_r, out_w) = file_pipe();
+    let (mut err_r, err_w) = file_pipe();
     let mut c = create_in_memory(&rt, &b, |cb| cb.stdin(in_r).stdout(out_w).stderr(err_w));
     c.start().expect("start");
     let pidfd = c.pidfd().expect("the creator holds the init's pidfd");
@@ -167,7 +157,7 @@ fn no_process_wide_state_is_changed() {
     assert!(b.namespace_types().iter().any(|t| t == "pid"));
     b.args(&["sh", "-c", "read x; exit 9"]);
     b.write_config();
-    let (in_r, in_w) = pipe_fds();
+    let (in_r, in_w) = pipe();
     let blocked = status_field("SigBlk:");
     let ignored = status_field("SigIgn:");
     let pid_ns = pid_for_children();
@@ -213,7 +203,7 @@ fn the_init_holds_no_fd_of_the_callers_other_threads() {
     b.args(&["hull-probe", "exit", "0"]);
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let other = std::thread::spawn(move || rx.recv());
-    let (foreign_r, foreign_w) = pipe_fds();
+    let (foreign_r, foreign_w) = pipe();
     let foreign = link(std::process::id() as i32, foreign_w.as_raw_fd()).unwrap();
     let mut c = create_in_memory(&rt, &b, |cb| cb);
     let pid = c.pid().expect("init pid");
