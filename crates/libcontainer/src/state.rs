@@ -205,6 +205,33 @@ impl State {
         }
     }
 
+    /// The state document the OCI spec gives hooks (on stdin) and seccomp
+    /// agents: oci-spec's `State`, the fields of runc's `specs.State` (no
+    /// rootfs, created or owner: those are `hull state`'s, [`OciState`]).
+    /// The OCI State has no "paused": a paused container's processes exist,
+    /// as a running one's.
+    pub(crate) fn spec_state(&self, status: Status) -> oci_spec::runtime::State {
+        use oci_spec::runtime::ContainerState;
+        let mut s = oci_spec::runtime::State::default();
+        s.set_version(self.oci_version.clone());
+        s.set_id(self.id.clone());
+        s.set_status(match status {
+            Status::Creating => ContainerState::Creating,
+            Status::Created => ContainerState::Created,
+            Status::Running | Status::Paused => ContainerState::Running,
+            Status::Stopped => ContainerState::Stopped,
+        });
+        s.set_pid((status != Status::Stopped && self.pid > 0).then_some(self.pid));
+        s.set_bundle(self.bundle.clone());
+        s.set_annotations((!self.annotations.is_empty()).then(|| self.annotations.clone()));
+        s
+    }
+
+    /// [`State::spec_state`] as JSON.
+    pub(crate) fn spec_state_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.spec_state(status)).unwrap_or_default()
+    }
+
     pub fn load(dir: &Path) -> Result<State, StateError> {
         let path = dir.join(STATE_FILE);
         let raw = std::fs::read(&path).map_err(|source| StateError::Io {

@@ -575,12 +575,12 @@ impl ContainerBuilder {
         }
         match mounted {
             Msg::RuntimeHooks => {
-                let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+                let oci = state.spec_state_json(Status::Creating);
                 // From the first hook on, a failure continues the lifecycle
                 // at delete, which runs the poststop hooks.
                 cleanup.poststop = Some((
                     state.poststop.clone(),
-                    serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default(),
+                    state.spec_state_json(Status::Stopped).into_bytes(),
                 ));
                 // As runc, which runs them from the bundle directory.
                 let ctx = hooks::Context {
@@ -605,7 +605,7 @@ impl ContainerBuilder {
             }
             got => return Err(unexpected(got, "RuntimeHooks")),
         }
-        let creating = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+        let creating = state.spec_state_json(Status::Creating);
         match recv_ready(
             &parent_ch,
             hooks_budget(container_hooks),

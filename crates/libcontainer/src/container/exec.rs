@@ -430,7 +430,7 @@ impl Container {
                 got => return Err(crate::sync::SyncError::unexpected(got, "InitPid").into()),
             }
         }
-        let state = serde_json::to_string(&self.state()).unwrap_or_default();
+        let state = self.state.spec_state_json(self.status);
         match super::builder::recv_ready(
             ch,
             PHASE_TIMEOUT,

@@ -162,8 +162,9 @@ impl Container {
         })
     }
 
+    /// The OCI state the hooks get (see `State::spec_state`).
     fn oci_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.state()).unwrap_or_default()
+        self.state.spec_state_json(self.status).into_bytes()
     }
 }
 

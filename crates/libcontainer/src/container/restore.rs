@@ -359,14 +359,12 @@ impl RestoreBuilder {
              -> std::result::Result<(), CriuError> {
                 match n.script() {
                     "setup-namespaces" => {
-                        let mut s = state.oci(Status::Creating);
-                        s.pid = n.pid();
+                        let mut s = state.spec_state(Status::Creating);
+                        s.set_pid(Some(n.pid()));
                         let json = serde_json::to_vec(&s).unwrap_or_default();
-                        let mut stopped = state.oci(Status::Stopped);
-                        stopped.pid = 0;
                         hook_state = Some((
                             state.poststop.clone(),
-                            serde_json::to_vec(&stopped).unwrap_or_default(),
+                            state.spec_state_json(Status::Stopped).into_bytes(),
                         ));
                         let run = |kind, list: Option<&Vec<oci_spec::runtime::Hook>>| {
                             let list = list.map_or(&[][..], Vec::as_slice);
