@@ -111,7 +111,7 @@ pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode, Page
 pub use error::{Error, Result};
 pub use exe::{ensure_protected_exe, exe_is_protected, execve};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
-pub use features::{features, CgroupFeatures, Enabled, Features, LinuxFeatures, MountExtensions};
+pub use features::features;
 pub use hooks::HookError;
 pub use id::validate_id;
 pub use libcgroups::Stats;
