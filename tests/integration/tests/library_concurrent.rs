@@ -2,15 +2,15 @@
 //! each create (from an in-memory spec, with pipes as stdio), start, exec
 //! into, wait for and delete containers concurrently. From inside, the
 //! exec'd process writes through the init's stdout (`/proc/1/fd/1`: only
-//! reachable in the container's pid and mount namespaces) and the init
-//! answers on its stdin, so each thread sees its own container's output and
+//! reachable in the container's pid and mount namespaces) once the init
+//! has said it runs, and the init answers on its stdin, so each thread sees its own container's output and
 //! no other's. Fds one thread's create holds (its sync channel, its state
 //! lock) must not leak into another's init, or those calls hang.
 //! `harness = false`: `main` is the program; a hang ends it by SIGALRM.
 
 mod embed;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 use embed::*;
 use hull_integration::*;
@@ -46,7 +46,11 @@ fn one_container(rt: &Runtime, t: usize, r: usize) {
     let host = format!("t{t}-r{r}");
     let mut b = rt.bundle();
     b.spec["hostname"] = json!(host);
-    b.args(&["sh", "-c", "read x; echo \"init:$(hostname):$x\""]);
+    b.args(&[
+        "sh",
+        "-c",
+        "echo ready; read x; echo \"init:$(hostname):$x\"",
+    ]);
     let spec: libcontainer::oci_spec::runtime::Spec =
         serde_json::from_value(b.spec.clone()).expect("the test's spec parses");
     let (in_r, in_w) = pipe();
@@ -60,6 +64,14 @@ fn one_container(rt: &Runtime, t: usize, r: usize) {
         .create()
         .unwrap_or_else(|e| panic!("{what}: create: {e}"));
     c.start().unwrap_or_else(|e| panic!("{what}: start: {e}"));
+    // Once the init prints, it runs the shell: its fds are then reachable
+    // from the container (before its execve they are hull's, closed to the
+    // container's processes: start returns before that execve).
+    let mut out = std::io::BufReader::new(std::fs::File::from(out_r));
+    let mut first = String::new();
+    out.read_line(&mut first)
+        .unwrap_or_else(|e| panic!("{what}: reading the init's stdout: {e}"));
+    assert_eq!(first, "ready\n", "{what}: the init's first line");
     let p = c
         .exec(ExecOptions {
             args: vec![
@@ -84,12 +96,11 @@ fn one_container(rt: &Runtime, t: usize, r: usize) {
         .wait()
         .unwrap_or_else(|e| panic!("{what}: wait for the init: {e}"));
     assert_eq!(status.code, Some(0), "{what}: the init failed");
-    let mut out = String::new();
-    std::fs::File::from(out_r)
-        .read_to_string(&mut out)
+    let mut rest = String::new();
+    out.read_to_string(&mut rest)
         .unwrap_or_else(|e| panic!("{what}: reading the init's stdout: {e}"));
     assert_eq!(
-        out,
+        rest,
         format!("exec:{host}\ninit:{host}:go\n"),
         "{what}: output of the container"
     );
