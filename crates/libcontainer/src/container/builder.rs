@@ -43,6 +43,7 @@ use crate::{
 /// // Every problem at once, type errors too, each with its JSON path.
 /// assert!(matches!(err, Error::Spec(SpecError::Invalid { .. })), "{err}");
 /// assert!(err.to_string().contains("process.args"), "{err}");
+/// # std::fs::remove_dir_all(&bundle)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ContainerBuilder {
