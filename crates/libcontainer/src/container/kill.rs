@@ -25,6 +25,19 @@ impl Container {
     /// here for a failed delete, so the exit would never be reported.
     /// Without `all` the error reads "container not running", the words
     /// runc uses and containerd's shim recognises as "already finished".
+    ///
+    /// A pid namespace's init only gets the signals it has a handler for (and
+    /// SIGKILL).
+    ///
+    /// ```no_run
+    /// use libcontainer::{parse_signal, Container};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// c.kill(parse_signal("TERM")?, false)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
         let sig = to_signal(signal)?;
         let _lock = self.lock()?;
