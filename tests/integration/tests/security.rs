@@ -166,7 +166,7 @@ fn mount_destination_symlink_to_host_stays_inside() {
     b.add_mount(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
     b.add_mount(json!({"destination": "/up/tmp/hull-escape", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
     b.args(&["sh", "-c", "touch /escape/inside && echo ok"]);
-    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let before = host_mount_points();
     let o = rt.run(&b);
     o.ok();
     assert!(
@@ -179,15 +179,9 @@ fn mount_destination_symlink_to_host_stays_inside() {
     );
     // Only the targets matter: other software on the host may mount and
     // unmount elsewhere while the test runs.
-    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mount_points = |t: &str| -> std::collections::BTreeSet<String> {
-        t.lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-            .collect()
-    };
     let victim_s = victim.to_string_lossy().into_owned();
-    let landed: Vec<String> = mount_points(&after)
-        .difference(&mount_points(&before))
+    let landed: Vec<String> = host_mount_points()
+        .difference(&before)
         .filter(|m| {
             m.starts_with(&victim_s) || m.starts_with("/tmp/hull-escape") || m.as_str() == "/tmp"
         })
