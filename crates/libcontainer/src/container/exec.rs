@@ -347,12 +347,14 @@ impl Container {
             .unwrap_or_default();
         let mut grandchild = None;
         let result = self.exec_parent(
-            &parent_ch,
-            pid,
-            cg.as_ref(),
-            born_in_cgroup,
-            seccomp_spec.as_ref(),
-            &program,
+            &ExecParent {
+                channel: &parent_ch,
+                pid,
+                cgroup: cg.as_ref(),
+                born_in_cgroup,
+                seccomp: seccomp_spec.as_ref(),
+                program: &program,
+            },
             child_pid_ns.is_some().then_some(&mut grandchild),
         );
         let kill_and_reap = |fd: &OwnedFd| {
@@ -393,14 +395,17 @@ impl Container {
 
     fn exec_parent(
         &self,
-        ch: &Channel,
-        pid: i32,
-        cg: Option<&libcgroups::Manager>,
-        born_in_cgroup: bool,
-        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-        program: &str,
+        p: &ExecParent<'_>,
         grandchild: Option<&mut Option<(i32, OwnedFd)>>,
     ) -> Result<()> {
+        let &ExecParent {
+            channel: ch,
+            pid,
+            cgroup: cg,
+            born_in_cgroup,
+            seccomp,
+            program,
+        } = p;
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
@@ -457,6 +462,18 @@ impl Container {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What the parent side of an exec works with while the child sets up.
+struct ExecParent<'a> {
+    channel: &'a Channel,
+    pid: i32,
+    cgroup: Option<&'a libcgroups::Manager>,
+    /// clone3 put the child in the cgroup already (CLONE_INTO_CGROUP).
+    born_in_cgroup: bool,
+    seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    /// process.args[0], for the error when execve fails.
+    program: &'a str,
 }
 
 struct ExecChild<'a> {
