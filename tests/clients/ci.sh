@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Real clients drive hull: installs podman/containerd if missing, builds hull
-# if missing, runs tests/clients/podman.sh, podman-rootless.sh (podman as an
-# unprivileged user) and containerd.sh against it, and the runc CLI
-# compatibility table. Root only.
+# Real clients drive hull: installs podman/containerd/docker.io if missing,
+# builds hull if missing, runs tests/clients/podman.sh, podman-rootless.sh
+# (podman as an unprivileged user), containerd.sh, docker.sh (a private
+# dockerd) and podman-checkpoint.sh (CRIU: $HULL_CRIU, else
+# tests/criu/fetch-criu's) against it, and the runc CLI compatibility
+# table. Root only.
 #
 #   bash tests/clients/ci.sh
 #   RUNTIME=/path/to/hull bash tests/clients/ci.sh   # use this binary, build nothing
@@ -25,6 +27,7 @@ command -v conmon >/dev/null 2>&1 || need+=(conmon)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v containerd-shim-runc-v2 >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
@@ -74,14 +77,15 @@ suite() {
     [ "$rc" = 0 ] && [ "$f" = 0 ]
 }
 
+CLIENT_GROUPS="podman podman-rootless containerd docker podman-checkpoint"
 status=0
 if [ "${BASELINE:-0}" = 1 ] && command -v runc >/dev/null 2>&1; then
-    for s in podman podman-rootless containerd; do
+    for s in $CLIENT_GROUPS; do
         RUNTIME=$(command -v runc) suite "$s-runc" "$HERE/$s.sh" RUNTIME="$(command -v runc)" || true
     done
 fi
 
-for s in podman podman-rootless containerd; do
+for s in $CLIENT_GROUPS; do
     SUITE_PASS=0
     SUITE_FAIL=0
     if suite "$s" "$HERE/$s.sh"; then :; else

@@ -103,39 +103,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   path = "$T/opt"
 EOF
 
-# The daemon's own cgroup, in the hierarchies where it costs nothing
-# (not cpuset/memory): its shims inherit it, so cleanup finds them all.
-daemon_cgroups=()
-for root in $(cgroup_roots); do
-    case $(basename "$root") in
-        pids | systemd | unified) daemon_cgroups+=("$root$CG_PARENT/daemon") ;;
-        *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && daemon_cgroups+=("$root$CG_PARENT/daemon") ;;
-    esac
-done
-(
-    for d in "${daemon_cgroups[@]}"; do
-        mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs"
-    done
-    exec containerd --config "$T/config.toml" --log-level info
-) >"$T/containerd.log" 2>&1 &
-CTRD_PID=$!
-
-ready=0
-for _ in $(seq 100); do
-    if ctr --address "$SOCK" version >/dev/null 2>&1; then
-        ready=1
-        break
-    fi
-    kill -0 "$CTRD_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [ $ready = 1 ]; then
-    pass "containerd started (pid $CTRD_PID, private root/state/sockets, CRI off)"
-else
-    fail "containerd started" "$(tail -n 30 "$T/containerd.log")"
-    summary
-    exit 1
-fi
+# In /hull-clients-<pid>/daemon: its shims inherit it, so cleanup finds them all.
+start_daemon "$T/containerd.log" containerd --config "$T/config.toml" --log-level info
+CTRD_PID=$DAEMON_PID
+await_daemon "containerd started (pid $CTRD_PID, private root/state/sockets, CRI off)" "$T/containerd.log" \
+    ctr --address "$SOCK" version
 plugins=$(ctr --address "$SOCK" plugins ls 2>&1)
 if printf '%s\n' "$plugins" | grep -q 'io.containerd.grpc.v1.*cri.*ok'; then
     fail "the CRI plugin is disabled" "$plugins"

@@ -97,18 +97,18 @@ FORWARD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
 
 # ---------------------------------------------------------------- daemon
 mkdir -p "$T/data" "$T/exec" "$T/cli"
-# What `--add-runtime`/`--default-runtime` say, in daemon.json's words
-# (tests/clients/README.md); the trust key goes under $T, not /etc/docker.
+# Our own daemon.json, so /etc/docker/daemon.json stays out; the trust key
+# goes under $T, not /etc/docker. (The runtime could be set here too:
+# "runtimes" and "default-runtime", tests/clients/README.md.)
 cat >"$T/daemon.json" <<EOF
 {
-  "runtimes": { "hull": { "path": "$RUNTIME" } },
-  "default-runtime": "hull",
   "exec-opts": ["native.cgroupdriver=cgroupfs"],
   "deprecated-key-path": "$T/key.json"
 }
 EOF
 DOCKERD_ARGS=(
     --config-file "$T/daemon.json"
+    --add-runtime "hull=$RUNTIME" --default-runtime hull
     --data-root "$T/data" --exec-root "$T/exec" --pidfile "$T/docker.pid"
     -H "unix://$T/docker.sock"
     --bridge=none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false
@@ -116,40 +116,12 @@ DOCKERD_ARGS=(
     --cgroup-parent "$CG_PARENT"
     --storage-driver "${STORAGE_DRIVER:-overlay2}"
 )
-# The daemon's own cgroup, in the hierarchies where it costs nothing (not
-# cpuset/memory): its containerd and the shims inherit it, so cleanup finds
-# them all.
-daemon_cgroups=()
-for root in $(cgroup_roots); do
-    case $(basename "$root") in
-        pids | systemd | unified) daemon_cgroups+=("$root$CG_PARENT/daemon") ;;
-        *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && daemon_cgroups+=("$root$CG_PARENT/daemon") ;;
-    esac
-done
-(
-    for c in "${daemon_cgroups[@]}"; do
-        mkdir -p "$c" && echo "$BASHPID" >"$c/cgroup.procs"
-    done
-    exec "$DOCKERD" "${DOCKERD_ARGS[@]}"
-) >"$T/dockerd.log" 2>&1 &
-DOCKERD_PID=$!
-
-ready=0
-for _ in $(seq 300); do
-    if "$DOCKER" version >/dev/null 2>&1; then
-        ready=1
-        break
-    fi
-    kill -0 "$DOCKERD_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [ $ready = 1 ]; then
-    pass "dockerd started (pid $DOCKERD_PID, private data/exec roots, socket, no bridge)"
-else
-    fail "dockerd started" "$(tail -n 30 "$T/dockerd.log")"
-    summary
-    exit 1
-fi
+# In /hull-clients-<pid>/daemon: its containerd and the shims inherit it,
+# so cleanup finds them all.
+start_daemon "$T/dockerd.log" "$DOCKERD" "${DOCKERD_ARGS[@]}"
+DOCKERD_PID=$DAEMON_PID
+await_daemon "dockerd started (pid $DOCKERD_PID, private data/exec roots, socket, no bridge)" "$T/dockerd.log" \
+    "$DOCKER" version
 CTRD_CHILD=$(cat "$T/exec/containerd/containerd.pid" 2>/dev/null)
 
 expect_eq "docker info: default runtime hull = \$RUNTIME, cgroupfs driver" \

@@ -270,3 +270,45 @@ run_to() {
 
 # output without carriage returns and NULs (terminals add them)
 clean() { tr -d '\r\000' <"$1"; }
+
+# start_daemon LOG CMD...: CMD in the background (output to LOG), in the
+# cgroup $CG_PARENT/daemon of the hierarchies where that costs nothing (not
+# cpuset/memory): what it starts (containerd, shims) inherits it, so
+# cgroup_remove_parent finds them all. Sets DAEMON_PID.
+start_daemon() {
+    local log=$1 root
+    shift
+    local cgs=()
+    for root in $(cgroup_roots); do
+        case $(basename "$root") in
+            pids | systemd | unified) cgs+=("$root$CG_PARENT/daemon") ;;
+            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$CG_PARENT/daemon") ;;
+        esac
+    done
+    (
+        for c in "${cgs[@]}"; do
+            mkdir -p "$c" && echo "$BASHPID" >"$c/cgroup.procs"
+        done
+        exec "$@"
+    ) >"$log" 2>&1 &
+    DAEMON_PID=$!
+}
+
+# await_daemon WHAT LOG CMD...: poll CMD (up to 30 s, while $DAEMON_PID
+# lives); passes the check "WHAT", or fails it with LOG's tail and ends
+# the group.
+await_daemon() {
+    local what=$1 log=$2
+    shift 2
+    for _ in $(seq 300); do
+        if "$@" >/dev/null 2>&1; then
+            pass "$what"
+            return 0
+        fi
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    fail "$what" "$(tail -n 30 "$log")"
+    summary
+    exit 1
+}

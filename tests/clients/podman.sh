@@ -11,7 +11,7 @@
 # Prints PASS/FAIL per check and, last, "podman: N passed, M failed".
 # Exits non-zero if any check failed. Root only.
 set -u
-CLIENT_NAME=podman
+CLIENT_NAME=${PODMAN_GROUP:-podman}
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -52,6 +52,14 @@ run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" --cap-drop al
 expect_eq "run --rm: --cap-drop all --cap-add CHOWN,KILL,NET_RAW, podman's seccomp filter, --ulimit" \
     "1024 CapBnd: 0000000000002021 CapEff: 0000000000002021 NoNewPrivs: 0 Seccomp: 2" \
     "$(clean "$out" | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# With AppArmor active (the podman-v2 guest), podman loads its default
+# profile and passes it as process.apparmorProfile.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && command -v apparmor_parser >/dev/null; then
+    run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" "$IMAGE" cat /proc/self/attr/current
+    expect_match "AppArmor: the container runs confined by podman's containers-default profile" \
+        '^containers-default-[0-9.]+ \(enforce\)$' "$(clean "$out")"
+fi
 
 # Mounts and namespaces podman users reach for every day.
 mkdir -p "$T/hostdir"
@@ -220,6 +228,13 @@ if [ -n "$CPID" ] && [ "$CPID" != 0 ]; then
         expect_eq "--memory 64m: host $f" 67108864 "$(cat "$f" 2>&1)"
         f=$(cgroup_file_of "$CPID" "" pids.max)
         expect_eq "--pids-limit 77: host $f" 77 "$(cat "$f" 2>&1)"
+        expect_match "the container's cgroup is under the test parent $CG_PARENT" "^/sys/fs/cgroup/${CG_PARENT#/}/" \
+            "$(cgroup_file_of "$CPID" "" x)"
+        if [ "$PODMAN_CGROUP_MANAGER" = systemd ]; then
+            expect_eq "systemd: the runtime made the scope libpod-<id>.scope in $CG_PARENT, delegated" \
+                "active $CG_PARENT yes" \
+                "$(systemctl show -p ActiveState,Slice,Delegate --value "libpod-$(pm inspect -f '{{.Id}}' $C 2>/dev/null).scope" 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+        fi
         run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" --memory 64m --pids-limit 77 "$IMAGE" sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
         expect_eq "limits visible inside the container under /sys/fs/cgroup" "67108864 77" "$(clean "$out" | tr '\n' ' ' | sed 's/ $//')"
     fi

@@ -3,6 +3,7 @@
 //! the sync channel (see crate::sync for the sequence).
 
 pub(crate) mod attrs;
+pub(crate) mod home;
 pub(crate) mod mount_attr;
 pub(crate) mod proc_guard;
 pub(crate) mod process;
@@ -248,6 +249,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
             .map_err(|e| Error::sys("joining a new session keyring", e))?;
     }
 
+    // In the container's root now: its /etc/passwd is the one to read.
+    let spec_home = home::with_home(spec);
+    let spec: &Spec = &spec_home;
     let proc = spec
         .process()
         .as_ref()
