@@ -267,9 +267,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
-    // In the process's own cwd (apply_process changed into it).
+    // In the process's own cwd (apply_process changed into it), with its
+    // environment, HOME included (as runc's, which sets it in the init).
     let ctx = hooks::Context {
-        env: Some(process_env),
+        env: Some(proc.env().as_deref().unwrap_or(&[])),
         cwd: None,
     };
     let started = hooks::run_all(
