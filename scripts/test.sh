@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (as root): unit tests, integration tests running real
-# containers through the release binary, the cgroup v2 suite in a QEMU
-# guest, and podman/containerd driving hull.
+# containers through the release binary, the library's example, the cgroup
+# v2 suite in a QEMU guest, and podman/containerd driving hull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -20,6 +20,8 @@ export HULL_CRIU HULL_REQUIRE_CRIU=1
 # every failure.
 failed=0
 cargo test --workspace --no-fail-fast -- --test-threads="${HULL_TEST_THREADS:-4}" || failed=1
+# The library's example (in-memory spec, whole lifecycle) as a user runs it.
+bash tests/examples/run.sh || failed=1
 HULL=$CARGO_TARGET_DIR/release/hull bash tests/soak/soak.sh --short || failed=1
 HULL_BIN=$CARGO_TARGET_DIR/release/hull bash tests/vm/ci.sh || failed=1
 RUNTIME=$CARGO_TARGET_DIR/release/hull bash tests/clients/ci.sh || failed=1

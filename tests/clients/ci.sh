@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real clients drive hull: installs podman/containerd/docker.io if missing,
 # builds hull if missing, runs tests/clients/podman.sh, podman-rootless.sh
-# (podman as an unprivileged user), containerd.sh, docker.sh (a private
+# (podman as an unprivileged user), containerd.sh, cri.sh (containerd's CRI
+# plugin, driven like kubelet by the tests/cri client), docker.sh (a private
 # dockerd) and podman-checkpoint.sh (CRIU: $HULL_CRIU, else
 # tests/criu/fetch-criu's) against it, and the runc CLI compatibility
 # table. Root only.
@@ -12,8 +13,9 @@
 #   CLI_COMPAT_STRICT=1 bash tests/clients/ci.sh     # a missing runc flag fails the run
 #   CLIENT_GROUPS="docker podman-checkpoint" bash tests/clients/ci.sh   # only these groups
 #
-# The last line is "clients: N passed, M failed" (podman, rootless podman and containerd checks,
-# and the CLI table when strict); the exit code is non-zero when M > 0.
+# The last line is "clients: N passed, M failed" (podman, rootless podman, containerd, CRI,
+# docker and podman checkpoint checks, and the CLI table when strict); the exit code is
+# non-zero when M > 0.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -31,6 +33,13 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
+# cri.sh: protoc builds the k8s-cri bindings of its client; the CNI loopback
+# plugin brings lo up in each pod; ip and nsenter run its own pod-network
+# plugin inside the pod's network namespace.
+command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+[ -x /usr/lib/cni/loopback ] || need+=(containernetworking-plugins)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "clients: installing ${need[*]}"
@@ -78,7 +87,7 @@ suite() {
     [ "$rc" = 0 ] && [ "$f" = 0 ]
 }
 
-CLIENT_GROUPS=${CLIENT_GROUPS:-podman podman-rootless containerd docker podman-checkpoint}
+CLIENT_GROUPS=${CLIENT_GROUPS:-podman podman-rootless containerd cri docker podman-checkpoint}
 status=0
 if [ "${BASELINE:-0}" = 1 ] && command -v runc >/dev/null 2>&1; then
     for s in $CLIENT_GROUPS; do

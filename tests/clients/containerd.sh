@@ -58,13 +58,7 @@ cleanup() {
             c containers delete "$t" >/dev/null 2>&1
         done
         # the daemon, by the PID we started it with
-        kill -TERM "$CTRD_PID" 2>/dev/null
-        for t in $(seq 50); do
-            kill -0 "$CTRD_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$CTRD_PID" 2>/dev/null
-        wait "$CTRD_PID" 2>/dev/null
+        stop_containerd
     fi
     # Anything left (shims, container processes) is in the test's cgroup.
     cgroup_remove_parent "$CG_PARENT"
@@ -81,33 +75,15 @@ log "containerd: $(containerd --version 2>&1)"
 
 # ---------------------------------------------------------------- daemon
 mkdir -p "$T/root" "$T/state" "$T/opt" "$T/fifo" "$T/runtime-state"
-cat >"$T/config.toml" <<EOF
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+containerd_config "$T" "$SOCK" io.containerd.grpc.v1.cri >"$T/config.toml"
 
-[grpc]
-  address = "$SOCK"
-
-[ttrpc]
-  address = "$SOCK.ttrpc"
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$T/opt"
-EOF
-
-# In /hull-clients-<pid>/daemon: its shims inherit it, so cleanup finds them all.
-start_daemon "$T/containerd.log" containerd --config "$T/config.toml" --log-level info
-CTRD_PID=$DAEMON_PID
-await_daemon "containerd started (pid $CTRD_PID, private root/state/sockets, CRI off)" "$T/containerd.log" \
-    ctr --address "$SOCK" version
+if start_containerd "$T/config.toml" "$T/containerd.log" "$CG_PARENT" "$SOCK"; then
+    pass "containerd started (pid $CTRD_PID, private root/state/sockets, CRI off)"
+else
+    fail "containerd started" "$(tail -n 30 "$T/containerd.log")"
+    summary
+    exit 1
+fi
 plugins=$(ctr --address "$SOCK" plugins ls 2>&1)
 if printf '%s\n' "$plugins" | grep -q 'io.containerd.grpc.v1.*cri.*ok'; then
     fail "the CRI plugin is disabled" "$plugins"

@@ -126,7 +126,7 @@ DOCKERD_ARGS=(
 )
 # In /hull-clients-<pid>/daemon: its containerd and the shims inherit it,
 # so cleanup finds them all.
-start_daemon "$T/dockerd.log" "$DOCKERD" "${DOCKERD_ARGS[@]}"
+start_daemon "$CG_PARENT" "$T/dockerd.log" "$DOCKERD" "${DOCKERD_ARGS[@]}"
 DOCKERD_PID=$DAEMON_PID
 await_daemon "dockerd started (pid $DOCKERD_PID, private data/exec roots, socket, no bridge)" "$T/dockerd.log" \
     "$DOCKER" version

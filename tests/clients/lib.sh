@@ -128,22 +128,30 @@ make_rootfs_tar() {
     tar --numeric-owner -C "$1" -cf "$2" . || die "tar $1"
 }
 
-# make_docker_archive WORKDIR ARCHIVE REF: a docker-archive (what
+# make_docker_archive WORKDIR ARCHIVE REF [ENTRYPOINT [EXECUTABLE]]: a docker-archive (what
 # `podman save --format docker-archive` / `docker save` write) holding one
 # busybox layer, tagged REF. Built by hand so the test needs no registry and
 # no second client.
+#
+# With ENTRYPOINT (a JSON array) the image runs that instead of /bin/sh, and
+# EXECUTABLE, if given, is copied into the rootfs's / (a pause image: the
+# CRI sandbox's process).
 make_docker_archive() {
-    local w=$1 out=$2 ref=$3
-    local d="$w/docker-archive"
+    local w=$1 out=$2 ref=$3 entrypoint=${4:-} executable=${5:-}
+    local d="$w/docker-archive" run='"Cmd":["/bin/sh"]'
     mkdir -p "$d"
     make_rootfs "$w/rootfs"
+    if [ -n "$executable" ]; then
+        install -m 0755 "$executable" "$w/rootfs/$(basename "$executable")" || die "copy $executable"
+    fi
+    [ -n "$entrypoint" ] && run="\"Entrypoint\":$entrypoint"
     tar --numeric-owner -C "$w/rootfs" -cf "$d/layer.tar" . || die "tar layer"
     local diff_id
     diff_id=$(sha256sum "$d/layer.tar" | cut -d' ' -f1)
     mkdir -p "$d/$diff_id"
     mv "$d/layer.tar" "$d/$diff_id/layer.tar"
     cat >"$d/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},"history":[{"created":"2024-01-01T00:00:00Z","created_by":"hull tests/clients"}]}
+{"architecture":"amd64","os":"linux","created":"2024-01-01T00:00:00Z","config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],$run,"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:$diff_id"]},"history":[{"created":"2024-01-01T00:00:00Z","created_by":"hull tests/clients"}]}
 EOF
     local cfg_id
     cfg_id=$(sha256sum "$d/config.json" | cut -d' ' -f1)
@@ -159,6 +167,71 @@ cgroup_roots() {
             cgroup | cgroup2) echo "$mnt" ;;
         esac
     done </proc/self/mounts
+}
+
+# containerd_config DIR SOCKET [PLUGIN...]: the private part of a
+# containerd config.toml (version 2): root, state, opt path under DIR, the
+# gRPC and ttrpc sockets at SOCKET, no debug or metrics listener, and
+# PLUGIN... disabled besides the snapshotters this host lacks.
+containerd_config() {
+    local dir=$1 sock=$2 p disabled=""
+    shift 2
+    for p in "$@" io.containerd.snapshotter.v1.btrfs io.containerd.snapshotter.v1.zfs \
+        io.containerd.snapshotter.v1.devmapper io.containerd.snapshotter.v1.aufs; do
+        disabled="$disabled${disabled:+, }\"$p\""
+    done
+    cat <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+disabled_plugins = [$disabled]
+
+[grpc]
+  address = "$sock"
+
+[ttrpc]
+  address = "$sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+EOF
+}
+
+# start_containerd CONFIG LOG PARENT SOCKET: a private containerd with
+# CONFIG, its output to LOG, in the test's own cgroup PARENT/daemon in the
+# hierarchies where that costs nothing (not cpuset/memory): its shims
+# inherit it, so cleanup finds them all. Sets CTRD_PID; returns 0 once the
+# daemon answers on SOCKET, 1 if it died or did not answer in 15 s.
+start_containerd() {
+    local config=$1 logf=$2 parent=$3 sock=$4
+    start_daemon "$parent" "$logf" containerd --config "$config" --log-level info
+    CTRD_PID=$DAEMON_PID
+    for _ in $(seq 150); do
+        ctr --address "$sock" version >/dev/null 2>&1 && return 0
+        kill -0 "$CTRD_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# stop_containerd: the daemon start_containerd started, by its PID: TERM,
+# then KILL after 5 s.
+stop_containerd() {
+    [ -n "${CTRD_PID:-}" ] || return 0
+    kill -TERM "$CTRD_PID" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$CTRD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$CTRD_PID" 2>/dev/null
+    wait "$CTRD_PID" 2>/dev/null
+    return 0
 }
 
 # cgroup_file_of PID CONTROLLER FILE: the host path of FILE in the cgroup of
@@ -271,18 +344,18 @@ run_to() {
 # output without carriage returns and NULs (terminals add them)
 clean() { tr -d '\r\000' <"$1"; }
 
-# start_daemon LOG CMD...: CMD in the background (output to LOG), in the
-# cgroup $CG_PARENT/daemon of the hierarchies where that costs nothing (not
+# start_daemon PARENT LOG CMD...: CMD in the background (output to LOG), in
+# the cgroup PARENT/daemon of the hierarchies where that costs nothing (not
 # cpuset/memory): what it starts (containerd, shims) inherits it, so
 # cgroup_remove_parent finds them all. Sets DAEMON_PID.
 start_daemon() {
-    local log=$1 root
-    shift
+    local parent=$1 log=$2 root
+    shift 2
     local cgs=()
     for root in $(cgroup_roots); do
         case $(basename "$root") in
-            pids | systemd | unified) cgs+=("$root$CG_PARENT/daemon") ;;
-            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$CG_PARENT/daemon") ;;
+            pids | systemd | unified) cgs+=("$root$parent/daemon") ;;
+            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$parent/daemon") ;;
         esac
     done
     (

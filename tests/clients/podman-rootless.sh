@@ -83,9 +83,11 @@ chmod 0644 "$T/containers.conf"
 
 PM=(podman --cgroup-manager cgroupfs --events-backend file
     --storage-driver "${STORAGE_DRIVER:-vfs}" --runtime "$T/bin/$RT_NAME")
-as_user_pm() { timeout --kill-after=10 "$CMD_TIMEOUT" setpriv --reuid "$UID_" --regid "$GID_" --init-groups env -i \
+# From /: the checkout may sit in a directory the user cannot enter (CI
+# clones into root's), and podman fails where it cannot chdir back.
+as_user_pm() { (cd / && timeout --kill-after=10 "$CMD_TIMEOUT" setpriv --reuid "$UID_" --regid "$GID_" --init-groups env -i \
     HOME="$HOME_" XDG_RUNTIME_DIR="$XDG" USER="$U" LOGNAME="$U" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-    CONTAINERS_CONF="$T/containers.conf" TMPDIR="$T/tmp" "${PM[@]}" "$@" </dev/null; }
+    CONTAINERS_CONF="$T/containers.conf" TMPDIR="$T/tmp" "${PM[@]}" "$@" </dev/null); }
 # pm_to FILE ARGS...: podman as the user, output to FILE, podman's exit code.
 pm_to() {
     local out=$1

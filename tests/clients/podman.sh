@@ -191,13 +191,14 @@ pm rm -f $C hc-usr1 >/dev/null 2>&1
 run_to "$out" podman "${PODMAN_BASE[@]}" run --rm -t "${RUN_OPTS[@]}" "$IMAGE" sh -c 'tty; [ -t 0 ] && echo stdin-is-a-tty'
 expect_eq "run -t: the container gets a terminal from conmon" "/dev/pts/0 stdin-is-a-tty" "$(clean "$out" | tr '\n' ' ' | sed 's/ $//')"
 
-# A real terminal on podman's side too (script(1)), input through it.
+# A real terminal on podman's side too (script(1)), input through it. The
+# terminal echoes what script(1) writes at the end of its input (a control
+# character shown as ^@) anywhere in the output, so the line is matched
+# where it starts.
 podman_cmd=$(printf '%q ' podman "${PODMAN_BASE[@]}" run --rm -it "${RUN_OPTS[@]}" "$IMAGE" \
     sh -c 'read line; echo "got:$line"; exit 5')
 printf 'typed-input\n' | timeout --kill-after=10 "$CMD_TIMEOUT" script -qec "$podman_cmd" /dev/null >"$out" 2>&1
 rc=$?
-# Not at the line's start: a slow machine (the v2 guest under TCG) may
-# echo a control character before it.
 expect_eq "run -it under a terminal: input reaches the container, exit code 5" "got:typed-input rc=5" \
     "$(clean "$out" | grep -o 'got:.*') rc=$rc" "$(cat "$out")"
 

@@ -67,6 +67,11 @@ pub(crate) fn valid_pagesize(s: &str) -> bool {
         && matches!(unit, "KB" | "MB" | "GB" | "TB" | "PB")
 }
 
+/// runc treats zero as "not set" for most numeric fields; so do we.
+pub(crate) fn nz<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+    v.filter(|x| *x != T::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,9 +18,11 @@
 mod convert;
 mod error;
 mod fs;
+mod handle;
 mod manager;
 mod path;
 mod setup;
+mod shared;
 mod stats;
 mod systemd;
 mod v1;
@@ -28,13 +30,14 @@ mod v2;
 
 pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 pub use error::{CgroupError, Result};
-pub use manager::{CgroupHandle, CgroupOptions, HierarchyDir, Manager};
+pub use handle::{CgroupHandle, CgroupOptions, HierarchyDir, SystemdUnit};
+pub use manager::Manager;
 pub use setup::{detect_setup, CgroupSetup};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
     Stats, Throttling,
 };
-pub use systemd::{dbus::DbusError, SystemdUnit};
+pub use systemd::dbus::DbusError;
 pub use v2::devices::restricts as device_rules_restrict;
 
 /// True inside a user namespace other than the initial one: there neither

@@ -44,11 +44,11 @@ pub(crate) fn change_onexec(procfs: &ProcfsHandle, profile: &str) -> Result<()> 
     let cmd = format!("exec {profile}");
     match rustix::io::write(&fd, cmd.as_bytes()) {
         Ok(n) if n == cmd.len() => Ok(()),
-        Ok(n) => Err(Error::Init(format!(
+        Ok(n) => Err(Error::Unsupported(format!(
             "{field}: short write to /proc/self/{path} ({n} of {} bytes)",
             cmd.len()
         ))),
-        Err(rustix::io::Errno::NOENT) => Err(Error::Init(format!(
+        Err(rustix::io::Errno::NOENT) => Err(Error::Unsupported(format!(
             "{field}: the kernel has no AppArmor profile {profile:?} (load it with apparmor_parser first)"
         ))),
         Err(e) => Err(Error::sys(

@@ -11,17 +11,25 @@ use std::{
 
 use oci_spec::runtime::Spec;
 
+/// Why an [`Executor`] could not run the program.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecutorError {
+    /// `process.args[0]` is in no directory of the container's PATH.
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    /// execve (or the lookup) failed.
     #[error("exec: {path:?}: {source}")]
     Exec {
+        /// The program.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// `process.args` cannot be passed to execve.
     #[error("exec: process.args: {0}")]
     InvalidArgs(&'static str),
+    /// Another executor's own failure.
     #[error("{0}")]
     Other(String),
 }
@@ -30,7 +38,11 @@ pub enum ExecutorError {
 /// credential is in place. An executor that execs a program should call
 /// [`crate::execve`], which keeps the caller's binary out of the
 /// container's reach (CVE-2019-5736); one that runs code in-process must
-/// leave the process non-dumpable, as the library hands it over.
+/// leave the process non-dumpable, as the library hands it over. When the
+/// caller has more than one thread, the child lets go of every
+/// close-on-exec fd it was not given before this runs: an fd the executor
+/// needs must not be close-on-exec (the library marks it so just before
+/// `exec`, from fd 3 + `preserve_fds` on).
 pub trait Executor: Send + Sync {
     /// Called before `create` reports success, so a program that cannot run
     /// fails `create`, as runc does, not `start`.
@@ -39,7 +51,7 @@ pub trait Executor: Send + Sync {
     fn exec(&self, spec: &Spec) -> Result<Infallible, ExecutorError>;
 }
 
-/// execve of `process.args` with `process.env`, looking args[0] up in the
+/// execve of `process.args` with `process.env`, looking `args[0]` up in the
 /// container's PATH like execvp.
 #[derive(Debug, Default, Clone)]
 pub struct DefaultExecutor {

@@ -2,60 +2,10 @@
 //! document (features.md) describes it: what `hull features` prints, so
 //! higher-level tools can check a config before handing it over.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-/// The OCI features document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Features {
-    pub oci_version_min: String,
-    pub oci_version_max: String,
-    pub hooks: Vec<String>,
-    /// Mount options recognised as flags (anything else is passed to the
-    /// filesystem as data, which the spec lets a runtime leave unlisted).
-    pub mount_options: Vec<String>,
-    pub linux: LinuxFeatures,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LinuxFeatures {
-    pub namespaces: Vec<String>,
-    /// Every capability name hull knows ("CAP_CHOWN", ...).
-    pub capabilities: Vec<String>,
-    pub cgroup: CgroupFeatures,
-    pub seccomp: Enabled,
-    pub apparmor: Enabled,
-    pub selinux: Enabled,
-    pub intel_rdt: Enabled,
-    pub mount_extensions: MountExtensions,
-    /// `linux.netDevices` (a features field since runtime-spec 1.3).
-    pub net_devices: Enabled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CgroupFeatures {
-    pub v1: bool,
-    pub v2: bool,
-    pub systemd: bool,
-    pub systemd_user: bool,
-    pub rdma: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Enabled {
-    pub enabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MountExtensions {
-    pub idmap: Enabled,
-}
+use oci_spec::runtime::{
+    Apparmor, Cgroup, Features, IDMap, IntelRdt, LinuxFeature, MountExtensions, NetDevices,
+    Seccomp, Selinux,
+};
 
 /// The hooks the lifecycle runs, in the order it runs them.
 const HOOKS: &[&str] = &[
@@ -132,47 +82,71 @@ const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
 ];
 
-/// This build's features. Pure: describes hull, not the host (the spec
-/// asks for what the runtime implements, whatever this kernel offers).
+/// This build's features: the OCI features document (`hull features`).
+/// Pure: describes hull, not the host (the spec asks for what the runtime
+/// implements, whatever this kernel offers). Fields hull leaves unset are
+/// `None`; runc omits them from its JSON, as `hull features` does.
 pub fn features() -> Features {
     let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
     caps.sort_by_key(|c| c.index());
-    Features {
-        oci_version_min: "1.0.0".into(),
-        oci_version_max: crate::OCI_VERSION.into(),
-        hooks: HOOKS.iter().map(|s| s.to_string()).collect(),
-        mount_options: mount_options(),
-        linux: LinuxFeatures {
-            namespaces: NAMESPACES.iter().map(|s| s.to_string()).collect(),
-            capabilities: caps.iter().map(|c| c.to_string()).collect(),
-            cgroup: CgroupFeatures {
-                v1: true,
-                v2: true,
-                systemd: true,
-                systemd_user: false,
-                rdma: true,
-            },
-            // As runc: support in this build (process.apparmorProfile is
-            // applied where the LSM is active and refused elsewhere).
-            apparmor: Enabled { enabled: true },
-            // Not yet applied by hull: create refuses configs using them
-            // (spec.rs validate), so advertising them would be a lie.
-            seccomp: Enabled { enabled: false },
-            selinux: Enabled { enabled: false },
-            // rdt.rs; whether this host has resctrl is create's question.
-            intel_rdt: Enabled { enabled: true },
-            // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
-            mount_extensions: MountExtensions {
-                idmap: Enabled { enabled: true },
-            },
-            // netdev.rs.
-            net_devices: Enabled { enabled: true },
-        },
-        annotations: BTreeMap::from([(
+    let mut cgroup = Cgroup::default();
+    cgroup.set_v1(Some(true));
+    cgroup.set_v2(Some(true));
+    cgroup.set_systemd(Some(true));
+    cgroup.set_systemd_user(Some(false));
+    cgroup.set_rdma(Some(true));
+    let mut seccomp = Seccomp::default();
+    // Not yet applied by hull: create refuses configs using them (spec.rs
+    // validate), so advertising them would be a lie.
+    seccomp.set_enabled(Some(false));
+    let mut selinux = Selinux::default();
+    selinux.set_enabled(Some(false));
+    // As runc: support in this build (process.apparmorProfile is applied
+    // where the LSM is active and refused elsewhere).
+    let mut apparmor = Apparmor::default();
+    apparmor.set_enabled(Some(true));
+    // rdt.rs; whether this host has resctrl is create's question.
+    let mut intel_rdt = IntelRdt::default();
+    intel_rdt.set_enabled(Some(true));
+    // mounts[].uidMappings/gidMappings, idmap/ridmap: idmap.rs.
+    let mut idmap = IDMap::default();
+    idmap.set_enabled(Some(true));
+    let mut mount_extensions = MountExtensions::default();
+    mount_extensions.set_idmap(Some(idmap));
+    // netdev.rs.
+    let mut net_devices = NetDevices::default();
+    net_devices.set_enabled(Some(true));
+
+    let mut linux = LinuxFeature::default();
+    linux.set_namespaces(Some(
+        NAMESPACES
+            .iter()
+            .filter_map(|n| serde_json::from_value(serde_json::Value::from(*n)).ok())
+            .collect(),
+    ));
+    linux.set_capabilities(Some(caps.iter().map(|c| c.to_string()).collect()));
+    linux.set_cgroup(Some(cgroup));
+    linux.set_seccomp(Some(seccomp));
+    linux.set_apparmor(Some(apparmor));
+    linux.set_selinux(Some(selinux));
+    linux.set_intel_rdt(Some(intel_rdt));
+    linux.set_mount_extensions(Some(mount_extensions));
+    linux.set_net_devices(Some(net_devices));
+
+    let mut f = Features::default();
+    f.set_oci_version_min("1.0.0".into());
+    f.set_oci_version_max(crate::OCI_VERSION.into());
+    f.set_hooks(Some(HOOKS.iter().map(|s| s.to_string()).collect()));
+    f.set_mount_options(Some(mount_options()));
+    f.set_linux(Some(linux));
+    f.set_annotations(Some(
+        [(
             "hull.version".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
-        )]),
-    }
+        )]
+        .into(),
+    ));
+    f
 }
 
 #[cfg(test)]
@@ -215,6 +189,11 @@ mod tests {
         assert_eq!(linux["netDevices"]["enabled"], true);
         assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], true);
         assert!(j["annotations"].is_object());
+        // Every namespace name parsed into oci-spec's type.
+        assert_eq!(
+            linux["namespaces"].as_array().map(Vec::len),
+            Some(NAMESPACES.len())
+        );
         let back: Features = serde_json::from_value(j).unwrap();
         assert_eq!(back, features());
     }

@@ -85,12 +85,12 @@ pub(crate) fn release(dir: &Path, init: &OwnedFd) -> Result<()> {
                 Err(e) => return Err(Error::sys("reading exec fifo", e)),
             }
         } else if fds[0].revents().intersects(PollFlags::HUP) {
-            return Err(Error::Init(
+            return Err(Error::Process(
                 "container init closed the exec fifo without starting".into(),
             ));
         }
         if fds[1].revents().intersects(PollFlags::IN) {
-            return Err(Error::Init(
+            return Err(Error::Process(
                 "container init exited before it could be started".into(),
             ));
         }

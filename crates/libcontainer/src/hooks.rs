@@ -17,27 +17,44 @@ use rustix::{
     process::{Pid, PidfdFlags},
 };
 
+/// Why a hook failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HookError {
+    /// The hook could not be started.
     #[error("hooks.{kind}[{index}] {path:?}: {source}")]
     Spawn {
+        /// The hook list (`prestart`, `poststop`, ...).
         kind: &'static str,
+        /// The hook's index in it.
         index: usize,
+        /// The hook's path.
         path: String,
+        /// The error.
         source: std::io::Error,
     },
+    /// The hook exited unsuccessfully.
     #[error("hooks.{kind}[{index}] {path:?}: {status}")]
     Failed {
+        /// The hook list.
         kind: &'static str,
+        /// The hook's index in it.
         index: usize,
+        /// The hook's path.
         path: String,
+        /// How it exited.
         status: std::process::ExitStatus,
     },
+    /// The hook ran past its `timeout` and was killed.
     #[error("hooks.{kind}[{index}] {path:?}: timed out after {secs}s")]
     Timeout {
+        /// The hook list.
         kind: &'static str,
+        /// The hook's index in it.
         index: usize,
+        /// The hook's path.
         path: String,
+        /// Its timeout in seconds.
         secs: i64,
     },
 }

@@ -43,6 +43,10 @@ impl IdmappedMounts {
     pub fn get(&self, index: usize) -> Option<&OwnedFd> {
         self.0.get(&index)
     }
+    /// Every detached tree, for the fds the child keeps.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.0.values().map(std::os::fd::AsFd::as_fd)
+    }
 
     /// Adds a tree the parent made elsewhere, attached like the others.
     pub fn insert(&mut self, index: usize, tree: OwnedFd) {
@@ -144,7 +148,7 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
                 Some(ContainerUserns::New(uid, gid)) => userns_with([(uid, "linux.uidMappings"), (gid, "linux.gidMappings")], &format!("{field}.options"))?,
                 Some(ContainerUserns::Path(p)) => rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|e| Error::sys(format!("{field}.options: opening the container's user namespace {p:?}"), e))?,
-                None => return Err(Error::Init(format!("{field}.options: idmap needs uidMappings/gidMappings or a container user namespace"))),
+                None => return Err(Error::InvalidArgument(format!("{field}.options: idmap needs uidMappings/gidMappings or a container user namespace"))),
             }
         } else {
             userns_with(
@@ -157,7 +161,7 @@ pub(crate) fn prepare(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
         };
         let src = crate::mount_sources::bind_source(m, i, bundle)?;
         let src = proc_guard::open_bind_source(None, &src)
-            .map_err(|r| Error::Init(format!("{field}.source: {r}")))?;
+            .map_err(|r| Error::InvalidArgument(format!("{field}.source: {r}")))?;
         let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
             | OpenTreeFlags::OPEN_TREE_CLOEXEC
             | OpenTreeFlags::AT_EMPTY_PATH;

@@ -70,7 +70,7 @@ pub(crate) fn request(ch: &Channel, slot: Slot) -> Result<OwnedFd> {
     ch.send(&Msg::NeedMountSource(slot.wire()))?;
     match ch.recv_with_fd(PHASE_TIMEOUT, WHAT)? {
         (Msg::MountSource(n), Some(fd)) if n == slot.wire() => Ok(fd),
-        (got, _) => Err(SyncError::Unexpected { got, want: WHAT }.into()),
+        (got, _) => Err(SyncError::unexpected(got, WHAT).into()),
     }
 }
 
@@ -116,10 +116,10 @@ pub(crate) fn answer(
                 .as_deref()
                 .and_then(|ms| ms.get(i))
                 .filter(|m| rootfs::is_bind(m));
-            let m = m.ok_or_else(|| Error::Init(format!("the container init asked for the source of mounts[{i}], which is no bind mount")))?;
+            let m = m.ok_or_else(|| Error::Process(format!("the container init asked for the source of mounts[{i}], which is no bind mount")))?;
             let src = bind_source(m, i, bundle)?;
             proc_guard::open_bind_source(Some(root.as_fd()), &src)
-                .map_err(|r| Error::Init(format!("mounts[{i}].source: {r}")))?
+                .map_err(|r| Error::InvalidArgument(format!("mounts[{i}].source: {r}")))?
         }
     };
     Ok(ch.send_fd(&Msg::MountSource(wanted), fd.as_fd())?)
@@ -127,10 +127,9 @@ pub(crate) fn answer(
 
 /// A bind mount's source as a path: relative ones are the bundle's.
 pub(crate) fn bind_source(m: &Mount, index: usize, bundle: &Path) -> Result<PathBuf> {
-    let src = m
-        .source()
-        .as_ref()
-        .ok_or_else(|| Error::Init(format!("mounts[{index}].source: required for a bind mount")))?;
+    let src = m.source().as_ref().ok_or_else(|| {
+        Error::InvalidArgument(format!("mounts[{index}].source: required for a bind mount"))
+    })?;
     Ok(if src.is_relative() {
         bundle.join(src)
     } else {

@@ -30,7 +30,7 @@ pub(crate) fn container_path(host_socket: &Path) -> Result<PathBuf> {
         .parent()
         .filter(|d| d.is_absolute() && *d != Path::new("/"))
         .ok_or_else(|| {
-            Error::Init(format!(
+            Error::InvalidArgument(format!(
                 "NOTIFY_SOCKET {host_socket:?}: must be an absolute path below a directory"
             ))
         })?;
@@ -152,7 +152,7 @@ fn make_reachable(dir: &OwnedFd, path: &Path) -> Result<()> {
     .map_err(|e| Error::path(path, e))?;
     let st = rustix::fs::fstat(&fd).map_err(|e| Error::path(path, e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::Socket {
-        return Err(Error::Init(format!(
+        return Err(Error::InvalidArgument(format!(
             "{}: not the socket hull bound",
             path.display()
         )));
@@ -212,7 +212,7 @@ pub(crate) fn forward_until_ready(
                 return Ok(());
             }
         } else if fds[1].revents().intersects(rustix::event::PollFlags::IN) {
-            return Err(Error::Init(
+            return Err(Error::Process(
                 "the container exited before it reported READY=1".into(),
             ));
         }

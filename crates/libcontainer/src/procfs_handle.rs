@@ -252,7 +252,7 @@ fn ensure_alive(pid: i32, pinned: &OwnedFd, while_: &str) -> crate::error::Resul
     if !crate::syscall::pidfd_is_alive(std::os::fd::AsFd::as_fd(pinned))
         .map_err(|e| Error::sys("checking the container's init", e))?
     {
-        return Err(Error::Init(format!(
+        return Err(Error::Process(format!(
             "the container's init (pid {pid}) exited while {while_}"
         )));
     }

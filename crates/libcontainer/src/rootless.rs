@@ -137,7 +137,7 @@ pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Re
     if let Some(Value::Object(fields)) = &resources {
         for (name, value) in fields.iter().filter(|(n, _)| *n != "devices") {
             if let Some(path) = first_set(value, format!("linux.resources.{name}")) {
-                return Err(Error::Init(format!(
+                return Err(Error::InvalidArgument(format!(
                     "{path}: needs a cgroup, and this user may create none ({cause}); remove the limit or delegate a cgroup to the user"
                 )));
             }
@@ -147,7 +147,7 @@ pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Re
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
     if device_rules() == DeviceRules::Enforced && libcgroups::device_rules_restrict(&rules) {
-        return Err(Error::Init(format!(
+        return Err(Error::InvalidArgument(format!(
             "linux.resources.devices: needs a cgroup, and none could be made ({cause})"
         )));
     }

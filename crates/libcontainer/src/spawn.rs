@@ -27,7 +27,7 @@
 //! happens ([`PidNsGuard`]); the helper changes only its own.
 
 use std::{
-    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd},
     time::Duration,
 };
 
@@ -56,6 +56,9 @@ const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Creates the child with `flags` (namespaces), born in the cgroup2
 /// directory `cgroup` when given, in the pid namespace `pid_ns` when given.
+/// `keep` lists the close-on-exec fds the child uses before it execs: with
+/// a multi-threaded caller, every other one is released in the child (see
+/// [`release_foreign_fds`]).
 ///
 /// # Safety
 /// On [`Side::Child`] the caller runs in the new process and must end in
@@ -64,12 +67,55 @@ pub(crate) unsafe fn spawn(
     flags: u64,
     cgroup: Option<BorrowedFd<'_>>,
     pid_ns: Option<BorrowedFd<'_>>,
+    keep: &[BorrowedFd<'_>],
 ) -> Result<Side> {
     if single_threaded()? {
         direct(flags, cgroup, pid_ns)
     } else {
-        through_helper(flags, cgroup, pid_ns)
+        through_helper(flags, cgroup, pid_ns, keep)
     }
+}
+
+/// Points every close-on-exec fd above stderr that is not in `keep` at
+/// /dev/null. The caller's other threads open fds at any time (pipes, a
+/// concurrent create's sync channel and state lock); a child holding a
+/// copy of one until its exec, which for an init may come much later,
+/// keeps a peer from ever seeing EOF or a lock from being released: the
+/// leak deadlocks. The fd numbers stay taken rather than closed, so that
+/// a writer the caller set up (a log file) can never end up writing into
+/// a file this process opens later.
+fn release_foreign_fds(keep: &[BorrowedFd<'_>]) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    let dir = rustix::fs::open(
+        "/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let foreign: Vec<i32> = crate::syscall::fd_numbers(dir)?
+        .into_iter()
+        .filter(|&fd| fd > 2 && fd != null.as_raw_fd() && !keep.iter().any(|k| k.as_raw_fd() == fd))
+        .collect();
+    for fd in foreign {
+        // SAFETY: `fd` was open when listed and nothing else runs in this
+        // process; the borrow ends before the fd is replaced.
+        let b = unsafe { BorrowedFd::borrow_raw(fd) };
+        match rustix::io::fcntl_getfd(b) {
+            Ok(f) if f.contains(rustix::io::FdFlags::CLOEXEC) => {}
+            // Not close-on-exec (the caller passes it on), or the listing's
+            // own fd, closed since.
+            Ok(_) | Err(rustix::io::Errno::BADF) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        // SAFETY: the number is re-pointed, never closed: the OwnedFd is
+        // forgotten so nothing drops it.
+        let mut target = unsafe { OwnedFd::from_raw_fd(fd) };
+        let r = rustix::io::dup3(&null, &mut target, rustix::io::DupFlags::CLOEXEC);
+        std::mem::forget(target);
+        r?;
+    }
+    Ok(())
 }
 
 /// With one thread, no other can appear meanwhile: only this one could
@@ -119,6 +165,7 @@ unsafe fn through_helper(
     flags: u64,
     cgroup: Option<BorrowedFd<'_>>,
     pid_ns: Option<BorrowedFd<'_>>,
+    keep: &[BorrowedFd<'_>],
 ) -> Result<Side> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let (ours, theirs) = rustix::net::socketpair(
@@ -139,7 +186,7 @@ unsafe fn through_helper(
     }
     if helper == 0 {
         drop(ours);
-        return helper_main(flags, cgroup, pid_ns, theirs);
+        return helper_main(flags, cgroup, pid_ns, theirs, keep);
     }
     drop(theirs);
     let answer = receive(&ours);
@@ -162,6 +209,7 @@ unsafe fn helper_main(
     cgroup: Option<BorrowedFd<'_>>,
     pid_ns: Option<BorrowedFd<'_>>,
     sock: OwnedFd,
+    keep: &[BorrowedFd<'_>],
 ) -> Result<Side> {
     let forked = match pid_ns {
         Some(ns) => {
@@ -174,6 +222,10 @@ unsafe fn helper_main(
     let sent = match forked {
         Ok((Forked::Child, _)) => {
             drop(sock);
+            if release_foreign_fds(keep).is_err() {
+                // The parent sees the sync channel close and fails the call.
+                libc::_exit(127);
+            }
             return Ok(Side::Child);
         }
         Ok((Forked::Parent { pid, pidfd }, born)) => {
@@ -197,7 +249,7 @@ unsafe fn helper_main(
 fn receive(sock: &OwnedFd) -> Result<Spawned> {
     let what = "the fork helper";
     if !crate::sync::readable_within(sock, HELPER_TIMEOUT).map_err(|e| Error::sys(what, e))? {
-        return Err(Error::Init(format!(
+        return Err(Error::Process(format!(
             "{what} did not answer in {}s",
             HELPER_TIMEOUT.as_secs()
         )));
@@ -218,7 +270,7 @@ fn receive(sock: &OwnedFd) -> Result<Spawned> {
             "clone3",
             std::io::Error::from_raw_os_error(errno),
         )),
-        _ => Err(Error::Init(format!("{what} exited without an answer"))),
+        _ => Err(Error::Process(format!("{what} exited without an answer"))),
     }
 }
 

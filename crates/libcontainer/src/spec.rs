@@ -11,23 +11,37 @@ use std::{
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+/// Why a config was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
+    /// The config could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The config is not valid JSON or does not fit the OCI types.
     #[error("{path}: line {line}, column {column}: {msg}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// The line of the problem.
         line: usize,
+        /// Its column.
         column: usize,
+        /// What is wrong.
         msg: String,
     },
+    /// The config is valid JSON but breaks the spec or asks what this host
+    /// cannot do.
     #[error("{path}: invalid configuration:\n{}", fmt_issues(.issues))]
     Invalid {
+        /// The file (`spec` for an in-memory one).
         path: PathBuf,
+        /// Every problem found.
         issues: Vec<FieldIssue>,
     },
 }
@@ -35,7 +49,9 @@ pub enum SpecError {
 /// One problem in the spec, with the JSON path of the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldIssue {
+    /// The JSON path of the field (`process.capabilities.bounding[2]`).
     pub field: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -61,6 +77,23 @@ pub(crate) fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let mut spec = parse(&raw, &path)?;
     absolute_root(&mut spec, bundle);
     Ok(spec)
+}
+
+/// The config to create from: `given` (an in-memory spec, whose relative
+/// paths are the bundle's) or `<bundle>/config.json`. Also returns the
+/// name error messages give the document.
+pub(crate) fn load_or_given(
+    bundle: &Path,
+    given: Option<&Spec>,
+) -> Result<(Spec, PathBuf), SpecError> {
+    match given {
+        Some(s) => {
+            let mut spec = s.clone();
+            absolute_root(&mut spec, bundle);
+            Ok((spec, PathBuf::from("spec")))
+        }
+        None => Ok((load(bundle)?, bundle.join("config.json"))),
+    }
 }
 
 fn read(bundle: &Path) -> Result<(PathBuf, Vec<u8>), SpecError> {
@@ -266,7 +299,7 @@ impl Issues {
 /// `hull check`: loads `<bundle>/config.json` and reports every problem
 /// create would refuse, without creating anything: type errors (each with
 /// its JSON path), what the checks of the values find, the rootfs. A bundle create would
-/// take gives its [`warnings`], and a warning where the kernel will refuse
+/// take gives its `warnings`, and a warning where the kernel will refuse
 /// process.oomScoreAdj (create then fails with the kernel's error).
 pub fn check_bundle(bundle: &Path) -> Result<Vec<FieldIssue>, SpecError> {
     let (path, raw) = read(bundle)?;

@@ -17,16 +17,24 @@ use crate::untrusted_dir::Durability;
 pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const SPEC_FILE: &str = "config.json";
 
+/// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
+    /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
+    /// The state file does not parse.
     #[error("{path}: corrupt state: {source}")]
     Corrupt {
+        /// The file.
         path: PathBuf,
+        /// The parse error.
         source: serde_json::Error,
     },
 }
@@ -35,17 +43,24 @@ pub enum StateError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// The init is being set up.
     Creating,
+    /// The init waits for `start`.
     Created,
+    /// The container's program runs.
     Running,
+    /// Every process is frozen.
     Paused,
+    /// The init has exited.
     Stopped,
 }
 
 impl Status {
+    /// Whether `start` is allowed.
     pub fn can_start(self) -> bool {
         self == Status::Created
     }
+    /// Whether `kill` is allowed.
     pub fn can_kill(self) -> bool {
         matches!(self, Status::Created | Status::Running | Status::Paused)
     }
@@ -55,12 +70,15 @@ impl Status {
     pub fn can_delete(self) -> bool {
         self == Status::Stopped
     }
+    /// Whether `pause` is allowed.
     pub fn can_pause(self) -> bool {
         self == Status::Running
     }
+    /// Whether `resume` is allowed.
     pub fn can_resume(self) -> bool {
         self == Status::Paused
     }
+    /// The name the OCI state uses (`"running"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Creating => "creating",
@@ -115,14 +133,23 @@ pub(crate) struct State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState {
+    /// The OCI spec version of the config.
     pub oci_version: String,
+    /// The container's id.
     pub id: String,
+    /// The init's pid (0 once stopped).
     pub pid: i32,
+    /// The status.
     pub status: Status,
+    /// The bundle directory.
     pub bundle: PathBuf,
+    /// The rootfs, absolute.
     pub rootfs: PathBuf,
+    /// When it was created (RFC 3339).
     pub created: String,
+    /// The user that created it.
     pub owner: String,
+    /// The config's annotations.
     #[serde(skip_serializing_if = "HashMap::is_empty", default)]
     pub annotations: HashMap<String, String>,
 }
@@ -176,6 +203,33 @@ impl State {
             owner: self.owner.clone(),
             annotations: self.annotations.clone(),
         }
+    }
+
+    /// The state document the OCI spec gives hooks (on stdin) and seccomp
+    /// agents: oci-spec's `State`, the fields of runc's `specs.State` (no
+    /// rootfs, created or owner: those are `hull state`'s, [`OciState`]).
+    /// The OCI State has no "paused": a paused container's processes exist,
+    /// as a running one's.
+    pub(crate) fn spec_state(&self, status: Status) -> oci_spec::runtime::State {
+        use oci_spec::runtime::ContainerState;
+        let mut s = oci_spec::runtime::State::default();
+        s.set_version(self.oci_version.clone());
+        s.set_id(self.id.clone());
+        s.set_status(match status {
+            Status::Creating => ContainerState::Creating,
+            Status::Created => ContainerState::Created,
+            Status::Running | Status::Paused => ContainerState::Running,
+            Status::Stopped => ContainerState::Stopped,
+        });
+        s.set_pid((status != Status::Stopped && self.pid > 0).then_some(self.pid));
+        s.set_bundle(self.bundle.clone());
+        s.set_annotations((!self.annotations.is_empty()).then(|| self.annotations.clone()));
+        s
+    }
+
+    /// [`State::spec_state`] as JSON.
+    pub(crate) fn spec_state_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.spec_state(status)).unwrap_or_default()
     }
 
     pub fn load(dir: &Path) -> Result<State, StateError> {

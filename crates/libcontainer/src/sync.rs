@@ -32,22 +32,51 @@ use rustix::{
 const VERSION: u8 = 1;
 const MAX_MSG: usize = 8192;
 
+/// Why the parent and the container's init (or an exec'd process) lost
+/// step on their sync channel.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SyncError {
+    /// The channel failed.
     #[error("sync channel: {0}")]
     Io(#[from] std::io::Error),
+    /// The channel failed.
     #[error("sync channel: {0}")]
     Errno(#[from] rustix::io::Errno),
+    /// The other side exited while this one waited for the message named.
     #[error("sync channel: the other side exited while waiting for {0}")]
     PeerGone(&'static str),
+    /// The other side did not send in time.
     #[error("sync channel: timed out after {secs}s waiting for {what}")]
-    Timeout { what: &'static str, secs: u64 },
+    Timeout {
+        /// The message waited for.
+        what: &'static str,
+        /// The deadline.
+        secs: u64,
+    },
+    /// The other side speaks another protocol version.
     #[error("sync channel: protocol version {0} is not {VERSION}")]
     Version(u8),
-    #[error("sync channel: unexpected message {got:?} while waiting for {want}")]
-    Unexpected { got: Msg, want: &'static str },
+    /// A message out of sequence.
+    #[error("sync channel: unexpected message {got} while waiting for {want}")]
+    Unexpected {
+        /// The message that came.
+        got: String,
+        /// The one expected.
+        want: &'static str,
+    },
+    /// A message that does not decode.
     #[error("sync channel: malformed message")]
     Malformed,
+}
+
+impl SyncError {
+    pub(crate) fn unexpected(got: Msg, want: &'static str) -> SyncError {
+        SyncError::Unexpected {
+            got: format!("{got:?}"),
+            want,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +303,7 @@ impl Channel {
     ) -> Result<(), SyncError> {
         match self.recv(timeout, what)? {
             m if m == want => Ok(()),
-            got => Err(SyncError::Unexpected { got, want: what }),
+            got => Err(SyncError::unexpected(got, what)),
         }
     }
 }

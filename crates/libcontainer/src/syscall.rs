@@ -172,22 +172,30 @@ pub(crate) fn cloexec_from(first: u32, procfs: &ProcfsHandle) -> std::io::Result
     }
 }
 
+/// The fd numbers listed in a `/proc/<pid>/fd` directory (the listing's
+/// own fd, closed on return, among them).
+pub(crate) fn fd_numbers(dir: OwnedFd) -> std::io::Result<Vec<i32>> {
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::new(dir)? {
+        if let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|n| n.parse::<i32>().ok())
+        {
+            out.push(fd);
+        }
+    }
+    Ok(out)
+}
+
 fn cloexec_listed(first: u32, procfs: &ProcfsHandle) -> std::io::Result<()> {
     let dir = procfs.open(
         ProcBase::SelfProcess,
         "fd",
         OFlags::RDONLY | OFlags::DIRECTORY,
     )?;
-    for entry in rustix::fs::Dir::new(dir)? {
-        let entry = entry?;
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .ok()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for fd in fd_numbers(dir)? {
         if fd < 0 || (fd as u32) < first {
             continue;
         }

@@ -67,12 +67,12 @@ pub(crate) fn prepare(
             (Some(theirs), Some(mine))
         }
         (None, true, false) => {
-            return Err(Error::Init(format!(
+            return Err(Error::InvalidArgument(format!(
             "{terminal_field}: a detached process needs --console-socket to receive its terminal"
         )))
         }
         (Some(_), false, _) => {
-            return Err(Error::Init(format!(
+            return Err(Error::InvalidArgument(format!(
                 "{socket_flag}: there is no terminal to send ({terminal_field} is not set)"
             )))
         }
@@ -170,7 +170,7 @@ fn check_pty_slave(slave: &OwnedFd) -> Result<()> {
         || !UNIX98_PTY_SLAVE_MAJORS.contains(&rustix::fs::major(st.st_rdev))
         || fs.f_type != libc::DEVPTS_SUPER_MAGIC
     {
-        return Err(Error::Init(
+        return Err(Error::Unsupported(
             "process.terminal: the pty slave is not a devpts terminal".into(),
         ));
     }
@@ -218,7 +218,7 @@ fn open_console_target() -> Result<OwnedFd> {
     let st = rustix::fs::fstat(&target).map_err(err)?;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile | FileType::CharacterDevice => Ok(target),
-        other => Err(Error::Init(format!(
+        other => Err(Error::InvalidArgument(format!(
             "process.terminal: /dev/console in the container is {}, not a file the terminal can be bound onto",
             crate::init::rootfs::describe_type(other)
         ))),
@@ -229,7 +229,7 @@ fn open_console_target() -> Result<OwnedFd> {
 pub(crate) fn receive_master(sock: &OwnedFd) -> Result<OwnedFd> {
     let (_, fd) =
         crate::fdpass::recv_fd(sock).map_err(|e| Error::sys("receiving the pty master", e))?;
-    fd.ok_or_else(|| Error::Init("the container sent no pty master".into()))
+    fd.ok_or_else(|| Error::Process("the container sent no pty master".into()))
 }
 
 /// Puts hull's own terminal (if stdin is one) in raw mode for the relay and

@@ -87,12 +87,12 @@ fn run_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> R
         ]);
     }
     let out = cmd.output().map_err(|e| {
-        Error::Init(format!(
+        Error::Unsupported(format!(
             "{field}: mapping ids other than your own needs {helper} (Debian package uidmap): {e}"
         ))
     })?;
     if !out.status.success() {
-        return Err(Error::Init(format!(
+        return Err(Error::InvalidArgument(format!(
             "{field}: {helper} refused the mapping ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
@@ -115,7 +115,7 @@ pub(crate) fn check_unprivileged(spec: &Spec) -> Result<()> {
         .and_then(|l| l.namespaces().as_ref())
         .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User));
     let Some(userns) = userns else {
-        return Err(Error::Init(
+        return Err(Error::InvalidArgument(
             "linux.namespaces: an unprivileged user needs a user namespace to create a container (hull spec --rootless writes one)".into(),
         ));
     };
@@ -139,7 +139,7 @@ pub(crate) fn check_unprivileged(spec: &Spec) -> Result<()> {
     ] {
         let maps = maps.unwrap_or(&[]);
         if maps.is_empty() {
-            return Err(Error::Init(format!(
+            return Err(Error::InvalidArgument(format!(
                 "{field}: required for a new user namespace"
             )));
         }
@@ -155,7 +155,7 @@ pub(crate) fn check_unprivileged(spec: &Spec) -> Result<()> {
             let fits = (start == u64::from(own) && m.size() == 1)
                 || ranges.iter().any(|&(s, n)| start >= s && end <= s + n);
             if !fits {
-                return Err(Error::Init(format!(
+                return Err(Error::InvalidArgument(format!(
                     "{field}[{i}]: host ids {start}..{end} are not this user's (id {own}); {file} gives it {}",
                     describe(&ranges)
                 )));

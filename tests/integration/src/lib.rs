@@ -1191,6 +1191,15 @@ pub fn remove_cgroup_tree(p: &Path) {
     }
 }
 
+/// Every mount point in this process's mount namespace.
+pub fn host_mount_points() -> std::collections::BTreeSet<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .collect()
+}
+
 /// Mount points at or under `dir` in this process's mount namespace.
 pub fn mounts_under(dir: &Path) -> Vec<String> {
     let d = dir.to_string_lossy().into_owned();

@@ -180,6 +180,15 @@ fn all_hooks_run_in_order_with_state_on_stdin() {
         assert_eq!(st["id"], b.id.as_str(), "{kind}: {st}");
         assert_eq!(st["bundle"], b.dir.to_str().unwrap(), "{kind}: {st}");
         assert!(st["ociVersion"].is_string(), "{kind}: {st}");
+        // The OCI State, as runc's specs.State: no more fields than these
+        // (`state`'s rootfs, created and owner are not the hooks').
+        for k in st.as_object().expect("a JSON object").keys() {
+            assert!(
+                ["ociVersion", "id", "status", "pid", "bundle", "annotations"]
+                    .contains(&k.as_str()),
+                "{kind}: field {k} is not in the OCI State: {st}"
+            );
+        }
         assert_eq!(
             read_trim(&out.join(format!("{kind}.env"))),
             format!("{kind}-env"),

@@ -28,13 +28,7 @@ fn main() {
         return;
     }
     fail_if_hung_after(600);
-    // Like the libtest harness: `cargo test --test library_exe -- NAME` runs
-    // the tests whose name contains NAME.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    for (name, test) in [
+    run_tests(&[
         (
             "exec_cannot_make_the_callers_binary_writable",
             exec_cannot_make_the_callers_binary_writable as fn(),
@@ -47,14 +41,7 @@ fn main() {
             "exec_restores_the_callers_pid_for_children",
             exec_restores_the_callers_pid_for_children,
         ),
-    ] {
-        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        eprintln!("test {name} ...");
-        test();
-        eprintln!("test {name} ... ok");
-    }
+    ]);
 }
 
 /// This program's binary: (dev, ino) and a digest of its content.

@@ -397,6 +397,61 @@ fn update_memory_and_pids() {
     rt.delete_force(&b.id).ok();
 }
 
+/// containerd's CRI plugin sends UpdateContainerResources as the whole
+/// resources object, the device rules it created the container with
+/// included: the same rules are accepted, other ones still refused.
+#[test]
+fn update_with_the_saved_device_rules_applies() {
+    require_root!();
+    let rt = Runtime::new("update_devices");
+    let mut b = sleeper(&rt);
+    let rules = serde_json::json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]);
+    b.linux()["resources"]["devices"] = rules.clone();
+    start(&rt, &b);
+    let pids = cgroup_file(&rt, &b, "pids.max").expect("pids.max");
+
+    let f = b.dir.join("same-devices.json");
+    let same = serde_json::json!({"devices": rules, "pids": {"limit": 9}});
+    std::fs::write(&f, same.to_string()).unwrap();
+    rt.exec(&["update", "-r", f.to_str().unwrap(), &b.id]).ok();
+    assert_eq!(read_trim(&pids), "9");
+
+    let f = b.dir.join("other-devices.json");
+    let other =
+        serde_json::json!({"devices": [{"allow": true, "access": "rwm"}], "pids": {"limit": 8}});
+    std::fs::write(&f, other.to_string()).unwrap();
+    let o = rt.exec(&["update", "-r", f.to_str().unwrap(), &b.id]);
+    // runc differs: it rewrites the device rules.
+    if !is_runc() {
+        o.failed();
+        assert!(o.stderr.contains("device rules"), "{o}");
+        assert_eq!(read_trim(&pids), "9");
+    }
+    rt.delete_force(&b.id).ok();
+}
+
+/// containerd's shim kills an exited task with `--all` before deleting it
+/// and fails the delete on an error, and takes "container not running"
+/// from a plain kill as "already finished": runc's behaviour.
+#[test]
+fn kill_of_a_stopped_container() {
+    require_root!();
+    let rt = Runtime::new("kill_stopped");
+    let b = rt.bundle();
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    rt.wait_status(&b.id, "stopped", T);
+    rt.exec(&["kill", "--all", &b.id, "KILL"]).ok();
+    let o = rt.kill(&b.id, Some("KILL"));
+    o.failed();
+    assert!(o.stderr.contains("container not running"), "{o}");
+    assert_eq!(rt.status(&b.id), "stopped");
+    rt.delete(&b.id).ok();
+}
+
 #[test]
 fn update_of_a_paused_container_applies() {
     require_root!();

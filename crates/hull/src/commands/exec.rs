@@ -102,6 +102,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
         apparmor: a.apparmor,
         process_label: a.process_label,
         cgroups: a.cgroup,
+        executor: None,
     };
     if !a.detach {
         libcontainer::block_forwarded_signals()?;
@@ -110,5 +111,5 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if a.detach {
         return Ok(0);
     }
-    Ok(p.wait()?.exit_code())
+    Ok(p.wait_forwarding_signals()?.exit_code())
 }

@@ -56,7 +56,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if a.detach {
         return Ok(0);
     }
-    let status = c.wait()?;
+    let status = c.wait_forwarding_signals()?;
     c.delete(true)?;
     Ok(status.exit_code())
 }

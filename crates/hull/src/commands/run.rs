@@ -11,8 +11,8 @@ pub struct Args {
     /// Keep the container's state after it exits.
     #[arg(long)]
     pub keep: bool,
-    /// Accepted for runc compatibility; hull only becomes a subreaper when a
-    /// pid namespace needs a second fork.
+    /// Accepted for runc compatibility; hull is never a subreaper (the
+    /// init is its own child even after a pid namespace's second fork).
     #[arg(long = "no-subreaper")]
     pub no_subreaper: bool,
     /// Container id.
@@ -34,7 +34,7 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if a.detach {
         return Ok(0);
     }
-    let status = c.wait()?;
+    let status = c.wait_forwarding_signals()?;
     if !a.keep {
         c.delete(true)?;
     }

@@ -12,10 +12,9 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
-use super::dbus::wire::Variant;
-use super::props::Props;
+use super::dbus::wire::{Props, Variant};
 use crate::error::Result;
-use crate::v1::devices::{access, is_all, rule_string};
+use crate::shared::device_rules::{access, is_all, rule_string};
 
 /// The properties for `rules`; `proc_devices` is the text of
 /// /proc/devices, which names the device groups of wildcard-minor rules.

@@ -23,33 +23,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{CgroupError, Result};
-use crate::manager::{CgroupHandle, CgroupOptions, HierarchyDir};
+use crate::handle::{CgroupHandle, CgroupOptions, HierarchyDir, SystemdUnit};
 use crate::setup::{CgroupSetup, SystemView};
 use dbus::wire::{Variant, Writer};
 use dbus::{manager_call, manager_property, property, Conn, DbusError};
 
 /// How long a job (start, stop) may take; runc allows 30 s too.
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The unit a container's cgroup belongs to, persisted in the handle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemdUnit {
-    /// e.g. "hull-c1.scope".
-    pub unit: String,
-    /// e.g. "system.slice".
-    pub slice: String,
-    /// The InvocationID (hex) of the unit this container started; empty
-    /// until then. A unit of the same name started later (by another
-    /// container reusing the name) has another one and is left alone.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub invocation: String,
-    /// The unit is the caller's user manager's (rootless), not PID 1's.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub user: bool,
-}
 
 /// Whether systemd runs as init (sd_booted(3)'s test).
 pub(crate) fn booted() -> bool {
@@ -309,7 +291,7 @@ pub(crate) fn attach(u: &SystemdUnit, pid: i32) -> Result<()> {
 }
 
 /// The unit properties for `r`: v1 names on Legacy and Hybrid hosts.
-fn properties(r: &LinuxResources, version: u32, legacy: bool) -> Result<props::Props> {
+fn properties(r: &LinuxResources, version: u32, legacy: bool) -> Result<dbus::wire::Props> {
     if !legacy {
         return props::resources(r, version);
     }

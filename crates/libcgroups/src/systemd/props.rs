@@ -5,17 +5,14 @@
 
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
-use super::dbus::wire::Variant;
-use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
+use super::dbus::wire::{Props, Variant};
+use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, nz, swap_to_v2};
 use crate::error::{CgroupError, Result};
-use crate::v1::nz;
 
 /// systemd's USEC_INFINITY / CGROUP_LIMIT_MAX.
 const INFINITY: u64 = u64::MAX;
 /// The CFS period systemd assumes when only a quota is given.
 const DEFAULT_PERIOD: u64 = 100_000;
-
-pub(crate) type Props = Vec<(&'static str, Variant)>;
 
 /// -1 (unlimited) to systemd's infinity.
 fn limit(v: i64) -> u64 {

@@ -2,51 +2,12 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxHugepageLimit, LinuxResources};
+use oci_spec::runtime::LinuxHugepageLimit;
 
-use crate::convert::valid_pagesize;
 use crate::error::{CgroupError, Result};
 use crate::fs;
+use crate::shared::hugetlb::F_HUGETLB;
 use crate::stats::HugetlbStats;
-
-pub(crate) const F_HUGETLB: &str = "linux.resources.hugepageLimits";
-
-/// Shared with v2: page sizes become part of file names, so validate them.
-pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
-    let Some(limits) = r.hugepage_limits() else {
-        return Ok(None);
-    };
-    for (i, l) in limits.iter().enumerate() {
-        if !valid_pagesize(l.page_size()) {
-            return Err(CgroupError::invalid(
-                format!("{F_HUGETLB}[{i}].pageSize"),
-                format!(
-                    "{:?} is not a page size like \"2MB\" or \"1GB\"",
-                    l.page_size()
-                ),
-            ));
-        }
-    }
-    Ok((!limits.is_empty()).then_some(F_HUGETLB))
-}
-
-/// A page size the host does not support has no knob; checked before any
-/// write. `suffix` is "limit_in_bytes" (v1) or "max" (v2).
-pub(crate) fn check(dir: &Path, limits: &[LinuxHugepageLimit], suffix: &str) -> Result<()> {
-    for (i, l) in limits.iter().enumerate() {
-        let file = format!("hugetlb.{}.{suffix}", l.page_size());
-        if !fs::exists(dir, &file) {
-            return Err(CgroupError::unsupported(
-                format!("{F_HUGETLB}[{i}].pageSize"),
-                format!(
-                    "{file} does not exist in {} (page size not supported by the host)",
-                    dir.display()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
 
 pub(super) fn apply(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
     // The reservation knob exists only on newer kernels; runc sets it to the

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
-use super::nz;
+use crate::convert::nz;
 use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::stats::{MemoryEntry, MemoryStats};

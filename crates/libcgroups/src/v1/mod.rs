@@ -2,32 +2,25 @@
 //! unified hierarchy only carries the container's placement (and raw
 //! `unified` keys); every limit goes to the v1 controllers.
 
-pub(crate) mod blkio;
+mod blkio;
 mod cpu;
 mod cpuacct;
 pub(crate) mod cpuset;
-pub(crate) mod devices;
+mod devices;
 pub(crate) mod freezer;
-pub(crate) mod hugetlb;
+mod hugetlb;
 mod memory;
 mod net_cls;
 mod net_prio;
-pub(crate) mod pids;
-pub(crate) mod rdma;
 
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
 use crate::error::{CgroupError, Result};
-use crate::manager::{CgroupHandle, Driver};
+use crate::handle::{CgroupHandle, Driver};
+use crate::shared::{self, core_freezer, pids, rdma, unified};
 use crate::stats::Stats;
-use crate::v2;
-
-/// runc treats zero as "not set" for most numeric fields; so do we.
-pub(crate) fn nz<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
-    v.filter(|x| *x != T::default())
-}
 
 pub(crate) struct V1<'a> {
     pub h: &'a CgroupHandle,
@@ -63,11 +56,11 @@ impl<'a> V1<'a> {
             (cpu::requested(r)?, "cpu"),
             (cpuset::requested(r)?, "cpuset"),
             (pids::requested(r)?, "pids"),
-            (blkio::requested(r)?, "blkio"),
-            (hugetlb::requested(r)?, "hugetlb"),
+            (shared::blkio::requested(r)?, "blkio"),
+            (shared::hugetlb::requested(r)?, "hugetlb"),
             (net_cls::requested(r)?, "net_cls"),
             (net_prio::requested(r)?, "net_prio"),
-            (devices::requested(r)?, "devices"),
+            (shared::device_rules::requested(r)?, "devices"),
             (rdma::requested(r)?, "rdma"),
         ];
         for (field, controller) in needs {
@@ -85,16 +78,16 @@ impl<'a> V1<'a> {
             blkio::check(d, b)?;
         }
         if let (Some(d), Some(l)) = (self.dir("hugetlb"), r.hugepage_limits()) {
-            hugetlb::check(d, l, "limit_in_bytes")?;
+            shared::hugetlb::check(d, l, "limit_in_bytes")?;
         }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             if self.h.unified_dir().is_none() {
                 return Err(CgroupError::unsupported(
-                    v2::unified::F_UNIFIED,
+                    unified::F_UNIFIED,
                     "cgroup v2 is not mounted (legacy cgroup v1 host)",
                 ));
             }
-            v2::unified::validate(u)?;
+            unified::validate(u)?;
         }
         Ok(())
     }
@@ -111,7 +104,10 @@ impl Driver for V1<'_> {
             }
         }
         if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-            devices::apply(self.need("devices", devices::F_DEVICES)?, rules)?;
+            devices::apply(
+                self.need("devices", shared::device_rules::F_DEVICES)?,
+                rules,
+            )?;
         }
         if let Some(m) = r.memory() {
             // Kernel-memory-only requests are ignored, so the controller
@@ -129,12 +125,12 @@ impl Driver for V1<'_> {
             pids::apply(self.need("pids", "linux.resources.pids")?, p)?;
         }
         if let Some(b) = r.block_io() {
-            if blkio::requested(r)?.is_some() {
+            if shared::blkio::requested(r)?.is_some() {
                 blkio::apply(self.need("blkio", "linux.resources.blockIO")?, b)?;
             }
         }
         if let Some(l) = r.hugepage_limits().as_ref().filter(|l| !l.is_empty()) {
-            hugetlb::apply(self.need("hugetlb", hugetlb::F_HUGETLB)?, l)?;
+            hugetlb::apply(self.need("hugetlb", shared::hugetlb::F_HUGETLB)?, l)?;
         }
         if let Some(n) = r.network() {
             if let Some(id) = n.class_id() {
@@ -152,7 +148,7 @@ impl Driver for V1<'_> {
         }
         if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
             if let Some(dir) = self.h.unified_dir() {
-                v2::unified::apply(dir, u)?;
+                unified::apply(dir, u)?;
             }
         }
         Ok(())
@@ -163,7 +159,7 @@ impl Driver for V1<'_> {
             (Some(d), _) => freezer::freeze(d),
             // cgroup2's core freezer needs no controller, so Hybrid hosts
             // without the v1 freezer can still pause.
-            (None, Some(u)) => v2::freezer::freeze(u),
+            (None, Some(u)) => core_freezer::freeze(u),
             (None, None) => Err(no_freezer()),
         }
     }
@@ -171,7 +167,7 @@ impl Driver for V1<'_> {
     fn thaw(&self) -> Result<()> {
         match (self.dir("freezer"), self.h.unified_dir()) {
             (Some(d), _) => freezer::thaw(d),
-            (None, Some(u)) => v2::freezer::thaw(u),
+            (None, Some(u)) => core_freezer::thaw(u),
             (None, None) => Err(no_freezer()),
         }
     }
@@ -179,7 +175,7 @@ impl Driver for V1<'_> {
     fn is_frozen(&self) -> Result<bool> {
         match (self.dir("freezer"), self.h.unified_dir()) {
             (Some(d), _) => freezer::is_frozen(d),
-            (None, Some(u)) => v2::freezer::is_frozen(u),
+            (None, Some(u)) => core_freezer::is_frozen(u),
             (None, None) => Err(no_freezer()),
         }
     }

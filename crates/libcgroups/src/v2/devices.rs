@@ -75,7 +75,7 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::bpf::{self, Insn, BPF_F_ALLOW_MULTI, BPF_F_REPLACE};
 use crate::error::{CgroupError, Result};
-use crate::v1::devices::{access, is_all, rule_string, F_DEVICES};
+use crate::shared::device_rules::{access, is_all, rule_string, F_DEVICES};
 
 /// Name of every program hull attaches (BPF_OBJ_NAME_LEN - 1 at most);
 /// how hull recognises its own program when replacing it.

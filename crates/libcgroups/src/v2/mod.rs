@@ -1,11 +1,10 @@
-//! cgroup v2 driver (Unified setup), plus the pieces Hybrid borrows
-//! (core freezer, raw `unified` writes).
+//! cgroup v2 driver (Unified setup). What Hybrid's v1 driver also uses on
+//! the unified hierarchy (core freezer, raw `unified` writes) is in
+//! `shared`.
 
 mod bpf;
 pub(crate) mod devices;
-pub(crate) mod freezer;
 pub(crate) mod resources;
-pub(crate) mod unified;
 
 use std::path::{Path, PathBuf};
 
@@ -13,9 +12,9 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::error::{CgroupError, Result};
 use crate::fs;
-use crate::manager::Driver;
+use crate::handle::Driver;
+use crate::shared::{core_freezer, pids};
 use crate::stats::{parse_io_stat, HugetlbStats, MemoryEntry, Stats};
-use crate::v1::pids;
 
 pub(crate) struct V2<'a> {
     pub dir: &'a Path,
@@ -133,15 +132,15 @@ impl Driver for V2<'_> {
     }
 
     fn freeze(&self) -> Result<()> {
-        freezer::freeze(self.dir)
+        core_freezer::freeze(self.dir)
     }
 
     fn thaw(&self) -> Result<()> {
-        freezer::thaw(self.dir)
+        core_freezer::thaw(self.dir)
     }
 
     fn is_frozen(&self) -> Result<bool> {
-        freezer::is_frozen(self.dir)
+        core_freezer::is_frozen(self.dir)
     }
 
     fn stats(&self) -> Result<Stats> {

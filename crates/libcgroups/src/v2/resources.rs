@@ -5,10 +5,10 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxResources};
 
-use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, max_or, swap_to_v2};
+use crate::convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, max_or, nz, swap_to_v2};
 use crate::error::{CgroupError, Result};
 use crate::fs;
-use crate::v1::{blkio, hugetlb, nz, pids, rdma};
+use crate::shared::{blkio, hugetlb, pids, rdma, unified};
 
 const F_MEM: &str = "linux.resources.memory";
 const F_LIMIT: &str = "linux.resources.memory.limit";
@@ -144,7 +144,7 @@ pub(crate) fn precheck(dir: &Path, r: &LinuxResources) -> Result<()> {
         super::devices::check(d)?;
     }
     if let Some(u) = r.unified() {
-        super::unified::validate(u)?;
+        unified::validate(u)?;
     }
     Ok(())
 }
@@ -347,7 +347,7 @@ pub(crate) fn apply(dir: &Path, r: &LinuxResources) -> Result<()> {
     }
     // Raw keys go last so they can override anything derived above.
     if let Some(u) = r.unified().as_ref().filter(|u| !u.is_empty()) {
-        super::unified::apply(dir, u)?;
+        unified::apply(dir, u)?;
     }
     Ok(())
 }

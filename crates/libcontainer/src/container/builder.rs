@@ -24,8 +24,28 @@ use crate::{
     userns,
 };
 
-/// Creates a container from a bundle. `create()` returns once the init is
-/// set up and blocked on the start barrier.
+/// Creates a container from a bundle or an in-memory spec. `create()`
+/// returns once the init is set up and blocked on the start barrier.
+///
+/// Every setter only records; the spec is read and validated in
+/// [`ContainerBuilder::create`], before anything is made on the host:
+///
+/// ```
+/// use libcontainer::{ContainerBuilder, Error, SpecError};
+///
+/// let bundle = std::env::temp_dir().join("libcontainer-doc-builder");
+/// std::fs::create_dir_all(&bundle)?;
+/// std::fs::write(bundle.join("config.json"), r#"{"ociVersion": "1.0.2", "process": {"args": 1}}"#)?;
+/// let err = ContainerBuilder::new("web", std::env::temp_dir().join("libcontainer-doc-root"))
+///     .bundle(&bundle)
+///     .create()
+///     .unwrap_err();
+/// // Every problem at once, type errors too, each with its JSON path.
+/// assert!(matches!(err, Error::Spec(SpecError::Invalid { .. })), "{err}");
+/// assert!(err.to_string().contains("process.args"), "{err}");
+/// # std::fs::remove_dir_all(&bundle)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ContainerBuilder {
     id: String,
     root: PathBuf,
@@ -41,9 +61,14 @@ pub struct ContainerBuilder {
     notify_socket: Option<PathBuf>,
     listen_fds: u32,
     executor: Box<dyn Executor>,
+    spec: Option<Spec>,
+    stdio: [Option<OwnedFd>; 3],
 }
 
 impl ContainerBuilder {
+    /// A builder for container `id`, with its state under `root` (one
+    /// directory per container, e.g. `/run/hull`). Nothing happens on the host
+    /// until [`ContainerBuilder::create`].
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>) -> Self {
         ContainerBuilder {
             id: id.into(),
@@ -60,16 +85,24 @@ impl ContainerBuilder {
             notify_socket: None,
             listen_fds: 0,
             executor: Box::new(DefaultExecutor::default()),
+            spec: None,
+            stdio: [None, None, None],
         }
     }
+    /// The bundle directory: where `config.json` is read from (unless
+    /// [`ContainerBuilder::spec`] gives one) and what relative paths in the
+    /// spec are relative to. The current directory by default.
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
         self
     }
+    /// Writes the init's pid to this file once the container is created.
     pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
         self.pid_file = p;
         self
     }
+    /// A Unix socket to receive the pty master over (`SCM_RIGHTS`) when
+    /// `process.terminal` is set, as runc's `--console-socket`.
     pub fn console_socket(mut self, p: Option<PathBuf>) -> Self {
         self.console_socket = p;
         self
@@ -79,14 +112,19 @@ impl ContainerBuilder {
         self.preserve_fds = n;
         self
     }
+    /// Chroot instead of pivot_root into the rootfs (`--no-pivot`; for a
+    /// rootfs on a ramfs, where pivot_root fails).
     pub fn no_pivot(mut self, v: bool) -> Self {
         self.no_pivot = v;
         self
     }
+    /// Keep the caller's session keyring instead of joining a new one.
     pub fn no_new_keyring(mut self, v: bool) -> Self {
         self.no_new_keyring = v;
         self
     }
+    /// Place the container in a transient systemd scope (`--systemd-cgroup`,
+    /// `cgroupsPath` "slice:prefix:name"); needs systemd as init.
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
         self
@@ -118,20 +156,93 @@ impl ContainerBuilder {
         self.listen_fds = n;
         self
     }
+    /// What replaces the init with the container's program at `start`
+    /// ([`DefaultExecutor`] by default: execve of `process.args`).
     pub fn executor(mut self, e: Box<dyn Executor>) -> Self {
         self.executor = e;
         self
     }
+    /// Creates from this spec instead of `<bundle>/config.json`, which is
+    /// then never read: relative paths in the spec (`root.path`, bind
+    /// sources) are still the bundle directory's. The spec is validated as
+    /// a config file would be, and kept in the state directory for the
+    /// later verbs (`exec`, `checkpoint`, `update`).
+    ///
+    /// ```
+    /// use libcontainer::{oci_spec::runtime::Spec, ContainerBuilder, Error};
+    ///
+    /// // The id is checked first: it names a directory under the root.
+    /// let err = ContainerBuilder::new("../escape", "/run/my-engine")
+    ///     .spec(Spec::default())
+    ///     .create()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::InvalidId { .. }));
+    /// ```
+    pub fn spec(mut self, spec: Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+    /// The container process's stdin (fd 0) instead of this process's.
+    pub fn stdin(mut self, fd: OwnedFd) -> Self {
+        self.stdio[0] = Some(fd);
+        self
+    }
+    /// The container process's stdout (fd 1) instead of this process's.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use libcontainer::{oci_spec::runtime::Spec, ContainerBuilder};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let spec = Spec::default();
+    /// let (mut reader, writer) = std::io::pipe()?;
+    /// let mut c = ContainerBuilder::new("web", "/run/my-engine")
+    ///     .spec(spec)
+    ///     .stdout(writer.into())
+    ///     .create()?;
+    /// c.start()?;
+    /// let mut out = String::new();
+    /// reader.read_to_string(&mut out)?; // EOF once the container exits
+    /// c.wait()?;
+    /// c.delete(false)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stdout(mut self, fd: OwnedFd) -> Self {
+        self.stdio[1] = Some(fd);
+        self
+    }
+    /// The container process's stderr (fd 2) instead of this process's.
+    pub fn stderr(mut self, fd: OwnedFd) -> Self {
+        self.stdio[2] = Some(fd);
+        self
+    }
 
+    /// Validates the spec against the OCI spec and this host, then makes the
+    /// state directory, the cgroup and the namespaces, mounts the rootfs and
+    /// runs the `prestart`, `createRuntime` and `createContainer` hooks. Returns
+    /// once the init waits for [`Container::start`]; on error everything made is
+    /// undone. The init is a child of this process.
     pub fn create(self) -> Result<Container> {
         crate::id::validate_id(&self.id)?;
         let bundle =
             std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
-        let spec = spec::load(&bundle)?;
+        let (spec, config) = spec::load_or_given(&bundle, self.spec.as_ref())?;
         let host = spec::HostSupport::probe();
-        spec::validate(&spec, &host, &bundle.join("config.json"))?;
-        spec::check_host(&spec, &self.id, &bundle.join("config.json"))?;
+        spec::validate(&spec, &host, &config)?;
+        spec::check_host(&spec, &self.id, &config)?;
         userns::check_unprivileged(&spec)?;
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal && self.stdio.iter().any(Option::is_some) {
+            return Err(Error::InvalidArgument(
+                "process.terminal: a container with a terminal takes no stdin/stdout/stderr fds"
+                    .into(),
+            ));
+        }
         for w in spec::warnings(&spec, &host) {
             tracing::warn!("{w}");
         }
@@ -259,10 +370,6 @@ impl ContainerBuilder {
 
         crate::fault::point("cgroup");
         let plan = NsPlan::from_spec(linux);
-        if self.foreground && plan.fork_for_pid {
-            rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
-                .map_err(|e| Error::sys("prctl(PR_SET_CHILD_SUBREAPER)", e))?;
-        }
         let rootfs = std::fs::canonicalize(&root_path)
             .map_err(|e| Error::path(format!("root.path {}", root_path.display()), e))?;
         state.rootfs = rootfs.clone();
@@ -316,8 +423,21 @@ impl ContainerBuilder {
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
         // SAFETY: the child runs init::run, which ends in exec or _exit.
-        let forked =
-            unsafe { spawn::spawn(plan.clone_flags, cg_fd.as_ref().map(|f| f.as_fd()), None) }?;
+        let keep: Vec<_> = [Some(child_ch.as_fd()), Some(state_dir.as_fd()), stub.fd()]
+            .into_iter()
+            .flatten()
+            .chain(console.as_ref().map(|c| c.as_fd()))
+            .chain(idmapped.fds())
+            .chain(self.stdio.iter().flatten().map(|f| f.as_fd()))
+            .collect();
+        let forked = unsafe {
+            spawn::spawn(
+                plan.clone_flags,
+                cg_fd.as_ref().map(|f| f.as_fd()),
+                None,
+                &keep,
+            )
+        }?;
         let (child_pid, child_fd, born_in_cgroup) = match forked {
             Side::Child => init::run(&InitArgs {
                 spec,
@@ -337,6 +457,7 @@ impl ContainerBuilder {
                 exec_stub: stub.fd(),
                 unprivileged: !rustix::process::geteuid().is_root(),
                 runtime_in_userns: crate::rootless::running_in_userns(),
+                stdio: [0, 1, 2].map(|i| self.stdio[i].as_ref().map(|f| f.as_fd())),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
@@ -384,7 +505,7 @@ impl ContainerBuilder {
                 }
                 if needs_id_maps {
                     let l = linux.ok_or_else(|| {
-                        Error::Init("linux: required for a user namespace".into())
+                        Error::InvalidArgument("linux: required for a user namespace".into())
                     })?;
                     userns::write_id_maps(
                         child_pid,
@@ -418,7 +539,7 @@ impl ContainerBuilder {
                             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                                 .ok()
                         })
-                        .ok_or_else(|| Error::Init(format!("container init {pid} vanished")))?;
+                        .ok_or_else(|| Error::Process(format!("container init {pid} vanished")))?;
                     cleanup.init = Some(pidfd);
                     reap(child_pid);
                     pid
@@ -445,7 +566,7 @@ impl ContainerBuilder {
         } else {
             cleanup.child.as_ref().map(|(_, fd)| fd)
         }
-        .ok_or_else(|| Error::Init("the container init's pidfd is missing".into()))?;
+        .ok_or_else(|| Error::Process("the container init's pidfd is missing".into()))?;
         let mut mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
         while let Msg::NeedMountSource(wanted) = mounted {
             crate::mount_sources::answer(
@@ -455,12 +576,12 @@ impl ContainerBuilder {
         }
         match mounted {
             Msg::RuntimeHooks => {
-                let oci = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+                let oci = state.spec_state_json(Status::Creating);
                 // From the first hook on, a failure continues the lifecycle
                 // at delete, which runs the poststop hooks.
                 cleanup.poststop = Some((
                     state.poststop.clone(),
-                    serde_json::to_vec(&state.oci(Status::Stopped)).unwrap_or_default(),
+                    state.spec_state_json(Status::Stopped).into_bytes(),
                 ));
                 // As runc, which runs them from the bundle directory.
                 let ctx = hooks::Context {
@@ -485,7 +606,7 @@ impl ContainerBuilder {
             }
             got => return Err(unexpected(got, "RuntimeHooks")),
         }
-        let creating = serde_json::to_string(&state.oci(Status::Creating)).unwrap_or_default();
+        let creating = state.spec_state_json(Status::Creating);
         match recv_ready(
             &parent_ch,
             hooks_budget(container_hooks),
@@ -553,10 +674,14 @@ pub(super) fn recv_ready(
         match ch.recv_with_fd(timeout, what)? {
             (Msg::SeccompFd, Some(fd)) => {
                 let s = seccomp.ok_or_else(|| {
-                    Error::Init("the init sent a seccomp fd without a seccomp profile".into())
+                    Error::InvalidArgument(
+                        "the init sent a seccomp fd without a seccomp profile".into(),
+                    )
                 })?;
                 let listener = s.listener_path().as_ref().ok_or_else(|| {
-                    Error::Init("linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into())
+                    Error::InvalidArgument(
+                        "linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY".into(),
+                    )
                 })?;
                 crate::seccomp::send_to_listener(
                     listener,
@@ -567,7 +692,7 @@ pub(super) fn recv_ready(
                 )?;
             }
             (Msg::SeccompFd, None) => {
-                return Err(Error::Init(
+                return Err(Error::Process(
                     "the init's seccomp notify fd did not arrive".into(),
                 ))
             }
@@ -578,7 +703,7 @@ pub(super) fn recv_ready(
 }
 
 fn unexpected(got: Msg, want: &'static str) -> Error {
-    SyncError::Unexpected { got, want }.into()
+    SyncError::unexpected(got, want).into()
 }
 
 /// A phase that runs hooks may take as long as their timeouts allow; a hook

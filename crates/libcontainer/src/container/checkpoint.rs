@@ -19,6 +19,23 @@ impl Container {
     /// Dumps the container with CRIU into `o.common.image_path`. Unless
     /// `leave_running` or `pre_dump`, the processes are gone afterwards and
     /// the container is stopped (delete it, or restore it under its id).
+    ///
+    /// ```no_run
+    /// use libcontainer::{CheckpointOptions, Container, CriuCommon};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// c.checkpoint(&CheckpointOptions {
+    ///     common: CriuCommon {
+    ///         image_path: "/var/lib/my-engine/web.ckpt".into(),
+    ///         ..Default::default()
+    ///     },
+    ///     leave_running: true,
+    ///     ..Default::default()
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn checkpoint(&mut self, o: &CheckpointOptions) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();

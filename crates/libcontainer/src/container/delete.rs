@@ -18,6 +18,21 @@ impl Container {
     /// kills every process in it first. Moves the network devices of
     /// `linux.netDevices` back into the runtime's network namespace,
     /// removes the container's resctrl groups and runs the poststop hooks.
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, Error};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// // Without force only a stopped container goes.
+    /// c.delete(true)?;
+    /// assert!(matches!(
+    ///     Container::load("/run/my-engine".as_ref(), "web"),
+    ///     Err(Error::NotFound(_))
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delete(mut self, force: bool) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
@@ -104,7 +119,7 @@ impl Container {
         }
         if let Some(fd) = &pidfd {
             if !hooks::wait_readable(fd, KILL_WAIT) {
-                return Err(Error::Init(format!(
+                return Err(Error::Process(format!(
                     "container init {} did not die after SIGKILL",
                     self.state.pid
                 )));
@@ -127,7 +142,7 @@ pub fn remove_stateless_dir(root: &std::path::Path, id: &str) -> Result<()> {
     crate::id::validate_id(id)?;
     let dir = root.join(id);
     if dir.join(crate::state::STATE_FILE).exists() {
-        return Err(Error::Init(format!(
+        return Err(Error::InvalidArgument(format!(
             "container {id:?} has a state file but could not be loaded"
         )));
     }

@@ -29,10 +29,18 @@ use crate::{
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Event {
     /// A resource usage sample of the container's cgroup.
-    Stats { id: String, data: Box<Stats> },
+    Stats {
+        /// The container.
+        id: String,
+        /// The sample.
+        data: Box<Stats>,
+    },
     /// The kernel ran out of memory in the container's cgroup (and killed
     /// a process in it, unless the OOM killer is disabled).
-    Oom { id: String },
+    Oom {
+        /// The container.
+        id: String,
+    },
 }
 
 /// The stream returned by [`Container::events`]. Yields a stats sample

@@ -10,10 +10,10 @@ use std::{
 
 use oci_spec::runtime::{Capabilities, Process, Spec};
 
-use super::{wait::wait_forwarding, Container, ExitStatus};
+use super::{wait::wait_child, Container, ExitStatus};
 use crate::{
     error::{Error, Result},
-    executor::{DefaultExecutor, Executor},
+    executor::{DefaultExecutor, Executor, ExecutorError},
     init::{self, PHASE_TIMEOUT},
     namespaces,
     procfs_handle::{open_init_root, ProcBase, ProcfsHandle},
@@ -29,28 +29,45 @@ pub struct ExecOptions {
     /// A whole process description (`--process process.json`): replaces the
     /// container's, flags below still apply on top.
     pub process: Option<Process>,
+    /// Replaces `process.args` (required unless `process` is given).
     pub args: Vec<String>,
+    /// Added to the process's environment (`KEY=VALUE`).
     pub env: Vec<String>,
+    /// Working directory inside the container.
     pub cwd: Option<PathBuf>,
+    /// The uid, and gid if given, to run as.
     pub user: Option<(u32, Option<u32>)>,
+    /// Supplementary gids, replacing the process's.
     pub additional_gids: Vec<u32>,
     /// Capabilities added to the bounding, effective and permitted sets.
     pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
     pub no_new_privs: bool,
     /// Give the process a terminal (`--tty`). Without it, and without
     /// `terminal` in `process`, it has none, whatever the container's
     /// process.terminal says (runc's rule).
     pub tty: bool,
+    /// A Unix socket to receive the pty master over, with `tty`.
     pub console_socket: Option<PathBuf>,
+    /// Writes the process's pid to this file.
     pub pid_file: Option<PathBuf>,
+    /// Passes fds 3..3+N of the caller to the process.
     pub preserve_fds: u32,
     /// The caller will not wait: a terminal then needs a console socket.
     pub detach: bool,
+    /// Allow exec into a paused container.
     pub ignore_paused: bool,
+    /// AppArmor profile for the process (applied where AppArmor is active,
+    /// refused elsewhere).
     pub apparmor: Option<String>,
+    /// SELinux label (refused: SELinux is not enabled on hull's hosts).
     pub process_label: Option<String>,
     /// `exec --cgroup`: existing sub-cgroups, `path` or `controller:path`.
     pub cgroups: Vec<String>,
+    /// What replaces the set-up process with the program (a Wasm runtime,
+    /// say); `None` is [`DefaultExecutor`]. As for the init, its
+    /// `validate` runs before `exec` returns, its `exec` last.
+    pub executor: Option<Box<dyn Executor>>,
 }
 
 /// A process started by [`Container::exec`].
@@ -62,23 +79,35 @@ pub struct ExecProcess {
 }
 
 impl ExecProcess {
+    /// The process's pid (in this process's pid namespace).
     pub fn pid(&self) -> i32 {
         self.pid
     }
-    /// Waits for the process, forwarding this process's signals to it.
+    /// A pidfd of the process, readable once it has exited: for the
+    /// caller's own event loop.
+    pub fn pidfd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+    /// Waits for the process (a child of this process) and collects its
+    /// status; signals and the signal mask are left alone.
     pub fn wait(self) -> Result<ExitStatus> {
-        wait_forwarding(self.pidfd, self.console)
+        wait_child(self.pidfd, self.console, false)
+    }
+    /// As [`ExecProcess::wait`], forwarding this process's signals to it
+    /// (`hull exec`); see [`crate::block_forwarded_signals`].
+    pub fn wait_forwarding_signals(self) -> Result<ExitStatus> {
+        wait_child(self.pidfd, self.console, true)
     }
 }
 
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     let mut p = o.process.clone().or_else(|| base.cloned()).ok_or_else(|| {
-        Error::Init("exec: the container has no process to base this one on".into())
+        Error::InvalidArgument("exec: the container has no process to base this one on".into())
     })?;
     if !o.args.is_empty() {
         p.set_args(Some(o.args.clone()));
     } else if o.process.is_none() {
-        return Err(Error::Init("exec: no command given".into()));
+        return Err(Error::InvalidArgument("exec: no command given".into()));
     }
     if !o.env.is_empty() {
         let mut env = p.env().clone().unwrap_or_default();
@@ -111,8 +140,9 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
                 } else {
                     format!("CAP_{c}")
                 };
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::Init(format!("exec --cap: unknown capability {name}")))
+                serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                    Error::InvalidArgument(format!("exec --cap: unknown capability {name}"))
+                })
             })
             .collect::<Result<_>>()?;
         let mut caps = p.capabilities().clone().unwrap_or_default();
@@ -149,6 +179,23 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
 impl Container {
     /// Starts a process in the container and returns once it has exec'd
     /// (or failed to, which is this call's error).
+    /// It gets the container's user, capabilities, seccomp filter, rlimits and
+    /// no_new_privs, from the config kept at create, unless `o` overrides them.
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, ExecOptions};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// let p = c.exec(ExecOptions {
+    ///     args: vec!["cat".into(), "/etc/hostname".into()],
+    ///     env: vec!["LANG=C".into()],
+    ///     ..Default::default()
+    /// })?;
+    /// assert_eq!(p.wait()?.code, Some(0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn exec(&self, o: ExecOptions) -> Result<ExecProcess> {
         match self.status {
             Status::Running | Status::Created => {}
@@ -162,7 +209,7 @@ impl Container {
             }
         }
         if o.process_label.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(Error::Init(
+            return Err(Error::Unsupported(
                 "exec --process-label: SELinux is not enabled on this host".into(),
             ));
         }
@@ -238,12 +285,16 @@ impl Container {
             .map(crate::seccomp::Filter::build)
             .transpose()?;
         let (parent_ch, child_ch) = Channel::pair()?;
-        let executor = DefaultExecutor::default();
+        let default_executor = DefaultExecutor::default();
+        let executor: &dyn Executor = match &o.executor {
+            Some(e) => e.as_ref(),
+            None => &default_executor,
+        };
         let cg = match self.cgroup() {
             Some(c) if !o.cgroups.is_empty() => Some(c.sub_cgroup(&o.cgroups)?),
             Some(c) => Some(c),
             None if !o.cgroups.is_empty() => {
-                return Err(Error::Init(
+                return Err(Error::InvalidArgument(
                     "exec --cgroup: the container has no cgroup".into(),
                 ))
             }
@@ -251,12 +302,21 @@ impl Container {
         };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        let keep: Vec<_> = [Some(child_ch.as_fd()), stub.fd()]
+            .into_iter()
+            .flatten()
+            .chain(ns.iter().map(|(_, f)| f.as_fd()))
+            .chain(root.as_ref().map(|f| f.as_fd()))
+            .chain(console.as_ref().map(|c| c.as_fd()))
+            .chain(child_pid_ns.as_ref().map(|f| f.as_fd()))
+            .collect();
         // SAFETY: the child ends in exec or _exit.
         let forked = unsafe {
             spawn::spawn(
                 0,
                 cg_fd.as_ref().map(|f| f.as_fd()),
                 pid_ns.as_ref().map(|f| f.as_fd()),
+                &keep,
             )
         }?;
         let (pid, pidfd, born_in_cgroup) = match forked {
@@ -267,7 +327,7 @@ impl Container {
                 channel: &child_ch,
                 close_fds: vec![parent_ch.raw_fd()],
                 preserve_fds: o.preserve_fds,
-                executor: &executor,
+                executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 exec_stub: stub.fd(),
@@ -344,13 +404,7 @@ impl Container {
         match ch.recv(PHASE_TIMEOUT, "the exec process to start")? {
             Msg::ChildReady { .. } => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => {
-                return Err(crate::sync::SyncError::Unexpected {
-                    got,
-                    want: "ChildReady",
-                }
-                .into())
-            }
+            got => return Err(crate::sync::SyncError::unexpected(got, "ChildReady").into()),
         }
         if let Some(cg) = cg {
             cg.add_new_child(pid, born_in_cgroup)?;
@@ -368,21 +422,15 @@ impl Container {
                             rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                                 .ok()
                         })
-                        .ok_or_else(|| Error::Init(format!("exec process {p} vanished")))?;
+                        .ok_or_else(|| Error::Process(format!("exec process {p} vanished")))?;
                     *out = Some((p, fd));
                     pid = p;
                 }
                 Msg::Error(m) => return Err(Error::Init(m)),
-                got => {
-                    return Err(crate::sync::SyncError::Unexpected {
-                        got,
-                        want: "InitPid",
-                    }
-                    .into())
-                }
+                got => return Err(crate::sync::SyncError::unexpected(got, "InitPid").into()),
             }
         }
-        let state = serde_json::to_string(&self.state()).unwrap_or_default();
+        let state = self.state.spec_state_json(self.status);
         match super::builder::recv_ready(
             ch,
             PHASE_TIMEOUT,
@@ -393,29 +441,19 @@ impl Container {
         )? {
             Msg::InitReady => {}
             Msg::Error(m) => return Err(Error::Init(m)),
-            got => {
-                return Err(crate::sync::SyncError::Unexpected {
-                    got,
-                    want: "InitReady",
-                }
-                .into())
-            }
+            got => return Err(crate::sync::SyncError::unexpected(got, "InitReady").into()),
         }
         // The channel is close-on-exec: EOF means execve succeeded, an
         // Error message means it failed.
         match ch.recv(PHASE_TIMEOUT, "execve") {
             Err(crate::sync::SyncError::PeerGone(_)) => Ok(()),
             Ok(Msg::Error(m)) => Err(Error::Init(m)),
-            Ok(Msg::ExecFailed(errno)) => Err(Error::Init(format!(
-                "exec: {:?}: {}",
-                program,
-                std::io::Error::from_raw_os_error(errno)
-            ))),
-            Ok(got) => Err(crate::sync::SyncError::Unexpected {
-                got,
-                want: "execve",
+            Ok(Msg::ExecFailed(errno)) => Err(ExecutorError::Exec {
+                path: program.into(),
+                source: std::io::Error::from_raw_os_error(errno),
             }
             .into()),
+            Ok(got) => Err(crate::sync::SyncError::unexpected(got, "execve").into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -456,7 +494,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         .spec
         .process()
         .as_ref()
-        .ok_or_else(|| Error::Init("process: required".into()))?;
+        .ok_or_else(|| Error::InvalidArgument("process: required".into()))?;
     // Before joining the container's namespaces: its /proc is its own to
     // shape, this instance is not.
     let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
@@ -481,7 +519,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     namespaces::join_fds(ns)?;
     if let Some(fd) = a.pid_ns {
         namespaces::set_pid_for_children(fd)?;
-        init::fork_into_pid_namespace(a.channel, true)?;
+        init::fork_into_pid_namespace(a.channel)?;
     }
     if let Some(root) = &a.root {
         rustix::process::fchdir(root)

@@ -1,6 +1,10 @@
 use super::Container;
 use crate::error::{Error, Result};
 
+/// runc's words for a signal to a stopped container; containerd's shim
+/// matches them.
+const NOT_RUNNING: &str = "container not running";
+
 /// A validated signal number as rustix wants it.
 pub(crate) fn to_signal(signal: i32) -> Result<rustix::process::Signal> {
     if !(1..=libc::SIGRTMAX()).contains(&signal) {
@@ -14,15 +18,38 @@ pub(crate) fn to_signal(signal: i32) -> Result<rustix::process::Signal> {
 impl Container {
     /// Sends `signal` to the init, or with `all` to every process in the
     /// container's cgroup.
+    ///
+    /// With `all`, a stopped container is not an error (runc's behaviour):
+    /// what is left in its cgroup is signalled. containerd's shim kills
+    /// with `--all` before it deletes an exited task, and takes an error
+    /// here for a failed delete, so the exit would never be reported.
+    /// Without `all` the error reads "container not running", the words
+    /// runc uses and containerd's shim recognises as "already finished".
+    ///
+    /// A pid namespace's init only gets the signals it has a handler for (and
+    /// SIGKILL).
+    ///
+    /// ```no_run
+    /// use libcontainer::{parse_signal, Container};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// c.kill(parse_signal("TERM")?, false)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn kill(&mut self, signal: i32, all: bool) -> Result<()> {
         let sig = to_signal(signal)?;
         let _lock = self.lock()?;
         self.refresh();
         if !self.status.can_kill() {
+            if all && self.status == crate::Status::Stopped {
+                return self.signal_all(sig);
+            }
             return Err(Error::WrongStatus {
                 id: self.state.id.clone(),
                 status: self.status,
-                action: "container is not running",
+                action: NOT_RUNNING,
             });
         }
         // A frozen task acts on SIGKILL only once thawed: thaw after
@@ -45,7 +72,7 @@ impl Container {
         let pidfd = self.init_pidfd().ok_or_else(|| Error::WrongStatus {
             id: self.state.id.clone(),
             status: crate::Status::Stopped,
-            action: "container is not running",
+            action: NOT_RUNNING,
         })?;
         // Through the pidfd the signal can only reach the process whose
         // start time we verified, never a recycled pid.

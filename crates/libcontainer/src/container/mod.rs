@@ -46,6 +46,16 @@ pub struct Container {
 impl Container {
     /// Loads `<root>/<id>` and derives the current status from the live
     /// init process (pid plus its start time, so a reused pid does not count).
+    ///
+    /// ```
+    /// use libcontainer::{Container, Error};
+    ///
+    /// let root = std::env::temp_dir().join("libcontainer-doc-load");
+    /// match Container::load(&root, "web") {
+    ///     Err(Error::NotFound(id)) => assert_eq!(id, "web"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
     pub fn load(root: &Path, id: &str) -> Result<Container> {
         crate::id::validate_id(id)?;
         let dir = root.join(id);
@@ -68,9 +78,11 @@ impl Container {
         })
     }
 
+    /// The container's id.
     pub fn id(&self) -> &str {
         &self.state.id
     }
+    /// The status when this handle was loaded (or last changed through it).
     pub fn status(&self) -> Status {
         self.status
     }
@@ -78,6 +90,16 @@ impl Container {
     pub fn pid(&self) -> Option<i32> {
         (self.status != Status::Stopped && self.state.pid > 0).then_some(self.state.pid)
     }
+    /// A pidfd of the init, held by the process that created (or restored)
+    /// the container until [`Container::wait`] consumes it; `None` in a
+    /// [`Container::load`]ed handle. It becomes readable when the init
+    /// exits, for the caller's own event loop (poll, epoll, tokio's
+    /// `AsyncFd`); `wait` or `try_wait` then collects the status.
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.init.as_ref().map(|f| f.as_fd())
+    }
+    /// The bundle directory recorded at create.
     pub fn bundle(&self) -> &Path {
         &self.state.bundle
     }
@@ -134,11 +156,15 @@ impl Container {
     pub(crate) fn persisted_spec(&self) -> Result<oci_spec::runtime::Spec> {
         let path = self.dir.join(crate::state::SPEC_FILE);
         let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-        serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+        serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })
     }
 
+    /// The OCI state the hooks get (see `State::spec_state`).
     fn oci_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.state()).unwrap_or_default()
+        self.state.spec_state_json(self.status).into_bytes()
     }
 }
 

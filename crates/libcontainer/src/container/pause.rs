@@ -7,6 +7,18 @@ use crate::{
 impl Container {
     /// Freezes every process of a running container (cgroup freezer).
     /// `state` then reports "paused", derived from the frozen cgroup.
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, Status};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// c.pause()?;
+    /// assert_eq!(c.state().status, Status::Paused);
+    /// c.resume()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn pause(&mut self) -> Result<()> {
         let _lock = self.lock()?;
         self.refresh();
@@ -42,7 +54,7 @@ impl Container {
     /// freezing, listing and limiting all act through the cgroup.
     pub(super) fn require_cgroup(&self, what: &str) -> Result<libcgroups::Manager> {
         self.cgroup().ok_or_else(|| {
-            Error::Init(format!(
+            Error::InvalidArgument(format!(
                 "{what}: container {:?} has no cgroup",
                 self.state.id
             ))

@@ -29,6 +29,40 @@ use crate::{
 };
 
 /// Restores a checkpointed container under `id` (see [`Container::checkpoint`]).
+///
+/// ```
+/// use libcontainer::{CriuCommon, Error, RestoreBuilder};
+///
+/// let criu = CriuCommon {
+///     image_path: "/var/lib/my-engine/web.ckpt".into(),
+///     ..Default::default()
+/// };
+/// // Checked before anything is read or made.
+/// let err = RestoreBuilder::new("web/..", "/run/my-engine", criu)
+///     .restore()
+///     .unwrap_err();
+/// assert!(matches!(err, Error::InvalidId { .. }));
+/// ```
+///
+/// A real restore, its init this process's child:
+///
+/// ```no_run
+/// use libcontainer::{CriuCommon, RestoreBuilder};
+///
+/// # fn main() -> libcontainer::Result<()> {
+/// let criu = CriuCommon {
+///     image_path: "/var/lib/my-engine/web.ckpt".into(),
+///     ..Default::default()
+/// };
+/// let mut c = RestoreBuilder::new("web", "/run/my-engine", criu)
+///     .bundle("/var/lib/my-engine/web")
+///     .restore()?;
+/// let status = c.wait()?;
+/// c.delete(true)?;
+/// # let _ = status;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RestoreBuilder {
     id: String,
     root: PathBuf,
@@ -37,9 +71,12 @@ pub struct RestoreBuilder {
     console_socket: Option<PathBuf>,
     systemd_cgroup: bool,
     criu: CriuCommon,
+    spec: Option<oci_spec::runtime::Spec>,
 }
 
 impl RestoreBuilder {
+    /// A builder restoring container `id` under the state root `root`, from
+    /// the images in `criu.image_path`.
     pub fn new(id: impl Into<String>, root: impl Into<PathBuf>, criu: CriuCommon) -> Self {
         RestoreBuilder {
             id: id.into(),
@@ -49,12 +86,16 @@ impl RestoreBuilder {
             console_socket: None,
             systemd_cgroup: false,
             criu,
+            spec: None,
         }
     }
+    /// The bundle the container was created from (its `config.json`, unless
+    /// [`RestoreBuilder::spec`] gives the spec).
     pub fn bundle(mut self, p: impl Into<PathBuf>) -> Self {
         self.bundle = p.into();
         self
     }
+    /// Writes the restored init's pid to this file.
     pub fn pid_file(mut self, p: Option<PathBuf>) -> Self {
         self.pid_file = p;
         self
@@ -65,6 +106,14 @@ impl RestoreBuilder {
         self
     }
 
+    /// Restores with this spec (the one the container was created with)
+    /// instead of `<bundle>/config.json`, as [`crate::ContainerBuilder::spec`].
+    pub fn spec(mut self, spec: oci_spec::runtime::Spec) -> Self {
+        self.spec = Some(spec);
+        self
+    }
+
+    /// Place the restored container in a transient systemd scope.
     pub fn systemd_cgroup(mut self, v: bool) -> Self {
         self.systemd_cgroup = v;
         self
@@ -76,12 +125,8 @@ impl RestoreBuilder {
         crate::id::validate_id(&self.id)?;
         let bundle =
             std::fs::canonicalize(&self.bundle).map_err(|e| Error::path(&self.bundle, e))?;
-        let spec = spec::load(&bundle)?;
-        spec::validate(
-            &spec,
-            &spec::HostSupport::probe(),
-            &bundle.join("config.json"),
-        )?;
+        let (spec, config) = spec::load_or_given(&bundle, self.spec.as_ref())?;
+        spec::validate(&spec, &spec::HostSupport::probe(), &config)?;
         let linux = spec.linux().as_ref();
         for (field, asked) in [
             (
@@ -314,14 +359,12 @@ impl RestoreBuilder {
              -> std::result::Result<(), CriuError> {
                 match n.script() {
                     "setup-namespaces" => {
-                        let mut s = state.oci(Status::Creating);
-                        s.pid = n.pid();
+                        let mut s = state.spec_state(Status::Creating);
+                        s.set_pid(Some(n.pid()));
                         let json = serde_json::to_vec(&s).unwrap_or_default();
-                        let mut stopped = state.oci(Status::Stopped);
-                        stopped.pid = 0;
                         hook_state = Some((
                             state.poststop.clone(),
-                            serde_json::to_vec(&stopped).unwrap_or_default(),
+                            state.spec_state_json(Status::Stopped).into_bytes(),
                         ));
                         let run = |kind, list: Option<&Vec<oci_spec::runtime::Hook>>| {
                             let list = list.map_or(&[][..], Vec::as_slice);
@@ -373,7 +416,7 @@ impl RestoreBuilder {
         };
         let pidfd = rustix::process::Pid::from_raw(pid)
             .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
-            .ok_or_else(|| Error::Init(format!("the restored init {pid} vanished")))?;
+            .ok_or_else(|| Error::Process(format!("the restored init {pid} vanished")))?;
         cleanup.init = Some(pidfd);
         state.pid = pid;
         state.pid_start_time = procfs::stat(pid)
@@ -511,7 +554,10 @@ fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
 fn read_descriptors(images: &Path) -> Result<Vec<String>> {
     let path = images.join(criu::DESCRIPTORS);
     let raw = std::fs::read(&path).map_err(|e| Error::path(&path, e))?;
-    serde_json::from_slice(&raw).map_err(|e| Error::Init(format!("{}: {e}", path.display())))
+    serde_json::from_slice(&raw).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        message: e.to_string(),
+    })
 }
 
 /// A stopped container under the id (left by `checkpoint`) gives way to

@@ -8,6 +8,19 @@ use crate::{
 impl Container {
     /// Releases the init from the start barrier, then runs the poststart
     /// hooks (failures there are logged, as the spec asks).
+    ///
+    /// ```no_run
+    /// use libcontainer::{Container, Status};
+    ///
+    /// # fn main() -> libcontainer::Result<()> {
+    /// // From another process than the one that created it, as `hull start`.
+    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// assert_eq!(c.status(), Status::Created);
+    /// c.start()?;
+    /// assert_eq!(c.status(), Status::Running);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn start(&mut self) -> Result<()> {
         self.start_with(None)
     }
@@ -28,7 +41,7 @@ impl Container {
             Some(fd) => fd,
             None => self
                 .init_pidfd()
-                .ok_or_else(|| Error::Init("container init is gone".into()))?,
+                .ok_or_else(|| Error::Process("container init is gone".into()))?,
         };
         let notify = match notify_socket {
             Some(_) => crate::notify::bind(&self.dir)?,

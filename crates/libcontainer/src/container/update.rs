@@ -1,4 +1,4 @@
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde_json::{Map, Value};
 
 use super::Container;
@@ -26,6 +26,15 @@ const UNSET_WHEN_ZERO: &[(&str, &str)] = &[
 ];
 const UNSET_WHEN_EMPTY: &[(&str, &str)] = &[("cpu", "cpus"), ("cpu", "mems")];
 
+/// The device rules of the saved config (none if it has none or they do
+/// not parse, which no update can then match).
+fn saved_devices(config: &Value) -> Vec<LinuxDeviceCgroup> {
+    config
+        .pointer("/linux/resources/devices")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
 /// Lists of resources.* whose entries are identified by some of their
 /// fields: an update replaces the matching entry and keeps the others.
 fn identity(path: &str) -> Option<&'static [&'static str]> {
@@ -49,20 +58,27 @@ impl Container {
     /// describing the limits in force.
     pub fn update(&mut self, resources: &LinuxResources) -> Result<()> {
         let _lock = self.lock_updatable()?;
-        if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            // Replacing the rules would also drop the default ones create
-            // adds (see resources.rs); runc refuses device updates too.
-            return Err(libcgroups::CgroupError::Unsupported {
-                field: "linux.resources.devices".into(),
-                reason: "device rules cannot be changed after create".into(),
-            }
-            .into());
-        }
         let cgroup = self.require_cgroup("update")?;
 
         // Read and merge before touching the cgroup: an unreadable saved
         // config must fail the update, not leave it applied but unrecorded.
         let (path, mut config) = self.saved_config()?;
+        let mut resources = resources.clone();
+        if let Some(devices) = resources.devices().as_ref().filter(|d| !d.is_empty()) {
+            // Replacing the rules would also drop the default ones create
+            // adds (see resources.rs), so they cannot change. containerd's
+            // CRI plugin sends the whole resources object back, devices as
+            // created included: the same rules again change nothing.
+            if *devices != saved_devices(&config) {
+                return Err(libcgroups::CgroupError::Unsupported {
+                    field: "linux.resources.devices".into(),
+                    reason: "device rules cannot be changed after create".into(),
+                }
+                .into());
+            }
+            resources.set_devices(None);
+        }
+        let resources = &resources;
         let patch = serde_json::to_value(resources).map_err(|e| Error::path(&path, e))?;
         merge_into_config(&mut config, normalize(patch)).map_err(|what| {
             Error::path(

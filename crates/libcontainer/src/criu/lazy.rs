@@ -22,7 +22,9 @@ use super::CriuError;
 /// Where a page server listens (lazy dump) or is reached (plain dump).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageServer {
+    /// The address.
     pub address: IpAddr,
+    /// The TCP port.
     pub port: u16,
 }
 

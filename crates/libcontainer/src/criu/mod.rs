@@ -79,43 +79,72 @@ pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd, CriuError> {
     })
 }
 
+/// Why a checkpoint or restore failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CriuError {
+    /// CRIU could not be started.
     #[error("starting CRIU {path:?}: {source}")]
     Spawn {
+        /// The CRIU binary.
         path: PathBuf,
+        /// What spawning it returned.
         source: std::io::Error,
     },
+    /// CRIU reported a failure.
     #[error("CRIU {what} failed: {detail}{}", log.as_ref().map(|l| format!(" (log: {})", l.display())).unwrap_or_default())]
     Failed {
+        /// The request that failed (dump, restore, ...).
         what: String,
+        /// CRIU's reason.
         detail: String,
+        /// CRIU's log file, when it wrote one.
         log: Option<PathBuf>,
     },
+    /// CRIU's RPC answer was not what the request expects.
     #[error("CRIU protocol error: {0}")]
     Protocol(String),
+    /// An I/O error around CRIU (its socket, images or work directory).
     #[error("{context}: {source}")]
     Io {
+        /// What was being done.
         context: String,
+        /// The error.
         source: std::io::Error,
     },
+    /// This CRIU is older than a requested feature needs.
     #[error("CRIU {found} is too old for {what}: {need} or newer is needed")]
     TooOld {
+        /// The feature.
         what: String,
+        /// The version found.
         found: String,
+        /// The version needed.
         need: String,
     },
+    /// What hull does at one of CRIU's restore notifications (the hooks at
+    /// setup-namespaces, the pty master at orphan-pts-master) failed.
     #[error("CRIU notification {script:?}: {reason}")]
-    Notify { script: String, reason: String },
+    Notify {
+        /// The notification (CRIU's name for the step).
+        script: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// An option this host or build cannot honour.
     #[error("{option}: {reason}")]
     Unsupported {
+        /// runc's flag name.
         option: &'static str,
+        /// Why.
         reason: String,
     },
     /// A bad value for an option; `option` is runc's flag name.
     #[error("{option}: {reason}")]
     Invalid {
+        /// runc's flag name.
         option: &'static str,
+        /// Why the value is refused.
         reason: String,
     },
 }
@@ -173,10 +202,15 @@ pub struct CriuCommon {
     pub image_path: PathBuf,
     /// Where CRIU writes its log and work files; the image dir by default.
     pub work_path: Option<PathBuf>,
+    /// Checkpoint established TCP connections (`--tcp-established`).
     pub tcp_established: bool,
+    /// Allow external unix sockets (`--ext-unix-sk`).
     pub ext_unix_sk: bool,
+    /// Allow a shell job: a process attached to a terminal (`--shell-job`).
     pub shell_job: bool,
+    /// Checkpoint file locks (`--file-locks`).
     pub file_locks: bool,
+    /// How CRIU treats the cgroups (`--manage-cgroups-mode`).
     pub manage_cgroups_mode: ManageCgroupsMode,
     /// Namespaces CRIU creates empty rather than dumps/restores
     /// (`--empty-ns network`).
@@ -196,7 +230,9 @@ pub struct CriuCommon {
 /// [`crate::Container::checkpoint`]'s options.
 #[derive(Debug, Default)]
 pub struct CheckpointOptions {
+    /// Options shared with restore.
     pub common: CriuCommon,
+    /// Leave the container running after the dump (`--leave-running`).
     pub leave_running: bool,
     /// Dump memory only, to be completed by a later dump with `parent_path`.
     pub pre_dump: bool,

@@ -91,7 +91,7 @@ pub fn ensure_protected_exe() -> Result<()> {
         as usize;
     let memfd = OwnedFd::from(dst);
     if copied != len {
-        return Err(Error::Init(format!(
+        return Err(Error::Unsupported(format!(
             "copying the hull binary into a memfd: {copied} of {len} bytes"
         )));
     }
@@ -148,7 +148,7 @@ impl ExecStub {
             return Ok(ExecStub(None));
         }
         if !stub::AVAILABLE {
-            return Err(Error::Init(
+            return Err(Error::Unsupported(
                 "the calling program's binary is writable and this architecture has no exec stub: call libcontainer::ensure_protected_exe() at the start of main".into(),
             ));
         }

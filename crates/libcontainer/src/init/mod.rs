@@ -65,6 +65,8 @@ pub(crate) struct InitArgs<'a> {
     /// it there): mounts and device nodes are made as in one even when
     /// the container has no user namespace of its own.
     pub runtime_in_userns: bool,
+    /// The caller's fds for the process's stdin, stdout and stderr.
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
 }
 
 /// Child entry point; never returns.
@@ -99,12 +101,36 @@ pub(crate) fn child_prologue(close_fds: &[i32]) -> Result<()> {
     Ok(())
 }
 
+/// Puts the caller's fds at 0, 1 and 2. Each goes through a copy above 2
+/// first, so that one given as, say, fd 0 for stdout is not overwritten by
+/// the stdin it was meant to sit beside.
+pub(crate) fn set_stdio(stdio: &[Option<BorrowedFd<'_>>; 3]) -> Result<()> {
+    let mut copies = Vec::new();
+    for (target, fd) in stdio.iter().enumerate() {
+        if let Some(fd) = fd {
+            let copy = rustix::io::fcntl_dupfd_cloexec(fd, 3)
+                .map_err(|e| Error::sys(format!("dup of the fd for stdio {target}"), e))?;
+            copies.push((target as i32, copy));
+        }
+    }
+    for (target, copy) in copies {
+        // SAFETY: 0..=2 are this process's stdio, replaced here on purpose;
+        // dup2 leaves the new fd without close-on-exec.
+        let mut t = unsafe { OwnedFd::from_raw_fd(target) };
+        let r = rustix::io::dup2(&copy, &mut t);
+        std::mem::forget(t);
+        r.map_err(|e| Error::sys(format!("dup2 onto fd {target}"), e))?;
+    }
+    Ok(())
+}
+
 fn set_dumpable(d: rustix::process::DumpableBehavior) -> Result<()> {
     rustix::process::set_dumpable_behavior(d).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))
 }
 
 fn init(a: &InitArgs) -> Result<Infallible> {
     child_prologue(&a.close_fds)?;
+    set_stdio(&a.stdio)?;
     // Made before any namespace is joined and before the rootfs exists,
     // so nothing the container controls can shape it.
     let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
@@ -131,7 +157,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     namespaces::enter_late(plan, &procfs)?;
     if plan.fork_for_pid {
-        fork_into_pid_namespace(a.channel, false)?;
+        // As the caller's own child, which it can wait for without being a
+        // subreaper.
+        fork_into_pid_namespace(a.channel)?;
     }
     // A user namespace joined by path needs the same as a new one: the
     // host's root is not mapped in it.
@@ -176,13 +204,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     a.channel.send(&Msg::RuntimeHooks)?;
     let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
         Msg::HooksDone(s) => s,
-        got => {
-            return Err(crate::sync::SyncError::Unexpected {
-                got,
-                want: "HooksDone",
-            }
-            .into())
-        }
+        got => return Err(crate::sync::SyncError::unexpected(got, "HooksDone").into()),
     };
     let hooks = spec.hooks().as_ref();
     let process_env = spec
@@ -409,18 +431,14 @@ fn reset_signals() {
 
 /// The second fork, needed when the pid namespace was unshared or joined
 /// (they apply to children only). The middle process reports the init's
-/// pid and exits; the init carries on. A `sibling` is forked with
-/// CLONE_PARENT: the runtime's own child, which it waits for directly.
-pub(crate) fn fork_into_pid_namespace(channel: &Channel, sibling: bool) -> Result<()> {
+/// pid and exits; the init carries on, forked with CLONE_PARENT: the
+/// runtime's own child, which it waits for directly (no subreaper needed).
+pub(crate) fn fork_into_pid_namespace(channel: &Channel) -> Result<()> {
     // The child waits for the middle process to report its pid and exit
     // (EOF on this pipe): its own messages must not overtake InitPid.
     let (done_r, done_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::sys("pipe", e))?;
-    let flags = if sibling {
-        libc::CLONE_PARENT as u64
-    } else {
-        0
-    };
+    let flags = libc::CLONE_PARENT as u64;
     // SAFETY: the child process is single-threaded.
     match unsafe { crate::syscall::clone3(flags) }
         .map_err(|e| Error::sys("fork into the pid namespace", e))?

@@ -44,6 +44,7 @@ const PIN: &str = "netns";
 
 /// Why moving `linux.netDevices` failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NetDevError {
     /// One device could not be moved or configured.
     #[error("linux.netDevices[{host:?}]: {what}: {source}")]

@@ -48,6 +48,7 @@ const TEST_ROOT_ENV: &str = "HULL_TEST_RESCTRL_ROOT";
 
 /// Why `linux.intelRdt` (or an update of its schemas) failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RdtError {
     /// What resctrl holds does not allow what the field asks.
     #[error("{field}: {reason}")]

@@ -6,8 +6,8 @@
 //! domain of every resource, padded and in its own order: `L3:0=f0` may
 //! come back as `    L3:0=000f0;1=fffff`. Cache bitmasks (L2*, L3*) are
 //! hex and must be equal as numbers; bandwidth values (MB, SMBA) are
-//! rounded up by the kernel to the hardware's step (info/<RES>/
-//! bandwidth_gran), so a value read back may exceed the one written by
+//! rounded up by the kernel to the hardware's step
+//! (`info/<RES>/bandwidth_gran`), so a value read back may exceed the one written by
 //! less than a step.
 
 use oci_spec::runtime::LinuxIntelRdt;

@@ -9,14 +9,13 @@ use std::{
     io::{self, Read, Seek},
 };
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{
-    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
     LinuxSeccompOperator, LinuxSyscall,
 };
 
+use super::arch::scmp_arch;
 use super::{flag, SeccompError};
 
 const ROOT: &str = "linux.seccomp";
@@ -389,35 +388,6 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
         })
         .collect();
     Ok(program)
-}
-
-pub(super) fn scmp_arch(a: Arch) -> ScmpArch {
-    match a {
-        Arch::ScmpArchNative => ScmpArch::native(),
-        Arch::ScmpArchX86 => ScmpArch::X86,
-        Arch::ScmpArchX86_64 => ScmpArch::X8664,
-        Arch::ScmpArchX32 => ScmpArch::X32,
-        Arch::ScmpArchArm => ScmpArch::Arm,
-        Arch::ScmpArchAarch64 => ScmpArch::Aarch64,
-        Arch::ScmpArchMips => ScmpArch::Mips,
-        Arch::ScmpArchMips64 => ScmpArch::Mips64,
-        Arch::ScmpArchMips64n32 => ScmpArch::Mips64N32,
-        Arch::ScmpArchMipsel => ScmpArch::Mipsel,
-        Arch::ScmpArchMipsel64 => ScmpArch::Mipsel64,
-        Arch::ScmpArchMipsel64n32 => ScmpArch::Mipsel64N32,
-        Arch::ScmpArchPpc => ScmpArch::Ppc,
-        Arch::ScmpArchPpc64 => ScmpArch::Ppc64,
-        Arch::ScmpArchPpc64le => ScmpArch::Ppc64Le,
-        Arch::ScmpArchS390 => ScmpArch::S390,
-        Arch::ScmpArchS390x => ScmpArch::S390X,
-        Arch::ScmpArchParisc => ScmpArch::Parisc,
-        Arch::ScmpArchParisc64 => ScmpArch::Parisc64,
-        Arch::ScmpArchRiscv64 => ScmpArch::Riscv64,
-        Arch::ScmpArchLoongarch64 => ScmpArch::Loongarch64,
-        Arch::ScmpArchM68k => ScmpArch::M68k,
-        Arch::ScmpArchSh => ScmpArch::Sh,
-        Arch::ScmpArchSheb => ScmpArch::Sheb,
-    }
 }
 
 fn lib_err(path: &str, what: &str, e: libseccomp::error::SeccompError) -> SeccompError {

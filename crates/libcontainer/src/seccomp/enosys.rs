@@ -54,7 +54,7 @@ pub(super) fn stub(s: &LinuxSeccomp, default: ScmpAction) -> Vec<libc::sock_filt
         .architectures()
         .iter()
         .flatten()
-        .map(|a| super::compile::scmp_arch(*a))
+        .map(|a| super::arch::scmp_arch(*a))
         .collect();
     if arches.is_empty() {
         arches.push(ScmpArch::native());

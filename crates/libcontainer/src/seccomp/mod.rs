@@ -25,6 +25,7 @@
 //! job. Without it the load needs CAP_SYS_ADMIN (in the container's user
 //! namespace), so the init must load before it drops capabilities.
 
+mod arch;
 mod compile;
 mod enosys;
 mod json;
@@ -43,18 +44,30 @@ pub(crate) use listener::send_to_listener;
 
 /// Why a seccomp profile was refused or could not be applied.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SeccompError {
     /// A field of `linux.seccomp` hull cannot enforce as written.
     #[error("{path}: {reason}")]
-    Field { path: String, reason: String },
+    Field {
+        /// The JSON path of the field.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The kernel refused the compiled filter in the child.
     #[error("linux.seccomp: loading the filter: {reason}")]
-    Load { reason: String },
+    Load {
+        /// The kernel's answer.
+        reason: String,
+    },
     /// The seccomp agent at `listenerPath` could not be given the notify fd.
     #[error("linux.seccomp.listenerPath: {path:?}: {what}: {source}")]
     Listener {
+        /// The agent's socket.
         path: PathBuf,
+        /// What was being done.
         what: &'static str,
+        /// The error.
         source: io::Error,
     },
 }

@@ -56,3 +56,36 @@ pub fn copy_libraries(bin: &Path, rootfs: &Path) {
         }
     }
 }
+
+/// Runs `tests` in order, as the libtest harness would for a program with
+/// `harness = false`: `cargo test --test NAME -- FILTER` runs those whose
+/// name contains FILTER.
+pub fn run_tests(tests: &[(&str, fn())]) {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for (name, test) in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        eprintln!("test {name} ...");
+        test();
+        eprintln!("test {name} ... ok");
+    }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds this function then owns.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds are new and owned here only.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}

@@ -51,6 +51,10 @@ impl Variant {
     }
 }
 
+/// A unit's properties, as StartTransientUnit and SetUnitProperties take
+/// them.
+pub(crate) type Props = Vec<(&'static str, Variant)>;
+
 /// Marshals values in order, padding each to its alignment.
 #[derive(Debug, Default)]
 pub(crate) struct Writer {

@@ -1,4 +1,4 @@
-//! v1 pids controller.
+//! pids controller: v1 and v2 share pids.max and pids.current.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use crate::stats::PidsStats;
 
 const F_LIMIT: &str = "linux.resources.pids.limit";
 
-pub(super) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
+pub(crate) fn requested(r: &LinuxResources) -> Result<Option<&'static str>> {
     Ok(r.pids().as_ref().map(|_| F_LIMIT))
 }
 
