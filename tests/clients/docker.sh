@@ -57,14 +57,7 @@ dr() {
 # stop_daemon: SIGTERM to the PID we started (dockerd stops its containers
 # and its containerd), SIGKILL after 40 s.
 stop_daemon() {
-    [ -n "$DOCKERD_PID" ] || return 0
-    kill -TERM "$DOCKERD_PID" 2>/dev/null
-    for _ in $(seq 400); do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$DOCKERD_PID" 2>/dev/null
-    wait "$DOCKERD_PID" 2>/dev/null
+    stop_by_pid "$DOCKERD_PID" 40
     DOCKERD_PID=""
 }
 

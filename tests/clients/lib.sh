@@ -220,19 +220,24 @@ start_containerd() {
     return 1
 }
 
-# stop_containerd: the daemon start_containerd started, by its PID: TERM,
-# then KILL after 5 s.
-stop_containerd() {
-    [ -n "${CTRD_PID:-}" ] || return 0
-    kill -TERM "$CTRD_PID" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$CTRD_PID" 2>/dev/null || break
+# stop_by_pid PID SECONDS: a daemon the test started, by its PID: TERM,
+# then KILL after SECONDS.
+stop_by_pid() {
+    local pid=$1 secs=$2
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq $((secs * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$CTRD_PID" 2>/dev/null
-    wait "$CTRD_PID" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
     return 0
 }
+
+# stop_containerd: the daemon start_containerd started, by its PID: TERM,
+# then KILL after 5 s.
+stop_containerd() { stop_by_pid "${CTRD_PID:-}" 5; }
 
 # cgroup_file_of PID CONTROLLER FILE: the host path of FILE in the cgroup of
 # PID for CONTROLLER (v1), or in its unified cgroup (v2 / "" controller).
