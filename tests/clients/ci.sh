@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Real clients drive hull: installs podman/containerd if missing, builds hull
-# if missing, runs tests/clients/podman.sh, podman-rootless.sh (podman as an
-# unprivileged user), containerd.sh and cri.sh (containerd's CRI plugin,
-# driven like kubelet by the tests/cri client) against it, and the runc CLI
-# compatibility table. Root only.
+# Real clients drive hull: installs podman/containerd/docker.io if missing,
+# builds hull if missing, runs tests/clients/podman.sh, podman-rootless.sh
+# (podman as an unprivileged user), containerd.sh, cri.sh (containerd's CRI
+# plugin, driven like kubelet by the tests/cri client), docker.sh (a private
+# dockerd) and podman-checkpoint.sh (CRIU: $HULL_CRIU, else
+# tests/criu/fetch-criu's) against it, and the runc CLI compatibility
+# table. Root only.
 #
 #   bash tests/clients/ci.sh
 #   RUNTIME=/path/to/hull bash tests/clients/ci.sh   # use this binary, build nothing
 #   BASELINE=1 bash tests/clients/ci.sh              # first run both suites with runc too
 #   CLI_COMPAT_STRICT=1 bash tests/clients/ci.sh     # a missing runc flag fails the run
+#   CLIENT_GROUPS="docker podman-checkpoint" bash tests/clients/ci.sh   # only these groups
 #
-# The last line is "clients: N passed, M failed" (podman, rootless podman, containerd and CRI checks,
-# and the CLI table when strict); the exit code is non-zero when M > 0.
+# The last line is "clients: N passed, M failed" (podman, rootless podman, containerd, CRI,
+# docker and podman checkpoint checks, and the CLI table when strict); the exit code is
+# non-zero when M > 0.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -26,6 +30,7 @@ command -v conmon >/dev/null 2>&1 || need+=(conmon)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v containerd-shim-runc-v2 >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)
+[ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 # cri.sh: protoc builds the k8s-cri bindings of its client; the CNI loopback
@@ -82,14 +87,15 @@ suite() {
     [ "$rc" = 0 ] && [ "$f" = 0 ]
 }
 
+CLIENT_GROUPS=${CLIENT_GROUPS:-podman podman-rootless containerd cri docker podman-checkpoint}
 status=0
 if [ "${BASELINE:-0}" = 1 ] && command -v runc >/dev/null 2>&1; then
-    for s in podman podman-rootless containerd cri; do
+    for s in $CLIENT_GROUPS; do
         RUNTIME=$(command -v runc) suite "$s-runc" "$HERE/$s.sh" RUNTIME="$(command -v runc)" || true
     done
 fi
 
-for s in podman podman-rootless containerd cri; do
+for s in $CLIENT_GROUPS; do
     SUITE_PASS=0
     SUITE_FAIL=0
     if suite "$s" "$HERE/$s.sh"; then :; else

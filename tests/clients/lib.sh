@@ -209,20 +209,9 @@ EOF
 # inherit it, so cleanup finds them all. Sets CTRD_PID; returns 0 once the
 # daemon answers on SOCKET, 1 if it died or did not answer in 15 s.
 start_containerd() {
-    local config=$1 logf=$2 parent=$3 sock=$4 root cgs=()
-    for root in $(cgroup_roots); do
-        case $(basename "$root") in
-            pids | systemd | unified) cgs+=("$root$parent/daemon") ;;
-            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$parent/daemon") ;;
-        esac
-    done
-    (
-        for d in "${cgs[@]}"; do
-            mkdir -p "$d" && echo "$BASHPID" >"$d/cgroup.procs"
-        done
-        exec containerd --config "$config" --log-level info
-    ) >"$logf" 2>&1 &
-    CTRD_PID=$!
+    local config=$1 logf=$2 parent=$3 sock=$4
+    start_daemon "$parent" "$logf" containerd --config "$config" --log-level info
+    CTRD_PID=$DAEMON_PID
     for _ in $(seq 150); do
         ctr --address "$sock" version >/dev/null 2>&1 && return 0
         kill -0 "$CTRD_PID" 2>/dev/null || return 1
@@ -231,19 +220,24 @@ start_containerd() {
     return 1
 }
 
-# stop_containerd: the daemon start_containerd started, by its PID: TERM,
-# then KILL after 5 s.
-stop_containerd() {
-    [ -n "${CTRD_PID:-}" ] || return 0
-    kill -TERM "$CTRD_PID" 2>/dev/null
-    for _ in $(seq 50); do
-        kill -0 "$CTRD_PID" 2>/dev/null || break
+# stop_by_pid PID SECONDS: a daemon the test started, by its PID: TERM,
+# then KILL after SECONDS.
+stop_by_pid() {
+    local pid=$1 secs=$2
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq $((secs * 10))); do
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$CTRD_PID" 2>/dev/null
-    wait "$CTRD_PID" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
     return 0
 }
+
+# stop_containerd: the daemon start_containerd started, by its PID: TERM,
+# then KILL after 5 s.
+stop_containerd() { stop_by_pid "${CTRD_PID:-}" 5; }
 
 # cgroup_file_of PID CONTROLLER FILE: the host path of FILE in the cgroup of
 # PID for CONTROLLER (v1), or in its unified cgroup (v2 / "" controller).
@@ -354,3 +348,45 @@ run_to() {
 
 # output without carriage returns and NULs (terminals add them)
 clean() { tr -d '\r\000' <"$1"; }
+
+# start_daemon PARENT LOG CMD...: CMD in the background (output to LOG), in
+# the cgroup PARENT/daemon of the hierarchies where that costs nothing (not
+# cpuset/memory): what it starts (containerd, shims) inherits it, so
+# cgroup_remove_parent finds them all. Sets DAEMON_PID.
+start_daemon() {
+    local parent=$1 log=$2 root
+    shift 2
+    local cgs=()
+    for root in $(cgroup_roots); do
+        case $(basename "$root") in
+            pids | systemd | unified) cgs+=("$root$parent/daemon") ;;
+            *) [ "$(stat -f -c %T "$root")" = cgroup2fs ] && cgs+=("$root$parent/daemon") ;;
+        esac
+    done
+    (
+        for c in "${cgs[@]}"; do
+            mkdir -p "$c" && echo "$BASHPID" >"$c/cgroup.procs"
+        done
+        exec "$@"
+    ) >"$log" 2>&1 &
+    DAEMON_PID=$!
+}
+
+# await_daemon WHAT LOG CMD...: poll CMD (up to 30 s, while $DAEMON_PID
+# lives); passes the check "WHAT", or fails it with LOG's tail and ends
+# the group.
+await_daemon() {
+    local what=$1 log=$2
+    shift 2
+    for _ in $(seq 300); do
+        if "$@" >/dev/null 2>&1; then
+            pass "$what"
+            return 0
+        fi
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    fail "$what" "$(tail -n 30 "$log")"
+    summary
+    exit 1
+}

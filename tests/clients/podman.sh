@@ -4,14 +4,14 @@
 #   RUNTIME=/path/to/hull bash tests/clients/podman.sh      (default: <repo>/target/release/hull)
 #   RUNTIME=/usr/sbin/runc bash tests/clients/podman.sh     (the reference)
 #
-# Everything is private: podman's storage, run root, tmpdir, events log and
+# Everything is private (podman-env.sh): podman's storage, run root, tmpdir, events log and
 # the runtime's state root live in one temp dir; containers go in the cgroup
 # parent /hull-clients-<pid>; the network is always `--network none`. The
 # image is a busybox rootfs made here and `podman import`ed: no registry.
 # Prints PASS/FAIL per check and, last, "podman: N passed, M failed".
 # Exits non-zero if any check failed. Root only.
 set -u
-CLIENT_NAME=podman
+CLIENT_NAME=${PODMAN_GROUP:-podman}
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -19,89 +19,14 @@ require_root
 require_cmds podman conmon tar sha256sum timeout script awk
 require_runtime
 
-IMAGE=localhost/hull-clients-busybox:latest
-CG_PARENT=/hull-clients-$$
-# Short: conmon's attach socket path is limited to 108 bytes.
-T=$(mktemp -d /tmp/hcp.XXXXXX)
-PODMAN_BASE=(
-    --root "$T/root" --runroot "$T/runroot" --tmpdir "$T/tmp"
-    --volumepath "$T/volumes" --network-config-dir "$T/networks"
-    --storage-driver "${STORAGE_DRIVER:-overlay}"
-    --cgroup-manager cgroupfs --events-backend file
-    --runtime "$T/bin/$(basename "$RUNTIME")"
-)
-# The runtime keeps its state under $T too. Not with --runtime-flag
-# root=...: podman 4.3 leaves runtime flags out of conmon's exit command
-# (`podman container cleanup`), whose `delete` then looks in the default
-# root and the next `start` of that container fails with "already exists".
-# A wrapper with the runtime's own name adds --root to every invocation.
-mkdir -p "$T/bin"
-printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$RUNTIME" "$T/runtime-state" >"$T/bin/$(basename "$RUNTIME")"
-chmod 0755 "$T/bin/$(basename "$RUNTIME")"
-# podman's default rlimits exceed this host's hard limits (no CAP_SYS_RESOURCE).
-RUN_OPTS=(
-    --network none --cgroup-parent "$CG_PARENT"
-    --ulimit nofile=1024:1024 --ulimit nproc=32768:32768
-)
-# Keep host configuration out: our own (near empty) containers.conf and
-# storage.conf, and image temp files under $T.
-export CONTAINERS_CONF=$T/containers.conf
-export CONTAINERS_STORAGE_CONF=$T/storage.conf
-export TMPDIR=$T/tmp-images
-mkdir -p "$T/tmp-images" "$T/networks"
-cat >"$CONTAINERS_CONF" <<EOF
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$T/events.log"
-[containers]
-log_driver = "k8s-file"
-EOF
-cat >"$CONTAINERS_STORAGE_CONF" <<EOF
-[storage]
-driver = "${STORAGE_DRIVER:-overlay}"
-graphroot = "$T/root"
-runroot = "$T/runroot"
-EOF
-
-# Made by podman outside its roots whatever the flags say.
-note_paths /var/lib/containers /var/lib/containers/cache /var/lib/containers/cache/blob-info-cache-v1.boltdb \
-    /run/containers /run/containers/networks
-
-pm() { timeout --kill-after=10 "$CMD_TIMEOUT" podman "${PODMAN_BASE[@]}" "$@" </dev/null; }
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if [ -d "$T/root" ]; then
-        # stop and remove every container of this private store
-        local ids
-        ids=$(pm ps -aq 2>/dev/null)
-        [ -n "$ids" ] && pm rm -f -t 0 $ids >/dev/null 2>&1
-        pm rmi -af >/dev/null 2>&1
-    fi
-    cgroup_remove_parent "$CG_PARENT"
-    remove_tree "$T"
-    remove_new_paths
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# shellcheck source=podman-env.sh
+. "$(dirname "$0")/podman-env.sh"
 
 log "runtime: $RUNTIME"
 log "podman: $(podman --version 2>&1), conmon: $(conmon --version 2>&1 | head -n1)"
 
 # ---------------------------------------------------------------- image
-make_rootfs_tar "$T/rootfs" "$T/busybox.tar"
-if pm import --change 'CMD ["/bin/sh"]' "$T/busybox.tar" "$IMAGE" >"$T/import.out" 2>&1; then
-    pass "image: podman import of a busybox rootfs"
-else
-    fail "image: podman import of a busybox rootfs" "$(cat "$T/import.out")"
-    summary
-    exit 1
-fi
-rm -rf "$T/rootfs" "$T/busybox.tar"
+podman_import_busybox
 
 out=$T/out
 
@@ -127,6 +52,14 @@ run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" --cap-drop al
 expect_eq "run --rm: --cap-drop all --cap-add CHOWN,KILL,NET_RAW, podman's seccomp filter, --ulimit" \
     "1024 CapBnd: 0000000000002021 CapEff: 0000000000002021 NoNewPrivs: 0 Seccomp: 2" \
     "$(clean "$out" | sort | tr '\n' ' ' | sed 's/ $//')"
+
+# With AppArmor active (the podman-v2 guest), podman loads its default
+# profile and passes it as process.apparmorProfile.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && command -v apparmor_parser >/dev/null; then
+    run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" "$IMAGE" cat /proc/self/attr/current
+    expect_match "AppArmor: the container runs confined by podman's containers-default profile" \
+        '^containers-default-[0-9.]+ \(enforce\)$' "$(clean "$out")"
+fi
 
 # Mounts and namespaces podman users reach for every day.
 mkdir -p "$T/hostdir"
@@ -178,7 +111,7 @@ if [ $rc = 0 ]; then pass "run -d"; else fail "run -d" "rc=$rc" "$(cat "$out")";
 status() { pm inspect -f '{{.State.Status}}' "$1" 2>&1; }
 expect_eq "run -d: status running" running "$(status $C)"
 PID=$(pm inspect -f '{{.State.Pid}}' $C 2>/dev/null)
-rstate=$(timeout 10 "$RUNTIME" --root "$T/runtime-state" state "$(pm inspect -f '{{.Id}}' $C 2>/dev/null)" 2>&1)
+rstate=$(timeout 10 "$RUNTIME" --root "$RT_STATE" state "$(pm inspect -f '{{.Id}}' $C 2>/dev/null)" 2>&1)
 expect_match "run -d: the runtime's own state (runtime --root … state) says running" '"status": ?"running"' "$rstate"
 
 sleep 0.3
@@ -236,7 +169,7 @@ run_to "$out" podman "${PODMAN_BASE[@]}" rm -f -t 2 $C
 rc=$?
 expect_eq "rm -f" 0 "$rc" "$(cat "$out")"
 left=""
-[ -n "$CID" ] && [ -e "$T/runtime-state/$CID" ] && left="$left state:$T/runtime-state/$CID"
+[ -n "$CID" ] && [ -e "$RT_STATE/$CID" ] && left="$left state:$RT_STATE/$CID"
 [ -n "$mem_cg" ] && [ -d "$mem_cg" ] && left="$left cgroup:$mem_cg"
 expect_eq "rm: the runtime's state dir and the container's cgroup are gone" "" "$left"
 
@@ -298,6 +231,13 @@ if [ -n "$CPID" ] && [ "$CPID" != 0 ]; then
         expect_eq "--memory 64m: host $f" 67108864 "$(cat "$f" 2>&1)"
         f=$(cgroup_file_of "$CPID" "" pids.max)
         expect_eq "--pids-limit 77: host $f" 77 "$(cat "$f" 2>&1)"
+        expect_match "the container's cgroup is under the test parent $CG_PARENT" "^/sys/fs/cgroup/${CG_PARENT#/}/" \
+            "$(cgroup_file_of "$CPID" "" x)"
+        if [ "$PODMAN_CGROUP_MANAGER" = systemd ]; then
+            expect_eq "systemd: the runtime made the scope libpod-<id>.scope in $CG_PARENT, delegated" \
+                "ActiveState=active Delegate=yes Slice=$CG_PARENT" \
+                "$(systemctl show -p ActiveState -p Slice -p Delegate "libpod-$(pm inspect -f '{{.Id}}' $C 2>/dev/null).scope" 2>&1 | sort | tr '\n' ' ' | sed 's/ $//')"
+        fi
         run_to "$out" podman "${PODMAN_BASE[@]}" run --rm "${RUN_OPTS[@]}" --memory 64m --pids-limit 77 "$IMAGE" sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
         expect_eq "limits visible inside the container under /sys/fs/cgroup" "67108864 77" "$(clean "$out" | tr '\n' ' ' | sed 's/ $//')"
     fi
@@ -315,7 +255,7 @@ expect_match "--pids-limit 5 is enforced (fork fails)" "can't fork" "$(clean "$o
 # ---------------------------------------------------------------- nothing left behind
 left=$(pm ps -aq 2>&1)
 expect_eq "no containers left in the store" "" "$left"
-left=$(ls -A "$T/runtime-state" 2>/dev/null)
+left=$(ls -A "$RT_STATE" 2>/dev/null)
 expect_eq "no runtime state left under the runtime's --root" "" "$left"
 
 summary

@@ -110,6 +110,17 @@ check "exec: inherits the container's profile" "$(field current)" "$PROFILE (enf
 check "exec: inherited, write refused" "$(field deny)" refused
 hull delete --force aa-conf
 
+section "a mount namespace without securityfs"
+# conmon runs the runtime so for a container with a user namespace (podman
+# --uidmap): the profile must still apply, as with runc.
+B=$(aa_bundle aa-nosecfs "$PROFILE" sh -c "$AA_REPORT")
+timeout -k 2 60 unshare -m --propagation private sh -c 'umount /sys/kernel/security && exec "$@"' x \
+    "$HULL" --root "$STATE" run -b "$B" aa-nosecfs < /dev/null > "$OUT" 2> "$ERR"
+RC=$?
+expect_ok "no securityfs: run exit 0"
+check "no securityfs: /proc/self/attr/current" "$(field current)" "$PROFILE (enforce)"
+check "no securityfs: write to /tmp/deny refused" "$(field deny)" refused
+
 section "a profile that is not loaded"
 B=$(aa_bundle aa-missing hull-test-no-such-profile true)
 hull run -b "$B" aa-missing

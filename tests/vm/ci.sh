@@ -4,7 +4,9 @@
 # (tests/vm/run-guest) for tests/vm/guest-tests.sh, then one with systemd as
 # PID 1 (run-guest --systemd) for tests/vm/systemd-tests.sh, then systemd
 # on cgroup v1 (hybrid, then pure v1) for tests/vm/systemd-v1-tests.sh, and
-# a guest with AppArmor as its LSM for tests/vm/apparmor-tests.sh.
+# a guest with AppArmor as its LSM for tests/vm/apparmor-tests.sh, and
+# tests/clients/podman.sh with podman's systemd cgroup manager under systemd
+# with AppArmor (tests/vm/podman-v2.sh, group podman-v2).
 # Runs as root on the host; the guest is QEMU under TCG, no kvm needed.
 #
 # Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
@@ -19,7 +21,7 @@ REPO=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
 # Packages: only the missing ones, so a prepared machine needs no network.
-PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus apparmor"
+PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus apparmor podman conmon runc"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -85,5 +87,9 @@ HULLVM_APPEND="$V1" guest systemd-hybrid-tests --systemd -- "$REPO/tests/vm/syst
 HULLVM_APPEND="$V1 systemd.legacy_systemd_cgroup_controller=1" \
     guest systemd-legacy-tests --systemd -- "$REPO/tests/vm/systemd-v1-tests.sh"
 HULLVM_APPEND="apparmor=1 security=apparmor" guest apparmor-tests -- "$REPO/tests/vm/apparmor-tests.sh"
+# podman's own commands are slow under TCG: a longer bound; BASELINE=1
+# runs the same checks with runc first (podman-v2-runc, not counted).
+VM_TIMEOUT=${VM_TIMEOUT_PODMAN:-1800} HULLVM_APPEND="apparmor=1 security=apparmor" \
+    guest podman-v2 --systemd -e BASELINE -- "$REPO/tests/vm/podman-v2.sh"
 echo "vm: $n passed, $m failed"
 [ "$m" = 0 ]

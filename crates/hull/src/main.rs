@@ -13,7 +13,10 @@ use clap::{Parser, Subcommand};
     name = "hull",
     version,
     about = "hull: an OCI container runtime",
-    disable_version_flag = true
+    disable_version_flag = true,
+    // runc (urfave/cli) takes the last of a repeated flag, and engines do
+    // repeat some; clap would refuse the second. Global: every subcommand.
+    args_override_self = true
 )]
 struct Cli {
     /// Print the version (runc's -v).
@@ -166,6 +169,47 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// As runc: the last of a repeated flag wins, global or a command's,
+    /// and flags that collect (`--env`) keep every value.
+    #[test]
+    fn a_repeated_flag_takes_the_last_value() {
+        let cli = Cli::try_parse_from([
+            "hull",
+            "--log-format",
+            "text",
+            "--root",
+            "/a",
+            "--debug",
+            "--debug",
+            "--root",
+            "/b",
+            "--log-format",
+            "json",
+            "exec",
+            "--cwd",
+            "/x",
+            "--cwd",
+            "/y",
+            "-e",
+            "A=1",
+            "-e",
+            "B=2",
+            "-d",
+            "--detach",
+            "id",
+            "true",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.log_format, "json");
+        assert_eq!(cli.root.as_deref(), Some(std::path::Path::new("/b")));
+        let super::Command::Exec(a) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(a.cwd.as_deref(), Some(std::path::Path::new("/y")));
+        assert_eq!(a.env, ["A=1", "B=2"]);
+        assert!(a.detach);
     }
 
     /// Random argument lists built from real flags, commands and junk:

@@ -8,13 +8,17 @@ use rustix::fs::OFlags;
 use crate::error::{Error, Result};
 use crate::procfs_handle::{ProcBase, ProcfsHandle};
 
-/// Whether the AppArmor LSM is active here (runc's test): its securityfs
-/// directory exists and the module reports itself enabled. Built into a
-/// kernel that booted another LSM, it reports "N" or nothing.
+/// Whether the AppArmor LSM is active here: the module reports itself
+/// enabled (built into a kernel that booted another LSM, it reports "N" or
+/// nothing), and its securityfs directory exists or, in a mount namespace
+/// without securityfs, its own /proc attribute can be read (it answers
+/// only where AppArmor is active). conmon runs the runtime in such a
+/// namespace for a container with a user namespace (podman --uidmap);
+/// runc does not check there and the profile applies.
 pub(crate) fn is_enabled() -> bool {
-    std::path::Path::new("/sys/kernel/security/apparmor").is_dir()
-        && std::fs::read("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|v| v.starts_with(b"Y"))
+    std::fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.starts_with(b"Y"))
+        && (std::path::Path::new("/sys/kernel/security/apparmor").is_dir()
+            || std::fs::read("/proc/self/attr/apparmor/current").is_ok())
 }
 
 /// Makes the next execve of this process enter `profile` (an empty one

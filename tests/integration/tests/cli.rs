@@ -236,3 +236,59 @@ fn check_reports_every_problem() {
     }
     assert!(rt.list_ids().is_empty());
 }
+
+/// As runc (urfave/cli), the last of a repeated flag wins, global or a
+/// command's: engines repeat some (dockerd's runtime options and the
+/// shim's own), where a strict parser would refuse the second.
+#[test]
+fn a_repeated_flag_takes_the_last_value() {
+    require_root!();
+    let rt = Runtime::new("cli_repeated");
+    let first = rt.base.join("first.log");
+    let last = rt.base.join("last.log");
+    let o = rt.exec(&[
+        "--log",
+        first.to_str().unwrap(),
+        "--log-format",
+        "text",
+        "--log",
+        last.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    o.failed();
+    assert!(o.stderr.contains("does not exist"), "{o}");
+    assert!(!first.exists(), "the first --log was used: {o}");
+    let lines = json_lines(&std::fs::read_to_string(&last).unwrap());
+    assert!(
+        lines.iter().any(|j| j["level"] == "error"),
+        "no JSON error line (the last --log-format) in {lines:?}"
+    );
+}
+
+/// A program that is not there fails `run` and `exec` in runc's words:
+/// engines look for them (Docker maps "executable file not found" to 127).
+#[test]
+fn a_missing_program_fails_in_runcs_words() {
+    require_root!();
+    let rt = Runtime::new("cli_not_found");
+    let mut b = rt.bundle();
+    b.args(&["no-such-binary"]);
+    let o = rt.run(&b);
+    o.failed();
+    let words = r#"exec: "no-such-binary": executable file not found in $PATH"#;
+    // runc's text log line escapes the quotes
+    let said = |s: &str| s.replace(r#"\""#, "\"").contains(words);
+    assert!(said(&o.stderr), "run: {o}");
+
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "120"]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let o = rt.exec(&["exec", &b.id, "no-such-binary"]);
+    o.failed();
+    assert!(said(&o.stderr), "exec: {o}");
+    rt.exec(&["delete", "--force", &b.id]).ok();
+}

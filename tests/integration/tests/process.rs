@@ -79,6 +79,55 @@ fn cwd_home_dir() {
     assert_eq!(r["cwd"], "/home/tester");
 }
 
+fn env_of(r: &Value) -> Vec<String> {
+    r["env"]
+        .as_array()
+        .expect("env in the report")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// As runc: without HOME in process.env, the process gets the home of its
+/// uid in the container's /etc/passwd, or "/" for a uid it does not list;
+/// a HOME in process.env stays. The same for `exec`.
+#[test]
+fn home_from_the_containers_passwd() {
+    require_root!();
+    let rt = Runtime::new("home_passwd");
+    for (uid, env, want) in [
+        (0, None, "HOME=/root"),
+        (1000, None, "HOME=/home/tester"),
+        (4242, None, "HOME=/"),
+        (1000, Some("HOME="), "HOME=/home/tester"),
+        (0, Some("HOME=/mine"), "HOME=/mine"),
+    ] {
+        let mut b = rt.bundle();
+        b.process()["user"] = json!({"uid": uid, "gid": uid});
+        let mut e = vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".to_owned()];
+        e.extend(env.map(str::to_owned));
+        b.process()["env"] = json!(e);
+        b.args(&["hull-probe", "report"]);
+        let got = env_of(&rt.report(&b));
+        let homes: Vec<&String> = got.iter().filter(|e| e.starts_with("HOME=")).collect();
+        assert_eq!(homes, [want], "uid {uid}, env {env:?}: {got:?}");
+    }
+
+    let mut b = rt.bundle();
+    b.process()["env"] = json!(["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+    b.args(&["hull-probe", "sleep", "120"]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let o = rt.exec(&["exec", "--user", "1000:1000", &b.id, "hull-probe", "report"]);
+    o.ok();
+    let got = env_of(&o.json());
+    assert!(
+        got.contains(&"HOME=/home/tester".to_owned()),
+        "exec: {got:?}"
+    );
+    rt.exec(&["delete", "--force", &b.id]).ok();
+}
+
 #[test]
 fn exit_code_propagates() {
     require_root!();

@@ -550,10 +550,16 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         rustix::process::setsid().map_err(|e| Error::sys("setsid", e))?;
         crate::terminal::setup(sock, size, false, proc.user().uid())?;
     }
+    // In the container's root and mount namespace: its /etc/passwd.
+    let spec = init::home::with_home(a.spec);
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process: required".into()))?;
     init::apply_process(
         proc,
         a.executor,
-        a.spec,
+        &spec,
         a.preserve_fds,
         a.seccomp,
         a.channel,
@@ -561,7 +567,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     )?;
     a.channel.send(&Msg::InitReady)?;
     crate::exe::arm(a.exec_stub, a.channel.as_fd());
-    Ok(a.executor.exec(a.spec)?)
+    Ok(a.executor.exec(&spec)?)
 }
 
 #[cfg(test)]

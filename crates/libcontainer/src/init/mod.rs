@@ -3,6 +3,7 @@
 //! the sync channel (see crate::sync for the sequence).
 
 pub(crate) mod attrs;
+pub(crate) mod home;
 pub(crate) mod mount_attr;
 pub(crate) mod proc_guard;
 pub(crate) mod process;
@@ -270,6 +271,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
             .map_err(|e| Error::sys("joining a new session keyring", e))?;
     }
 
+    // In the container's root now: its /etc/passwd is the one to read.
+    let spec_home = home::with_home(spec);
+    let spec: &Spec = &spec_home;
     let proc = spec
         .process()
         .as_ref()
@@ -285,9 +289,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
-    // In the process's own cwd (apply_process changed into it).
+    // In the process's own cwd (apply_process changed into it), with its
+    // environment, HOME included (as runc's, which sets it in the init).
     let ctx = hooks::Context {
-        env: Some(process_env),
+        env: Some(proc.env().as_deref().unwrap_or(&[])),
         cwd: None,
     };
     let started = hooks::run_all(
