@@ -23,7 +23,7 @@ use rustix::thread::CpuSet;
 
 use crate::{
     error::{Error, Result},
-    spec::FieldIssue,
+    spec::error::FieldIssue,
 };
 
 /// Largest CPU or node number `parse_cpu_list` accepts: far above any real
