@@ -188,7 +188,7 @@ pub(crate) struct HostSupport {
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
     /// What becomes of device rules here.
-    pub devices: crate::rootless::DeviceRules,
+    pub devices: crate::resources::DeviceRules,
     /// hull's own id ranges (inside start, count) for uids and gids when
     /// it runs in a user namespace.
     pub runtime_maps: Option<crate::userns::IdRanges>,
@@ -212,7 +212,7 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
-            devices: crate::rootless::device_rules(),
+            devices: crate::resources::device_rules(),
             runtime_maps: crate::userns::runtime_maps(),
         }
     }
@@ -224,7 +224,7 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
-            devices: crate::rootless::DeviceRules::Enforced,
+            devices: crate::resources::DeviceRules::Enforced,
             runtime_maps: None,
         }
     }
@@ -314,14 +314,14 @@ pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
 }
 
 /// Device rules where hull cannot set them up and nothing is lost
-/// ([`crate::rootless::DeviceRules::Dropped`]): dropped, as runc and crun
+/// ([`crate::resources::DeviceRules::Dropped`]): dropped, as runc and crun
 /// drop them. The container cannot get more device access than hull's own
 /// user has: the kernel refuses it mknod (CAP_MKNOD counts only in the
 /// initial user namespace), and a host node bound in opens only with that
 /// user's permissions (an unmapped owner gives the container's root no
 /// override).
 fn device_rules_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
-    if host.devices != crate::rootless::DeviceRules::Dropped {
+    if host.devices != crate::resources::DeviceRules::Dropped {
         return None;
     }
     let rules = crate::resources::effective(spec)
@@ -541,7 +541,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         let rules = crate::resources::effective(spec)
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
-        if host.devices == crate::rootless::DeviceRules::Unenforceable
+        if host.devices == crate::resources::DeviceRules::Unenforceable
             && libcgroups::device_rules_restrict(&rules)
         {
             is.push(
@@ -955,7 +955,7 @@ mod tests {
     #[test]
     fn device_rules_hull_cannot_set_up_are_dropped_with_a_warning() {
         let host = HostSupport {
-            devices: crate::rootless::DeviceRules::Dropped,
+            devices: crate::resources::DeviceRules::Dropped,
             ..HostSupport::none()
         };
         let spec = |linux: &str| {
@@ -991,7 +991,7 @@ mod tests {
         assert!(warned(deny_all, &HostSupport::none()).is_empty());
         // In a user namespace mapping the host's root they are an error.
         let root_mapped = HostSupport {
-            devices: crate::rootless::DeviceRules::Unenforceable,
+            devices: crate::resources::DeviceRules::Unenforceable,
             ..HostSupport::none()
         };
         match validate(&spec(deny_all), &root_mapped, Path::new("config.json")) {
