@@ -70,6 +70,7 @@ mod exe;
 mod executor;
 mod fault;
 mod fdpass;
+mod fds;
 mod features;
 mod fifo;
 #[cfg(test)]

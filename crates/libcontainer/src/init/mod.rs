@@ -356,7 +356,7 @@ pub(crate) fn apply_process(
     check_cwd_inside(cwd)?;
     process::set_umask(proc);
     executor.validate(spec)?;
-    crate::syscall::cloexec_from(3 + preserve_fds, procfs)
+    crate::fds::cloexec_from(3 + preserve_fds, procfs)
         .map_err(|e| Error::sys("marking inherited fds close-on-exec", e))?;
     // execve keeps the parent-death signal, and the process must outlive
     // hull: the init once `create` returns, a detached exec at once. (The
