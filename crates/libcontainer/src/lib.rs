@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 mod apparmor;
+mod config;
 mod criu;
 mod error;
 mod exe;
@@ -79,7 +80,10 @@ mod hooks;
 mod id;
 mod idmap;
 mod init;
+mod mount_attr;
+mod mount_fd;
 mod mount_sources;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;

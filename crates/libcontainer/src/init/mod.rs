@@ -3,7 +3,6 @@
 //! the sync channel (see crate::sync for the sequence).
 
 pub(crate) mod attrs;
-pub(crate) mod mount_attr;
 pub(crate) mod proc_guard;
 pub(crate) mod process;
 pub(crate) mod rootfs;
@@ -23,12 +22,8 @@ use crate::{
     hooks,
     namespaces::{self, NsPlan},
     procfs_handle::{ProcBase, ProcfsHandle},
-    sync::{Channel, Msg},
+    sync::{Channel, Msg, PHASE_TIMEOUT},
 };
-
-/// How long the child waits for the parent between phases. The parent's
-/// death closes the channel at once; this only bounds a stuck parent.
-pub(crate) const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Everything the child needs, inherited through fork: nothing is
 /// serialised, nothing re-read.

@@ -119,7 +119,7 @@ fn mountinfo_resctrl(info: &str) -> Option<PathBuf> {
         let (left, right) = l.split_once(" - ")?;
         (right.split(' ').next() == Some("resctrl")).then(|| {
             let mp = left.split(' ').nth(4).unwrap_or_default();
-            PathBuf::from(crate::init::rootfs::unescape_mountinfo(mp))
+            PathBuf::from(crate::mountinfo::unescape_mountinfo(mp))
         })
     })
 }

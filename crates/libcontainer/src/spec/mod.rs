@@ -297,9 +297,10 @@ pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
         .iter()
         .flatten()
         .enumerate()
-        .filter(|(_, m)| crate::init::rootfs::is_bind(m))
+        .filter(|(_, m)| crate::config::mount_options::is_bind(m))
     {
-        let ignored = crate::init::rootfs::ignored_by_bind(m.options().as_deref().unwrap_or(&[]));
+        let ignored =
+            crate::config::mount_options::ignored_by_bind(m.options().as_deref().unwrap_or(&[]));
         if !ignored.is_empty() {
             out.push(FieldIssue {
                 field: format!("mounts[{i}].options"),
@@ -456,7 +457,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         } else {
             use crate::init::proc_guard::{self, Kind};
             let kind = match m.typ().as_deref() {
-                _ if crate::init::rootfs::is_bind(m) => Kind::Bind,
+                _ if crate::config::mount_options::is_bind(m) => Kind::Bind,
                 Some("proc") => Kind::Proc,
                 _ => Kind::Other,
             };
@@ -473,7 +474,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             }
         }
         let options = m.options().as_deref().unwrap_or(&[]);
-        let parsed = crate::init::rootfs::parse_options(options);
+        let parsed = crate::config::mount_options::parse_options(options);
         if let Err(reason) = &parsed {
             is.push(format!("mounts[{i}].options"), reason.clone());
         } else if parsed.as_ref().is_ok_and(|o| o.copy_up) && m.typ().as_deref() != Some("tmpfs") {
@@ -557,7 +558,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
-            if crate::init::rootfs::propagation_flags(p).is_none() {
+            if crate::config::mount_options::propagation_flags(p).is_none() {
                 is.push(
                     "linux.rootfsPropagation",
                     format!("unknown propagation {p:?}"),
