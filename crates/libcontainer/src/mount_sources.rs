@@ -32,7 +32,6 @@ use crate::{
     config::mount_options::is_bind,
     error::{Error, Result},
     init::proc_guard,
-    mountinfo::unescape_mountinfo,
     procfs_handle::{open_init_root, read_init_file},
     sync::PHASE_TIMEOUT,
     sync::{Channel, Msg, SyncError},
@@ -144,11 +143,7 @@ pub(crate) fn bind_source(m: &Mount, index: usize, bundle: &Path) -> Result<Path
 /// prefix of it), from a mountinfo text.
 fn mount_point_of(mountinfo: &str, path: &Path) -> PathBuf {
     let mut best = PathBuf::from("/");
-    for line in mountinfo.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
+    for mp in crate::mountinfo::entries(mountinfo).map(|e| e.mount_point) {
         if path.starts_with(&mp) && mp.as_os_str().len() > best.as_os_str().len() {
             best = mp;
         }

@@ -20,7 +20,6 @@ use crate::{
     error::{Error, Result},
     mount_fd::{attach_copy, bind_fd, describe_type},
     mount_sources::{self, Slot},
-    mountinfo::unescape_mountinfo,
     procfs_handle::fd_path,
 };
 
@@ -781,17 +780,8 @@ fn mount_one_cgroup(
 /// cgroup mounts under /sys/fs/cgroup: (mount point, fstype, v1 subsystem options).
 fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
     let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = match pre.split(' ').nth(4) {
-            Some(mp) => PathBuf::from(unescape_mountinfo(mp)),
-            None => continue,
-        };
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or("");
-        let superopts = post.nth(1).unwrap_or("");
+    for e in crate::mountinfo::entries(mountinfo) {
+        let (mp, fstype, superopts) = (e.mount_point, e.fstype, e.super_opts);
         if (fstype != "cgroup" && fstype != "cgroup2") || !mp.starts_with("/sys/fs/cgroup") {
             continue;
         }

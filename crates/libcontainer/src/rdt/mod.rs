@@ -115,13 +115,9 @@ impl Resctrl {
 
 /// The mount point of the first resctrl mount in a mountinfo text.
 fn mountinfo_resctrl(info: &str) -> Option<PathBuf> {
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (right.split(' ').next() == Some("resctrl")).then(|| {
-            let mp = left.split(' ').nth(4).unwrap_or_default();
-            PathBuf::from(crate::mountinfo::unescape_mountinfo(mp))
-        })
-    })
+    crate::mountinfo::entries(info)
+        .find(|e| e.fstype == "resctrl")
+        .map(|e| e.mount_point)
 }
 
 /// The `info/last_cmd_status` of resctrl, formatted to follow an error.
