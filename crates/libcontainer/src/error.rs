@@ -1,7 +1,14 @@
 use std::path::PathBuf;
 
 use crate::{
-    executor::ExecutorError, hooks::HookError, spec::SpecError, state::StateError, sync::SyncError,
+    criu::error::CriuError,
+    executor::error::ExecutorError,
+    hooks::HookError,
+    netdev::error::NetDevError,
+    rdt::error::RdtError,
+    spec::error::SpecError,
+    state::{error::StateError, status::Status},
+    sync::SyncError,
 };
 
 /// The top-level error: one variant per module, each carrying its context.
@@ -31,13 +38,13 @@ pub enum Error {
     Seccomp(#[from] crate::seccomp::SeccompError),
     /// A checkpoint or restore failed.
     #[error(transparent)]
-    Criu(#[from] crate::criu::CriuError),
+    Criu(#[from] CriuError),
     /// `linux.netDevices` could not be moved.
     #[error(transparent)]
-    NetDevice(#[from] crate::netdev::NetDevError),
+    NetDevice(#[from] NetDevError),
     /// `linux.intelRdt` could not be applied.
     #[error(transparent)]
-    IntelRdt(#[from] crate::rdt::RdtError),
+    IntelRdt(#[from] RdtError),
     /// The container's init (or an exec'd process before its exec)
     /// reported a failure during setup.
     #[error("{0}")]
@@ -79,7 +86,7 @@ pub enum Error {
         /// The container.
         id: String,
         /// Its status.
-        status: crate::Status,
+        status: Status,
         /// What was refused.
         action: &'static str,
     },

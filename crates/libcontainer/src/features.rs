@@ -70,7 +70,7 @@ const MOUNT_OPTIONS: &[&str] = &[
 fn mount_options() -> Vec<String> {
     let mut all: Vec<String> = MOUNT_OPTIONS
         .iter()
-        .chain(crate::init::mount_attr::OPTIONS)
+        .chain(crate::mount_attr::OPTIONS)
         .map(|s| s.to_string())
         .collect();
     all.sort();
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn mount_options_are_flags_the_parser_knows() {
         for o in mount_options() {
-            let m = crate::init::rootfs::parse_options(std::slice::from_ref(&o))
+            let m = crate::config::mount_options::parse_options(std::slice::from_ref(&o))
                 .unwrap_or_else(|e| panic!("{o}: {e}"));
             // Unknown options end up in the filesystem data instead.
             assert!(m.data.is_empty(), "{o} is not a flag the parser recognises");

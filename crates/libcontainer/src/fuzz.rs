@@ -182,7 +182,7 @@ fn mount_options_and_signals_never_panic() {
         let opts: Vec<String> = (0..r.below(6))
             .map(|_| words[r.below(words.len())].to_owned())
             .collect();
-        let _ = crate::init::rootfs::parse_options(&opts);
+        let _ = crate::config::mount_options::parse_options(&opts);
         let sig: String = (0..r.below(8))
             .map(|_| {
                 "SIGKILLRTMAX+-0123456789"[r.below(24)..]

@@ -28,8 +28,9 @@ use rustix::{
 };
 
 use crate::{
+    config::mount_options::{is_bind, parse_options},
     error::{Error, Result},
-    init::{proc_guard, rootfs},
+    init::proc_guard,
     syscall::{self, Forked, MountAttr, MOUNT_ATTR_IDMAP},
     userns,
 };
@@ -67,7 +68,7 @@ struct Request<'a> {
 fn request(m: &Mount) -> Option<Request<'_>> {
     let uid = m.uid_mappings().as_deref().unwrap_or(&[]);
     let gid = m.gid_mappings().as_deref().unwrap_or(&[]);
-    let opts = rootfs::parse_options(m.options().as_deref().unwrap_or(&[])).ok()?;
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[])).ok()?;
     let rbind = opts.flags.contains(nix::mount::MsFlags::MS_REC);
     (opts.idmap.is_some() || !uid.is_empty() || !gid.is_empty()).then_some(Request {
         uid,
@@ -83,7 +84,7 @@ pub(crate) fn issues(spec: &Spec, i: usize, m: &Mount) -> Vec<(String, String)> 
     let mut out = Vec::new();
     let Some(req) = request(m) else { return out };
     let field = |f: &str| format!("mounts[{i}].{f}");
-    if !rootfs::is_bind(m) {
+    if !is_bind(m) {
         out.push((
             field("uidMappings"),
             "only bind mounts can be idmapped".into(),

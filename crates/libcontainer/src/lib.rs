@@ -64,12 +64,14 @@
 #![warn(missing_docs)]
 
 mod apparmor;
+mod config;
 mod criu;
 mod error;
 mod exe;
 mod executor;
 mod fault;
 mod fdpass;
+mod fds;
 mod features;
 mod fifo;
 #[cfg(test)]
@@ -78,7 +80,10 @@ mod hooks;
 mod id;
 mod idmap;
 mod init;
+mod mount_attr;
+mod mount_fd;
 mod mount_sources;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;

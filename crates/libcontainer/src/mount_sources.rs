@@ -29,9 +29,11 @@ use oci_spec::runtime::{Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use crate::{
+    config::mount_options::is_bind,
     error::{Error, Result},
-    init::{proc_guard, rootfs, PHASE_TIMEOUT},
+    init::proc_guard,
     procfs_handle::{open_init_root, read_init_file},
+    sync::PHASE_TIMEOUT,
     sync::{Channel, Msg, SyncError},
 };
 
@@ -115,7 +117,7 @@ pub(crate) fn answer(
                 .mounts()
                 .as_deref()
                 .and_then(|ms| ms.get(i))
-                .filter(|m| rootfs::is_bind(m));
+                .filter(|m| is_bind(m));
             let m = m.ok_or_else(|| Error::Process(format!("the container init asked for the source of mounts[{i}], which is no bind mount")))?;
             let src = bind_source(m, i, bundle)?;
             proc_guard::open_bind_source(Some(root.as_fd()), &src)
@@ -141,11 +143,7 @@ pub(crate) fn bind_source(m: &Mount, index: usize, bundle: &Path) -> Result<Path
 /// prefix of it), from a mountinfo text.
 fn mount_point_of(mountinfo: &str, path: &Path) -> PathBuf {
     let mut best = PathBuf::from("/");
-    for line in mountinfo.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(rootfs::unescape_mountinfo(mp));
+    for mp in crate::mountinfo::entries(mountinfo).map(|e| e.mount_point) {
         if path.starts_with(&mp) && mp.as_os_str().len() > best.as_os_str().len() {
             best = mp;
         }

@@ -69,10 +69,57 @@ pub(crate) fn effective(spec: &Spec) -> Option<LinuxResources> {
 /// so, see `spec::warnings`).
 pub(crate) fn applied(spec: &Spec) -> Option<LinuxResources> {
     let mut res = effective(spec)?;
-    if crate::rootless::device_rules() != crate::rootless::DeviceRules::Enforced {
+    if device_rules() != DeviceRules::Enforced {
         res.set_devices(None);
     }
     Some(res)
+}
+
+/// What becomes of `linux.resources.devices` where hull runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceRules {
+    /// Set up: the devices cgroup (v1) or an eBPF program (v2).
+    Enforced,
+    /// Neither can be set up (they need privilege in the initial user
+    /// namespace), and nothing is lost: hull runs as an unprivileged user
+    /// or in a user namespace that does not map the host's root, so the
+    /// container cannot make a device node, and opens a host one only with
+    /// that user's permissions. Dropped with a warning, as runc and crun do.
+    Dropped,
+    /// Neither can be set up, yet the user namespace maps the host's root
+    /// (`unshare --map-root-user` by root): the container's root would open
+    /// every device node that reaches it with root's permissions, so the
+    /// rules are isolation that cannot be had, and an error.
+    Unenforceable,
+}
+
+/// [`DeviceRules`] for this process.
+pub(crate) fn device_rules() -> DeviceRules {
+    if !libcgroups::in_user_namespace() {
+        return if rustix::process::geteuid().is_root() {
+            DeviceRules::Enforced
+        } else {
+            DeviceRules::Dropped
+        };
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    if maps_outside_root(&map) {
+        DeviceRules::Unenforceable
+    } else {
+        DeviceRules::Dropped
+    }
+}
+
+/// Whether an id map gives some id the outside id 0 (in a nested user
+/// namespace that is the parent's root: counted too, failing closed).
+fn maps_outside_root(map: &str) -> bool {
+    map.lines().any(|l| {
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        matches!(v[..], [_, 0, n] if n > 0)
+    })
 }
 
 #[cfg(test)]
@@ -119,5 +166,15 @@ mod tests {
         )
         .unwrap();
         assert!(effective(&spec).unwrap().devices().is_none());
+    }
+
+    #[test]
+    fn outside_root() {
+        assert!(maps_outside_root("         0          0          1\n"));
+        assert!(maps_outside_root("0 1000 1\n1 0 65536\n"));
+        assert!(!maps_outside_root(
+            "         0       1001          1\n         1     100000      65536\n"
+        ));
+        assert!(!maps_outside_root(""));
     }
 }

@@ -75,53 +75,6 @@ pub(crate) fn running_in_userns() -> bool {
     libcgroups::in_user_namespace()
 }
 
-/// What becomes of `linux.resources.devices` where hull runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeviceRules {
-    /// Set up: the devices cgroup (v1) or an eBPF program (v2).
-    Enforced,
-    /// Neither can be set up (they need privilege in the initial user
-    /// namespace), and nothing is lost: hull runs as an unprivileged user
-    /// or in a user namespace that does not map the host's root, so the
-    /// container cannot make a device node, and opens a host one only with
-    /// that user's permissions. Dropped with a warning, as runc and crun do.
-    Dropped,
-    /// Neither can be set up, yet the user namespace maps the host's root
-    /// (`unshare --map-root-user` by root): the container's root would open
-    /// every device node that reaches it with root's permissions, so the
-    /// rules are isolation that cannot be had, and an error.
-    Unenforceable,
-}
-
-/// [`DeviceRules`] for this process.
-pub(crate) fn device_rules() -> DeviceRules {
-    if !running_in_userns() {
-        return if rustix::process::geteuid().is_root() {
-            DeviceRules::Enforced
-        } else {
-            DeviceRules::Dropped
-        };
-    }
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    if maps_outside_root(&map) {
-        DeviceRules::Unenforceable
-    } else {
-        DeviceRules::Dropped
-    }
-}
-
-/// Whether an id map gives some id the outside id 0 (in a nested user
-/// namespace that is the parent's root: counted too, failing closed).
-fn maps_outside_root(map: &str) -> bool {
-    map.lines().any(|l| {
-        let v: Vec<u64> = l
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        matches!(v[..], [_, 0, n] if n > 0)
-    })
-}
-
 /// A rootless create found no hierarchy it may write (`cause`): the
 /// container runs without a cgroup, as runc runs it, unless it asks for a
 /// resource, which nothing could then enforce. Device rules are the
@@ -146,7 +99,9 @@ pub(crate) fn without_cgroup(spec: &Spec, cause: &libcgroups::CgroupError) -> Re
     let rules = crate::resources::effective(spec)
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
-    if device_rules() == DeviceRules::Enforced && libcgroups::device_rules_restrict(&rules) {
+    if crate::resources::device_rules() == crate::resources::DeviceRules::Enforced
+        && libcgroups::device_rules_restrict(&rules)
+    {
         return Err(Error::InvalidArgument(format!(
             "linux.resources.devices: needs a cgroup, and none could be made ({cause})"
         )));
@@ -186,16 +141,6 @@ mod tests {
             assert!(!Rootless::Auto.resolve(true));
             assert!(!Rootless::Auto.resolve(false));
         }
-    }
-
-    #[test]
-    fn outside_root() {
-        assert!(maps_outside_root("         0          0          1\n"));
-        assert!(maps_outside_root("0 1000 1\n1 0 65536\n"));
-        assert!(!maps_outside_root(
-            "         0       1001          1\n         1     100000      65536\n"
-        ));
-        assert!(!maps_outside_root(""));
     }
 
     #[test]

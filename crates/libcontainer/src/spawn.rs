@@ -93,7 +93,7 @@ fn release_foreign_fds(keep: &[BorrowedFd<'_>]) -> std::io::Result<()> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let foreign: Vec<i32> = crate::syscall::fd_numbers(dir)?
+    let foreign: Vec<i32> = crate::fds::fd_numbers(dir)?
         .into_iter()
         .filter(|&fd| fd > 2 && fd != null.as_raw_fd() && !keep.iter().any(|k| k.as_raw_fd() == fd))
         .collect();

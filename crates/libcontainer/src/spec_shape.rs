@@ -20,7 +20,7 @@ use oci_spec::runtime::Spec;
 use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
-use crate::spec::FieldIssue;
+use crate::spec::error::FieldIssue;
 
 /// The outcome of [`check`].
 #[derive(Debug)]

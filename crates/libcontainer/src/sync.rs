@@ -29,6 +29,10 @@ use rustix::{
     net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType},
 };
 
+/// How long the child waits for the parent between phases. The parent's
+/// death closes the channel at once; this only bounds a stuck parent.
+pub(crate) const PHASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 const VERSION: u8 = 1;
 const MAX_MSG: usize = 8192;
 

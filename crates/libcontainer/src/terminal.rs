@@ -153,7 +153,7 @@ pub(crate) fn setup(
 fn bind_console(slave: &OwnedFd) -> Result<()> {
     check_pty_slave(slave)?;
     let target = open_console_target()?;
-    crate::init::rootfs::bind_fd(slave, &target)
+    crate::mount_fd::bind_fd(slave, &target)
         .map_err(|e| Error::sys("process.terminal: binding the pty onto /dev/console", e))
 }
 
@@ -220,7 +220,7 @@ fn open_console_target() -> Result<OwnedFd> {
         FileType::RegularFile | FileType::CharacterDevice => Ok(target),
         other => Err(Error::InvalidArgument(format!(
             "process.terminal: /dev/console in the container is {}, not a file the terminal can be bound onto",
-            crate::init::rootfs::describe_type(other)
+            crate::mount_fd::describe_type(other)
         ))),
     }
 }

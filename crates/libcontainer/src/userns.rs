@@ -249,7 +249,7 @@ pub(crate) fn unmapped_mount_ids(
     };
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if crate::init::rootfs::is_bind(m) {
+        if crate::config::mount_options::is_bind(m) {
             continue;
         }
         for opt in m.options().iter().flatten() {

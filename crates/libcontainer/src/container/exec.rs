@@ -14,11 +14,11 @@ use super::{wait::wait_child, Container, ExitStatus};
 use crate::{
     error::{Error, Result},
     executor::{DefaultExecutor, Executor, ExecutorError},
-    init::{self, PHASE_TIMEOUT},
-    namespaces,
+    init, namespaces,
     procfs_handle::{open_init_root, ProcBase, ProcfsHandle},
     spawn::{self, Side},
     state::Status,
+    sync::PHASE_TIMEOUT,
     sync::{Channel, Msg},
 };
 

@@ -536,7 +536,7 @@ fn prepare_mountpoints(spec: &Spec, rootfs: &Path) -> Result<()> {
     )
     .map_err(|e| Error::path(rootfs, e))?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !crate::init::rootfs::is_bind(m) {
+        if !crate::config::mount_options::is_bind(m) {
             continue;
         }
         let file = m

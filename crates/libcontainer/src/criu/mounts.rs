@@ -51,7 +51,7 @@ pub(crate) fn externals(
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy().into_owned();
         let typ = m.typ().as_deref().unwrap_or("");
-        if crate::init::rootfs::is_bind(m) {
+        if crate::config::mount_options::is_bind(m) {
             let src = m.source().clone().unwrap_or_default();
             let src = if src.is_absolute() {
                 src

@@ -4,7 +4,6 @@
 
 pub(crate) mod attrs;
 pub(crate) mod home;
-pub(crate) mod mount_attr;
 pub(crate) mod proc_guard;
 pub(crate) mod process;
 pub(crate) mod rootfs;
@@ -24,12 +23,8 @@ use crate::{
     hooks,
     namespaces::{self, NsPlan},
     procfs_handle::{ProcBase, ProcfsHandle},
-    sync::{Channel, Msg},
+    sync::{Channel, Msg, PHASE_TIMEOUT},
 };
-
-/// How long the child waits for the parent between phases. The parent's
-/// death closes the channel at once; this only bounds a stuck parent.
-pub(crate) const PHASE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Everything the child needs, inherited through fork: nothing is
 /// serialised, nothing re-read.
@@ -361,7 +356,7 @@ pub(crate) fn apply_process(
     check_cwd_inside(cwd)?;
     process::set_umask(proc);
     executor.validate(spec)?;
-    crate::syscall::cloexec_from(3 + preserve_fds, procfs)
+    crate::fds::cloexec_from(3 + preserve_fds, procfs)
         .map_err(|e| Error::sys("marking inherited fds close-on-exec", e))?;
     // execve keeps the parent-death signal, and the process must outlive
     // hull: the init once `create` returns, a detached exec at once. (The

@@ -14,146 +14,16 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{mount_attr::RecursiveAttrs, proc_guard};
+use super::proc_guard;
 use crate::{
+    config::mount_options::{is_bind, parse_options, propagation_flags, MountOpts, MS_NOSYMFOLLOW},
     error::{Error, Result},
+    mount_fd::{attach_copy, bind_fd, describe_type},
     mount_sources::{self, Slot},
     procfs_handle::fd_path,
 };
 
 const NONE: Option<&str> = None;
-
-/// MS_NOSYMFOLLOW (Linux 5.10), which nix 0.30 does not name.
-const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
-
-/// Maps a propagation name (linux.rootfsPropagation or a mount option) to flags.
-pub(crate) fn propagation_flags(name: &str) -> Option<MsFlags> {
-    Some(match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
-}
-
-/// A mount entry's options split into flags to set, flags to clear,
-/// propagation changes and the data string passed to the filesystem.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct MountOpts {
-    pub flags: MsFlags,
-    pub clear: MsFlags,
-    pub propagation: Vec<MsFlags>,
-    pub data: Vec<String>,
-    /// runc's `tmpcopyup`: a tmpfs starts with what the image had there.
-    pub copy_up: bool,
-    /// `rro`, `rnosuid`, …: applied to the whole mount tree after mounting.
-    pub recursive: RecursiveAttrs,
-    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
-    pub idmap: Option<bool>,
-}
-
-pub(crate) fn parse_options(opts: &[String]) -> std::result::Result<MountOpts, String> {
-    let mut m = MountOpts {
-        flags: MsFlags::empty(),
-        clear: MsFlags::empty(),
-        propagation: Vec::new(),
-        data: Vec::new(),
-        copy_up: false,
-        recursive: RecursiveAttrs::default(),
-        idmap: None,
-    };
-    for o in opts {
-        let (set, clear) = match o.as_str() {
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
-            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
-            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
-            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
-            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
-            other => {
-                if let Some(p) = propagation_flags(other) {
-                    m.propagation.push(p);
-                } else if m.recursive.add(other) {
-                    // Taken: a recursive (mount_setattr) attribute.
-                } else if other == "tmpcopyup" {
-                    m.copy_up = true;
-                } else if other == "idmap" || other == "ridmap" {
-                    m.idmap = Some(other == "ridmap");
-                } else if other.starts_with("idmap") || other.starts_with("ridmap") {
-                    // crun's `idmap=uids=…` syntax: the spec's fields carry the mapping.
-                    return Err(format!("option {other:?} is not supported by this version of hull (use uidMappings/gidMappings)"));
-                } else {
-                    m.data.push(other.to_owned());
-                }
-                continue;
-            }
-        };
-        m.flags.insert(set);
-        m.flags.remove(clear);
-        m.clear.insert(clear);
-        m.clear.remove(set);
-    }
-    Ok(m)
-}
-
-/// The options a bind mount cannot honour: filesystem data and the flags
-/// that belong to a superblock (a bind has none of its own). The kernel
-/// drops them without a word, for runc and crun too: create goes on, with
-/// a warning (spec::warnings).
-pub(crate) fn ignored_by_bind(opts: &[String]) -> Vec<&str> {
-    let superblock = MsFlags::MS_SYNCHRONOUS
-        | MsFlags::MS_DIRSYNC
-        | MsFlags::MS_MANDLOCK
-        | MsFlags::MS_LAZYTIME
-        | MsFlags::MS_I_VERSION;
-    opts.iter()
-        .filter(|o| match parse_options(std::slice::from_ref(o)) {
-            Ok(p) => !p.data.is_empty() || (p.flags | p.clear).intersects(superblock),
-            Err(_) => false,
-        })
-        .map(String::as_str)
-        .collect()
-}
-
-pub(crate) fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options()
-            .iter()
-            .flatten()
-            .any(|o| o == "bind" || o == "rbind")
-}
 
 /// Opens (creating if needed) `dest` inside the rootfs without ever leaving
 /// it: every lookup is confined to `root` by RESOLVE_IN_ROOT.
@@ -357,47 +227,6 @@ fn bind_onto_itself(rootfs: &OwnedFd) -> rustix::io::Result<OwnedFd> {
     attach_copy(rootfs, rootfs, true)
 }
 
-/// A copy of the mount holding `src` (with its submounts if `recursive`),
-/// rooted at the file the fd names, attached onto `target`; returns the
-/// copy's root.
-fn attach_copy(src: &OwnedFd, target: &OwnedFd, recursive: bool) -> rustix::io::Result<OwnedFd> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
-        | OpenTreeFlags::OPEN_TREE_CLOEXEC
-        | OpenTreeFlags::AT_EMPTY_PATH;
-    if recursive {
-        flags |= OpenTreeFlags::AT_RECURSIVE;
-    }
-    let tree = rustix::mount::open_tree(src, "", flags)?;
-    rustix::mount::move_mount(
-        &tree,
-        "",
-        target,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
-    Ok(tree)
-}
-
-pub(crate) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn mount_entry(ctx: &RootfsCtx, root: &OwnedFd, m: &Mount, i: usize) -> Result<()> {
     let dest = m.destination();
     let mut opts = parse_options(m.options().as_deref().unwrap_or(&[]))
@@ -569,18 +398,8 @@ fn mount_by_type(
                 NONE,
             )
             .map_err(|e| Error::sys(format!("bind-mounting {src:?}"), e))?,
-            BindFrom::Tree(tree) => {
-                use rustix::mount::MoveMountFlags;
-                rustix::mount::move_mount(
-                    tree,
-                    "",
-                    &target,
-                    "",
-                    MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
-                        | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-                )
-                .map_err(|e| Error::sys(format!("attaching the detached mount of {src:?}"), e))?
-            }
+            BindFrom::Tree(tree) => crate::mount_fd::move_onto(tree, &target)
+                .map_err(|e| Error::sys(format!("attaching the detached mount of {src:?}"), e))?,
         }
         // difference, not `& !`: bitflags' complement drops MS_NOSYMFOLLOW,
         // a bit nix does not name.
@@ -961,17 +780,8 @@ fn mount_one_cgroup(
 /// cgroup mounts under /sys/fs/cgroup: (mount point, fstype, v1 subsystem options).
 fn cgroup_mounts(mountinfo: &str) -> Vec<(PathBuf, String, String)> {
     let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = match pre.split(' ').nth(4) {
-            Some(mp) => PathBuf::from(unescape_mountinfo(mp)),
-            None => continue,
-        };
-        let mut post = post.split(' ');
-        let fstype = post.next().unwrap_or("");
-        let superopts = post.nth(1).unwrap_or("");
+    for e in crate::mountinfo::entries(mountinfo) {
+        let (mp, fstype, superopts) = (e.mount_point, e.fstype, e.super_opts);
         if (fstype != "cgroup" && fstype != "cgroup2") || !mp.starts_with("/sys/fs/cgroup") {
             continue;
         }
@@ -1321,38 +1131,15 @@ fn open_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(null)
 }
 
-/// A file type for error messages ("a symbolic link").
-pub(crate) fn describe_type(ft: rustix::fs::FileType) -> &'static str {
-    use rustix::fs::FileType;
-    match ft {
-        FileType::RegularFile => "a regular file",
-        FileType::Directory => "a directory",
-        FileType::Symlink => "a symbolic link",
-        FileType::Fifo => "a fifo",
-        FileType::Socket => "a socket",
-        FileType::CharacterDevice => "a char device",
-        FileType::BlockDevice => "a block device",
-        FileType::Unknown => "of an unknown type",
-    }
-}
-
 fn is_null_device(st: &rustix::fs::Stat) -> bool {
     rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
         && st.st_rdev == rustix::fs::makedev(1, 3)
 }
 
-/// Attaches a copy of the mount that holds `src`, rooted at the very file
-/// or directory the fd names, onto `target`: a bind mount in which no path
-/// is looked up again.
-pub(crate) fn bind_fd(src: &OwnedFd, target: &OwnedFd) -> std::io::Result<()> {
-    attach_copy(src, target, false)?;
-    Ok(())
-}
-
 /// An empty read-only tmpfs onto `target`, made detached (fsopen/fsmount)
 /// so it lands on the directory the fd names.
 fn mount_masking_tmpfs(target: &OwnedFd) -> std::io::Result<()> {
-    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
     let fs = rustix::mount::fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
     rustix::mount::fsconfig_set_string(&fs, "source", "tmpfs")?;
     rustix::mount::fsconfig_set_string(&fs, "size", "0")?;
@@ -1364,13 +1151,7 @@ fn mount_masking_tmpfs(target: &OwnedFd) -> std::io::Result<()> {
         FsMountFlags::FSMOUNT_CLOEXEC,
         MountAttrFlags::MOUNT_ATTR_RDONLY,
     )?;
-    rustix::mount::move_mount(
-        &mnt,
-        "",
-        target,
-        "",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )?;
+    crate::mount_fd::move_onto(&mnt, target)?;
     Ok(())
 }
 
@@ -1421,10 +1202,6 @@ pub(crate) fn remount_root_readonly() -> Result<()> {
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
     /// Options that do not parse are an error in the read-only pass too,
     /// naming the field, rather than a mount quietly left writable. It
     /// fails before any mount call, so it runs unprivileged.
@@ -1445,31 +1222,6 @@ mod tests {
     }
 
     #[test]
-    fn options_split_into_flags_and_data() {
-        let m = parse_options(&s(&[
-            "nosuid",
-            "ro",
-            "mode=755",
-            "size=65536k",
-            "rw",
-            "rslave",
-        ]))
-        .unwrap();
-        assert_eq!(m.flags, MsFlags::MS_NOSUID);
-        assert!(m.clear.contains(MsFlags::MS_RDONLY));
-        assert_eq!(m.data, s(&["mode=755", "size=65536k"]));
-        assert_eq!(m.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
-        let r = parse_options(&s(&["rbind", "rro", "rnoexec", "ridmap"])).unwrap();
-        assert!(!r.recursive.is_empty());
-        assert!(
-            r.data.is_empty(),
-            "recursive options are not filesystem data: {r:?}"
-        );
-        assert_eq!(r.idmap, Some(true));
-        assert!(parse_options(&s(&["idmap=uids=0-1-10"])).is_err());
-    }
-
-    #[test]
     fn cgroup_mount_parsing() {
         let mi = "30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n\
                   31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
@@ -1484,10 +1236,5 @@ mod tests {
         assert_eq!(own_path(own, "memory", false), "/a/b");
         assert_eq!(own_path(own, "name=systemd", false), "/s");
         assert_eq!(own_path(own, "", true), "/u");
-    }
-
-    #[test]
-    fn mountinfo_unescape() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
     }
 }

@@ -19,6 +19,7 @@
 //! container's namespace, a physical one returns to the initial
 //! namespace) and says so.
 
+pub(crate) mod error;
 pub(crate) mod netlink;
 
 use std::{
@@ -32,7 +33,8 @@ use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxNetDevice};
 use rustix::fs::{Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::spec::FieldIssue;
+use crate::spec::error::FieldIssue;
+pub use error::NetDevError;
 use netlink::{Address, LinkChange, Socket};
 
 /// statfs type of nsfs, the filesystem of namespace files.
@@ -41,30 +43,6 @@ const NSFS_MAGIC: u64 = 0x6e73_6673;
 const MAX_NAME_LEN: usize = 15;
 /// The pin of the container's network namespace in its state directory.
 const PIN: &str = "netns";
-
-/// Why moving `linux.netDevices` failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetDevError {
-    /// One device could not be moved or configured.
-    #[error("linux.netDevices[{host:?}]: {what}: {source}")]
-    Device {
-        /// The device's name in the runtime's namespace (the entry's key).
-        host: String,
-        /// The step that failed.
-        what: String,
-        /// The kernel's answer.
-        source: io::Error,
-    },
-    /// A step not tied to one device (a namespace file, a socket).
-    #[error("{what}: {source}")]
-    Sys {
-        /// The step that failed.
-        what: String,
-        /// The kernel's answer.
-        source: io::Error,
-    },
-}
 
 fn device_err(host: &str, what: impl Into<String>) -> impl FnOnce(io::Error) -> NetDevError {
     let (host, what) = (host.to_owned(), what.into());

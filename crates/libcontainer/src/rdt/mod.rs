@@ -22,6 +22,7 @@
 //!   for the kernel on a tree that is not resctrl (`fake`); release builds
 //!   have no such knob.
 
+pub(crate) mod error;
 #[cfg(feature = "test-resctrl")]
 mod fake;
 pub(crate) mod schemata;
@@ -34,7 +35,8 @@ use std::{
 use oci_spec::runtime::LinuxIntelRdt;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::FieldIssue;
+use crate::spec::error::FieldIssue;
+pub use error::RdtError;
 use schemata::Line;
 
 /// statfs type of resctrl.
@@ -45,32 +47,6 @@ const RESERVED: [&str; 3] = ["info", "mon_groups", "mon_data"];
 /// The environment variable test builds read for the resctrl root.
 #[cfg(feature = "test-resctrl")]
 const TEST_ROOT_ENV: &str = "HULL_TEST_RESCTRL_ROOT";
-
-/// Why `linux.intelRdt` (or an update of its schemas) failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RdtError {
-    /// What resctrl holds does not allow what the field asks.
-    #[error("{field}: {reason}")]
-    Field {
-        /// The JSON field (or `update` flag) at fault.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// A resctrl file or directory could not be made, written or read.
-    #[error("{field}: {path}: {source}{status}")]
-    Io {
-        /// The JSON field (or `update` flag) it was for.
-        field: String,
-        /// The file or directory.
-        path: PathBuf,
-        /// The kernel's answer.
-        source: io::Error,
-        /// The kernel's `info/last_cmd_status`, when it says more.
-        status: String,
-    },
-}
 
 fn field_err(field: impl Into<String>, reason: impl Into<String>) -> RdtError {
     RdtError::Field {
@@ -139,13 +115,9 @@ impl Resctrl {
 
 /// The mount point of the first resctrl mount in a mountinfo text.
 fn mountinfo_resctrl(info: &str) -> Option<PathBuf> {
-    info.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (right.split(' ').next() == Some("resctrl")).then(|| {
-            let mp = left.split(' ').nth(4).unwrap_or_default();
-            PathBuf::from(crate::init::rootfs::unescape_mountinfo(mp))
-        })
-    })
+    crate::mountinfo::entries(info)
+        .find(|e| e.fstype == "resctrl")
+        .map(|e| e.mount_point)
 }
 
 /// The `info/last_cmd_status` of resctrl, formatted to follow an error.

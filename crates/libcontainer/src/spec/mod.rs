@@ -3,71 +3,16 @@
 //! Validation is fail-closed: a field hull cannot enforce yet is an error
 //! naming that field, never a silent no-op.
 
+pub(crate) mod error;
+
 use std::{
     collections::HashSet,
-    fmt,
     path::{Path, PathBuf},
 };
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-/// Why a config was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpecError {
-    /// The config could not be read.
-    #[error("{path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The config is not valid JSON or does not fit the OCI types.
-    #[error("{path}: line {line}, column {column}: {msg}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The line of the problem.
-        line: usize,
-        /// Its column.
-        column: usize,
-        /// What is wrong.
-        msg: String,
-    },
-    /// The config is valid JSON but breaks the spec or asks what this host
-    /// cannot do.
-    #[error("{path}: invalid configuration:\n{}", fmt_issues(.issues))]
-    Invalid {
-        /// The file (`spec` for an in-memory one).
-        path: PathBuf,
-        /// Every problem found.
-        issues: Vec<FieldIssue>,
-    },
-}
-
-/// One problem in the spec, with the JSON path of the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldIssue {
-    /// The JSON path of the field (`process.capabilities.bounding[2]`).
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl fmt::Display for FieldIssue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
-    }
-}
-
-fn fmt_issues(issues: &[FieldIssue]) -> String {
-    issues
-        .iter()
-        .map(|i| format!("  {i}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+pub use error::{FieldIssue, SpecError};
 
 /// Reads and parses `<bundle>/config.json`; the rootfs path is made absolute
 /// relative to the bundle. A document that does not fit the OCI types is
@@ -243,7 +188,7 @@ pub(crate) struct HostSupport {
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
     /// What becomes of device rules here.
-    pub devices: crate::rootless::DeviceRules,
+    pub devices: crate::resources::DeviceRules,
     /// hull's own id ranges (inside start, count) for uids and gids when
     /// it runs in a user namespace.
     pub runtime_maps: Option<crate::userns::IdRanges>,
@@ -267,7 +212,7 @@ impl HostSupport {
             selinux,
             bounding,
             sys_resource,
-            devices: crate::rootless::device_rules(),
+            devices: crate::resources::device_rules(),
             runtime_maps: crate::userns::runtime_maps(),
         }
     }
@@ -279,7 +224,7 @@ impl HostSupport {
             selinux: false,
             bounding: None,
             sys_resource: true,
-            devices: crate::rootless::DeviceRules::Enforced,
+            devices: crate::resources::DeviceRules::Enforced,
             runtime_maps: None,
         }
     }
@@ -352,9 +297,10 @@ pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
         .iter()
         .flatten()
         .enumerate()
-        .filter(|(_, m)| crate::init::rootfs::is_bind(m))
+        .filter(|(_, m)| crate::config::mount_options::is_bind(m))
     {
-        let ignored = crate::init::rootfs::ignored_by_bind(m.options().as_deref().unwrap_or(&[]));
+        let ignored =
+            crate::config::mount_options::ignored_by_bind(m.options().as_deref().unwrap_or(&[]));
         if !ignored.is_empty() {
             out.push(FieldIssue {
                 field: format!("mounts[{i}].options"),
@@ -369,14 +315,14 @@ pub(crate) fn warnings(spec: &Spec, host: &HostSupport) -> Vec<FieldIssue> {
 }
 
 /// Device rules where hull cannot set them up and nothing is lost
-/// ([`crate::rootless::DeviceRules::Dropped`]): dropped, as runc and crun
+/// ([`crate::resources::DeviceRules::Dropped`]): dropped, as runc and crun
 /// drop them. The container cannot get more device access than hull's own
 /// user has: the kernel refuses it mknod (CAP_MKNOD counts only in the
 /// initial user namespace), and a host node bound in opens only with that
 /// user's permissions (an unmapped owner gives the container's root no
 /// override).
 fn device_rules_warning(spec: &Spec, host: &HostSupport) -> Option<FieldIssue> {
-    if host.devices != crate::rootless::DeviceRules::Dropped {
+    if host.devices != crate::resources::DeviceRules::Dropped {
         return None;
     }
     let rules = crate::resources::effective(spec)
@@ -511,7 +457,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         } else {
             use crate::init::proc_guard::{self, Kind};
             let kind = match m.typ().as_deref() {
-                _ if crate::init::rootfs::is_bind(m) => Kind::Bind,
+                _ if crate::config::mount_options::is_bind(m) => Kind::Bind,
                 Some("proc") => Kind::Proc,
                 _ => Kind::Other,
             };
@@ -528,7 +474,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             }
         }
         let options = m.options().as_deref().unwrap_or(&[]);
-        let parsed = crate::init::rootfs::parse_options(options);
+        let parsed = crate::config::mount_options::parse_options(options);
         if let Err(reason) = &parsed {
             is.push(format!("mounts[{i}].options"), reason.clone());
         } else if parsed.as_ref().is_ok_and(|o| o.copy_up) && m.typ().as_deref() != Some("tmpfs") {
@@ -596,7 +542,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
         let rules = crate::resources::effective(spec)
             .and_then(|r| r.devices().clone())
             .unwrap_or_default();
-        if host.devices == crate::rootless::DeviceRules::Unenforceable
+        if host.devices == crate::resources::DeviceRules::Unenforceable
             && libcgroups::device_rules_restrict(&rules)
         {
             is.push(
@@ -612,7 +558,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
             is.push("linux.mountLabel", selinux_reason(label, host));
         }
         if let Some(p) = linux.rootfs_propagation().as_deref() {
-            if crate::init::rootfs::propagation_flags(p).is_none() {
+            if crate::config::mount_options::propagation_flags(p).is_none() {
                 is.push(
                     "linux.rootfsPropagation",
                     format!("unknown propagation {p:?}"),
@@ -1010,7 +956,7 @@ mod tests {
     #[test]
     fn device_rules_hull_cannot_set_up_are_dropped_with_a_warning() {
         let host = HostSupport {
-            devices: crate::rootless::DeviceRules::Dropped,
+            devices: crate::resources::DeviceRules::Dropped,
             ..HostSupport::none()
         };
         let spec = |linux: &str| {
@@ -1046,7 +992,7 @@ mod tests {
         assert!(warned(deny_all, &HostSupport::none()).is_empty());
         // In a user namespace mapping the host's root they are an error.
         let root_mapped = HostSupport {
-            devices: crate::rootless::DeviceRules::Unenforceable,
+            devices: crate::resources::DeviceRules::Unenforceable,
             ..HostSupport::none()
         };
         match validate(&spec(deny_all), &root_mapped, Path::new("config.json")) {

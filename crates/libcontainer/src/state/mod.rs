@@ -1,9 +1,11 @@
 //! The persisted container record: `<root>/<id>/state.json`, written
 //! atomically (temp file + rename) and mutated only under the container lock.
 
+pub(crate) mod error;
+pub(crate) mod status;
+
 use std::{
     collections::HashMap,
-    fmt,
     os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::{Path, PathBuf},
 };
@@ -13,88 +15,11 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::untrusted_dir::Durability;
+pub use error::StateError;
+pub use status::Status;
 
 pub(crate) const STATE_FILE: &str = "state.json";
 pub(crate) const SPEC_FILE: &str = "config.json";
-
-/// Why the state directory could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StateError {
-    /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The state file does not parse.
-    #[error("{path}: corrupt state: {source}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-}
-
-/// Lifecycle status, as the OCI spec names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// The init is being set up.
-    Creating,
-    /// The init waits for `start`.
-    Created,
-    /// The container's program runs.
-    Running,
-    /// Every process is frozen.
-    Paused,
-    /// The init has exited.
-    Stopped,
-}
-
-impl Status {
-    /// Whether `start` is allowed.
-    pub fn can_start(self) -> bool {
-        self == Status::Created
-    }
-    /// Whether `kill` is allowed.
-    pub fn can_kill(self) -> bool {
-        matches!(self, Status::Created | Status::Running | Status::Paused)
-    }
-    /// Without `--force` only a stopped container may be deleted: the spec
-    /// says deleting one that is not stopped must fail (runc deviates and
-    /// deletes a created one).
-    pub fn can_delete(self) -> bool {
-        self == Status::Stopped
-    }
-    /// Whether `pause` is allowed.
-    pub fn can_pause(self) -> bool {
-        self == Status::Running
-    }
-    /// Whether `resume` is allowed.
-    pub fn can_resume(self) -> bool {
-        self == Status::Paused
-    }
-    /// The name the OCI state uses (`"running"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Creating => "creating",
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Stopped => "stopped",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What hull records about a container. `status` is only a hint for the
 /// phases that have no live process to look at (creating); everything else
@@ -397,22 +322,6 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(20_696), (2026, 8, 31));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-
-    #[test]
-    fn status_predicates() {
-        assert!(Status::Created.can_start() && !Status::Running.can_start());
-        assert!(Status::Running.can_kill() && !Status::Stopped.can_kill());
-        assert!(
-            Status::Stopped.can_delete()
-                && !Status::Created.can_delete()
-                && !Status::Running.can_delete()
-        );
-        assert!(Status::Running.can_pause() && Status::Paused.can_resume());
-        assert_eq!(
-            serde_json::to_string(&Status::Paused).unwrap(),
-            "\"paused\""
-        );
     }
 
     #[test]

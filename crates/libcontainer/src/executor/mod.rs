@@ -1,6 +1,8 @@
 //! The last step of init: replacing itself with the container's program.
 //! Library users (e.g. Wasm shims) plug in their own [`Executor`].
 
+pub(crate) mod error;
+
 use std::{
     convert::Infallible,
     ffi::{CString, OsStr},
@@ -11,28 +13,7 @@ use std::{
 
 use oci_spec::runtime::Spec;
 
-/// Why an [`Executor`] could not run the program.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExecutorError {
-    /// `process.args[0]` is in no directory of the container's PATH.
-    #[error("exec: {0:?}: executable file not found in $PATH")]
-    NotFound(String),
-    /// execve (or the lookup) failed.
-    #[error("exec: {path:?}: {source}")]
-    Exec {
-        /// The program.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// `process.args` cannot be passed to execve.
-    #[error("exec: process.args: {0}")]
-    InvalidArgs(&'static str),
-    /// Another executor's own failure.
-    #[error("{0}")]
-    Other(String),
-}
+pub use error::ExecutorError;
 
 /// Runs inside the container's init, after every namespace, mount and
 /// credential is in place. An executor that execs a program should call
