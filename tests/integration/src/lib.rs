@@ -1304,6 +1304,34 @@ pub fn wait_no_leftovers(marker: &str, dir: &Path, timeout: Duration) -> Vec<(i3
     }
 }
 
+/// Waits until `pid` has a handler for signal `signo` (SigCgt in its
+/// status). `start` returns before the container's program has run, and a
+/// pid namespace's init ignores a signal it has no handler for, so a test
+/// that signals a program right after start must wait for this first.
+#[track_caller]
+pub fn wait_catches(pid: i64, signo: u32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let bit = 1u64 << (signo - 1);
+    loop {
+        let caught = fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(0);
+        if caught & bit != 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} has no handler for signal {signo} after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether a process exists and is not a zombie.
 pub fn pid_alive(pid: i32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {

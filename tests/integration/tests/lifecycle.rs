@@ -87,6 +87,10 @@ fn kill_signal_forms() {
         rt.create(&b).ok();
         rt.start(&b.id).ok();
         assert_eq!(rt.status(&b.id), "running");
+        // The probe as the pid namespace's init dies of TERM only once its
+        // handler is in.
+        let pid = rt.state_ok(&b.id)["pid"].as_i64().unwrap();
+        wait_catches(pid, libc::SIGTERM as u32, T);
         rt.kill(&b.id, Some(sig)).ok();
         rt.wait_status(&b.id, "stopped", T);
         rt.delete(&b.id).ok();
