@@ -19,15 +19,19 @@ impl Container {
     /// `linux.netDevices` back into the runtime's network namespace,
     /// removes the container's resctrl groups and runs the poststop hooks.
     ///
-    /// ```no_run
+    /// ```
     /// use libcontainer::{Container, Error};
     ///
     /// # fn main() -> libcontainer::Result<()> {
-    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// # let Some(fx) = hull_doc_fixture::Fixture::new() else { return Ok(()) };
+    /// # let root = fx.root();
+    /// # let mut started = libcontainer::ContainerBuilder::new("web", &root).spec(fx.spec("web", &["sleep", "60"])).create()?;
+    /// # started.start()?;
+    /// let c = Container::load(&root, "web")?;
     /// // Without force only a stopped container goes.
     /// c.delete(true)?;
     /// assert!(matches!(
-    ///     Container::load("/run/my-engine".as_ref(), "web"),
+    ///     Container::load(&root, "web"),
     ///     Err(Error::NotFound(_))
     /// ));
     /// # Ok(())

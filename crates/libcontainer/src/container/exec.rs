@@ -182,17 +182,22 @@ impl Container {
     /// It gets the container's user, capabilities, seccomp filter, rlimits and
     /// no_new_privs, from the config kept at create, unless `o` overrides them.
     ///
-    /// ```no_run
+    /// ```
     /// use libcontainer::{Container, ExecOptions};
     ///
     /// # fn main() -> libcontainer::Result<()> {
-    /// let c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// # let Some(fx) = hull_doc_fixture::Fixture::new() else { return Ok(()) };
+    /// # let root = fx.root();
+    /// # let mut started = libcontainer::ContainerBuilder::new("web", &root).spec(fx.spec("web", &["sleep", "60"])).create()?;
+    /// # started.start()?;
+    /// let c = Container::load(&root, "web")?;
     /// let p = c.exec(ExecOptions {
-    ///     args: vec!["cat".into(), "/etc/hostname".into()],
-    ///     env: vec!["LANG=C".into()],
+    ///     args: vec!["sh".into(), "-c".into(), "exit $CODE".into()],
+    ///     env: vec!["CODE=7".into()],
     ///     ..Default::default()
     /// })?;
-    /// assert_eq!(p.wait()?.code, Some(0));
+    /// assert_eq!(p.wait()?.code, Some(7));
+    /// # c.delete(true)?;
     /// # Ok(())
     /// # }
     /// ```

@@ -29,12 +29,20 @@ impl Container {
     /// A pid namespace's init only gets the signals it has a handler for (and
     /// SIGKILL).
     ///
-    /// ```no_run
-    /// use libcontainer::{parse_signal, Container};
+    /// ```
+    /// use libcontainer::{parse_signal, Container, Status};
     ///
     /// # fn main() -> libcontainer::Result<()> {
-    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
-    /// c.kill(parse_signal("TERM")?, false)?;
+    /// # let Some(fx) = hull_doc_fixture::Fixture::new() else { return Ok(()) };
+    /// # let root = fx.root();
+    /// # let mut started = libcontainer::ContainerBuilder::new("web", &root).spec(fx.spec("web", &["sleep", "60"])).create()?;
+    /// # started.start()?;
+    /// // `sleep` as the pid namespace's init has no TERM handler: KILL it.
+    /// let mut c = Container::load(&root, "web")?;
+    /// c.kill(parse_signal("KILL")?, false)?;
+    /// # started.wait()?;
+    /// # assert_eq!(Container::load(&root, "web")?.status(), Status::Stopped);
+    /// # c.delete(false)?;
     /// # Ok(())
     /// # }
     /// ```

@@ -8,14 +8,20 @@ impl Container {
     /// Freezes every process of a running container (cgroup freezer).
     /// `state` then reports "paused", derived from the frozen cgroup.
     ///
-    /// ```no_run
+    /// ```
     /// use libcontainer::{Container, Status};
     ///
     /// # fn main() -> libcontainer::Result<()> {
-    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// # let Some(fx) = hull_doc_fixture::Fixture::new() else { return Ok(()) };
+    /// # let root = fx.root();
+    /// # let mut started = libcontainer::ContainerBuilder::new("web", &root).spec(fx.spec("web", &["sleep", "60"])).create()?;
+    /// # started.start()?;
+    /// let mut c = Container::load(&root, "web")?;
     /// c.pause()?;
     /// assert_eq!(c.state().status, Status::Paused);
     /// c.resume()?;
+    /// # assert_eq!(c.state().status, Status::Running);
+    /// # c.delete(true)?;
     /// # Ok(())
     /// # }
     /// ```

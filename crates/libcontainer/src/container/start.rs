@@ -9,15 +9,20 @@ impl Container {
     /// Releases the init from the start barrier, then runs the poststart
     /// hooks (failures there are logged, as the spec asks).
     ///
-    /// ```no_run
+    /// ```
     /// use libcontainer::{Container, Status};
     ///
     /// # fn main() -> libcontainer::Result<()> {
-    /// // From another process than the one that created it, as `hull start`.
-    /// let mut c = Container::load("/run/my-engine".as_ref(), "web")?;
+    /// # let Some(fx) = hull_doc_fixture::Fixture::new() else { return Ok(()) };
+    /// # let root = fx.root();
+    /// # libcontainer::ContainerBuilder::new("web", &root).spec(fx.spec("web", &["sleep", "60"])).create()?;
+    /// // `root` is the state root the container was created under. Start may
+    /// // come from another process than create, as `hull start` does.
+    /// let mut c = Container::load(&root, "web")?;
     /// assert_eq!(c.status(), Status::Created);
     /// c.start()?;
     /// assert_eq!(c.status(), Status::Running);
+    /// # c.delete(true)?;
     /// # Ok(())
     /// # }
     /// ```
