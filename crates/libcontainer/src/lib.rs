@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 mod apparmor;
+mod attrs;
 mod config;
 mod criu;
 mod error;
@@ -87,10 +88,12 @@ mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;
+mod proc_guard;
 mod procfs;
 mod procfs_handle;
 mod rdt;
 mod resources;
+mod rlimits;
 mod rootless;
 mod seccomp;
 mod signal;

@@ -14,7 +14,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::proc_guard;
+use crate::proc_guard;
 use crate::{
     config::mount_options::{is_bind, parse_options, propagation_flags, MountOpts, MS_NOSYMFOLLOW},
     error::{Error, Result},

@@ -401,7 +401,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                         );
                     }
                     if !host.sys_resource {
-                        let current = crate::init::process::current_hard_limit(r.typ());
+                        let current = crate::rlimits::current_hard_limit(r.typ());
                         if current.is_some_and(|h| r.hard() > h) {
                             is.push(
                                 format!("process.rlimits[{i}].hard"),
@@ -455,7 +455,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 format!("{:?} must be an absolute path", m.destination()),
             );
         } else {
-            use crate::init::proc_guard::{self, Kind};
+            use crate::proc_guard::{self, Kind};
             let kind = match m.typ().as_deref() {
                 _ if crate::config::mount_options::is_bind(m) => Kind::Bind,
                 Some("proc") => Kind::Proc,
@@ -494,7 +494,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
     check_hooks(spec, &mut is);
     // linux.personality, linux.memoryPolicy, process.ioPriority,
     // process.scheduler, process.execCPUAffinity.
-    is.0.extend(crate::init::attrs::validate(spec));
+    is.0.extend(crate::attrs::validate(spec));
 
     if let Some(linux) = spec.linux() {
         check_namespaces(linux, &mut is);
