@@ -58,8 +58,10 @@
 //! Module map: `container/` holds one file per verb (`builder.rs` create,
 //! `start.rs`, `exec.rs`, `kill.rs`, `pause.rs`, `checkpoint.rs`,
 //! `restore.rs`, `delete.rs`, `wait.rs`, `events.rs`, `update.rs`); `init/`
-//! is the code that runs in the container's first process; `spec.rs`
-//! validates; `spawn.rs` forks safely for any caller. See ARCHITECTURE.md.
+//! is the code that runs in the container's first process and only
+//! executes; `spec/` validates, through the pure `config/` layer the init
+//! reads too; `spawn.rs` forks safely for any caller. No module imports one
+//! that imports it back. See ARCHITECTURE.md.
 
 #![warn(missing_docs)]
 
