@@ -17,7 +17,7 @@ const HOOKS: &[&str] = &[
     "poststop",
 ];
 
-/// The flags and propagation types of init/rootfs.rs `parse_options`
+/// The flags and propagation types of config/mount_options.rs `parse_options`
 /// (a unit test keeps the two in step).
 const MOUNT_OPTIONS: &[&str] = &[
     "async",
@@ -96,7 +96,7 @@ pub fn features() -> Features {
     cgroup.set_systemd_user(Some(false));
     cgroup.set_rdma(Some(true));
     let mut seccomp = Seccomp::default();
-    // Not yet applied by hull: create refuses configs using them (spec.rs
+    // Not yet applied by hull: create refuses configs using them (spec/mod.rs
     // validate), so advertising them would be a lie.
     seccomp.set_enabled(Some(false));
     let mut selinux = Selinux::default();

@@ -122,7 +122,7 @@ fn mutated_configs_never_panic() {
             if crate::spec::validate(&spec, &host, Path::new("config.json")).is_ok() {
                 accepted += 1;
             }
-            let _ = crate::init::attrs::validate(&spec);
+            let _ = crate::attrs::validate(&spec);
             if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
                 let _ = crate::seccomp::Filter::build(s);
             }

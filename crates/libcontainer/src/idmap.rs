@@ -30,7 +30,7 @@ use rustix::{
 use crate::{
     config::mount_options::{is_bind, parse_options},
     error::{Error, Result},
-    init::proc_guard,
+    proc_guard,
     syscall::{self, Forked, MountAttr, MOUNT_ATTR_IDMAP},
     userns,
 };

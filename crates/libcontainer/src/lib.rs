@@ -58,12 +58,15 @@
 //! Module map: `container/` holds one file per verb (`builder.rs` create,
 //! `start.rs`, `exec.rs`, `kill.rs`, `pause.rs`, `checkpoint.rs`,
 //! `restore.rs`, `delete.rs`, `wait.rs`, `events.rs`, `update.rs`); `init/`
-//! is the code that runs in the container's first process; `spec.rs`
-//! validates; `spawn.rs` forks safely for any caller. See ARCHITECTURE.md.
+//! is the code that runs in the container's first process and only
+//! executes; `spec/` validates, through the pure `config/` layer the init
+//! reads too; `spawn.rs` forks safely for any caller. No module imports one
+//! that imports it back. See ARCHITECTURE.md.
 
 #![warn(missing_docs)]
 
 mod apparmor;
+mod attrs;
 mod config;
 mod criu;
 mod error;
@@ -87,10 +90,12 @@ mod mountinfo;
 mod namespaces;
 mod netdev;
 mod notify;
+mod proc_guard;
 mod procfs;
 mod procfs_handle;
 mod rdt;
 mod resources;
+mod rlimits;
 mod rootless;
 mod seccomp;
 mod signal;

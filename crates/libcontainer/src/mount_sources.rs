@@ -31,7 +31,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use crate::{
     config::mount_options::is_bind,
     error::{Error, Result},
-    init::proc_guard,
+    proc_guard,
     procfs_handle::{open_init_root, read_init_file},
     sync::PHASE_TIMEOUT,
     sync::{Channel, Msg, SyncError},

@@ -521,7 +521,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     // shape, this instance is not.
     let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
     init::process::set_oom_score_adj(proc, &procfs, ProcBase::SelfProcess)?;
-    init::attrs::set_exec_cpu_affinity_initial(proc)?;
+    crate::attrs::set_exec_cpu_affinity_initial(proc)?;
     a.channel.send(&Msg::ChildReady {
         needs_id_maps: false,
     })?;
@@ -532,7 +532,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     )?;
     // In the cgroup now (its cpuset may have reset the affinity); before
     // the seccomp filter, which need not allow sched_setaffinity.
-    init::attrs::set_exec_cpu_affinity_final(proc)?;
+    crate::attrs::set_exec_cpu_affinity_final(proc)?;
     let ns =
         a.ns.iter()
             .map(|(t, fd)| fd.try_clone().map(|fd| (*t, fd)))

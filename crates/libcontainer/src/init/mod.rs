@@ -2,9 +2,7 @@
 //! to the exec of the container's program. It talks to the parent only over
 //! the sync channel (see crate::sync for the sequence).
 
-pub(crate) mod attrs;
 pub(crate) mod home;
-pub(crate) mod proc_guard;
 pub(crate) mod process;
 pub(crate) mod rootfs;
 
@@ -327,10 +325,10 @@ pub(crate) fn apply_process(
 ) -> Result<()> {
     let nnp = proc.no_new_privileges() == Some(true);
     let caps = process::CapPlan::from_process(proc)?;
-    process::set_rlimits(proc)?;
+    crate::rlimits::set_rlimits(proc)?;
     // Before the capability drop: realtime classes and a lower nice value
     // need CAP_SYS_NICE.
-    attrs::apply(spec, proc)?;
+    crate::attrs::apply(spec, proc)?;
     let cwd = proc.cwd();
     // As runc: first with the runtime's credentials, again as the user if
     // only the user can reach it.

@@ -1,78 +1,16 @@
-//! The process attributes applied last in init: rlimits, oom score, user
-//! and groups, capabilities, umask, cwd.
+//! The process attributes applied last in init: oom score, user and
+//! groups, capabilities, umask, cwd (rlimits: `crate::rlimits`).
 
 use std::collections::HashSet;
 
 use caps::{CapSet, CapsHashSet};
-use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
-use rustix::{
-    process::{Resource, Rlimit},
-    thread::{Gid, Uid},
-};
+use oci_spec::runtime::{Capabilities, Process};
+use rustix::thread::{Gid, Uid};
 
 use crate::{
     error::{Error, Result},
     procfs_handle::{ProcBase, ProcfsHandle},
 };
-
-fn resource(t: PosixRlimitType) -> Resource {
-    match t {
-        PosixRlimitType::RlimitCpu => Resource::Cpu,
-        PosixRlimitType::RlimitFsize => Resource::Fsize,
-        PosixRlimitType::RlimitData => Resource::Data,
-        PosixRlimitType::RlimitStack => Resource::Stack,
-        PosixRlimitType::RlimitCore => Resource::Core,
-        PosixRlimitType::RlimitRss => Resource::Rss,
-        PosixRlimitType::RlimitNproc => Resource::Nproc,
-        PosixRlimitType::RlimitNofile => Resource::Nofile,
-        PosixRlimitType::RlimitMemlock => Resource::Memlock,
-        PosixRlimitType::RlimitAs => Resource::As,
-        PosixRlimitType::RlimitLocks => Resource::Locks,
-        PosixRlimitType::RlimitSigpending => Resource::Sigpending,
-        PosixRlimitType::RlimitMsgqueue => Resource::Msgqueue,
-        PosixRlimitType::RlimitNice => Resource::Nice,
-        PosixRlimitType::RlimitRtprio => Resource::Rtprio,
-        PosixRlimitType::RlimitRttime => Resource::Rttime,
-    }
-}
-
-/// The hard limit this process has now (None: unlimited).
-pub(crate) fn current_hard_limit(t: PosixRlimitType) -> Option<u64> {
-    rustix::process::getrlimit(resource(t)).maximum
-}
-
-fn limit(v: u64) -> Option<u64> {
-    (v != u64::MAX).then_some(v)
-}
-
-pub(crate) fn set_rlimits(p: &Process) -> Result<()> {
-    for (i, r) in p.rlimits().iter().flatten().enumerate() {
-        rustix::process::setrlimit(
-            resource(r.typ()),
-            Rlimit {
-                current: limit(r.soft()),
-                maximum: limit(r.hard()),
-            },
-        )
-        .map_err(|e| {
-            let hint = if e == rustix::io::Errno::PERM {
-                " (raising a hard limit needs CAP_SYS_RESOURCE, which this runtime lacks)"
-            } else {
-                ""
-            };
-            Error::sys(
-                format!(
-                    "process.rlimits[{i}] ({:?} soft {} hard {}){hint}",
-                    r.typ(),
-                    r.soft(),
-                    r.hard()
-                ),
-                e,
-            )
-        })?;
-    }
-    Ok(())
-}
 
 /// Sets process.oomScoreAdj on `of` (a process hull started, before it
 /// enters a user namespace of the container's or, for the init, by hull
@@ -307,11 +245,5 @@ mod tests {
             HashSet::from([caps::Capability::CAP_KILL]),
             "CAP_SYS_ADMIN is inheritable but not permitted"
         );
-    }
-
-    #[test]
-    fn unlimited_maps_to_none() {
-        assert_eq!(limit(u64::MAX), None);
-        assert_eq!(limit(1024), Some(1024));
     }
 }

@@ -147,7 +147,7 @@ pub(crate) fn apply(spec: &Spec, proc: &Process) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
+    use crate::attrs::test_support::*;
     use personality::PER_LINUX32;
 
     #[test]

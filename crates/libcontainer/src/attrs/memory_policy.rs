@@ -183,7 +183,7 @@ pub(crate) fn set_memory_policy(m: &LinuxMemoryPolicy) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
+    use crate::attrs::test_support::*;
 
     #[test]
     fn memory_policy_rules() {

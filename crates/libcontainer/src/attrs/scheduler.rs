@@ -217,7 +217,7 @@ fn describe_scheduler(s: &Scheduler) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
+    use crate::attrs::test_support::*;
 
     #[test]
     fn scheduler_rules() {

@@ -66,7 +66,7 @@ pub(crate) fn set_io_priority(p: &LinuxIOPriority) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
+    use crate::attrs::test_support::*;
 
     #[test]
     fn io_priority_range() {

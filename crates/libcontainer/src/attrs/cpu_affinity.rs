@@ -91,8 +91,8 @@ fn set_affinity(field: &str, cpus: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
-    use crate::init::attrs::{validate_on, Host};
+    use crate::attrs::test_support::*;
+    use crate::attrs::{validate_on, Host};
 
     #[test]
     fn exec_cpu_affinity_checks() {

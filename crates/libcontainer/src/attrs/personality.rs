@@ -49,7 +49,7 @@ pub(crate) fn set_personality(l: &LinuxPersonality) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::attrs::test_support::*;
+    use crate::attrs::test_support::*;
 
     #[test]
     fn personality_flags_fail_closed() {
