@@ -263,8 +263,12 @@ expect_eq "exit code: non-executable file is 126" 126 $? "$(cat "$out")"
 
 # ---------------------------------------------------------------- run -d lifecycle
 C=hcr-detached
+# One long sleep, not a loop of short ones: with a cgroup (v2 + systemd)
+# podman top lists cgroup.procs and then reads each /proc/PID, which a
+# short-lived sleep may have left meanwhile. The trap still runs: a
+# trapped signal ends `wait`.
 pm_to "$out" run -d --name $C "${RUN_OPTS[@]}" "${LIMIT_OPTS[@]}" "$IMAGE" \
-    sh -c 'echo started; trap "echo got-TERM; exit 0" TERM; while :; do sleep 0.1; done'
+    sh -c 'echo started; trap "echo got-TERM; exit 0" TERM; sleep 1000 & wait'
 rc=$?
 if [ $rc = 0 ]; then pass "run -d"; else fail "run -d" "rc=$rc" "$(cat "$out")"; fi
 status() { as_user_pm inspect -f '{{.State.Status}}' "$1" 2>&1; }
