@@ -6,7 +6,8 @@
 # on cgroup v1 (hybrid, then pure v1) for tests/vm/systemd-v1-tests.sh, and
 # a guest with AppArmor as its LSM for tests/vm/apparmor-tests.sh, and
 # tests/clients/podman.sh with podman's systemd cgroup manager under systemd
-# with AppArmor (tests/vm/podman-v2.sh, group podman-v2).
+# with AppArmor (tests/vm/podman-v2.sh, group podman-v2), and rootless
+# podman with the user's systemd (tests/vm/podman-rootless-v2.sh).
 # Runs as root on the host; the guest is QEMU under TCG, no kvm needed.
 #
 # Last line: "vm: N passed, M failed". Exit status non-zero iff M > 0.
@@ -21,7 +22,10 @@ REPO=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
 # Packages: only the missing ones, so a prepared machine needs no network.
-PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus apparmor podman conmon runc"
+# uidmap (newuidmap for rootless podman's subordinate ranges) and
+# dbus-user-session (the user's session bus, which podman's systemd cgroup
+# manager needs rootless): the podman-rootless-v2 guest.
+PKGS="qemu-system-x86 linux-image-amd64 busybox-static cpio xz-utils binutils systemd dbus apparmor podman conmon runc uidmap dbus-user-session"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -91,5 +95,7 @@ HULLVM_APPEND="apparmor=1 security=apparmor" guest apparmor-tests -- "$REPO/test
 # runs the same checks with runc first (podman-v2-runc, not counted).
 VM_TIMEOUT=${VM_TIMEOUT_PODMAN:-1800} HULLVM_APPEND="apparmor=1 security=apparmor" \
     guest podman-v2 --systemd -e BASELINE -- "$REPO/tests/vm/podman-v2.sh"
+VM_TIMEOUT=${VM_TIMEOUT_PODMAN:-1800} \
+    guest podman-rootless-v2 --systemd -e BASELINE -- "$REPO/tests/vm/podman-rootless-v2.sh"
 echo "vm: $n passed, $m failed"
 [ "$m" = 0 ]

@@ -37,15 +37,20 @@ impl Rootless {
     /// runc's shouldUseRootlessCgroupManager: `auto` means rootless for a
     /// non-root caller (with `--systemd-cgroup` too: its scope then comes
     /// from the user's own systemd), and for root inside a user namespace
-    /// (rootless podman runs its runtime there) with the cgroupfs driver.
-    /// Root in a user namespace with `--systemd-cgroup` is not rootless:
-    /// runc asks `busctl --user` whose bus it is, which hull does not.
+    /// (rootless podman runs its runtime there). With `--systemd-cgroup`,
+    /// root in a user namespace is rootless when it is a user outside it:
+    /// runc asks `busctl --user` for the bus owner's uid, hull maps its
+    /// own through uid_map (the same uid wherever the user made the
+    /// namespace; a root-owned one, e.g. systemd in a container, keeps
+    /// PID 1's manager).
     pub fn resolve(self, systemd_cgroup: bool) -> bool {
         match self {
             Rootless::True => true,
             Rootless::False => false,
             Rootless::Auto if !rustix::process::geteuid().is_root() => true,
-            Rootless::Auto if systemd_cgroup => false,
+            Rootless::Auto if systemd_cgroup => {
+                running_in_userns() && libcgroups::outside_uid() != 0
+            }
             Rootless::Auto => running_in_userns(),
         }
     }

@@ -191,7 +191,9 @@ impl Conn {
     }
 
     /// SASL EXTERNAL with our uid; the server checks it against the
-    /// socket's peer credentials.
+    /// socket's peer credentials, which it sees in its own user namespace:
+    /// root of rootless podman's namespace is its user there, so the uid
+    /// goes through our uid_map (runc asks `busctl --user` for it).
     ///
     /// BEGIN goes in the same write as AUTH (sd-bus clients do the same).
     /// sd-bus, serving systemd's private socket, reads whatever follows
@@ -202,7 +204,7 @@ impl Conn {
     fn auth(&mut self, deadline: Instant) -> Result<(), DbusError> {
         const WHAT: &str = "authenticating";
         self.set_deadline(deadline, WHAT)?;
-        let uid = rustix::process::getuid().as_raw().to_string();
+        let uid = crate::outside_uid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         let hello = format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n");
         self.sock
