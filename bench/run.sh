@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# hull vs crun vs runc benchmark (issue "Performance"). Not part of the test suite.
+# hull vs crun vs runc benchmark (issue #18, "Performance"). Not part of the test suite.
 #
 #   bash bench/run.sh [--quick] [--only OPS] [--hull PATH] [--crun PATH] [--runc PATH]
 #
 # Needs root, hyperfine, /usr/bin/time, crun, runc, busybox-static and a
 # release build of hull (cargo build --release -p hull; or pass --hull).
 # Writes bench/RESULTS.md and the raw hyperfine JSON to bench/results/.
-# Full mode takes about 10 minutes on 2 cores; --quick about 1-2 minutes.
+# Full mode takes 6-9 minutes on 2 cores (aim: at most 12); --quick about 1.5.
+# --quick and --only write to bench/results-quick/ (with its own RESULTS.md),
+# so only a full run replaces bench/RESULTS.md and bench/results/.
 #
 # crun 1.8 refuses this host's hybrid cgroup layout, so the whole comparison
 # runs (for all three runtimes alike) in a private mount namespace where
@@ -32,19 +34,41 @@ case " $* " in *" --report-only "*) exec python3 bench/bench.py "$@" ;; esac
 
 export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"
 rc=0
+# Ctrl-C reaches bench.py too, which cleans up and exits; a trap (not an
+# ignore, which the children would inherit) keeps this script alive for the
+# leftover check below.
+trap 'echo "run.sh: interrupted; checking for leftovers" >&2' INT TERM
 unshare -m --propagation private sh -c '
     if mountpoint -q /sys/fs/cgroup/unified; then umount -l /sys/fs/cgroup/unified; fi
     exec "$@"' x python3 bench/bench.py "$@" || rc=$?
 
-# Nothing may be left behind (the namespace and its mounts are gone with it).
+# Nothing may be left behind, also after Ctrl-C (bench.py cleans up in a
+# finally block with SIGINT ignored): cgroups, mounts, the work dir with the
+# state roots, processes, the rootless user. The namespace and its mounts go
+# when the last process in it does, so a leftover process is the thing to find.
 # crun also leaves plain directories under the unmounted unified/ (only
 # visible with it unmounted); bench.py removes them, this checks.
 left=$(ls -d /sys/fs/cgroup/*/hull-bench-* /sys/fs/cgroup/hull-bench-* /tmp/hull-bench-* 2>/dev/null || true)
 left+=$(unshare -m --propagation private sh -c '
     if mountpoint -q /sys/fs/cgroup/unified; then umount -l /sys/fs/cgroup/unified; fi
     ls -d /sys/fs/cgroup/unified/hull-bench-* 2>/dev/null' || true)
+while read -r _ _ _ _ mnt _; do
+    case $mnt in *hull-bench-*) left+=" mount:$mnt" ;; esac
+done </proc/self/mountinfo
+for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    cg=$(cat "$p/cgroup" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    if [[ $cg == *hull-bench-* || $cmd == *hull-bench-* ]]; then
+        left+=" process:$pid(${cmd:0:80})"
+    fi
+done
+left+=$(getent passwd | awk -F: '$5 == "hull-bench" { printf " user:%s", $1 }')
 if [ -n "$left" ]; then
     echo "run.sh: WARNING: left behind:" $left >&2
     rc=1
+else
+    echo "run.sh: nothing left behind (cgroups, mounts, work dir, processes, user)"
 fi
 exit $rc
