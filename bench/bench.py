@@ -615,9 +615,15 @@ class Bench:
         failed, times, rss_v = {}, {}, {}
         try:
             for rt in rts:
-                if setup:
-                    setup(rt)
+                try:
+                    if setup:
+                        setup(rt)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    failed[rt] = f"setup: {e}"
+                    print(f"  {name}: {rt} setup fails, left out: {e}", flush=True)
             for rt in rts:
+                if rt in failed:
+                    continue
                 err = self.try_once(*cmds[rt])
                 if err:
                     failed[rt] = err
