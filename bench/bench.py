@@ -792,8 +792,12 @@ class Bench:
             cmd = [self.bins[rt], "--root", root, "create", "--bundle", self.bundle(rt, f"sc-{i}"), f"sc-{i}"]
             rc, out = self.call_capture(cmd)
             return None if rc == 0 else f"create sc-{i} exit {rc}: {' '.join(out.split())[:300]}"
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        ex = concurrent.futures.ThreadPoolExecutor(4)
+        try:
             errs = [e for e in ex.map(one, range(have, n)) if e]
+        finally:
+            # On Ctrl-C, start no more creates (the ones running finish).
+            ex.shutdown(wait=True, cancel_futures=True)
         reap()
         return errs[0] if errs else None
 
