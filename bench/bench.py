@@ -8,13 +8,18 @@ refuses this host's hybrid cgroup layout), so all three runtimes see pure v1.
 Timing is done by hyperfine (-N, no shell), in rounds: every round runs each
 runtime's command for a block of runs, in a rotating order, so hull, crun and
 runc are interleaved and share any drift of the machine. The per-round
-hyperfine JSON files are kept in bench/results/raw/; medians are computed over
-all rounds. Peak RSS comes from a separate pass with `/usr/bin/time -f %M`.
+hyperfine JSON files are kept in the results dir's raw/ (bench/results/ for
+a full run, bench/results-quick/ for --quick or --only); medians are
+computed over all rounds. Peak RSS comes from a separate pass with
+`/usr/bin/time -f %M`. A runtime that fails an op is recorded and left out
+of it; the run goes on.
 
 Everything lives under a private tmpfs (/tmp/hull-bench-<pid>, mounted inside
-the private mount namespace): one --root per runtime, the bundles and a shared
+the private mount namespace): the copy of hull that is measured (writable, so
+its exe protection is on), one --root per runtime, the bundles and a shared
 read-only busybox rootfs. Every container gets its own absolute cgroupsPath
-/hull-bench-<pid>/<runtime>-<name>; all of it is removed at the end.
+/hull-bench-<pid>/<runtime>-<name>; all of it is removed at the end, also
+after Ctrl-C.
 """
 
 import argparse

@@ -6,7 +6,7 @@
 # Needs root, hyperfine, /usr/bin/time, crun, runc, busybox-static and a
 # release build of hull (cargo build --release -p hull; or pass --hull).
 # Writes bench/RESULTS.md and the raw hyperfine JSON to bench/results/.
-# Full mode takes 6-9 minutes on 2 cores (aim: at most 12); --quick about 1.5.
+# Full mode takes 4.5-9 minutes on 2 cores (aim: at most 12); --quick about 1.
 # --quick and --only write to bench/results-quick/ (with its own RESULTS.md),
 # so only a full run replaces bench/RESULTS.md and bench/results/.
 #
