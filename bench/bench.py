@@ -782,8 +782,42 @@ class Bench:
                             teardown=lambda rt, cid=cid: self.call(R(rt, "delete", "--force", cid)),
                             runs=self.NS, block=self.BS, rss=False, kind="scaling",
                             meta={"series": title, "n": n, "op": "create"})
+        for sel, sizes in (("mounts", self.MOUNT_SIZES), ("seccomp", self.SECCOMP_SIZES)):
+            if self.wanted(sel):
+                self.applied(sel, max(sizes))
         if self.wanted("containers"):
             self.list_scaling()
+
+    def applied(self, kind, n):
+        """That each runtime really applies the largest bundle (one that
+        silently dropped mounts or rules would only look fast), checked in
+        a running container's process: for seccomp `Seccomp: 2` (filter
+        mode) in its status, for mounts its mountinfo lists the n tmpfs
+        mounts on /mnt/m<i>."""
+        res = {}
+        for rt in RUNTIMES:
+            b = self.bundle(rt, f"{kind}{n}-sleep", SLEEP, **{kind: n})
+            try:
+                rc, out = self.call_capture(self.rt(rt, "run", "--detach", "--bundle", b, "c-applied"))
+                if rc != 0:
+                    res[rt] = f"run failed: {' '.join(out.split())[:200]}"
+                    continue
+                rc, out = self.call_capture(self.rt(rt, "state", "c-applied"))
+                try:
+                    pid = json.loads(out)["pid"]
+                    if kind == "seccomp":
+                        with open(f"/proc/{pid}/status") as f:
+                            got = [ln.split()[1] for ln in f if ln.startswith("Seccomp:")] == ["2"]
+                    else:
+                        with open(f"/proc/{pid}/mountinfo") as f:
+                            got = sum(1 for ln in f if ln.split()[4].startswith("/mnt/m")) == n
+                    res[rt] = "yes" if got else "**no**"
+                except (ValueError, KeyError, OSError, IndexError) as e:
+                    res[rt] = f"? ({e})"
+            finally:
+                self.call(self.rt(rt, "delete", "--force", "c-applied"))
+        self.summary.setdefault("applied", {})[kind] = {"n": n, "runtimes": res}
+        print(f"  {kind}: {n} applied: " + ", ".join(f"{rt} {v}" for rt, v in res.items()), flush=True)
 
     def list_root(self, rt, n):
         return os.path.join(self.work, "root-list", f"{rt}-{n}")

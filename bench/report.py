@@ -234,6 +234,11 @@ def write(s, path):
         w("| per item (µs) | " + " | ".join(per) + " | | |")
         w("| linear? | " + " | ".join(lin) + " | | |")
         w("")
+    what = {"seccomp": "the filter of {n} seccomp rules is loaded (`Seccomp: 2` in /proc/<pid>/status)",
+            "mounts": "all {n} extra tmpfs mounts are in /proc/<pid>/mountinfo"}
+    for kind, a in (s.get("applied") or {}).items():
+        w("Checked in a running container: " + what.get(kind, kind + " {n}").format(n=a["n"]) + ": "
+          + ", ".join(f"{rt} {v}" for rt, v in a["runtimes"].items()) + ".\n")
     pops = {}
     for e in sc.values():
         if (e.get("meta") or {}).get("op") == "list":
