@@ -152,6 +152,9 @@ class Bench:
         self.quick = opts.quick
         self.bins = {rt: getattr(opts, rt) for rt in RUNTIMES}
         self.tag = f"hull-bench-{os.getpid()}"
+        if os.environ.get("BENCH_TAG_FILE"):  # for run.sh's leftover check
+            with open(os.environ["BENCH_TAG_FILE"], "w") as f:
+                f.write(self.tag)
         self.work = f"/tmp/{self.tag}"
         self.results = opts.results
         self.raw = os.path.join(self.results, "raw")
@@ -338,8 +341,8 @@ class Bench:
         root per runtime it owns: rootless runs go through setpriv."""
         if self.rl is None:
             name = f"hb{os.getpid() % 100000}"
-            # The comment marks it for run.sh's leftover check.
-            subprocess.run(["useradd", "-M", "-U", "-c", "hull-bench", "-s", "/usr/sbin/nologin", name], check=True,
+            # The comment (the run's tag) marks it for run.sh's leftover check.
+            subprocess.run(["useradd", "-M", "-U", "-c", self.tag, "-s", "/usr/sbin/nologin", name], check=True,
                            stdout=subprocess.DEVNULL)
             uid = int(subprocess.run(["id", "-u", name], capture_output=True, text=True, check=True).stdout)
             gid = int(subprocess.run(["id", "-g", name], capture_output=True, text=True, check=True).stdout)

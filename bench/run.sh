@@ -33,6 +33,10 @@ case " $* " in *" --report-only "*) exec python3 bench/bench.py "$@" ;; esac
 [ -x "$hull" ] || { echo "run.sh: $hull missing: cargo build --release -p hull" >&2; exit 1; }
 
 export BENCH_COMMAND="bash bench/run.sh${*:+ $*}"
+# bench.py writes its tag (hull-bench-<pid>) here, so that the check below
+# looks at this run's leftovers only, not at another bench running meanwhile.
+BENCH_TAG_FILE=$(mktemp)
+export BENCH_TAG_FILE
 rc=0
 # Ctrl-C reaches bench.py too, which cleans up and exits; a trap (not an
 # ignore, which the children would inherit) keeps this script alive for the
@@ -48,23 +52,28 @@ unshare -m --propagation private sh -c '
 # when the last process in it does, so a leftover process is the thing to find.
 # crun also leaves plain directories under the unmounted unified/ (only
 # visible with it unmounted); bench.py removes them, this checks.
-left=$(ls -d /sys/fs/cgroup/*/hull-bench-* /sys/fs/cgroup/hull-bench-* /tmp/hull-bench-* 2>/dev/null || true)
+tag=$(cat "$BENCH_TAG_FILE" 2>/dev/null || true)
+rm -f "$BENCH_TAG_FILE"
+glob=${tag:-hull-bench-*}   # without a tag (an early failure): any bench's
+left=$(ls -d /sys/fs/cgroup/*/$glob /sys/fs/cgroup/$glob /tmp/$glob 2>/dev/null || true)
 left+=$(unshare -m --propagation private sh -c '
     if mountpoint -q /sys/fs/cgroup/unified; then umount -l /sys/fs/cgroup/unified; fi
-    ls -d /sys/fs/cgroup/unified/hull-bench-* 2>/dev/null' || true)
+    ls -d /sys/fs/cgroup/unified/$1 2>/dev/null' x "$glob" || true)
 while read -r _ _ _ _ mnt _; do
-    case $mnt in *hull-bench-*) left+=" mount:$mnt" ;; esac
+    case $mnt in */$glob | */$glob/*) left+=" mount:$mnt" ;; esac
 done </proc/self/mountinfo
 for p in /proc/[0-9]*; do
     pid=${p#/proc/}
     [ "$pid" = $$ ] && continue
     cg=$(cat "$p/cgroup" 2>/dev/null) || continue
     cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-    if [[ $cg == *hull-bench-* || $cmd == *hull-bench-* ]]; then
-        left+=" process:$pid(${cmd:0:80})"
-    fi
+    case "$cg $cmd" in */$glob/*)
+        left+=" process:$pid(${cmd:0:80})" ;;
+    esac
 done
-left+=$(getent passwd | awk -F: '$5 == "hull-bench" { printf " user:%s", $1 }')
+# The rootless user's comment is the tag.
+left+=$(getent passwd | awk -F: -v t="${tag:-hull-bench-}" '
+    (t ~ /-$/ ? index($5, t) == 1 : $5 == t) { printf " user:%s", $1 }')
 if [ -n "$left" ]; then
     echo "run.sh: WARNING: left behind:" $left >&2
     rc=1
