@@ -8,13 +8,18 @@ refuses this host's hybrid cgroup layout), so all three runtimes see pure v1.
 Timing is done by hyperfine (-N, no shell), in rounds: every round runs each
 runtime's command for a block of runs, in a rotating order, so hull, crun and
 runc are interleaved and share any drift of the machine. The per-round
-hyperfine JSON files are kept in bench/results/raw/; medians are computed over
-all rounds. Peak RSS comes from a separate pass with `/usr/bin/time -f %M`.
+hyperfine JSON files are kept in the results dir's raw/ (bench/results/ for
+a full run, bench/results-quick/ for --quick or --only); medians are
+computed over all rounds. Peak RSS comes from a separate pass with
+`/usr/bin/time -f %M`. A runtime that fails an op is recorded and left out
+of it; the run goes on.
 
 Everything lives under a private tmpfs (/tmp/hull-bench-<pid>, mounted inside
-the private mount namespace): one --root per runtime, the bundles and a shared
+the private mount namespace): the copy of hull that is measured (writable, so
+its exe protection is on), one --root per runtime, the bundles and a shared
 read-only busybox rootfs. Every container gets its own absolute cgroupsPath
-/hull-bench-<pid>/<runtime>-<name>; all of it is removed at the end.
+/hull-bench-<pid>/<runtime>-<name>; all of it is removed at the end, also
+after Ctrl-C.
 """
 
 import argparse
@@ -147,6 +152,9 @@ class Bench:
         self.quick = opts.quick
         self.bins = {rt: getattr(opts, rt) for rt in RUNTIMES}
         self.tag = f"hull-bench-{os.getpid()}"
+        if os.environ.get("BENCH_TAG_FILE"):  # for run.sh's leftover check
+            with open(os.environ["BENCH_TAG_FILE"], "w") as f:
+                f.write(self.tag)
         self.work = f"/tmp/{self.tag}"
         self.results = opts.results
         self.raw = os.path.join(self.results, "raw")
@@ -178,8 +186,11 @@ class Bench:
 
     def snapshot_hull(self):
         """Measure one fixed hull binary: others rebuild target/release/hull
-        while the bench runs, so copy it into the work dir first (same kind
-        of writable filesystem, so hull's sealed-memfd re-exec still runs)."""
+        while the bench runs, so copy it into the work dir first. The issue's
+        targets hold with the CVE-2019-5736 exe protection on, i.e. with hull
+        installed on a writable path as users install it (hull skips its
+        protection when its binary is on a read-only mount or a sealed
+        memfd): the work dir is a writable tmpfs, checked here."""
         src = os.path.realpath(self.bins["hull"])
         st = os.stat(src)
         dst = os.path.join(self.work, "bin", "hull")
@@ -188,11 +199,28 @@ class Bench:
         import hashlib  # noqa: PLC0415
         with open(dst, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        vfs = os.statvfs(dst)
+        writable = not vfs.f_flag & os.ST_RDONLY and os.access(dst, os.W_OK)
+        if not writable:
+            raise RuntimeError(f"{dst} is not writable: hull would skip its exe protection")
         self.hull_source = {
             "path": self.bins["hull"], "size": st.st_size, "sha256": digest,
             "mtime": datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "copy_fs": self.fs_type(dst), "copy_writable": writable,
         }
         self.bins["hull"] = dst
+
+    @staticmethod
+    def fs_type(path):
+        """Type of the filesystem holding path (longest mount point prefix)."""
+        best, kind = "", "?"
+        with open("/proc/self/mountinfo") as f:
+            for ln in f:
+                parts = ln.split()
+                mp = parts[4]
+                if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                    best, kind = mp, parts[parts.index("-") + 1]
+        return kind
 
     def cgroup_mounts(self):
         """Mount points of the real cgroup hierarchies in this namespace."""
@@ -222,7 +250,7 @@ class Bench:
         r = self.rootfs = os.path.join(self.work, "rootfs")
         for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root", "mnt"]:
             os.makedirs(os.path.join(r, d))
-        for i in range(100):
+        for i in range(max(self.MOUNT_SIZES)):
             os.mkdir(os.path.join(r, "mnt", f"m{i}"))
         shutil.copy2("/bin/busybox", os.path.join(r, "bin", "busybox"))
         applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
@@ -313,7 +341,8 @@ class Bench:
         root per runtime it owns: rootless runs go through setpriv."""
         if self.rl is None:
             name = f"hb{os.getpid() % 100000}"
-            subprocess.run(["useradd", "-M", "-U", "-s", "/usr/sbin/nologin", name], check=True,
+            # The comment (the run's tag) marks it for run.sh's leftover check.
+            subprocess.run(["useradd", "-M", "-U", "-c", self.tag, "-s", "/usr/sbin/nologin", name], check=True,
                            stdout=subprocess.DEVNULL)
             uid = int(subprocess.run(["id", "-u", name], capture_output=True, text=True, check=True).stdout)
             gid = int(subprocess.run(["id", "-g", name], capture_output=True, text=True, check=True).stdout)
@@ -389,7 +418,12 @@ class Bench:
         return len(ids)
 
     def cleanup(self):
-        print("cleanup: deleting containers, cgroups and the tmpfs", flush=True)
+        # A second Ctrl-C must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("cleanup: deleting containers, cgroups and the tmpfs (Ctrl-C ignored)", flush=True)
+        # After an interruption, a hyperfine or runtime may still run,
+        # re-parented to us: stop it before deleting under its feet.
+        self.kill_orphans()
         lists = os.path.join(self.work, "root-list")
         for rt in RUNTIMES:
             roots = [self.root(rt)] + sorted(os.path.join(lists, d) for d in (os.listdir(lists) if os.path.isdir(lists) else [])
@@ -417,6 +451,7 @@ class Bench:
             reap()
             subprocess.run(["userdel", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.rl = None
+        self.kill_orphans()
         self.remove_cgroups()
         reap()
         if self.mounted:
@@ -426,6 +461,36 @@ class Bench:
             os.rmdir(self.work)
         except OSError:
             pass
+
+    def kill_orphans(self):
+        """Processes re-parented to us (we are a child subreaper) that are
+        still alive after every container was deleted: the leftovers of a
+        runtime interrupted half-way (Ctrl-C during a create). All are our
+        own descendants; killed by pid."""
+        me = str(os.getpid())
+        for _ in range(20):
+            pids = []
+            for d in os.listdir("/proc"):
+                if not d.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        ppid = f.read().rsplit(")", 1)[1].split()[1]
+                except (OSError, IndexError):
+                    continue
+                if ppid == me:
+                    pids.append(int(d))
+            # Our own subprocesses are finished here: every child is an orphan.
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1 if pids else 0)
+            reap()
+            if not pids:
+                return
+            print(f"  killed {len(pids)} orphaned process(es): {pids[:10]}", flush=True)
 
     def remove_cgroups(self):
         """Remove /sys/fs/cgroup/*/hull-bench-<pid> (only ours). Processes
@@ -534,22 +599,54 @@ class Bench:
         return sh(f"exec 2>>{self.plog} >/dev/null </dev/null; "
                   f"s() {{ \"$@\" || {{ echo \"prepare: exit $? from: $*\" >&2; exit 1; }}; }}; {script}")
 
+    def try_once(self, cmd, prepare):
+        """One untimed run of cmd (after its prepare step): None if it
+        succeeds, else the runtime's error. A runtime that fails an op (e.g.
+        one that refuses 1000 seccomp rules) is recorded and left out of
+        that op's hyperfine rounds instead of failing them for everyone."""
+        if prepare:
+            self.call(shlex.split(prepare))
+        rc, out = self.call_capture(shlex.split(cmd))
+        reap()
+        if rc == 0:
+            return None
+        lines = [ln for ln in out.strip().splitlines() if ln.strip()]
+        return f"exit {rc}: " + (" / ".join(lines[-3:])[:300] if lines else "(no output)")
+
     def run_op(self, name, build, rts=None, setup=None, teardown=None, runs=None, block=None, rss=True,
-               kind="ops", meta=None):
-        rts = rts or RUNTIMES
+               rss_runs=None, kind="ops", meta=None):
+        rts = list(rts or RUNTIMES)
         runs = runs or self.N
         block = block or self.B
         t0 = time.time()
         cmds = {rt: build(rt) for rt in rts}
+        failed, times, rss_v = {}, {}, {}
         try:
             for rt in rts:
-                if setup:
-                    setup(rt)
-            times = self.hyperfine(name, cmds, runs, self.W, block)
-            rss_v = {}
+                try:
+                    if setup:
+                        setup(rt)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    failed[rt] = f"setup: {e}"
+                    print(f"  {name}: {rt} setup fails, left out: {e}", flush=True)
+            for rt in rts:
+                if rt in failed:
+                    continue
+                err = self.try_once(*cmds[rt])
+                if err:
+                    failed[rt] = err
+                    print(f"  {name}: {rt} fails, left out: {err}", flush=True)
+            ok = {rt: c for rt, c in cmds.items() if rt not in failed}
+            if ok:
+                try:
+                    times = self.hyperfine(name, ok, runs, self.W, block)
+                except RuntimeError as e:
+                    # Failed three times: recorded, the run goes on.
+                    failed.update({rt: f"hyperfine failed: {e}" for rt in ok})
+                    print(f"  {name}: {e}", flush=True)
             if rss:
-                for rt in rts:
-                    rss_v[rt] = self.rss(cmds[rt][0], cmds[rt][1], self.R)
+                for rt in times:
+                    rss_v[rt] = self.rss(cmds[rt][0], cmds[rt][1], rss_runs or self.R)
         finally:
             for rt in rts:
                 if teardown:
@@ -557,9 +654,10 @@ class Bench:
         entry = {"times": times, "median": {rt: median(v) for rt, v in times.items()},
                  "iqr": {rt: iqr(v) for rt, v in times.items()}, "runs": {rt: len(v) for rt, v in times.items()},
                  "rss": {rt: median(v) if v else None for rt, v in rss_v.items()}, "meta": meta or {},
+                 "failed": failed, "seconds": round(time.time() - t0, 1),
                  "commands": {rt: {"command": c, "prepare": pr} for rt, (c, pr) in cmds.items()}}
         self.summary[kind][name] = entry
-        med = "  ".join(f"{rt} {1000 * entry['median'][rt]:.1f}ms" for rt in rts)
+        med = "  ".join(f"{rt} {1000 * entry['median'][rt]:.1f}ms" if rt in times else f"{rt} FAILS" for rt in rts)
         print(f"  {name:<24} {med}   ({time.time() - t0:.0f}s)", flush=True)
         self.save()
         return entry
@@ -605,7 +703,12 @@ class Bench:
             self.call(R(rt, "delete", "--force", "svc"))
 
         if self.wanted("state"):
-            self.run_op("state", lambda rt: (q(R(rt, "state", "svc")), None), setup=svc_up, teardown=svc_down)
+            self.run_op("state", lambda rt: (q(R(rt, "state", "svc")), None), setup=svc_up, teardown=svc_down,
+                        runs=self.NF, block=self.BF)
+        if self.wanted("list"):
+            self.run_op("list", lambda rt: (q([self.bins[rt], "--root", self.list_root(rt, "main"), "list"]), None),
+                        setup=self.list_up, teardown=lambda rt: self.delete_all(rt, self.list_root(rt, "main")),
+                        runs=self.NF, block=self.BF)
         if self.wanted("exec"):
             # hull has no exec yet: n/a, crun and runc only (measured for hull
             # too as soon as `hull exec --help` succeeds).
@@ -649,114 +752,138 @@ class Bench:
         if self.wanted("run-20"):
             self.run_op("run-20-concurrent", lambda rt: (many(rt, True), None), runs=self.N20, block=self.B20,
                         rss=False)
-            self.run_op("run-20-sequential", lambda rt: (many(rt, False), None), runs=self.N20, block=self.B20,
+            self.run_op("run-20-sequential", lambda rt: (many(rt, False), None), runs=self.N20S, block=self.B20S,
                         rss=False)
 
+    def list_up(self, rt):
+        """The main table's `list`: a root with LIST_MAIN containers,
+        half running (sleep), half created."""
+        root = self.list_root(rt, "main")
+        os.makedirs(root, mode=0o700)
+        for i in range(self.LIST_MAIN):
+            args = ["run", "--detach"] if i % 2 == 0 else ["create"]
+            b = self.bundle(rt, f"ls-{i}", SLEEP)
+            self.call([self.bins[rt], "--root", root, *args, "--bundle", b, f"ls-{i}"], check=True)
+
     def scaling_ops(self):
+        """How create time grows with mounts and seccomp rules, and list and
+        state with the number of live containers (issue #18's sizes). A
+        runtime that fails at a size is recorded and left out there."""
         R = self.rt
-        rm = lambda rt, i: q(R(rt, "delete", "--force", i))  # noqa: E731
-        if self.wanted("mounts"):
-            for n in (1, 10, 100):
-                self.run_op(f"create-mounts-{n}",
-                            lambda rt, n=n: (q(R(rt, "create", "--bundle", self.bundle(rt, f"mnt{n}", mounts=n), "c-mnt")),
-                                             self.p(rt, f"{rm(rt, 'c-mnt')}; true")),
-                            teardown=lambda rt: self.call(R(rt, "delete", "--force", "c-mnt")),
+        # (selector, sizes, bundle tag, bundle option, series title)
+        for sel, sizes, tag, kw, title in (
+                ("mounts", self.MOUNT_SIZES, "mnt", "mounts", "create vs extra tmpfs mounts"),
+                ("seccomp", self.SECCOMP_SIZES, "sec", "seccomp", "create vs seccomp rules")):
+            if not self.wanted(sel):
+                continue
+            cid = f"c-{tag}"
+            for n in sizes:
+                self.run_op(f"create-{sel}-{n}",
+                            lambda rt, n=n, tag=tag, kw=kw, cid=cid: (
+                                q(R(rt, "create", "--bundle", self.bundle(rt, f"{tag}{n}", **{kw: n}), cid)),
+                                self.p(rt, f"{q(R(rt, 'delete', '--force', cid))}; true")),
+                            teardown=lambda rt, cid=cid: self.call(R(rt, "delete", "--force", cid)),
                             runs=self.NS, block=self.BS, rss=False, kind="scaling",
-                            meta={"series": "create vs extra tmpfs mounts", "n": n, "op": "create"})
-        if self.wanted("seccomp"):
-            # hull fails closed on linux.seccomp: record its error, measure crun and runc.
-            b = self.bundle("hull", "sec-probe", seccomp=0)
-            rc, out = self.call_capture(R("hull", "create", "--bundle", b, "c-sec-probe"))
-            reap()
-            self.call(R("hull", "delete", "--force", "c-sec-probe"))
-            # hull fails closed on linux.seccomp today; measured as soon as it accepts it.
-            self.summary["hull_features"] = dict(self.summary.get("hull_features", {}), seccomp=rc == 0)
-            if rc:
-                self.summary["failures"]["hull seccomp"] = f"exit {rc}: {out.strip()[:300]}"
-            sec_rts = RUNTIMES if rc == 0 else ["crun", "runc"]
-            for opname in ("create", "run"):
-                for n in (0, 50, 400):
-                    if opname == "create":
-                        build = lambda rt, n=n: (q(R(rt, "create", "--bundle", self.bundle(rt, f"sec{n}", seccomp=n), "c-sec")),
-                                                 self.p(rt, f"{rm(rt, 'c-sec')}; true"))
-                    else:
-                        build = lambda rt, n=n: (q(R(rt, "run", "--bundle", self.bundle(rt, f"secr{n}", seccomp=n), "c-secr")),
-                                                 self.p(rt, f"{rm(rt, 'c-secr')}; true"))
-                    self.run_op(f"{opname}-seccomp-{n}", build, rts=sec_rts,
-                                teardown=lambda rt: (self.call(R(rt, "delete", "--force", "c-sec")),
-                                                     self.call(R(rt, "delete", "--force", "c-secr"))),
-                                runs=self.NS, block=self.BS, rss=False, kind="scaling",
-                                meta={"series": f"{opname} vs seccomp rules", "n": n, "op": opname})
-        if self.wanted("list"):
+                            meta={"series": title, "n": n, "op": "create"})
+        for sel, sizes in (("mounts", self.MOUNT_SIZES), ("seccomp", self.SECCOMP_SIZES)):
+            if self.wanted(sel):
+                self.applied(sel, max(sizes))
+        if self.wanted("containers"):
             self.list_scaling()
+
+    def applied(self, kind, n):
+        """That each runtime really applies the largest bundle (one that
+        silently dropped mounts or rules would only look fast), checked in
+        a running container's process: for seccomp `Seccomp: 2` (filter
+        mode) in its status, for mounts its mountinfo lists the n tmpfs
+        mounts on /mnt/m<i>."""
+        res = {}
+        for rt in RUNTIMES:
+            b = self.bundle(rt, f"{kind}{n}-sleep", SLEEP, **{kind: n})
+            try:
+                rc, out = self.call_capture(self.rt(rt, "run", "--detach", "--bundle", b, "c-applied"))
+                if rc != 0:
+                    res[rt] = f"run failed: {' '.join(out.split())[:200]}"
+                    continue
+                rc, out = self.call_capture(self.rt(rt, "state", "c-applied"))
+                try:
+                    pid = json.loads(out)["pid"]
+                    if kind == "seccomp":
+                        with open(f"/proc/{pid}/status") as f:
+                            got = [ln.split()[1] for ln in f if ln.startswith("Seccomp:")] == ["2"]
+                    else:
+                        with open(f"/proc/{pid}/mountinfo") as f:
+                            got = sum(1 for ln in f if ln.split()[4].startswith("/mnt/m")) == n
+                    res[rt] = "yes" if got else "**no**"
+                except (ValueError, KeyError, OSError, IndexError) as e:
+                    res[rt] = f"? ({e})"
+            finally:
+                self.call(self.rt(rt, "delete", "--force", "c-applied"))
+        self.summary.setdefault("applied", {})[kind] = {"n": n, "runtimes": res}
+        print(f"  {kind}: {n} applied: " + ", ".join(f"{rt} {v}" for rt, v in res.items()), flush=True)
 
     def list_root(self, rt, n):
         return os.path.join(self.work, "root-list", f"{rt}-{n}")
 
-    def populate(self, rt, n):
-        """Create containers sc<n>-0..sc<n>-<n-1> (created, not started) in
-        the root dir list_root(rt, n), 4 at a time."""
-        root = self.list_root(rt, n)
-        os.makedirs(root, mode=0o700)
+    def grow(self, rt, root, have, n):
+        """Create containers sc-<have>..sc-<n-1> (created, not started) in
+        root, 4 at a time. Returns None, or the first error."""
+        os.makedirs(root, mode=0o700, exist_ok=True)
 
         def one(i):
-            b = self.bundle(rt, f"sc{n}-{i}")
-            cmd = [self.bins[rt], "--root", root, "create", "--bundle", b, f"sc-{i}"]
+            cmd = [self.bins[rt], "--root", root, "create", "--bundle", self.bundle(rt, f"sc-{i}"), f"sc-{i}"]
             rc, out = self.call_capture(cmd)
-            if rc != 0:
-                raise RuntimeError(f"populate failed: {q(cmd)}: {out[:300]}")
-        with concurrent.futures.ThreadPoolExecutor(4) as ex:
-            list(ex.map(one, range(n)))
+            return None if rc == 0 else f"create sc-{i} exit {rc}: {' '.join(out.split())[:300]}"
+        ex = concurrent.futures.ThreadPoolExecutor(4)
+        try:
+            errs = [e for e in ex.map(one, range(have, n)) if e]
+        finally:
+            # On Ctrl-C, start no more creates (the ones running finish).
+            ex.shutdown(wait=True, cancel_futures=True)
         reap()
+        return errs[0] if errs else None
 
     def list_scaling(self):
-        """list and state with n containers in the root dir: one root dir per
-        runtime and n, all populated first (created, not started), then
-        measured interleaved across runtimes and sizes like everything else."""
-        sizes = self.LIST_SIZES
+        """list and state with n live containers in the root dir: one root
+        per runtime, grown through the sizes (containers *created*, not
+        started); at each size `list` and `state` of the first container are
+        measured interleaved across runtimes like everything else. A
+        runtime that fails to reach a size is recorded and dropped."""
         t0 = time.time()
-        pop = {}
+        rts = list(RUNTIMES)
+        have = {rt: 0 for rt in RUNTIMES}
         try:
-            for rt in RUNTIMES:
-                for n in sizes:
+            for n in self.LIST_SIZES:
+                pop, grow_err = {}, {}
+                for rt in list(rts):
                     tp = time.time()
-                    self.populate(rt, n)
-                    pop.setdefault(rt, {})[n] = time.time() - tp
-                print(f"  {rt}: created {sum(sizes)} containers in {sum(pop[rt].values()):.0f}s", flush=True)
-            res = {}
-            for opname in ("list", "state"):
-                cmds = {}
-                for n in sizes:
-                    for rt in RUNTIMES:
-                        base = [self.bins[rt], "--root", self.list_root(rt, n)]
-                        cmds[f"{rt}@{n}"] = (q(base + (["list"] if opname == "list" else ["state", "sc-0"])), None)
-                times = self.hyperfine(f"{opname}-scaling", cmds, self.NL, self.W, self.BL)
-                for key, v in times.items():
-                    rt, n = key.split("@")
-                    e = res.setdefault(f"{opname}-{n}", {"times": {}, "rss": {}, "populate_s": {}})
-                    e["times"][rt] = v
-                    e["populate_s"][rt] = pop[rt][int(n)]
-                    if opname == "list":
-                        r = self.rss(cmds[key][0], None, 3)
-                        e["rss"][rt] = median(r) if r else None
-                for n in sizes:
-                    e = res[f"{opname}-{n}"]
-                    med = "  ".join(f"{rt} {1000 * median(e['times'][rt]):.1f}ms" for rt in RUNTIMES)
-                    print(f"  {opname} with {n} containers: {med}", flush=True)
+                    err = self.grow(rt, self.list_root(rt, "scale"), have[rt], n)
+                    pop[rt] = time.time() - tp
+                    if err:
+                        grow_err[rt] = err
+                        rts.remove(rt)
+                        print(f"  {rt}: cannot reach {n} containers: {err}", flush=True)
+                    else:
+                        have[rt] = n
+                for opname in ("list", "state"):
+                    base = lambda rt: [self.bins[rt], "--root", self.list_root(rt, "scale")]  # noqa: E731
+                    e = self.run_op(f"{opname}-{n}",
+                                    lambda rt, opname=opname: (q(base(rt) + (["list"] if opname == "list"
+                                                                              else ["state", "sc-0"])), None),
+                                    rts=rts, runs=self.NL_BIG if n >= 1000 else self.NL, block=self.BL,
+                                    rss=opname == "list", rss_runs=min(self.R, 3), kind="scaling",
+                                    meta={"series": f"{opname} vs live containers in root", "n": n, "op": opname})
+                    e["failed"].update({rt: f"populating: {v}" for rt, v in grow_err.items()})
+                    e["populate_s"] = pop
+                print(f"  {n} containers per runtime; adding them took "
+                      + ", ".join(f"{rt} {v:.1f}s" for rt, v in pop.items()), flush=True)
+                self.save()
         finally:
             for rt in RUNTIMES:
                 td = time.time()
-                k = sum(self.delete_all(rt, self.list_root(rt, n)) for n in sizes)
+                k = self.delete_all(rt, self.list_root(rt, "scale"))
                 print(f"  {rt}: deleted {k} containers in {time.time() - td:.0f}s", flush=True)
         print(f"  list/state scaling took {time.time() - t0:.0f}s", flush=True)
-        for name, e in res.items():
-            opname, n = name.split("-")
-            e["median"] = {rt: median(v) for rt, v in e["times"].items()}
-            e["iqr"] = {rt: iqr(v) for rt, v in e["times"].items()}
-            e["runs"] = {rt: len(v) for rt, v in e["times"].items()}
-            e["meta"] = {"series": f"{opname} vs containers in root", "n": int(n), "op": opname}
-            self.summary["scaling"][name] = e
-        self.save()
 
     def profile(self):
         """strace hull's create and run (and crun's/runc's, summary only)
@@ -896,22 +1023,39 @@ class Bench:
         }
 
     def counts(self):
+        # Sizes are the issue's in both modes (quick checks that every
+        # runtime copes with them), except 1000 live containers.
+        self.MOUNT_SIZES = (10, 100, 1000)
+        self.SECCOMP_SIZES = (10, 100, 1000)
+        self.LIST_MAIN = 4
         if self.quick:
             self.N, self.B, self.W, self.R = 3, 3, 1, 1
-            self.N20, self.B20 = 2, 2
+            self.NF, self.BF = 3, 3
+            self.N20, self.B20, self.N20S, self.B20S = 2, 2, 2, 2
             self.NS, self.BS = 3, 3
-            self.NL, self.BL = 3, 3
+            self.NL, self.NL_BIG, self.BL = 3, 3, 3
             self.LIST_SIZES = (1, 10)
         else:
+            # The machine is shared and noisy (IQRs of 20-90 % of the
+            # median), so the runs go where they decide a target: 40 for
+            # the main ops, 80 for the cheap state and list (bound 0.5),
+            # 10 for the 20 concurrent runs; fewer where no target depends
+            # on it (20 sequential runs) or one call is slow (list of 1000).
             self.N, self.B, self.W, self.R = 40, 5, 1, 5
-            self.N20, self.B20 = 6, 2
-            self.NS, self.BS = 20, 5
-            self.NL, self.BL = 15, 5
-            self.LIST_SIZES = (1, 100, 1000)
+            self.NF, self.BF = 80, 10
+            self.N20, self.B20, self.N20S, self.B20S = 10, 5, 6, 3
+            self.NS, self.BS = 15, 5
+            self.NL, self.NL_BIG, self.BL = 30, 15, 5
+            self.LIST_SIZES = (1, 10, 100, 1000)
         self.summary["counts"] = {
             "runs per op and runtime": self.N, "runs per block (round)": self.B, "warmup per block": self.W,
-            "rss runs": self.R, "20-container runs": self.N20, "scaling runs": self.NS, "list/state runs": self.NL,
+            "state/list runs": self.NF, "state/list block": self.BF,
+            "rss runs": self.R, "20-container runs": self.N20, "20-container block": self.B20,
+            "20-sequential runs": self.N20S, "20-sequential block": self.B20S,
+            "scaling runs": self.NS, "list/state runs": self.NL, "list/state runs at 1000": self.NL_BIG,
             "list sizes": list(self.LIST_SIZES),
+            "mount sizes": list(self.MOUNT_SIZES), "seccomp sizes": list(self.SECCOMP_SIZES),
+            "list main containers": self.LIST_MAIN,
         }
 
 
@@ -919,21 +1063,34 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "_reap":
         reap_exec(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="few runs, small list scaling (smoke test)")
-    ap.add_argument("--only", help="comma-separated op name prefixes (run,run-rootless,create,start,state,exec,kill,delete,"
-                                   "delete-force,run-20,mounts,seccomp,list)")
-    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--quick", action="store_true",
+                    help="few runs, list/state up to 10 containers (smoke test); results go to results-quick/")
+    ap.add_argument("--only", help="comma-separated op name prefixes (run,run-rootless,create,start,state,list,exec,"
+                                   "kill,delete,delete-force,run-20; scaling: mounts,seccomp,containers); "
+                                   "results go to results-quick/")
+    ap.add_argument("--results", help="results dir (default bench/results for a full run, bench/results-quick "
+                                      "with --quick or --only); RESULTS.md is written to bench/ for bench/results, "
+                                      "into the results dir otherwise")
     ap.add_argument("--profile", action="store_true",
                     help="instead of benchmarking: strace -f create/run and perf stat into results/profile/")
-    ap.add_argument("--report-only", action="store_true", help="rewrite RESULTS.md from results/summary.json")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite RESULTS.md from summary.json (with --quick: the quick run's)")
     for rt in RUNTIMES:
         ap.add_argument(f"--{rt}", default=DEFAULT_BIN[rt], help=f"{rt} binary (default {DEFAULT_BIN[rt]})")
     opts = ap.parse_args()
+    full_results = os.path.join(HERE, "results")
+    if opts.results is None:
+        # A smoke test or a subset never overwrites the committed full run.
+        opts.results = os.path.join(HERE, "results-quick") if (opts.quick or opts.only) else full_results
+    opts.results = os.path.abspath(opts.results)
+    report_path = (os.path.join(HERE, "RESULTS.md") if opts.results == full_results
+                   else os.path.join(opts.results, "RESULTS.md"))
 
     import report  # noqa: PLC0415  (bench/report.py)
     if opts.report_only:
         with open(os.path.join(opts.results, "summary.json")) as f:
-            report.write(json.load(f), os.path.join(HERE, "RESULTS.md"))
+            report.write(json.load(f), report_path)
+        print(f"wrote {report_path}")
         return
 
     if os.geteuid() != 0:
@@ -950,7 +1107,8 @@ def main():
     try:
         b.setup()
         b.static_info()
-        print(f"bench: {b.summary['machine']['mode']} mode, work dir {b.work} (tmpfs), cgroups /{b.tag}", flush=True)
+        print(f"bench: {b.summary['machine']['mode']} mode, work dir {b.work} (tmpfs), cgroups /{b.tag}, "
+              f"results {opts.results}", flush=True)
         if opts.profile:
             print("profile:", flush=True)
             b.profile()
@@ -967,10 +1125,15 @@ def main():
             b.save()
     if opts.profile:
         return
-    report.write(b.summary, os.path.join(HERE, "RESULTS.md"))
-    print(f"done in {time.time() - t0:.0f}s: {os.path.join(HERE, 'RESULTS.md')}")
+    report.write(b.summary, report_path)
+    print(f"done in {time.time() - t0:.0f}s: {report_path}")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, HERE)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        # cleanup() has run (a finally block); no traceback for a Ctrl-C.
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)
