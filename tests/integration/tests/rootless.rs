@@ -385,9 +385,9 @@ fn own_ids_map_devices_bind_sys_ro() {
 
 /// process.oomScoreAdj below the runtime's own score, but not below the
 /// minimum it inherited, is allowed to an unprivileged runtime, without a
-/// warning. The CLI makes itself non-dumpable, which closes its own /proc
-/// files to it: the check that tries the value on hull itself must not
-/// take that for the kernel's refusal.
+/// warning. The CLI's run is non-dumpable, so its own /proc files are
+/// closed to it: the score goes through the init's, made dumpable for the
+/// id maps.
 #[test]
 fn oom_score_adj_below_the_runtimes_own() {
     let Some(u) = User::new() else { return };

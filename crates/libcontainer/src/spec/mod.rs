@@ -496,8 +496,9 @@ fn oom_score_adj_refused(adj: i32) -> Option<std::io::Error> {
         return None;
     }
     // The kernel's refusal comes from write. An open that fails says
-    // nothing about it: a non-dumpable caller's (the hull CLI's) own /proc
-    // files are root's, closed to an unprivileged one.
+    // nothing about it: a non-dumpable caller's own /proc files are root's,
+    // closed to an unprivileged one (an embedder that follows crate::exe's
+    // advice and calls check_bundle).
     let file = procfs
         .open(ProcBase::SelfProcess, FILE, rustix::fs::OFlags::WRONLY)
         .ok()?;
