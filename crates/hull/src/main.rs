@@ -105,15 +105,29 @@ fn main() {
             a
         }
     }));
-    // Only the commands that put a hull process inside a container pay for
-    // the exe protection; state, kill, list... stay as cheap as they are.
+    // create, run and exec leave this process waiting while the container
+    // runs, and a container that shares our pid namespace and uid could
+    // reach our writable binary through /proc/<pid>/exe (CVE-2019-5736),
+    // or our memory and fds. Non-dumpable closes those to every process
+    // without CAP_SYS_PTRACE; children inherit it until they exec. The
+    // container's own process is covered by the library's exec stub, so
+    // no re-exec from a read-only copy of the binary is needed.
     if matches!(
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
-        if let Err(e) = libcontainer::ensure_protected_exe() {
-            logging::error(&e);
+        if let Err(e) =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        {
+            logging::error(&format!("prctl(PR_SET_DUMPABLE, 0): {e}"));
             std::process::exit(1);
+        }
+        // Without a stub the library refuses a writable caller's binary.
+        if !libcontainer::exec_stub_available() {
+            if let Err(e) = libcontainer::ensure_protected_exe() {
+                logging::error(&e);
+                std::process::exit(1);
+            }
         }
     }
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);

@@ -119,7 +119,7 @@ pub use container::{
 pub use container::{Event, Events, RestoreBuilder};
 pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode, PageServer};
 pub use error::{Error, Result};
-pub use exe::{ensure_protected_exe, exe_is_protected, execve};
+pub use exe::{ensure_protected_exe, exe_is_protected, exec_stub_available, execve};
 pub use executor::{DefaultExecutor, Executor, ExecutorError};
 pub use features::features;
 pub use hooks::HookError;

@@ -1,7 +1,6 @@
-//! The library on its own (no hull CLI, which re-executes itself from a
-//! read-only view first): this program embeds libcontainer like an engine
-//! would, and is itself the binary a container must never reach for writing
-//! (CVE-2019-5736). It also checks that exec leaves the caller's
+//! The library on its own (no hull CLI): this program embeds libcontainer
+//! like an engine would, from a writable binary, which a container must
+//! never reach for writing (CVE-2019-5736). It also checks that exec leaves the caller's
 //! pid_for_children alone. `harness = false`: `main` is the program, and it
 //! stays single-threaded, so create and exec fork directly.
 

@@ -383,6 +383,36 @@ fn own_ids_map_devices_bind_sys_ro() {
     u.check_outside();
 }
 
+/// process.oomScoreAdj below the runtime's own score, but not below the
+/// minimum it inherited, is allowed to an unprivileged runtime, without a
+/// warning. The CLI's run is non-dumpable, so its own /proc files are
+/// closed to it: the score goes through the init's, made dumpable for the
+/// id maps.
+#[test]
+fn oom_score_adj_below_the_runtimes_own() {
+    let Some(u) = User::new() else { return };
+    let own: i32 = fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Raising needs no privilege; the minimum is at most our own score.
+    let (hull_adj, adj) = (own.max(0) + 200, own.max(0) + 100);
+    assert!(
+        hull_adj <= 1000,
+        "this runner's oom_score_adj is too high: {own}"
+    );
+    let mut s = u.spec();
+    s["process"]["oomScoreAdj"] = json!(adj);
+    u.write_spec(&s);
+    let set = format!("echo {hull_adj} > /proc/self/oom_score_adj && exec \"$0\" run \"$1\"");
+    let out = u.cmd(&["sh", "-c", &set, u.hull_path_str(), &u.id]);
+    out.ok();
+    assert!(!out.stderr.contains("oomScoreAdj"), "{out}");
+    assert_eq!(out.json()["oom_score_adj"], adj, "{out}");
+    u.check_outside();
+}
+
 /// With a network namespace of its own, the container gets a sysfs
 /// instance of its own (no host submounts below it).
 #[test]

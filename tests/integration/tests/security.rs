@@ -1,89 +1,43 @@
 //! Attacks from runc's CVE history, tried against hull.
 
 use std::{
-    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use hull_integration::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
-/// CVE-2019-5736: the hull process that enters a container must not be a
-/// writable path to the hull binary on the host.
-#[test]
-fn runtime_entering_a_container_cannot_be_overwritten() {
-    require_root!();
-    if is_runc() {
-        return; // runc 1.1 uses its own memfd clone; the exe shape differs
-    }
-    let rt = Runtime::new("cve_5736");
-    let mut b = rt.bundle();
-    b.args(&["hull-probe", "sleep", "60"]);
-    rt.create(&b).ok();
-    rt.start(&b.id).ok();
-    // A private copy of the runtime: while any process executes a binary,
-    // opening it for writing gives ETXTBSY before the read-only mount is
-    // even looked at, so other tests running hull would mask the EROFS
-    // this test is after.
-    let private = rt.base.join("hull-private");
+/// A private copy of hull on a writable filesystem (/tmp), as installs
+/// usually are, so that the CVE-2019-5736 protections are what keeps the
+/// binary safe (a read-only mount would do it alone). Private, too, because
+/// other tests running the shared binary would turn a write open into
+/// ETXTBSY for reasons of their own. Returns its path and sha256.
+fn writable_hull(rt: &Runtime) -> (PathBuf, String) {
+    let private = rt.base.join("bin").join("hull");
+    std::fs::create_dir_all(private.parent().unwrap()).unwrap();
     std::fs::copy(hull_bin(), &private).unwrap();
+    let ro = nix_statvfs_ro(private.to_str().unwrap());
+    assert!(!ro, "{} is on a read-only mount", private.display());
     // A test thread forking meanwhile may still hold the copy's write fd
-    // (until its child execs): exec then gives ETXTBSY, so try again.
-    let mut tries = 0;
-    let mut sp = loop {
-        let r = std::process::Command::new(&private)
-            .arg("--root")
-            .arg(&rt.root)
-            .args(["exec", &b.id, "hull-probe", "sleep", "2"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn();
-        match r {
+    // (until its child execs): exec then gives ETXTBSY, so try again. Once
+    // one exec succeeds, no write fd is left anywhere.
+    for tries in 0.. {
+        match std::process::Command::new(&private)
+            .arg("--version")
+            .output()
+        {
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(20))
             }
-            r => break r.expect("spawn the private copy of hull"),
-        }
-    };
-    let pid = sp.id();
-    // The attack: hold the runtime's exe by an O_PATH fd while it runs
-    // (opening for write would give ETXTBSY), then reopen it for writing
-    // once it has exited. Wait for the re-exec into the protected copy.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let path = format!("/proc/{pid}/exe");
-    let held = loop {
-        let protected = std::fs::metadata(&path).ok().and_then(|_| {
-            let t = std::fs::read_link(&path).ok()?;
-            let stat = nix_statvfs_ro(&path);
-            (t.to_string_lossy().starts_with("/memfd:") || stat).then_some(())
-        });
-        if protected.is_some() || Instant::now() > deadline {
-            break std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_PATH)
-                .open(&path)
-                .expect("O_PATH open of the runtime exe");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let target =
-        std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).unwrap_or_default();
-    assert!(sp.wait().unwrap().success(), "exec with the private copy");
-    let reopened = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", held.as_raw_fd()));
-    match reopened {
-        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EROFS), "unexpected error {e}"),
-        // A sealed memfd (the fallback) may be opened, but never written.
-        Ok(f) => {
-            assert!(
-                target.to_string_lossy().starts_with("/memfd:hull"),
-                "the hull binary {target:?} was reopened for writing"
-            );
-            drop(f);
+            r => {
+                assert!(r.expect("run the private copy of hull").status.success());
+                break;
+            }
         }
     }
+    let sum = sha256(&private);
+    (private, sum)
 }
 
 /// Whether `path` sits on a read-only mount.
@@ -94,6 +48,217 @@ fn nix_statvfs_ro(path: &str) -> bool {
         let mut st: libc::statvfs = std::mem::zeroed();
         libc::statvfs(c.as_ptr(), &mut st) == 0 && st.f_flag & libc::ST_RDONLY != 0
     }
+}
+
+fn sha256(p: &std::path::Path) -> String {
+    let o = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("sha256sum");
+    assert!(o.status.success(), "sha256sum {}", p.display());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A container that shares the host's pid namespace, running as root with
+/// every capability the runtime has: all of this test's bounding set but
+/// CAP_SYS_PTRACE, which the runtime is started without (`no_ptrace`).
+/// The kernel lets a process open another's /proc/PID/{exe,mem,fd} when
+/// they share a uid and its capabilities cover the other's; so here only
+/// the runtime being non-dumpable stands in the way (with default caps,
+/// fewer than root's, the kernel would refuse anyway and prove nothing).
+fn pid_sharing_attacker(rt: &Runtime) -> (Bundle, u64) {
+    let mut b = rt.bundle();
+    b.remove_namespace("pid");
+    let st = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = st
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .expect("CapBnd");
+    let ptrace = cap_bit("CAP_SYS_PTRACE");
+    let caps: Vec<&str> = CAP_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u32 != ptrace && bnd & (1u64 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set] = json!(caps);
+    }
+    (b, cap_mask(&caps))
+}
+
+/// Starts the runtime without CAP_SYS_PTRACE in its bounding set, so that
+/// as root its permitted set is no more than the attacker's.
+fn no_ptrace(c: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let bit = cap_bit("CAP_SYS_PTRACE") as libc::c_ulong;
+    // SAFETY: prctl only, between fork and exec.
+    unsafe {
+        c.pre_exec(move || {
+            if libc::prctl(libc::PR_CAPBSET_DROP, bit, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Checks the probe's `attack-runtime` report: it found the waiting
+/// runtime (the private copy), whose capabilities the attacker covers, and
+/// every way to its binary, memory and fds was refused.
+#[track_caller]
+fn assert_runtime_unreachable(o: &Output, hull: &std::path::Path, attacker_caps: u64) {
+    let v = o.json();
+    let targets = v["targets"].as_array().cloned().unwrap_or_default();
+    let hull = hull.to_string_lossy();
+    let runtime: Vec<&Value> = targets.iter().filter(|t| t["argv0"] == *hull).collect();
+    assert!(
+        !runtime.is_empty(),
+        "the container did not find the waiting runtime: {o}"
+    );
+    for t in runtime {
+        let prm = t["cap_prm"]
+            .as_str()
+            .and_then(|p| u64::from_str_radix(p, 16).ok())
+            .expect("the runtime's CapPrm");
+        assert_eq!(
+            prm & !attacker_caps,
+            0,
+            "the runtime holds capabilities the attacker lacks, so the kernel refuses for that reason: the test proves nothing: {t}"
+        );
+        for k in ["exe_rdonly", "exe_wronly", "exe_path", "mem", "fd0", "cwd"] {
+            let e = t[k].as_i64().unwrap_or(0) as i32;
+            assert!(
+                e == libc::EACCES || e == libc::EPERM,
+                "{k}: the container reached the waiting runtime (errno {e}, 0 = opened): {t}"
+            );
+        }
+    }
+}
+
+/// CVE-2019-5736 against the waiting `hull run`: its container shares the
+/// host's pid namespace, finds the `run` process and opens its
+/// /proc/PID/exe (to overwrite hull once it exits), /proc/PID/mem and fds.
+/// To be started without CAP_SYS_PTRACE, hull must not need it: with a
+/// mount namespace it opens the non-dumpable init's /proc/PID/root for
+/// mount sources, which takes it. So the container has no mount namespace
+/// either and chroots into its rootfs, where the test's own private mount
+/// namespace (which hull and the container share) has a /proc.
+#[test]
+fn waiting_run_is_unreachable_from_a_pid_sharing_container() {
+    require_root!();
+    if is_runc() {
+        return; // runc 1.1 runs from a memfd clone; its waiting process differs
+    }
+    let rt = Runtime::new("cve_5736_run");
+    let (hull, sum) = writable_hull(&rt);
+    let (mut b, caps) = pid_sharing_attacker(&rt);
+    let rootfs = b.private_rootfs();
+    b.remove_namespace("mount");
+    // Masks need a mount namespace of their own.
+    b.linux()["maskedPaths"] = json!([]);
+    b.linux()["readonlyPaths"] = json!([]);
+    b.args(&["hull-probe", "attack-runtime", "run", &b.id.clone()]);
+    b.write_config();
+    rt.track(&b.id);
+    let mut c = std::process::Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount -t proc proc \"$1/proc\" && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&rootfs)
+        .arg(&hull)
+        .arg("--root")
+        .arg(&rt.root)
+        .args(["run", "--bundle"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .stdin(std::process::Stdio::null());
+    no_ptrace(&mut c);
+    let out = c.output().expect("unshare");
+    let o = Output {
+        cmd: format!("{c:?}"),
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    o.ok();
+    assert_runtime_unreachable(&o, &hull, caps);
+    assert_eq!(sha256(&hull), sum, "the hull binary changed");
+}
+
+/// The same against a waiting `hull exec`, from the process it runs in a
+/// container that shares the host's pid namespace.
+#[test]
+fn waiting_exec_is_unreachable_from_a_pid_sharing_container() {
+    require_root!();
+    if is_runc() {
+        return; // as above
+    }
+    let rt = Runtime::new("cve_5736_exec");
+    let (hull, sum) = writable_hull(&rt);
+    let rt = rt.with_bin(hull.clone());
+    let (mut b, caps) = pid_sharing_attacker(&rt);
+    b.args(&["hull-probe", "sleep", "60"]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let id = b.id.as_str();
+    let o = rt.exec_adjusted(
+        &["exec", id, "hull-probe", "attack-runtime", "exec", id],
+        no_ptrace,
+    );
+    o.ok();
+    assert_runtime_unreachable(&o, &hull, caps);
+    rt.delete_force(id).ok();
+    assert_eq!(sha256(&hull), sum, "the hull binary changed");
+}
+
+/// A container program that is /proc/self/exe (or a script it
+/// interprets) is resolved while the container's process still runs the
+/// runtime's binary; the exec stub comes first, so the kernel finds the
+/// stub there, which exits 127 without a word on an argv the runtime did
+/// not give it. hull's binary would have run instead: in this rootfs the
+/// dynamic loader stops it (also 127, saying so on stderr), elsewhere it
+/// prints its usage.
+#[track_caller]
+fn assert_ran_the_stub(o: &Output, who: &str) {
+    let foreign: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("hull: warning:"))
+        .collect();
+    assert!(
+        o.code == 127 && foreign.is_empty(),
+        "{who}: /proc/self/exe was not the exec stub ({foreign:?}): {o}"
+    );
+}
+
+#[test]
+fn proc_self_exe_in_the_container_is_the_exec_stub() {
+    require_root!();
+    if is_runc() {
+        return; // runc 1.1 runs from a memfd clone of itself instead
+    }
+    let rt = Runtime::new("exe_stub");
+    let (hull, sum) = writable_hull(&rt);
+    let rt = rt.with_bin(hull.clone());
+    let mut b = rt.bundle();
+    b.args(&["/proc/self/exe"]);
+    let o = rt.run(&b);
+    assert_ran_the_stub(&o, "the init");
+
+    let mut b = rt.bundle();
+    b.args(&["hull-probe", "sleep", "60"]);
+    rt.create(&b).ok();
+    rt.start(&b.id).ok();
+    let o = rt.exec(&["exec", &b.id, "/proc/self/exe"]);
+    assert_ran_the_stub(&o, "exec");
+    rt.delete_force(&b.id).ok();
+    assert_eq!(sha256(&hull), sum, "the hull binary changed");
 }
 
 /// CVE-2024-21626: process.cwd through /proc/self/fd/N must not land on a
@@ -127,6 +292,8 @@ fn cwd_through_proc_self_fd_is_refused() {
 fn created_init_is_not_dumpable() {
     require_root!();
     let rt = Runtime::new("nodump");
+    let (hull, _) = writable_hull(&rt);
+    let rt = rt.with_bin(hull.clone());
     let mut b = rt.bundle();
     b.args(&["hull-probe", "sleep", "60"]);
     rt.create(&b).ok();
@@ -151,6 +318,23 @@ fn created_init_is_not_dumpable() {
         "init fds reachable from the container: {o:?}"
     );
     assert!(o.stdout.contains("Permission denied"), "{o:?}");
+    // The waiting init still runs hull's binary (the stub comes at start):
+    // its /proc/1/exe must not open, for reading or as O_PATH.
+    let o = rt.exec(&["exec", &b.id, "hull-probe", "exes"]);
+    let exes = o.ok().json()["exes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let init = exes
+        .iter()
+        .find(|e| e["pid"] == 1)
+        .expect("pid 1 in the scan");
+    assert_eq!(
+        init["open_errno"],
+        libc::EACCES,
+        "the created init's exe, {}, is reachable: {o}",
+        hull.display()
+    );
 }
 
 /// Symlinks in the rootfs must not redirect mounts onto the host.

@@ -34,6 +34,16 @@
 //!   (O_WRONLY|O_APPEND, nothing written): `{"exes":[{"pid":1,"dev":N,
 //!   "ino":N,"ro":false,"write_errno":26}]}`; `write_errno` 0 means the
 //!   reopen succeeded; a link that cannot be opened has only `open_errno`.
+//! * `attack-runtime WORD...` — every other process whose argv holds each
+//!   WORD (e.g. `run ID`: the waiting runtime) and whose argv[0] is not the
+//!   probe's, attacked as a container would the runtime (CVE-2019-5736):
+//!   `{"targets":[{"pid":N,"argv0":"...","cap_prm":"...","exe_rdonly":E,
+//!   "exe_wronly":E,"exe_path":E,"exe_reopen_w":E,"mem":E,"fd0":E,
+//!   "cwd":E}]}`, each E the errno of opening /proc/PID/exe read-only,
+//!   write-only, O_PATH (then reopened through /proc/self/fd for writing,
+//!   absent when the O_PATH open failed), /proc/PID/mem read-write, and of
+//!   readlink /proc/PID/fd/0 and /proc/PID/cwd; 0 means it succeeded.
+//!   Nothing is ever written. `cap_prm` is CapPrm from /proc/PID/status.
 //! * `memory MIB STATUS_FILE` — hold MIB MiB with a per-round pattern,
 //!   checked and rewritten every 100 ms; STATUS_FILE says `round=R bad=B`
 //!   (see [`memory`]). For checkpoint/restore tests.
@@ -618,6 +628,82 @@ fn exes() {
     emit(top.finish());
 }
 
+/// The NUL-separated argv of `pid`, or None once it is gone.
+fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+/// open(2) of `path` with `flags`: the errno, 0 on success (closed again).
+fn open_errno(path: &str, flags: libc::c_int) -> i32 {
+    let c = CString::new(path).unwrap();
+    // SAFETY: open and close of an fd this function owns.
+    unsafe {
+        let fd = libc::open(c.as_ptr(), flags | libc::O_CLOEXEC);
+        if fd < 0 {
+            return errno();
+        }
+        libc::close(fd);
+    }
+    0
+}
+
+fn attack_runtime(words: &[String]) {
+    let me = std::process::id();
+    let own_argv0 = cmdline(me).and_then(|a| a.into_iter().next());
+    let mut list = Vec::new();
+    let pids = std::fs::read_dir("/proc").map(|rd| {
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .collect::<Vec<_>>()
+    });
+    for pid in pids.unwrap_or_default().into_iter().filter(|p| *p != me) {
+        let Some(argv) = cmdline(pid) else { continue };
+        if argv.first() == own_argv0.as_ref() || !words.iter().all(|w| argv.contains(w)) {
+            continue;
+        }
+        let mut o = Obj::default();
+        o.num("pid", pid)
+            .opt_str("argv0", argv.first().map(String::as_str));
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let prm = status.lines().find_map(|l| l.strip_prefix("CapPrm:"));
+        o.opt_str("cap_prm", prm.map(str::trim));
+        let exe = format!("/proc/{pid}/exe");
+        o.num("exe_rdonly", open_errno(&exe, libc::O_RDONLY))
+            .num("exe_wronly", open_errno(&exe, libc::O_WRONLY))
+            .num("mem", open_errno(&format!("/proc/{pid}/mem"), libc::O_RDWR));
+        let c = CString::new(exe).unwrap();
+        // SAFETY: an O_PATH fd this function owns, closed below.
+        let held = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if held < 0 {
+            o.num("exe_path", errno());
+        } else {
+            o.num("exe_path", 0).num(
+                "exe_reopen_w",
+                open_errno(
+                    &format!("/proc/self/fd/{held}"),
+                    libc::O_WRONLY | libc::O_APPEND,
+                ),
+            );
+            // SAFETY: closes the fd opened above.
+            unsafe { libc::close(held) };
+        }
+        for (key, link) in [("fd0", "fd/0"), ("cwd", "cwd")] {
+            let r = std::fs::read_link(format!("/proc/{pid}/{link}"));
+            o.num(key, r.err().map_or(0, |e| e.raw_os_error().unwrap_or(-1)));
+        }
+        list.push(o.finish());
+    }
+    let mut top = Obj::default();
+    top.raw("targets", format!("[{}]", list.join(",")));
+    emit(top.finish());
+}
+
 /// The 8-byte word `w` of page `page` in round `round` of `memory`.
 fn mem_word(round: u64, page: usize, w: usize) -> u64 {
     round.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((page as u64) << 20) ^ w as u64
@@ -671,7 +757,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: hull-probe report | exit N | sleep SECS | fds | kill-self SIG | \
          stat PATH... | read PATH | write PATH DATA | ls PATH | cat PATH | print-env | echo ARGS... | \
-         syscall NAME|NR... | exes | memory MIB STATUS_FILE"
+         syscall NAME|NR... | exes | attack-runtime WORD... | memory MIB STATUS_FILE"
     );
     std::process::exit(2)
 }
@@ -728,6 +814,7 @@ fn main() {
         "write" if rest.len() == 2 => write_path(&rest[0], &rest[1]),
         "ls" if rest.len() == 1 => ls_path(&rest[0]),
         "exes" => exes(),
+        "attack-runtime" if !rest.is_empty() => attack_runtime(rest),
         "cat" if rest.len() == 1 => match std::fs::read(&rest[0]) {
             Ok(b) => {
                 let _ = std::io::stdout().write_all(&b);

@@ -4,21 +4,36 @@
 //! the container, where other container processes could reopen it through
 //! `/proc/<pid>/exe` and overwrite it on the host.
 //!
-//! Two layers, so that every caller of the library is covered and none
-//! pays twice:
-//! - [`ensure_protected_exe`]: the whole process re-executes itself from a
-//!   read-only view of its binary, a detached read-only bind mount of the
-//!   file (open_tree + mount_setattr, no copy; a reopen for writing fails
-//!   with EROFS), or where mounts are not allowed (rootless) a sealed memfd
-//!   copy, as crun does. The hull CLI does this first thing for create,
-//!   run and exec. A library cannot re-execute its caller, so this is
-//!   opt-in for embedders.
+//! The container's process is covered by the library itself:
 //! - [`ExecStub`]: create and exec check [`exe_is_protected`]; when the
 //!   caller's binary is not, the container's process execs the tiny
 //!   [`stub`] from a sealed memfd right before its program, so the
 //!   program's path is resolved while /proc/self/exe is the memfd. Until
 //!   then the process is non-dumpable (`init::child_prologue`), which
-//!   keeps `/proc/<pid>/exe` closed to the container's other processes.
+//!   keeps `/proc/<pid>/exe` (and its memory and fds) closed to the
+//!   container's other processes, which lack CAP_SYS_PTRACE.
+//!
+//! What the library does not cover is the caller's own process, which
+//! waits while the container runs (the hull CLI's `run` and `exec`). A
+//! container that shares its pid namespace and runs as the caller's uid,
+//! with capabilities covering the caller's, could open the caller's
+//! `/proc/<pid>/exe`, `/proc/<pid>/mem` or `/proc/<pid>/fd`. The library
+//! changes no process-wide state behind its caller's back, so the caller
+//! chooses one of:
+//! - make itself non-dumpable, `prctl(PR_SET_DUMPABLE, 0)` (rustix:
+//!   `set_dumpable_behavior(NotDumpable)`), before create, run or exec.
+//!   This is what the hull CLI does for create, run and exec: it costs one
+//!   syscall and also closes its memory and fds. Its children inherit it
+//!   until they exec; it makes its `/proc/<pid>` files root's, which the
+//!   library never needs to open.
+//! - [`ensure_protected_exe`]: the whole process re-executes itself from a
+//!   read-only view of its binary, a detached read-only bind mount of the
+//!   file (open_tree + mount_setattr, no copy; a reopen for writing fails
+//!   with EROFS), or where mounts are not allowed (rootless) a sealed memfd
+//!   copy, as crun does. This protects the binary only, costs a second
+//!   exec of the caller (1-2 ms for hull, more for a copy), and makes
+//!   [`ExecStub`] unnecessary. The hull CLI uses it only on architectures
+//!   without a stub ([`exec_stub_available`]).
 
 mod stub;
 
@@ -61,9 +76,12 @@ pub fn exe_is_protected() -> Result<bool> {
 /// when no re-exec was needed. Call it first thing in `main`, before any
 /// thread starts: everything the process did before is lost.
 ///
-/// Optional for library callers, since create and exec protect themselves
-/// (see the module docs); it adds cover for the setup phase, when the
-/// container's process still runs the caller's binary.
+/// Opt-in for embedders: create and exec protect the container's process
+/// without it (see the module docs), and the hull CLI does not call it
+/// where the exec stub exists. It protects the caller's binary while the
+/// caller waits for a container that shares its pid namespace; making
+/// the caller non-dumpable covers that too, and its memory and fds, for
+/// one syscall. Needed on architectures without an exec stub.
 pub fn ensure_protected_exe() -> Result<()> {
     if exe_is_protected()? {
         return Ok(());
@@ -138,8 +156,16 @@ fn reexec(fd: &OwnedFd) -> Result<()> {
     Err(Error::sys("re-executing hull from a protected copy", err))
 }
 
+/// Whether this architecture has the exec stub (x86_64, aarch64). Without
+/// it, create and exec refuse to run for a caller whose binary is not
+/// protected: call [`ensure_protected_exe`] first there.
+pub fn exec_stub_available() -> bool {
+    stub::AVAILABLE
+}
+
 /// The exec stub for one create or exec, made in the parent before the
-/// fork: None when the caller's binary is protected already (the hull CLI).
+/// fork: None when the caller's binary is protected already (on a
+/// read-only mount, or re-executed by [`ensure_protected_exe`]).
 pub(crate) struct ExecStub(Option<OwnedFd>);
 
 impl ExecStub {

@@ -495,10 +495,17 @@ fn oom_score_adj_refused(adj: i32) -> Option<std::io::Error> {
     if adj >= own {
         return None;
     }
-    match procfs.write(ProcBase::SelfProcess, FILE, adj.to_string().as_bytes()) {
-        Err(e) => Some(e),
-        Ok(()) => {
-            let _ = procfs.write(ProcBase::SelfProcess, FILE, own.to_string().as_bytes());
+    // The kernel's refusal comes from write. An open that fails says
+    // nothing about it: a non-dumpable caller's own /proc files are root's,
+    // closed to an unprivileged one (an embedder that follows crate::exe's
+    // advice and calls check_bundle).
+    let file = procfs
+        .open(ProcBase::SelfProcess, FILE, rustix::fs::OFlags::WRONLY)
+        .ok()?;
+    match rustix::io::write(&file, adj.to_string().as_bytes()) {
+        Err(e) => Some(e.into()),
+        Ok(_) => {
+            let _ = rustix::io::write(&file, own.to_string().as_bytes());
             None
         }
     }
