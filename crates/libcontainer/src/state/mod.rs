@@ -158,12 +158,8 @@ impl State {
     }
 
     pub fn load(dir: &Path) -> Result<State, StateError> {
-        let path = dir.join(STATE_FILE);
-        let raw = std::fs::read(&path).map_err(|source| StateError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&raw).map_err(|source| StateError::Corrupt { path, source })
+        let (path, raw) = read_raw(dir)?;
+        parse(&path, &raw)
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
@@ -173,6 +169,81 @@ impl State {
         })?;
         write_private(dir, STATE_FILE, &json)
     }
+}
+
+/// What `hull state` and a row of `hull list` need of state.json: the
+/// printed fields and what the status is derived from. Read alone, the
+/// hooks and the cgroup handle (most of the file: a directory per
+/// hierarchy) are skipped over without being built.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Summary {
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+}
+
+/// The cgroup handle alone, parsed only when the status depends on the
+/// freezer (a live init past `start`).
+#[derive(Deserialize)]
+struct CgroupOnly {
+    cgroup: Option<libcgroups::CgroupHandle>,
+}
+
+impl Summary {
+    /// The printed document, moving the fields instead of copying them.
+    pub fn into_oci(self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.oci_version,
+            id: self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle,
+            rootfs: self.rootfs,
+            created: self.created,
+            owner: self.owner,
+            annotations: self.annotations,
+        }
+    }
+}
+
+/// `<dir>/state.json` and its bytes.
+pub(crate) fn read_raw(dir: &Path) -> Result<(PathBuf, Vec<u8>), StateError> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(raw) => Ok((path, raw)),
+        Err(source) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// Parses state.json's bytes as `T` (the whole [`State`], a [`Summary`]).
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    raw: &[u8],
+) -> Result<T, StateError> {
+    serde_json::from_slice(raw).map_err(|source| StateError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The cgroup handle recorded in state.json's bytes.
+pub(crate) fn parse_cgroup(
+    path: &Path,
+    raw: &[u8],
+) -> Result<Option<libcgroups::CgroupHandle>, StateError> {
+    parse::<CgroupOnly>(path, raw).map(|c| c.cgroup)
 }
 
 /// Writes one of hull's files into a container's state directory,
