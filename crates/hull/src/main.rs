@@ -175,6 +175,26 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The subcommands are deferred: building one must not replace its
+    /// description with a doc comment of the Args struct it takes.
+    #[test]
+    fn a_built_subcommand_keeps_its_description() {
+        let listed = Cli::command();
+        let mut built = Cli::command();
+        built.build();
+        for sc in listed.get_subcommands() {
+            let name = sc.get_name();
+            let after = built
+                .find_subcommand(name)
+                .unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                sc.get_about().map(|a| a.to_string()),
+                after.get_about().map(|a| a.to_string()),
+                "{name}"
+            );
+        }
+    }
+
     /// As runc: the last of a repeated flag wins, global or a command's,
     /// and flags that collect (`--env`) keep every value.
     #[test]

@@ -395,6 +395,50 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
     }
 
+    /// `Summary` reads the same state.json fields `State` writes: what
+    /// `hull state` prints through it equals the full record's document.
+    #[test]
+    fn the_summary_prints_what_the_full_state_does() {
+        let cgroup = libcgroups::CgroupHandle {
+            setup: libcgroups::CgroupSetup::Legacy,
+            path: "/x/c1".into(),
+            hierarchies: Vec::new(),
+            systemd: None,
+            denied: Vec::new(),
+        };
+        let state = State {
+            oci_version: "1.2.0".into(),
+            id: "c1".into(),
+            status: Status::Created,
+            pid: 42,
+            pid_start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00.000000000Z".into(),
+            owner: "root".into(),
+            annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+            cgroup: Some(cgroup.clone()),
+            poststart: Vec::new(),
+            poststop: Vec::new(),
+            net_devices: None,
+            intel_rdt: None,
+        };
+        let raw = serde_json::to_vec(&state).unwrap();
+        let path = Path::new("state.json");
+        let summary: Summary = parse(path, &raw).unwrap();
+        assert_eq!((summary.pid, summary.pid_start_time), (42, 7));
+        assert_eq!(summary.status, Status::Created);
+        for status in [Status::Running, Status::Stopped] {
+            let full = serde_json::to_string(&state.oci(status)).unwrap();
+            let light: Summary = parse(path, &raw).unwrap();
+            assert_eq!(
+                serde_json::to_string(&light.into_oci(status)).unwrap(),
+                full
+            );
+        }
+        assert_eq!(parse_cgroup(path, &raw).unwrap(), Some(cgroup));
+    }
+
     #[test]
     fn private_files_are_0600() {
         use std::os::unix::fs::MetadataExt;
