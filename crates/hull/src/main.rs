@@ -48,7 +48,10 @@ struct Cli {
     command: Command,
 }
 
+// Deferred: only the invoked subcommand builds its arguments; the rest of
+// the tree stays names and descriptions (all of it for `hull --help`).
 #[derive(Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Validate a bundle's config.json against the spec and this host.
     Check(commands::check::Args),
@@ -90,8 +93,9 @@ enum Command {
 
 pub struct Globals {
     pub root: PathBuf,
-    /// `--rootless` as the library resolved it.
-    pub rootless: bool,
+    /// `--rootless` as given: only create resolves it (the resolution reads
+    /// /proc/self/uid_map, which state, list and kill have no use for).
+    pub rootless: libcontainer::Rootless,
     pub systemd_cgroup: bool,
     pub criu: PathBuf,
 }
@@ -133,7 +137,7 @@ fn main() {
     let _log = logging::init(cli.log.as_deref(), cli.log_format == "json", cli.debug);
     let g = Globals {
         root: cli.root.unwrap_or_else(libcontainer::default_root),
-        rootless: cli.rootless.resolve(cli.systemd_cgroup),
+        rootless: cli.rootless,
         systemd_cgroup: cli.systemd_cgroup,
         criu: cli.criu,
     };
@@ -183,6 +187,26 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The subcommands are deferred: building one must not replace its
+    /// description with a doc comment of the Args struct it takes.
+    #[test]
+    fn a_built_subcommand_keeps_its_description() {
+        let listed = Cli::command();
+        let mut built = Cli::command();
+        built.build();
+        for sc in listed.get_subcommands() {
+            let name = sc.get_name();
+            let after = built
+                .find_subcommand(name)
+                .unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(
+                sc.get_about().map(|a| a.to_string()),
+                after.get_about().map(|a| a.to_string()),
+                "{name}"
+            );
+        }
     }
 
     /// As runc: the last of a repeated flag wins, global or a command's,

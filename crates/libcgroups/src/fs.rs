@@ -39,6 +39,23 @@ pub(crate) fn read(ctx: &str, dir: &Path, file: &str) -> Result<String> {
     try_read(dir, file).map_err(|e| CgroupError::file(ctx, "reading", file, dir, e))
 }
 
+/// A file the kernel produces as one short record (`freezer.state`,
+/// `cgroup.events`): a single read(2) returns all of it, which skips the
+/// size probe and EOF reads of `read_to_string` (three syscalls a file,
+/// paid per container by `hull list` and `hull state`).
+pub(crate) fn read_record(ctx: &str, dir: &Path, file: &str) -> Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 256];
+    let n = std::fs::File::open(dir.join(file))
+        .and_then(|mut f| f.read(&mut buf))
+        .map_err(|e| CgroupError::file(ctx, "reading", file, dir, e))?;
+    if n == buf.len() {
+        // Longer than expected: it may go on, so read it to the end.
+        return read(ctx, dir, file);
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
 /// Absent file => `None`; stats use this because knobs vary by kernel config.
 pub(crate) fn read_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<String>> {
     match try_read(dir, file) {

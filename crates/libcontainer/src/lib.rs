@@ -113,7 +113,7 @@ pub mod spec_default;
 mod spec_shape;
 
 pub use container::{
-    block_forwarded_signals, list, remove_stateless_dir, Container, ContainerBuilder,
+    block_forwarded_signals, list, oci_state, remove_stateless_dir, Container, ContainerBuilder,
     ContainerInfo, ExecOptions, ExecProcess, ExitStatus,
 };
 pub use container::{Event, Events, RestoreBuilder};

@@ -20,8 +20,14 @@ impl ProcStat {
 }
 
 pub(crate) fn stat(pid: i32) -> std::io::Result<ProcStat> {
-    let raw = std::fs::read(format!("/proc/{pid}/stat"))?;
-    parse_stat(&raw).ok_or_else(|| {
+    use std::io::Read;
+    // One read(2): the kernel makes the whole line (well under 1 KiB) in a
+    // single record, so std::fs::read's size probe and growing reads (seven
+    // syscalls, paid per container by `hull list`) are not needed.
+    let mut buf = [0u8; 4096];
+    let n = std::fs::File::open(format!("/proc/{pid}/stat"))?.read(&mut buf)?;
+    let raw = &buf[..n];
+    parse_stat(raw).ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("/proc/{pid}/stat: unparsable"),

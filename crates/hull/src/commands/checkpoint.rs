@@ -7,7 +7,9 @@ use libcontainer::{CheckpointOptions, Container, CriuCommon, ManageCgroupsMode, 
 use super::CmdResult;
 use crate::Globals;
 
-/// The flags `checkpoint` and `restore` share (runc's names).
+// The flags `checkpoint` and `restore` share (runc's names).
+// (Not a doc comment: clap would make it the about text of every command
+// that takes or flattens it, over its own, once the subcommands are deferred.)
 #[derive(clap::Args)]
 pub struct CriuFlags {
     /// Path for the CRIU image files.

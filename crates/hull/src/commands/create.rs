@@ -5,7 +5,9 @@ use libcontainer::ContainerBuilder;
 use super::CmdResult;
 use crate::Globals;
 
-/// Flags shared by `create` and `run`.
+// Flags shared by `create` and `run`.
+// (Not a doc comment: clap would make it the about text of every command
+// that takes or flattens it, over its own, once the subcommands are deferred.)
 #[derive(clap::Args)]
 pub struct CreateFlags {
     /// Path to the bundle directory.
@@ -45,7 +47,7 @@ pub fn builder(g: &Globals, f: CreateFlags, id: String) -> ContainerBuilder {
         .no_new_keyring(f.no_new_keyring)
         .preserve_fds(f.preserve_fds)
         .systemd_cgroup(g.systemd_cgroup)
-        .rootless(g.rootless)
+        .rootless(g.rootless.resolve(g.systemd_cgroup))
         .notify_socket(super::notify_socket())
         .listen_fds(super::listen_fds())
 }

@@ -56,8 +56,7 @@ pub fn listen_fds() -> u32 {
 }
 
 pub fn state(g: &Globals, a: IdArg) -> CmdResult {
-    let c = Container::load(&g.root, &a.id)?;
-    print_json_pretty(&c.state())
+    print_json_pretty(&libcontainer::oci_state(&g.root, &a.id)?)
 }
 
 /// Prints indented JSON. A write error (a reader that went away, as in

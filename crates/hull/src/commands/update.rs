@@ -8,8 +8,10 @@ use libcontainer::{
 use super::CmdResult;
 use crate::Globals;
 
-/// runc 1.1's `update` flags. Numeric 0 (and an empty cpuset) means "leave
-/// unchanged", as in runc.
+// runc 1.1's `update` flags. Numeric 0 (and an empty cpuset) means "leave
+// unchanged", as in runc.
+// (Not a doc comment: clap would make it the about text of every command
+// that takes or flattens it, over its own, once the subcommands are deferred.)
 #[derive(clap::Args)]
 pub struct Args {
     /// JSON file with the new resources (linux.resources format), or '-'

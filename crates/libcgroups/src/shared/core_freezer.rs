@@ -9,7 +9,7 @@ use crate::fs;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn frozen(ctx: &str, dir: &Path) -> Result<bool> {
-    let ev = fs::read(ctx, dir, "cgroup.events")?;
+    let ev = fs::read_record(ctx, dir, "cgroup.events")?;
     Ok(fs::parse_flat_keyed(&ev).get("frozen") == Some(&1))
 }
 

@@ -10,7 +10,7 @@ const STATE: &str = "freezer.state";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn state(ctx: &str, dir: &Path) -> Result<String> {
-    Ok(fs::read(ctx, dir, STATE)?.trim().to_string())
+    Ok(fs::read_record(ctx, dir, STATE)?.trim().to_string())
 }
 
 pub(crate) fn is_frozen(dir: &Path) -> Result<bool> {

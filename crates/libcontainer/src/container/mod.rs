@@ -68,7 +68,7 @@ impl Container {
             }
             Err(e) => return Err(e.into()),
         };
-        let status = derive_status(&dir, &state);
+        let status = state_status(&dir, &state);
         Ok(Container {
             dir,
             state,
@@ -137,7 +137,7 @@ impl Container {
     }
 
     fn refresh(&mut self) {
-        self.status = derive_status(&self.dir, &self.state);
+        self.status = state_status(&self.dir, &self.state);
     }
 
     /// `WrongStatus` with `action` unless the container is in one of `allowed`.
@@ -168,26 +168,40 @@ impl Container {
     }
 }
 
-fn derive_status(dir: &Path, state: &State) -> Status {
-    if state.pid <= 0 {
-        return if state.status == Status::Creating {
+fn state_status(dir: &Path, state: &State) -> Status {
+    derive_status(dir, state.status, state.pid, state.pid_start_time, || {
+        state.cgroup.clone()
+    })
+}
+
+/// The status from the recorded one and the live init; `cgroup` is asked
+/// for only when the freezer decides between running and paused.
+fn derive_status(
+    dir: &Path,
+    recorded: Status,
+    pid: i32,
+    pid_start_time: u64,
+    cgroup: impl FnOnce() -> Option<libcgroups::CgroupHandle>,
+) -> Status {
+    if pid <= 0 {
+        return if recorded == Status::Creating {
             Status::Creating
         } else {
             Status::Stopped
         };
     }
-    match procfs::stat(state.pid) {
-        Ok(st) if st.start_time == state.pid_start_time && !st.is_dead() => {}
+    match procfs::stat(pid) {
+        Ok(st) if st.start_time == pid_start_time && !st.is_dead() => {}
         _ => return Status::Stopped,
     }
-    if state.status == Status::Creating {
+    if recorded == Status::Creating {
         return Status::Creating;
     }
     if dir.join(fifo::FIFO).exists() {
         return Status::Created;
     }
-    if let Some(cg) = &state.cgroup {
-        if libcgroups::Manager::from_handle(cg.clone())
+    if let Some(cg) = cgroup() {
+        if libcgroups::Manager::from_handle(cg)
             .is_frozen()
             .unwrap_or(false)
         {
@@ -195,6 +209,43 @@ fn derive_status(dir: &Path, state: &State) -> Status {
         }
     }
     Status::Running
+}
+
+/// The OCI state document of `<root>/<id>`, as [`Container::state`] of a
+/// loaded handle gives it, reading only what it prints: the container's
+/// hooks are not parsed, nor its cgroup handle unless the status depends
+/// on the freezer. Nothing is locked or changed.
+///
+/// ```
+/// use libcontainer::Error;
+///
+/// let root = std::env::temp_dir().join("libcontainer-doc-oci-state");
+/// match libcontainer::oci_state(&root, "web") {
+///     Err(Error::NotFound(id)) => assert_eq!(id, "web"),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+pub fn oci_state(root: &Path, id: &str) -> Result<OciState> {
+    crate::id::validate_id(id)?;
+    let dir = root.join(id);
+    let (path, raw) = match crate::state::read_raw(&dir) {
+        Ok(r) => r,
+        Err(crate::state::StateError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Err(Error::NotFound(id.to_owned()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let summary: crate::state::Summary = crate::state::parse(&path, &raw)?;
+    let status = derive_status(
+        &dir,
+        summary.status,
+        summary.pid,
+        summary.pid_start_time,
+        || crate::state::parse_cgroup(&path, &raw).ok().flatten(),
+    );
+    Ok(summary.into_oci(status))
 }
 
 /// One row of `hull list`: the same document as `hull state`.
@@ -212,10 +263,10 @@ pub fn list(root: &Path) -> Result<Vec<ContainerInfo>> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(id) = name.to_str() else { continue };
-        let Ok(c) = Container::load(root, id) else {
+        let Ok(state) = oci_state(root, id) else {
             continue;
         };
-        out.push(c.state());
+        out.push(state);
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)

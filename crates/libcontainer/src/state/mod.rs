@@ -158,12 +158,8 @@ impl State {
     }
 
     pub fn load(dir: &Path) -> Result<State, StateError> {
-        let path = dir.join(STATE_FILE);
-        let raw = std::fs::read(&path).map_err(|source| StateError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&raw).map_err(|source| StateError::Corrupt { path, source })
+        let (path, raw) = read_raw(dir)?;
+        parse(&path, &raw)
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
@@ -173,6 +169,81 @@ impl State {
         })?;
         write_private(dir, STATE_FILE, &json)
     }
+}
+
+/// What `hull state` and a row of `hull list` need of state.json: the
+/// printed fields and what the status is derived from. Read alone, the
+/// hooks and the cgroup handle (most of the file: a directory per
+/// hierarchy) are skipped over without being built.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Summary {
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+}
+
+/// The cgroup handle alone, parsed only when the status depends on the
+/// freezer (a live init past `start`).
+#[derive(Deserialize)]
+struct CgroupOnly {
+    cgroup: Option<libcgroups::CgroupHandle>,
+}
+
+impl Summary {
+    /// The printed document, moving the fields instead of copying them.
+    pub fn into_oci(self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.oci_version,
+            id: self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle,
+            rootfs: self.rootfs,
+            created: self.created,
+            owner: self.owner,
+            annotations: self.annotations,
+        }
+    }
+}
+
+/// `<dir>/state.json` and its bytes.
+pub(crate) fn read_raw(dir: &Path) -> Result<(PathBuf, Vec<u8>), StateError> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(raw) => Ok((path, raw)),
+        Err(source) => Err(StateError::Io { path, source }),
+    }
+}
+
+/// Parses state.json's bytes as `T` (the whole [`State`], a [`Summary`]).
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    raw: &[u8],
+) -> Result<T, StateError> {
+    serde_json::from_slice(raw).map_err(|source| StateError::Corrupt {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The cgroup handle recorded in state.json's bytes.
+pub(crate) fn parse_cgroup(
+    path: &Path,
+    raw: &[u8],
+) -> Result<Option<libcgroups::CgroupHandle>, StateError> {
+    parse::<CgroupOnly>(path, raw).map(|c| c.cgroup)
 }
 
 /// Writes one of hull's files into a container's state directory,
@@ -322,6 +393,50 @@ mod tests {
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(20_696), (2026, 8, 31));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    /// `Summary` reads the same state.json fields `State` writes: what
+    /// `hull state` prints through it equals the full record's document.
+    #[test]
+    fn the_summary_prints_what_the_full_state_does() {
+        let cgroup = libcgroups::CgroupHandle {
+            setup: libcgroups::CgroupSetup::Legacy,
+            path: "/x/c1".into(),
+            hierarchies: Vec::new(),
+            systemd: None,
+            denied: Vec::new(),
+        };
+        let state = State {
+            oci_version: "1.2.0".into(),
+            id: "c1".into(),
+            status: Status::Created,
+            pid: 42,
+            pid_start_time: 7,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00.000000000Z".into(),
+            owner: "root".into(),
+            annotations: HashMap::from([("k".to_owned(), "v".to_owned())]),
+            cgroup: Some(cgroup.clone()),
+            poststart: Vec::new(),
+            poststop: Vec::new(),
+            net_devices: None,
+            intel_rdt: None,
+        };
+        let raw = serde_json::to_vec(&state).unwrap();
+        let path = Path::new("state.json");
+        let summary: Summary = parse(path, &raw).unwrap();
+        assert_eq!((summary.pid, summary.pid_start_time), (42, 7));
+        assert_eq!(summary.status, Status::Created);
+        for status in [Status::Running, Status::Stopped] {
+            let full = serde_json::to_string(&state.oci(status)).unwrap();
+            let light: Summary = parse(path, &raw).unwrap();
+            assert_eq!(
+                serde_json::to_string(&light.into_oci(status)).unwrap(),
+                full
+            );
+        }
+        assert_eq!(parse_cgroup(path, &raw).unwrap(), Some(cgroup));
     }
 
     #[test]
