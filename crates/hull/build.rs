@@ -1,21 +1,26 @@
 //! Link layout of the `hull` binary (issue #18; bench/PROFILE.md has the
-//! measurements). Two linker options, both for memory, not behaviour:
+//! measurements). Three choices, all for memory and start-up time, none
+//! for behaviour:
 //!
+//! - static-pie: `scripts/rustc-static-hull`, the rustc wrapper that
+//!   `.cargo/config.toml` sets, adds `crt-static` to this crate, and the
+//!   config links libseccomp's static archive. No ld.so, libc.so, libgcc_s
+//!   or libseccomp.so is mapped or relocated at each start, and ASLR stays.
 //! - `-z pack-relative-relocs` (DT_RELR): the PIE's 9,000 relative
-//!   relocations shrink from 220 KB of `.rela.dyn`, which the loader reads
-//!   at every start, to 3 KB. Needs glibc 2.36 at run time.
+//!   relocations shrink from 220 KB of `.rela.dyn`, which is read at every
+//!   start, to 3 KB. (A dynamic build then needs glibc 2.36 at run time.)
 //! - `--symbol-ordering-file hot-symbols.txt` (release builds): the
-//!   functions that short commands execute are placed together at the start
-//!   of `.text`. The kernel maps file pages 64 KiB around every fault, so
-//!   hot code scattered over 4.7 MB made `hull list` map 1.3 MiB of text;
-//!   packed, it maps about 0.6 MiB. `scripts/hot-symbols.sh` regenerates the
-//!   list; a name that no longer exists is skipped, so a stale list only
-//!   costs memory, never correctness.
+//!   functions that the measured commands execute are placed together at
+//!   the start of `.text`. The kernel maps file pages 64 KiB around every
+//!   fault, so hot code scattered over 4.7 MB made `hull list` map 1.3 MiB
+//!   of text. `scripts/hot-symbols.sh` regenerates the list; a name that no
+//!   longer exists is skipped, so a stale list costs memory, never
+//!   correctness.
 //!
-//! Both are lld options. lld is rustc's default linker for
+//! The last two are lld options. lld is rustc's default linker for
 //! x86_64-unknown-linux-gnu since Rust 1.90; elsewhere, or with a linker of
-//! the caller's choosing, nothing is added. `HULL_LINK_LAYOUT=off` turns
-//! both off.
+//! the caller's choosing, they are not added. `HULL_LINK_LAYOUT=off` turns
+//! them off.
 
 use std::{env, path::PathBuf, process::Command};
 
