@@ -631,3 +631,101 @@ fn create_in_a_frozen_cgroup_is_refused() {
         "no freezer on this host: neither a v1 freezer hierarchy nor cgroup2"
     );
 }
+
+/// Its lines of /proc/<pid>/cgroup, sorted.
+fn cgroup_lines(pid: &str) -> Vec<String> {
+    let mut l: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/cgroup: {e}"))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    l.sort();
+    l
+}
+
+/// On cgroup v1, create moves its own thread into the container's leaves
+/// for the fork, so that the init is born there without the kernel's
+/// global migration lock (libcgroups::SelfPlacement), then moves back.
+/// The waiting `run` must be in the cgroups it started in, and the init in
+/// the container's cgroups in every hierarchy. It must also keep the CPU
+/// affinity it started with: kernels before 6.2 reset it on a v1 cpuset
+/// move (create restores it); later ones keep a requested mask themselves.
+#[test]
+fn waiting_run_is_back_in_its_own_cgroups_with_its_affinity() {
+    let rt = Runtime::new("selfplace");
+    let b = sleeper(&rt);
+    // SAFETY: sysconf has no preconditions.
+    let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    // One CPU when there are two or more, so a reset would show.
+    let cpu = (ncpu > 1).then(|| ncpu as usize - 1);
+    b.write_config();
+    rt.track(&b.id);
+    let dir = b.dir.to_string_lossy().into_owned();
+    let args = ["run", "--bundle", &dir, &b.id];
+    let mut run = rt.spawn_adjusted(&args, None, "selfplace", |c| {
+        use std::os::unix::process::CommandExt;
+        if let Some(cpu) = cpu {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    let size = std::mem::size_of::<libc::cpu_set_t>();
+                    if libc::sched_setaffinity(0, size, &set) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + T;
+    let state = loop {
+        match rt.state(&b.id) {
+            Ok(s) if s["status"] == "running" => break s,
+            _ if run.try_done() => panic!("run ended: {}", run.wait(T)),
+            _ => assert!(std::time::Instant::now() < deadline, "never running"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let hull = run.pid().to_string();
+    let init = state["pid"].as_i64().expect("pid").to_string();
+    assert_eq!(
+        cgroup_lines(&hull),
+        cgroup_lines("self"),
+        "the waiting run is not back in the cgroups it started in"
+    );
+    for line in cgroup_lines(&init) {
+        assert!(
+            line.ends_with(&b.cgroups_path()),
+            "init not in the container's cgroup: {line}"
+        );
+    }
+    if let Some(cpu) = cpu {
+        let status = std::fs::read_to_string(format!("/proc/{hull}/status")).expect("status");
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .expect("Cpus_allowed_list")
+            .trim()
+            .to_string();
+        assert_eq!(allowed, cpu.to_string(), "the waiting run's affinity");
+    }
+    rt.kill(&b.id, Some("KILL")).ok();
+    run.wait(T);
+}
+
+/// With `pids.limit` 1 the fork of the init must not be refused: the
+/// runtime's thread may not count in the leaf while it forks (create then
+/// places the init by pid), and the container is still held to the limit.
+#[test]
+fn a_pids_limit_of_one_still_runs_the_init() {
+    let rt = Runtime::new("pids_one");
+    let mut b = rt.bundle();
+    b.args(&["sh", "-c", "sleep 1 & wait; echo done"]);
+    b.linux()["resources"]["pids"] = serde_json::json!({"limit": 1});
+    // busybox sh gives up on the script when its fork fails: that message
+    // is the init's, so the init ran and was held to the limit.
+    let o = rt.run(&b);
+    assert!(o.stderr.contains("sh: can't fork"), "{o}");
+}
