@@ -21,7 +21,6 @@ mod fs;
 mod handle;
 mod manager;
 mod path;
-mod self_place;
 mod setup;
 mod shared;
 mod stats;
@@ -33,7 +32,6 @@ pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 pub use error::{CgroupError, Result};
 pub use handle::{CgroupHandle, CgroupOptions, HierarchyDir, SystemdUnit};
 pub use manager::Manager;
-pub use self_place::SelfPlacement;
 pub use setup::{detect_setup, CgroupSetup};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,

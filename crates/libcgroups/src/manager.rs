@@ -11,7 +11,6 @@ use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::handle::{CgroupHandle, CgroupOptions, Driver, HierarchyDir};
 use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
-use crate::self_place::SelfPlacement;
 use crate::setup::{CgroupSetup, SystemView};
 use crate::shared::core_freezer;
 use crate::stats::Stats;
@@ -314,26 +313,12 @@ impl Manager {
         .ok()
     }
 
-    /// Moves the calling *thread* (not its process) into this container's
-    /// leaf in every v1 hierarchy, so that a child it forks now is born
-    /// there, without the kernel's global migration lock (see
-    /// [`SelfPlacement`]). The thread must call [`SelfPlacement::leave`]
-    /// right after the fork. None when nothing was moved: place the child
-    /// with [`Manager::add_new_child`] then.
-    ///
-    /// While inside, the thread counts in the leaf's `pids.current` and is
-    /// charged for what it allocates, so callers skip this when a small
-    /// `pids.max` could refuse the fork.
-    pub fn enter_v1_leaves(&self) -> Option<SelfPlacement> {
-        SelfPlacement::enter(&self.handle)
-    }
-
     /// Places a freshly forked, single-threaded child: through each v1
-    /// hierarchy's `tasks` file (one thread: no threadgroup to hold
-    /// still), skipping the v1 hierarchies when it was born there
-    /// (`born_in_v1`, after [`Manager::enter_v1_leaves`]) and the cgroup2
-    /// hierarchy when clone3 placed it (`born_in_unified`).
-    pub fn add_new_child(&self, pid: i32, born_in_unified: bool, born_in_v1: bool) -> Result<()> {
+    /// hierarchy's `tasks` file, which migrates one thread and so skips the
+    /// kernel's threadgroup rwsem (a `cgroup.procs` write can wait an RCU
+    /// grace period, measured at 8-19 ms here), and skipping the cgroup2
+    /// hierarchy when the child was born there (`born_in_unified`).
+    pub fn add_new_child(&self, pid: i32, born_in_unified: bool) -> Result<()> {
         if pid <= 0 {
             return Err(CgroupError::invalid(
                 "pid",
@@ -341,10 +326,10 @@ impl Manager {
             ));
         }
         for h in &self.handle.hierarchies {
-            let file = match (h.unified, born_in_unified, born_in_v1) {
-                (true, true, _) | (false, _, true) => continue,
-                (true, false, _) => "cgroup.procs",
-                (false, _, false) => "tasks",
+            let file = match (h.unified, born_in_unified) {
+                (true, true) => continue,
+                (true, false) => "cgroup.procs",
+                (false, _) => "tasks",
             };
             let written = fs::try_write(&h.dir, file, &pid.to_string());
             if let (Err(e), Some(u)) = (&written, &self.handle.systemd) {

@@ -423,18 +423,6 @@ impl ContainerBuilder {
             .filter(|c| !c.is_systemd())
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
-        // On v1 the init is born in its cgroups: this thread steps into
-        // them for the fork (libcgroups::SelfPlacement says why), unless a
-        // pids limit could refuse the fork while this thread, a fork helper
-        // and the init all count in the leaf.
-        let pids_room = !matches!(
-            resources.as_ref().and_then(|r| r.pids().as_ref()),
-            Some(p) if (1..3).contains(&p.limit())
-        );
-        let mut placed = cg
-            .as_ref()
-            .filter(|c| !c.is_systemd() && pids_room)
-            .and_then(|c| c.enter_v1_leaves());
         // SAFETY: the child runs init::run, which ends in exec or _exit.
         let keep: Vec<_> = [Some(child_ch.as_fd()), Some(state_dir.as_fd()), stub.fd()]
             .into_iter()
@@ -450,13 +438,8 @@ impl ContainerBuilder {
                 None,
                 &keep,
             )
-        };
-        if forked.is_err() {
-            if let Some(Err(e)) = placed.take().map(|p| p.leave()) {
-                tracing::warn!("{e}");
-            }
-        }
-        let (child_pid, child_fd, born_in_cgroup) = match forked? {
+        }?;
+        let (child_pid, child_fd, born_in_cgroup) = match forked {
             Side::Child => init::run(&InitArgs {
                 spec,
                 plan: &plan,
@@ -487,10 +470,6 @@ impl ContainerBuilder {
             plan.clone_flags
         );
         cleanup.child = Some((child_pid, child_fd));
-        let born_in_v1 = placed.is_some();
-        if let Some(p) = placed {
-            p.leave()?;
-        }
         crate::fault::point("clone");
 
         state.pid = child_pid;
@@ -506,7 +485,7 @@ impl ContainerBuilder {
                         state.cgroup = Some(cg.handle().clone());
                         cleanup.cgroup = Some(cg.handle().clone());
                     }
-                    cg.add_new_child(child_pid, born_in_cgroup || in_scope, born_in_v1)?;
+                    cg.add_new_child(child_pid, born_in_cgroup || in_scope)?;
                     if let Some(r) = resources.as_ref().filter(|_| in_scope) {
                         cg.apply(r)?;
                     }

@@ -417,7 +417,7 @@ impl Container {
             got => return Err(crate::sync::SyncError::unexpected(got, "ChildReady").into()),
         }
         if let Some(cg) = cg {
-            cg.add_new_child(pid, born_in_cgroup, false)?;
+            cg.add_new_child(pid, born_in_cgroup)?;
         }
         if let Some(g) = &self.state.intel_rdt {
             crate::rdt::add_task(g, pid)?;

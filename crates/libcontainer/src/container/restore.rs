@@ -339,7 +339,7 @@ impl RestoreBuilder {
             state.cgroup = Some(cg.handle().clone());
             state.save(dir)?;
         }
-        cg.add_new_child(running.pid(), in_scope, false)?;
+        cg.add_new_child(running.pid(), in_scope)?;
         if let Some(r) = resources.as_ref().filter(|_| in_scope) {
             cg.apply(r)?;
         }
