@@ -50,6 +50,9 @@ pub(crate) struct InitArgs<'a> {
     pub idmapped: &'a crate::idmap::IdmappedMounts,
     /// The sealed exec stub when the caller's binary needs it (crate::exe).
     pub exec_stub: Option<BorrowedFd<'a>>,
+    /// The v1 cgroups' `tasks` files, for the child to move itself into
+    /// first; the parent then leaves those hierarchies alone.
+    pub placement: Option<&'a libcgroups::SelfPlacement>,
     /// The runtime is not root: its id maps are written by a process
     /// without CAP_DAC_OVERRIDE, which cannot open a non-dumpable
     /// process's /proc files.
@@ -123,6 +126,17 @@ fn set_dumpable(d: rustix::process::DumpableBehavior) -> Result<()> {
 
 fn init(a: &InitArgs) -> Result<Infallible> {
     child_prologue(&a.close_fds)?;
+    if let Some(p) = a.placement {
+        // First, so that everything this process makes from here on is
+        // charged to the container.
+        p.place_self()?;
+        for fd in p.raw_fds() {
+            // SAFETY: the child's copies of the parent's `tasks` fds, closed
+            // exactly once here and never used again (the child ends in
+            // exec or _exit, so the parent's OwnedFds never drop here).
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
     set_stdio(&a.stdio)?;
     // Made before any namespace is joined and before the rootfs exists,
     // so nothing the container controls can shape it.
