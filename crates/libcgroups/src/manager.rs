@@ -507,13 +507,27 @@ impl Manager {
                 });
             }
         }
-        let ours: Vec<&HierarchyDir> = hs.iter().filter(|h| h.leaf_created()).collect();
+        // An empty leaf without sub-cgroups, the usual case once the init
+        // is gone, goes with one rmdir; the reads of wait_empty and the
+        // listings of remove_tree are for the ones that refuse (EBUSY).
+        let gone: Vec<bool> = hs
+            .iter()
+            .map(|h| h.leaf_created() && remove_if_empty(&h.dir))
+            .collect();
+        let ours: Vec<&HierarchyDir> = hs
+            .iter()
+            .zip(&gone)
+            .filter(|(h, gone)| h.leaf_created() && !**gone)
+            .map(|(h, _)| h)
+            .collect();
         wait_empty(&ours, timeout)?;
 
         let mut first_err = None;
-        for h in hs {
+        for (h, gone) in hs.iter().zip(gone) {
             let mut to_remove: &[PathBuf] = &h.created;
-            if h.leaf_created() {
+            if gone {
+                to_remove = &h.created[..h.created.len() - 1];
+            } else if h.leaf_created() {
                 if let Err(e) = remove_tree(&h.dir) {
                     first_err.get_or_insert(e);
                     continue;
@@ -794,6 +808,15 @@ fn remove_dir_retry(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One rmdir of `dir`: whether it is gone now. Any refusal (processes or
+/// sub-cgroups left, EBUSY) is left to the careful path.
+fn remove_if_empty(dir: &Path) -> bool {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => is_gone(&e),
+    }
 }
 
 /// Removes `dir` and every sub-cgroup below it, deepest first.
