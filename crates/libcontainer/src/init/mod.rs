@@ -120,6 +120,19 @@ pub(crate) fn set_stdio(stdio: &[Option<BorrowedFd<'_>>; 3]) -> Result<()> {
     Ok(())
 }
 
+/// Moves this freshly forked child into its v1 cgroups through the
+/// parent's open `tasks` files, then closes its copies of them.
+pub(crate) fn place_self(p: &libcgroups::SelfPlacement) -> Result<()> {
+    p.place_self()?;
+    for fd in p.raw_fds() {
+        // SAFETY: the child's copies of the parent's `tasks` fds, closed
+        // exactly once here and never used again (the child ends in exec
+        // or _exit, so the parent's OwnedFds never drop here).
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    Ok(())
+}
+
 fn set_dumpable(d: rustix::process::DumpableBehavior) -> Result<()> {
     rustix::process::set_dumpable_behavior(d).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))
 }
@@ -129,13 +142,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if let Some(p) = a.placement {
         // First, so that everything this process makes from here on is
         // charged to the container.
-        p.place_self()?;
-        for fd in p.raw_fds() {
-            // SAFETY: the child's copies of the parent's `tasks` fds, closed
-            // exactly once here and never used again (the child ends in
-            // exec or _exit, so the parent's OwnedFds never drop here).
-            drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
+        place_self(p)?;
     }
     set_stdio(&a.stdio)?;
     // Made before any namespace is joined and before the rootfs exists,
