@@ -27,15 +27,19 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     if a.quiet {
         libcontainer::for_each_container(&g.root, |c| keep(writeln!(out, "{}", c.id)))?;
     } else if a.format == "json" {
+        // Nothing is written before the root could be read: an error
+        // leaves stdout empty, never a lone "[".
         let mut first = true;
-        keep(out.write_all(b"["));
         libcontainer::for_each_container(&g.root, |c| {
-            if !std::mem::take(&mut first) {
-                keep(out.write_all(b","));
-            }
+            let sep: &[u8] = if std::mem::take(&mut first) {
+                b"["
+            } else {
+                b","
+            };
+            keep(out.write_all(sep));
             keep(serde_json::to_writer(&mut out, &c).map_err(std::io::Error::from));
         })?;
-        keep(out.write_all(b"]\n"));
+        keep(out.write_all(if first { b"[]\n" } else { b"]\n" }));
     } else {
         let mut table = Table::new(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
         libcontainer::for_each_container(&g.root, |c| {
@@ -57,11 +61,12 @@ pub fn run(g: &Globals, a: Args) -> CmdResult {
     Ok(0)
 }
 
-/// Rows kept as one string each (cells separated by NUL, which no id,
-/// path or date holds), with each column's widest cell.
+/// Rows kept as one string each with the cells' end offsets (a field may
+/// hold any character, so no separator is searched for), and each
+/// column's widest cell.
 struct Table {
     head: [&'static str; 6],
-    rows: Vec<String>,
+    rows: Vec<(String, [usize; 6])>,
     width: [usize; 6],
 }
 
@@ -75,15 +80,14 @@ impl Table {
     }
 
     fn push(&mut self, cells: [&str; 6]) {
-        let mut row = String::with_capacity(cells.iter().map(|c| c.len() + 1).sum());
+        let mut row = String::with_capacity(cells.iter().map(|c| c.len()).sum());
+        let mut ends = [0; 6];
         for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                row.push('\0');
-            }
             row.push_str(c);
+            ends[i] = row.len();
             self.width[i] = self.width[i].max(c.len());
         }
-        self.rows.push(row);
+        self.rows.push((row, ends));
     }
 
     /// Columns padded like runc's tabwriter (min width 12, padding 3).
@@ -100,8 +104,14 @@ impl Table {
             writeln!(out)
         };
         line(out, &mut self.head.iter().copied())?;
-        for r in &self.rows {
-            line(out, &mut r.split('\0'))?;
+        for (row, ends) in &self.rows {
+            let mut start = 0;
+            let mut cells = ends.iter().map(|&end| {
+                let c = &row[start..end];
+                start = end;
+                c
+            });
+            line(out, &mut cells)?;
         }
         Ok(())
     }
@@ -123,13 +133,16 @@ mod tests {
             "root",
         ]);
         t.push(["b", "12345", "stopped", "/bundles/x", "2027", "1000"]);
+        // Whatever a (hand-edited) state.json holds stays in its cell.
+        t.push(["c", "1", "created", "/a\0b", "", "root"]);
         let mut out = Vec::new();
         t.write(&mut out).unwrap();
         let want = format!(
-            "{:<27}{:<12}{:<12}{:<13}{:<12}OWNER\n{:<27}{:<12}{:<12}{:<13}{:<12}root\n{:<27}{:<12}{:<12}{:<13}{:<12}1000\n",
+            "{:<27}{:<12}{:<12}{:<13}{:<12}OWNER\n{:<27}{:<12}{:<12}{:<13}{:<12}root\n{:<27}{:<12}{:<12}{:<13}{:<12}1000\n{:<27}{:<12}{:<12}{:<13}{:<12}root\n",
             "ID", "PID", "STATUS", "BUNDLE", "CREATED",
             "a-very-long-container-id", "7", "running", "/b", "2026",
             "b", "12345", "stopped", "/bundles/x", "2027",
+            "c", "1", "created", "/a\0b", "",
         );
         assert_eq!(String::from_utf8(out).unwrap(), want);
     }
