@@ -103,13 +103,14 @@ pub struct Globals {
 /// Whether the command starts container processes (create, run, exec:
 /// they go through the exec stub), and whether it is left waiting while a
 /// container runs, which makes it a target for the container (those and a
-/// foreground restore, whose processes CRIU makes: no stub there).
-fn spawns_or_waits(c: &Command) -> (bool, bool) {
+/// foreground restore by root, whose processes CRIU makes: no stub there).
+/// An unprivileged CRIU reads the runtime's fds through /proc/<pid>/fd,
+/// which a non-dumpable process closes to it: a rootless foreground
+/// restore stays dumpable.
+fn spawns_or_waits(c: &Command, root: bool) -> (bool, bool) {
     let spawns = matches!(c, Command::Create(_) | Command::Run(_) | Command::Exec(_));
-    (
-        spawns,
-        spawns || matches!(c, Command::Restore(a) if !a.detach),
-    )
+    let restore = matches!(c, Command::Restore(a) if !a.detach);
+    (spawns, spawns || (root && restore))
 }
 
 fn main() {
@@ -128,7 +129,7 @@ fn main() {
     // without CAP_SYS_PTRACE; children inherit it until they exec. The
     // container's own process is covered by the library's exec stub, so
     // no re-exec from a read-only copy of the binary is needed.
-    let (spawns, waits) = spawns_or_waits(&cli.command);
+    let (spawns, waits) = spawns_or_waits(&cli.command, rustix::process::geteuid().is_root());
     if waits {
         if let Err(e) =
             rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
@@ -200,15 +201,17 @@ mod tests {
     /// non-dumpable: a foreground restore too, a detached one not.
     #[test]
     fn waiting_commands_are_the_non_dumpable_ones() {
-        let kinds = |args: &[&str]| {
+        let kinds = |args: &[&str], root| {
             let cli = Cli::try_parse_from([&["hull"], args].concat()).unwrap();
-            super::spawns_or_waits(&cli.command)
+            super::spawns_or_waits(&cli.command, root)
         };
-        assert_eq!(kinds(&["run", "c"]), (true, true));
-        assert_eq!(kinds(&["exec", "c", "true"]), (true, true));
-        assert_eq!(kinds(&["restore", "c"]), (false, true));
-        assert_eq!(kinds(&["restore", "-d", "c"]), (false, false));
-        assert_eq!(kinds(&["state", "c"]), (false, false));
+        assert_eq!(kinds(&["run", "c"], true), (true, true));
+        assert_eq!(kinds(&["run", "c"], false), (true, true));
+        assert_eq!(kinds(&["exec", "c", "true"], true), (true, true));
+        assert_eq!(kinds(&["restore", "c"], true), (false, true));
+        assert_eq!(kinds(&["restore", "c"], false), (false, false));
+        assert_eq!(kinds(&["restore", "-d", "c"], true), (false, false));
+        assert_eq!(kinds(&["state", "c"], true), (false, false));
     }
 
     #[test]

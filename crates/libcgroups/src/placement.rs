@@ -50,7 +50,7 @@ impl SelfPlacement {
                 Ok(1) => {}
                 Ok(n) => {
                     return Err(CgroupError::file(
-                        "moving the container's init",
+                        "moving the new container process into its cgroup",
                         "writing",
                         "tasks",
                         dir,
@@ -59,9 +59,9 @@ impl SelfPlacement {
                 }
                 Err(e) => {
                     let ctx = if e == rustix::io::Errno::NOSPC && *cpuset {
-                        "moving the container's init (cpuset.cpus or cpuset.mems of the cgroup is empty)"
+                        "moving the new container process into its cgroup (cpuset.cpus or cpuset.mems of the cgroup is empty)"
                     } else {
-                        "moving the container's init"
+                        "moving the new container process into its cgroup"
                     };
                     return Err(CgroupError::file(ctx, "writing", "tasks", dir, e.into()));
                 }
