@@ -100,6 +100,19 @@ pub struct Globals {
     pub criu: PathBuf,
 }
 
+/// Whether the command starts container processes (create, run, exec:
+/// they go through the exec stub), and whether it is left waiting while a
+/// container runs, which makes it a target for the container (those and a
+/// foreground restore by root, whose processes CRIU makes: no stub there).
+/// An unprivileged CRIU reads the runtime's fds through /proc/<pid>/fd,
+/// which a non-dumpable process closes to it: a rootless foreground
+/// restore stays dumpable.
+fn spawns_or_waits(c: &Command, root: bool) -> (bool, bool) {
+    let spawns = matches!(c, Command::Create(_) | Command::Run(_) | Command::Exec(_));
+    let restore = matches!(c, Command::Restore(a) if !a.detach);
+    (spawns, spawns || (root && restore))
+}
+
 fn main() {
     // runc's `h`, the alias urfave/cli gives its help command.
     let cli = Cli::parse_from(std::env::args_os().enumerate().map(|(i, a)| {
@@ -116,16 +129,16 @@ fn main() {
     // without CAP_SYS_PTRACE; children inherit it until they exec. The
     // container's own process is covered by the library's exec stub, so
     // no re-exec from a read-only copy of the binary is needed.
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
+    let (spawns, waits) = spawns_or_waits(&cli.command, rustix::process::geteuid().is_root());
+    if waits {
         if let Err(e) =
             rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         {
             logging::error(&format!("prctl(PR_SET_DUMPABLE, 0): {e}"));
             std::process::exit(1);
         }
+    }
+    if spawns {
         // Without a stub the library refuses a writable caller's binary.
         if !libcontainer::exec_stub_available() {
             if let Err(e) = libcontainer::ensure_protected_exe() {
@@ -183,6 +196,23 @@ mod tests {
     use clap::{CommandFactory, Parser};
 
     use super::Cli;
+
+    /// The commands left waiting while a container runs are the ones made
+    /// non-dumpable: a foreground restore too, a detached one not.
+    #[test]
+    fn waiting_commands_are_the_non_dumpable_ones() {
+        let kinds = |args: &[&str], root| {
+            let cli = Cli::try_parse_from([&["hull"], args].concat()).unwrap();
+            super::spawns_or_waits(&cli.command, root)
+        };
+        assert_eq!(kinds(&["run", "c"], true), (true, true));
+        assert_eq!(kinds(&["run", "c"], false), (true, true));
+        assert_eq!(kinds(&["exec", "c", "true"], true), (true, true));
+        assert_eq!(kinds(&["restore", "c"], true), (false, true));
+        assert_eq!(kinds(&["restore", "c"], false), (false, false));
+        assert_eq!(kinds(&["restore", "-d", "c"], true), (false, false));
+        assert_eq!(kinds(&["state", "c"], true), (false, false));
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -12,11 +12,19 @@ use crate::error::{CgroupError, Result};
 /// silently creating a regular file (matters for test trees made of plain
 /// directories, and makes "knob absent" detectable everywhere).
 pub(crate) fn try_write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new()
+    write_one(&mut open_write(dir, file)?, value)
+}
+
+/// A cgroupfs file opened for writing (without O_CREAT, as try_write).
+pub(crate) fn open_write(dir: &Path, file: &str) -> io::Result<std::fs::File> {
+    OpenOptions::new()
         .write(true)
         .truncate(true)
-        .open(dir.join(file))?;
-    // cgroupfs parses each write(2) as one value, so it must be one call.
+        .open(dir.join(file))
+}
+
+/// One value in one write(2): cgroupfs parses each call as one value.
+pub(crate) fn write_one(f: &mut std::fs::File, value: &str) -> io::Result<()> {
     let n = f.write(value.as_bytes())?;
     if n != value.len() {
         return Err(io::Error::new(

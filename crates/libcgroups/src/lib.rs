@@ -21,6 +21,7 @@ mod fs;
 mod handle;
 mod manager;
 mod path;
+mod placement;
 mod setup;
 mod shared;
 mod stats;
@@ -32,6 +33,7 @@ pub use convert::{blkio_weight_to_io_weight, cpu_shares_to_weight, swap_to_v2};
 pub use error::{CgroupError, Result};
 pub use handle::{CgroupHandle, CgroupOptions, HierarchyDir, SystemdUnit};
 pub use manager::Manager;
+pub use placement::SelfPlacement;
 pub use setup::{detect_setup, CgroupSetup};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,

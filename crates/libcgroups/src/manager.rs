@@ -11,6 +11,7 @@ use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::handle::{CgroupHandle, CgroupOptions, Driver, HierarchyDir};
 use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
+use crate::placement::SelfPlacement;
 use crate::setup::{CgroupSetup, SystemView};
 use crate::shared::core_freezer;
 use crate::stats::Stats;
@@ -313,12 +314,52 @@ impl Manager {
         .ok()
     }
 
+    /// The `tasks` files of every v1 hierarchy, opened for a child that
+    /// moves itself there (see [`SelfPlacement`]); `None` when there is no
+    /// v1 hierarchy, under the systemd driver (systemd moves the process),
+    /// or when one of them cannot be opened (the child is then placed by
+    /// [`Manager::add_new_child`] as before).
+    pub fn self_placement(&self) -> Option<SelfPlacement> {
+        if self.handle.systemd.is_some() {
+            return None;
+        }
+        let mut files = Vec::new();
+        for h in self.handle.hierarchies.iter().filter(|h| !h.unified) {
+            let fd = rustix::fs::open(
+                h.dir.join("tasks"),
+                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            );
+            match fd {
+                Ok(fd) => files.push((h.dir.clone(), h.has("cpuset"), fd)),
+                Err(e) => {
+                    tracing::debug!(
+                        "{}/tasks: {e}; the runtime places the child",
+                        h.dir.display()
+                    );
+                    return None;
+                }
+            }
+        }
+        (!files.is_empty()).then(|| SelfPlacement::new(files))
+    }
+
     /// Places a freshly forked, single-threaded child: through each v1
-    /// hierarchy's `tasks` file, which migrates one thread and so skips the
-    /// kernel's threadgroup rwsem (a `cgroup.procs` write can wait an RCU
-    /// grace period, measured at 8-19 ms here), and skipping the cgroup2
-    /// hierarchy when the child was born there (`born_in_unified`).
+    /// hierarchy's `tasks` file, and skipping the cgroup2 hierarchy when the
+    /// child was born there (`born_in_unified`).
     pub fn add_new_child(&self, pid: i32, born_in_unified: bool) -> Result<()> {
+        self.add_placed_child(pid, born_in_unified, false)
+    }
+
+    /// [`Manager::add_new_child`] for a child that may already have moved
+    /// itself into the v1 hierarchies (`placed_itself`, through
+    /// [`Manager::self_placement`]): only what is left is written.
+    pub fn add_placed_child(
+        &self,
+        pid: i32,
+        born_in_unified: bool,
+        placed_itself: bool,
+    ) -> Result<()> {
         if pid <= 0 {
             return Err(CgroupError::invalid(
                 "pid",
@@ -329,6 +370,7 @@ impl Manager {
             let file = match (h.unified, born_in_unified) {
                 (true, true) => continue,
                 (true, false) => "cgroup.procs",
+                (false, _) if placed_itself => continue,
                 (false, _) => "tasks",
             };
             let written = fs::try_write(&h.dir, file, &pid.to_string());
@@ -465,13 +507,27 @@ impl Manager {
                 });
             }
         }
-        let ours: Vec<&HierarchyDir> = hs.iter().filter(|h| h.leaf_created()).collect();
+        // An empty leaf without sub-cgroups, the usual case once the init
+        // is gone, goes with one rmdir; the reads of wait_empty and the
+        // listings of remove_tree are for the ones that refuse (EBUSY).
+        let gone: Vec<bool> = hs
+            .iter()
+            .map(|h| h.leaf_created() && remove_if_empty(&h.dir))
+            .collect();
+        let ours: Vec<&HierarchyDir> = hs
+            .iter()
+            .zip(&gone)
+            .filter(|(h, gone)| h.leaf_created() && !**gone)
+            .map(|(h, _)| h)
+            .collect();
         wait_empty(&ours, timeout)?;
 
         let mut first_err = None;
-        for h in hs {
+        for (h, gone) in hs.iter().zip(gone) {
             let mut to_remove: &[PathBuf] = &h.created;
-            if h.leaf_created() {
+            if gone {
+                to_remove = &h.created[..h.created.len() - 1];
+            } else if h.leaf_created() {
                 if let Err(e) = remove_tree(&h.dir) {
                     first_err.get_or_insert(e);
                     continue;
@@ -752,6 +808,15 @@ fn remove_dir_retry(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One rmdir of `dir`: whether it is gone now. Any refusal (processes or
+/// sub-cgroups left, EBUSY) is left to the careful path.
+fn remove_if_empty(dir: &Path) -> bool {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => is_gone(&e),
+    }
 }
 
 /// Removes `dir` and every sub-cgroup below it, deepest first.

@@ -113,8 +113,8 @@ pub mod spec_default;
 mod spec_shape;
 
 pub use container::{
-    block_forwarded_signals, list, oci_state, remove_stateless_dir, Container, ContainerBuilder,
-    ContainerInfo, ExecOptions, ExecProcess, ExitStatus,
+    block_forwarded_signals, for_each_container, list, oci_state, remove_stateless_dir, Container,
+    ContainerBuilder, ContainerInfo, ExecOptions, ExecProcess, ExitStatus,
 };
 pub use container::{Event, Events, RestoreBuilder};
 pub use criu::{CheckpointOptions, CriuCommon, CriuError, ManageCgroupsMode, PageServer};

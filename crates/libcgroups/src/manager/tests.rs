@@ -316,6 +316,50 @@ fn add_task_rejects_non_pids() {
     assert!(m.add_task(-5).is_err());
 }
 
+#[test]
+fn a_child_places_itself_in_v1_and_the_runtime_writes_only_the_rest() {
+    let t = TempTree::new();
+    let m = v1_leaf(&t, &["memory", "cpu", "unified"]);
+    let dirs: Vec<PathBuf> = m
+        .handle()
+        .hierarchies
+        .iter()
+        .map(|h| h.dir.clone())
+        .collect();
+    // Without the files there is nothing to open: the runtime places it.
+    assert!(m.self_placement().is_none());
+    put(&dirs[0], "tasks", "");
+    assert!(
+        m.self_placement().is_none(),
+        "one hierarchy cannot be opened"
+    );
+    put(&dirs[1], "tasks", "");
+    let p = m.self_placement().expect("both v1 tasks files open");
+    assert_eq!(
+        p.fds().count(),
+        2,
+        "the unified hierarchy is not among them"
+    );
+    p.place_self().unwrap();
+    put(&dirs[2], "cgroup.procs", "");
+    assert_eq!(get(&dirs[0], "tasks"), "0");
+    assert_eq!(get(&dirs[1], "tasks"), "0");
+    m.add_placed_child(42, false, true).unwrap();
+    assert_eq!(
+        get(&dirs[0], "tasks"),
+        "0",
+        "a placed child is not moved again"
+    );
+    assert_eq!(get(&dirs[2], "cgroup.procs"), "42");
+    m.add_new_child(43, true).unwrap();
+    assert_eq!(get(&dirs[0], "tasks"), "43");
+    assert_eq!(
+        get(&dirs[2], "cgroup.procs"),
+        "42",
+        "born in the unified cgroup"
+    );
+}
+
 fn v1_leaf(t: &TempTree, names: &[&str]) -> Manager {
     let v = view(&t.0, CgroupSetup::Hybrid, names);
     Manager::create_in(&v, &opts("/c"), false).unwrap()

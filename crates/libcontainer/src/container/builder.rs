@@ -423,10 +423,14 @@ impl ContainerBuilder {
             .filter(|c| !c.is_systemd())
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        // The child moves itself into the v1 hierarchies, which spares the
+        // kernel's global migration lock (see libcgroups::SelfPlacement).
+        let mut placement = cg.as_ref().and_then(|c| c.self_placement());
         // SAFETY: the child runs init::run, which ends in exec or _exit.
         let keep: Vec<_> = [Some(child_ch.as_fd()), Some(state_dir.as_fd()), stub.fd()]
             .into_iter()
             .flatten()
+            .chain(placement.iter().flat_map(|p| p.fds()))
             .chain(console.as_ref().map(|c| c.as_fd()))
             .chain(idmapped.fds())
             .chain(self.stdio.iter().flatten().map(|f| f.as_fd()))
@@ -456,6 +460,7 @@ impl ContainerBuilder {
                 seccomp: filter.as_ref(),
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
+                placement: placement.as_ref(),
                 unprivileged: !rustix::process::geteuid().is_root(),
                 runtime_in_userns: crate::rootless::running_in_userns(),
                 stdio: [0, 1, 2].map(|i| self.stdio[i].as_ref().map(|f| f.as_fd())),
@@ -464,6 +469,7 @@ impl ContainerBuilder {
         };
         drop(child_ch);
         drop(console);
+        let placed_itself = placement.take().is_some();
         tracing::debug!(
             "container {}: forked {child_pid} with namespaces {:#x}",
             self.id,
@@ -485,7 +491,7 @@ impl ContainerBuilder {
                         state.cgroup = Some(cg.handle().clone());
                         cleanup.cgroup = Some(cg.handle().clone());
                     }
-                    cg.add_new_child(child_pid, born_in_cgroup || in_scope)?;
+                    cg.add_placed_child(child_pid, born_in_cgroup || in_scope, placed_itself)?;
                     if let Some(r) = resources.as_ref().filter(|_| in_scope) {
                         cg.apply(r)?;
                     }

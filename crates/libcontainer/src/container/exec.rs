@@ -307,9 +307,13 @@ impl Container {
         };
         let cg_fd = cg.as_ref().and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        // As the init: the child moves itself into the v1 hierarchies,
+        // sparing the kernel's global migration lock.
+        let mut placement = cg.as_ref().and_then(|c| c.self_placement());
         let keep: Vec<_> = [Some(child_ch.as_fd()), stub.fd()]
             .into_iter()
             .flatten()
+            .chain(placement.iter().flat_map(|p| p.fds()))
             .chain(ns.iter().map(|(_, f)| f.as_fd()))
             .chain(root.as_ref().map(|f| f.as_fd()))
             .chain(console.as_ref().map(|c| c.as_fd()))
@@ -337,12 +341,14 @@ impl Container {
                 seccomp: filter.as_ref(),
                 exec_stub: stub.fd(),
                 pid_ns: child_pid_ns.as_ref(),
+                placement: placement.as_ref(),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
         };
         drop(child_ch);
         drop(pinned);
         drop(console);
+        let placed_itself = placement.take().is_some();
         let program = spec
             .process()
             .as_ref()
@@ -357,6 +363,7 @@ impl Container {
                 pid,
                 cgroup: cg.as_ref(),
                 born_in_cgroup,
+                placed_itself,
                 seccomp: seccomp_spec.as_ref(),
                 program: &program,
             },
@@ -408,6 +415,7 @@ impl Container {
             pid,
             cgroup: cg,
             born_in_cgroup,
+            placed_itself,
             seccomp,
             program,
         } = p;
@@ -417,7 +425,7 @@ impl Container {
             got => return Err(crate::sync::SyncError::unexpected(got, "ChildReady").into()),
         }
         if let Some(cg) = cg {
-            cg.add_new_child(pid, born_in_cgroup)?;
+            cg.add_placed_child(pid, born_in_cgroup, placed_itself)?;
         }
         if let Some(g) = &self.state.intel_rdt {
             crate::rdt::add_task(g, pid)?;
@@ -476,6 +484,8 @@ struct ExecParent<'a> {
     cgroup: Option<&'a libcgroups::Manager>,
     /// clone3 put the child in the cgroup already (CLONE_INTO_CGROUP).
     born_in_cgroup: bool,
+    /// The child moved itself into the v1 hierarchies.
+    placed_itself: bool,
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     /// process.args[0], for the error when execve fails.
     program: &'a str,
@@ -496,6 +506,8 @@ struct ExecChild<'a> {
     /// The container's pid namespace, entered by the child (after its user
     /// namespace) with one more fork, when hull could not enter it itself.
     pid_ns: Option<&'a OwnedFd>,
+    /// The v1 cgroups' `tasks` files, for the child to move itself into.
+    placement: Option<&'a libcgroups::SelfPlacement>,
 }
 
 fn exec_child(a: &ExecChild) -> ! {
@@ -522,6 +534,11 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
     init::process::set_oom_score_adj(proc, &procfs, ProcBase::SelfProcess)?;
     crate::attrs::set_exec_cpu_affinity_initial(proc)?;
+    // Where the parent used to move it: after the initial CPU affinity,
+    // which joining a cpuset then replaces, as runc's order has it.
+    if let Some(p) = a.placement {
+        init::place_self(p)?;
+    }
     a.channel.send(&Msg::ChildReady {
         needs_id_maps: false,
     })?;

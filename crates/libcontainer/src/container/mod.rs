@@ -254,20 +254,36 @@ pub type ContainerInfo = OciState;
 /// Every container under `root`, sorted by id. Entries that vanish or are
 /// unreadable mid-listing (a concurrent delete) are skipped.
 pub fn list(root: &Path) -> Result<Vec<ContainerInfo>> {
+    let mut out = Vec::new();
+    for_each_container(root, |c| out.push(c))?;
+    Ok(out)
+}
+
+/// [`list`] one container at a time, in id order, without holding them
+/// all: a caller that prints as it goes stays small with thousands of
+/// containers.
+///
+/// ```
+/// let root = std::env::temp_dir().join(format!("hull-doc-each-{}", std::process::id()));
+/// let mut ids = Vec::new();
+/// libcontainer::for_each_container(&root, |c| ids.push(c.id)).unwrap();
+/// assert!(ids.is_empty(), "a missing root lists nothing");
+/// ```
+pub fn for_each_container(root: &Path, mut f: impl FnMut(ContainerInfo)) -> Result<()> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::path(root, e)),
     };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(id) = name.to_str() else { continue };
-        let Ok(state) = oci_state(root, id) else {
-            continue;
-        };
-        out.push(state);
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort_unstable();
+    for id in &ids {
+        if let Ok(state) = oci_state(root, id) {
+            f(state);
+        }
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
+    Ok(())
 }

@@ -50,6 +50,9 @@ pub(crate) struct InitArgs<'a> {
     pub idmapped: &'a crate::idmap::IdmappedMounts,
     /// The sealed exec stub when the caller's binary needs it (crate::exe).
     pub exec_stub: Option<BorrowedFd<'a>>,
+    /// The v1 cgroups' `tasks` files, for the child to move itself into
+    /// first; the parent then leaves those hierarchies alone.
+    pub placement: Option<&'a libcgroups::SelfPlacement>,
     /// The runtime is not root: its id maps are written by a process
     /// without CAP_DAC_OVERRIDE, which cannot open a non-dumpable
     /// process's /proc files.
@@ -117,12 +120,30 @@ pub(crate) fn set_stdio(stdio: &[Option<BorrowedFd<'_>>; 3]) -> Result<()> {
     Ok(())
 }
 
+/// Moves this freshly forked child into its v1 cgroups through the
+/// parent's open `tasks` files, then closes its copies of them.
+pub(crate) fn place_self(p: &libcgroups::SelfPlacement) -> Result<()> {
+    p.place_self()?;
+    for fd in p.raw_fds() {
+        // SAFETY: the child's copies of the parent's `tasks` fds, closed
+        // exactly once here and never used again (the child ends in exec
+        // or _exit, so the parent's OwnedFds never drop here).
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+    Ok(())
+}
+
 fn set_dumpable(d: rustix::process::DumpableBehavior) -> Result<()> {
     rustix::process::set_dumpable_behavior(d).map_err(|e| Error::sys("prctl(PR_SET_DUMPABLE)", e))
 }
 
 fn init(a: &InitArgs) -> Result<Infallible> {
     child_prologue(&a.close_fds)?;
+    if let Some(p) = a.placement {
+        // First, so that everything this process makes from here on is
+        // charged to the container.
+        place_self(p)?;
+    }
     set_stdio(&a.stdio)?;
     // Made before any namespace is joined and before the rootfs exists,
     // so nothing the container controls can shape it.
