@@ -11,7 +11,7 @@ use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::handle::{CgroupHandle, CgroupOptions, Driver, HierarchyDir};
 use crate::path::{join_cgroup, join_components, resolve, strip_mount_root, Resolved};
-use crate::placement::SelfPlacement;
+use crate::placement::{placing_error, SelfPlacement};
 use crate::setup::{CgroupSetup, SystemView};
 use crate::shared::core_freezer;
 use crate::stats::Stats;
@@ -230,12 +230,13 @@ impl Manager {
         }
         for h in &self.handle.hierarchies {
             fs::try_write(&h.dir, "cgroup.procs", &pid.to_string()).map_err(|e| {
-                let ctx = if fs::is_errno(&e, libc::ENOSPC) && h.has("cpuset") {
-                    format!("adding pid {pid} (cpuset.cpus or cpuset.mems of the cgroup is empty)")
-                } else {
-                    format!("adding pid {pid}")
-                };
-                CgroupError::file(ctx, "writing", "cgroup.procs", &h.dir, e)
+                placing_error(
+                    format!("adding pid {pid}"),
+                    "cgroup.procs",
+                    &h.dir,
+                    h.has("cpuset"),
+                    e,
+                )
             })?;
         }
         Ok(())
@@ -384,12 +385,13 @@ impl Manager {
                 }
             }
             written.map_err(|e| {
-                let ctx = if fs::is_errno(&e, libc::ENOSPC) && h.has("cpuset") {
-                    format!("adding pid {pid} (cpuset.cpus or cpuset.mems of the cgroup is empty)")
-                } else {
-                    format!("adding pid {pid}")
-                };
-                CgroupError::file(ctx, "writing", file, &h.dir, e)
+                placing_error(
+                    format!("adding pid {pid}"),
+                    file,
+                    &h.dir,
+                    h.has("cpuset"),
+                    e,
+                )
             })?;
         }
         Ok(())

@@ -12,7 +12,7 @@
 //! anything that should be charged to the container.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{CgroupError, Result};
 
@@ -58,15 +58,58 @@ impl SelfPlacement {
                     ))
                 }
                 Err(e) => {
-                    let ctx = if e == rustix::io::Errno::NOSPC && *cpuset {
-                        "moving the new container process into its cgroup (cpuset.cpus or cpuset.mems of the cgroup is empty)"
-                    } else {
-                        "moving the new container process into its cgroup"
-                    };
-                    return Err(CgroupError::file(ctx, "writing", "tasks", dir, e.into()));
+                    return Err(placing_error(
+                        "moving the new container process into its cgroup",
+                        "tasks",
+                        dir,
+                        *cpuset,
+                        e.into(),
+                    ))
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// The error of a write that moves a process into a cgroup: ENOSPC there
+/// means an empty cpuset, which the kernel does not say.
+pub(crate) fn placing_error(
+    what: impl Into<String>,
+    file: &str,
+    dir: &Path,
+    cpuset: bool,
+    e: std::io::Error,
+) -> CgroupError {
+    let mut ctx = what.into();
+    if cpuset && e.raw_os_error() == Some(libc::ENOSPC) {
+        ctx.push_str(" (cpuset.cpus or cpuset.mems of the cgroup is empty)");
+    }
+    CgroupError::file(ctx, "writing", file, dir, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placing_error;
+    use std::path::Path;
+
+    #[test]
+    fn an_empty_cpuset_is_named_only_for_enospc_in_a_cpuset_hierarchy() {
+        let nospc = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let dir = Path::new("/sys/fs/cgroup/cpuset/c");
+        let e = placing_error("adding pid 7", "tasks", dir, true, nospc()).to_string();
+        assert!(
+            e.contains("adding pid 7 (cpuset.cpus or cpuset.mems of the cgroup is empty)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("tasks") && e.contains("/sys/fs/cgroup/cpuset/c"),
+            "{e}"
+        );
+        let e = placing_error("adding pid 7", "tasks", dir, false, nospc()).to_string();
+        assert!(!e.contains("cpuset.cpus"), "{e}");
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        let e = placing_error("adding pid 7", "tasks", dir, true, eperm).to_string();
+        assert!(!e.contains("cpuset.cpus"), "{e}");
     }
 }
