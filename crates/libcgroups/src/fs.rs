@@ -12,7 +12,7 @@ use crate::error::{CgroupError, Result};
 /// silently creating a regular file (matters for test trees made of plain
 /// directories, and makes "knob absent" detectable everywhere).
 pub(crate) fn try_write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
-    write_one(&mut open_write(dir, file)?, value)
+    write_one(&open_write(dir, file)?, value)
 }
 
 /// A cgroupfs file opened for writing (without O_CREAT, as try_write).
@@ -24,7 +24,7 @@ pub(crate) fn open_write(dir: &Path, file: &str) -> io::Result<std::fs::File> {
 }
 
 /// One value in one write(2): cgroupfs parses each call as one value.
-pub(crate) fn write_one(f: &mut std::fs::File, value: &str) -> io::Result<()> {
+pub(crate) fn write_one(mut f: &std::fs::File, value: &str) -> io::Result<()> {
     let n = f.write(value.as_bytes())?;
     if n != value.len() {
         return Err(io::Error::new(

@@ -326,12 +326,7 @@ impl Manager {
         }
         let mut files = Vec::new();
         for h in self.handle.hierarchies.iter().filter(|h| !h.unified) {
-            let fd = rustix::fs::open(
-                h.dir.join("tasks"),
-                rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            );
-            match fd {
+            match fs::open_write(&h.dir, "tasks") {
                 Ok(fd) => files.push((h.dir.clone(), h.has("cpuset"), fd)),
                 Err(e) => {
                     tracing::debug!(

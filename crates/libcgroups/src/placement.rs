@@ -11,7 +11,8 @@
 //! the child writes `0` to each as its first step, before it has made
 //! anything that should be charged to the container.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use crate::error::{CgroupError, Result};
@@ -22,11 +23,11 @@ use crate::error::{CgroupError, Result};
 /// [`SelfPlacement::place_self`].
 #[derive(Debug)]
 pub struct SelfPlacement {
-    files: Vec<(PathBuf, bool, OwnedFd)>,
+    files: Vec<(PathBuf, bool, File)>,
 }
 
 impl SelfPlacement {
-    pub(crate) fn new(files: Vec<(PathBuf, bool, OwnedFd)>) -> SelfPlacement {
+    pub(crate) fn new(files: Vec<(PathBuf, bool, File)>) -> SelfPlacement {
         SelfPlacement { files }
     }
 
@@ -44,29 +45,16 @@ impl SelfPlacement {
     /// hierarchy. Only the calling thread moves: the caller must be a
     /// single-threaded process (a freshly forked child is).
     pub fn place_self(&self) -> Result<()> {
-        for (dir, cpuset, fd) in &self.files {
-            // cgroupfs parses each write(2) as one value.
-            match rustix::io::write(fd, b"0") {
-                Ok(1) => {}
-                Ok(n) => {
-                    return Err(CgroupError::file(
-                        "moving the new container process into its cgroup",
-                        "writing",
-                        "tasks",
-                        dir,
-                        std::io::Error::other(format!("short write ({n} of 1 byte)")),
-                    ))
-                }
-                Err(e) => {
-                    return Err(placing_error(
-                        "moving the new container process into its cgroup",
-                        "tasks",
-                        dir,
-                        *cpuset,
-                        e.into(),
-                    ))
-                }
-            }
+        for (dir, cpuset, f) in &self.files {
+            crate::fs::write_one(f, "0").map_err(|e| {
+                placing_error(
+                    "moving the new container process into its cgroup",
+                    "tasks",
+                    dir,
+                    *cpuset,
+                    e,
+                )
+            })?;
         }
         Ok(())
     }
