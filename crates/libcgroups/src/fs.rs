@@ -40,7 +40,32 @@ pub(crate) fn write(ctx: &str, dir: &Path, file: &str, value: &str) -> Result<()
 }
 
 pub(crate) fn try_read(dir: &Path, file: &str) -> io::Result<String> {
-    std::fs::read_to_string(dir.join(file))
+    String::from_utf8(read_whole(&dir.join(file))?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// The whole of a file the kernel generates (cgroupfs, /proc), read into a
+/// page-sized buffer. `std::fs::read` asks for the size first (statx, 0 on
+/// these filesystems), then probes with 32-byte reads: four syscalls for a
+/// short knob, and mountinfo formatted again for every small read.
+pub(crate) fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 pub(crate) fn read(ctx: &str, dir: &Path, file: &str) -> Result<String> {

@@ -75,11 +75,22 @@ fn map_outside(map: &str, uid: u32) -> Option<u32> {
 
 /// True inside a user namespace other than the initial one: there neither
 /// the v1 devices controller nor a v2 eBPF device program can be set up.
+///
+/// Read once per process, as runc does: a runtime does not move itself
+/// between user namespaces.
 pub fn in_user_namespace() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(m) => m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"],
-        Err(_) => false,
-    }
+    static CACHE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CACHE.get_or_init(
+        || match fs::read_whole(std::path::Path::new("/proc/self/uid_map")) {
+            Ok(m) => {
+                String::from_utf8_lossy(&m)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    != ["0", "0", "4294967295"]
+            }
+            Err(_) => false,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -45,14 +45,27 @@ const V1_SUBSYSTEMS: &[&str] = &[
     "name=systemd",
 ];
 
+static SETUP: OnceLock<CgroupSetup> = OnceLock::new();
+
 /// Detects (once per process) whether the host is Legacy, Hybrid or Unified.
 pub fn detect_setup() -> Result<CgroupSetup> {
-    static CACHE: OnceLock<CgroupSetup> = OnceLock::new();
-    if let Some(s) = CACHE.get() {
+    detect_cached(None)
+}
+
+/// As [`detect_setup`]; `mounts` is a mountinfo the caller has read anyway.
+fn detect_cached(mounts: Option<&[MountEntry]>) -> Result<CgroupSetup> {
+    if let Some(s) = SETUP.get() {
         return Ok(*s);
     }
-    let s = detect_uncached()?;
-    Ok(*CACHE.get_or_init(|| s))
+    let s = if is_cgroup2(CGROUP_ROOT)? {
+        CgroupSetup::Unified
+    } else {
+        match mounts {
+            Some(m) => detect_v1(m)?,
+            None => detect_v1(&read_mountinfo()?)?,
+        }
+    };
+    Ok(*SETUP.get_or_init(|| s))
 }
 
 fn is_cgroup2(path: &str) -> Result<bool> {
@@ -65,11 +78,8 @@ fn is_cgroup2(path: &str) -> Result<bool> {
     }
 }
 
-fn detect_uncached() -> Result<CgroupSetup> {
-    if is_cgroup2(CGROUP_ROOT)? {
-        return Ok(CgroupSetup::Unified);
-    }
-    let mounts = read_mountinfo()?;
+/// Legacy or Hybrid, on a host where /sys/fs/cgroup is not cgroup2.
+fn detect_v1(mounts: &[MountEntry]) -> Result<CgroupSetup> {
     let any_v1 = mounts.iter().any(|m| m.fstype == "cgroup");
     if !any_v1 {
         return Err(CgroupError::Detect(format!(
@@ -96,7 +106,7 @@ pub(crate) struct MountEntry {
 }
 
 fn read_mountinfo() -> Result<Vec<MountEntry>> {
-    let text = std::fs::read("/proc/self/mountinfo")
+    let text = crate::fs::read_whole(Path::new("/proc/self/mountinfo"))
         .map_err(|e| CgroupError::Detect(format!("reading /proc/self/mountinfo: {e}")))?;
     Ok(parse_mountinfo(&text))
 }
@@ -248,15 +258,17 @@ pub(crate) struct SystemView {
 
 impl SystemView {
     pub(crate) fn load() -> Result<SystemView> {
-        let setup = detect_setup()?;
+        // One read serves both the detection and the hierarchies: the
+        // kernel formats every mount of the namespace on each read.
         let mounts = read_mountinfo()?;
+        let setup = detect_cached(Some(&mounts))?;
         let hierarchies = hierarchies_from_mounts(setup, &mounts)?;
-        let text = std::fs::read_to_string("/proc/self/cgroup")
+        let text = crate::fs::read_whole(Path::new("/proc/self/cgroup"))
             .map_err(|e| CgroupError::Detect(format!("reading /proc/self/cgroup: {e}")))?;
         Ok(SystemView {
             setup,
             hierarchies,
-            own: parse_proc_cgroup(&text),
+            own: parse_proc_cgroup(&String::from_utf8_lossy(&text)),
         })
     }
 
