@@ -37,12 +37,14 @@ use crate::{
     sync::{Channel, Msg, SyncError},
 };
 
-/// What the init asks for.
+/// What the init asks for, and what each answer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
+    /// The rootfs; asking for it brings [`Slot::RootfsParent`] first.
     Rootfs,
     /// The root of the mount holding the rootfs, made private for
     /// pivot_root (which refuses a new root whose parent mount is shared).
+    /// Only ever an answer: it comes with the rootfs, in one round trip.
     RootfsParent,
     /// The source of bind mount `mounts[i]`.
     Bind(usize),
@@ -68,8 +70,19 @@ impl Slot {
 
 /// Init side: asks the runtime for `slot` and waits for the fd.
 pub(crate) fn request(ch: &Channel, slot: Slot) -> Result<OwnedFd> {
-    const WHAT: &str = "a mount source from the runtime";
     ch.send(&Msg::NeedMountSource(slot.wire()))?;
+    receive(ch, slot)
+}
+
+/// Init side: asks for the rootfs and gets two fds, the root of the mount
+/// holding it (`.0`), then the rootfs itself (`.1`).
+pub(crate) fn request_rootfs(ch: &Channel) -> Result<(OwnedFd, OwnedFd)> {
+    ch.send(&Msg::NeedMountSource(Slot::Rootfs.wire()))?;
+    Ok((receive(ch, Slot::RootfsParent)?, receive(ch, Slot::Rootfs)?))
+}
+
+fn receive(ch: &Channel, slot: Slot) -> Result<OwnedFd> {
+    const WHAT: &str = "a mount source from the runtime";
     match ch.recv_with_fd(PHASE_TIMEOUT, WHAT)? {
         (Msg::MountSource(n), Some(fd)) if n == slot.wire() => Ok(fd),
         (got, _) => Err(SyncError::unexpected(got, WHAT).into()),
@@ -100,17 +113,26 @@ pub(crate) fn answer(
     };
     let fd = match Slot::from_wire(wanted) {
         Slot::Rootfs => {
+            let holder = match open_holder(&open_dir, rootfs)? {
+                Some(fd) => fd,
+                None => {
+                    let info = read_init_file(init, init_pidfd, "mountinfo")?;
+                    let holder = mount_point_of(&info, rootfs);
+                    open_dir(&holder).map_err(|e| {
+                        Error::sys(
+                            format!("root.path: opening {holder:?}, the mount holding the rootfs"),
+                            e,
+                        )
+                    })?
+                }
+            };
+            ch.send_fd(&Msg::MountSource(Slot::RootfsParent.wire()), holder.as_fd())?;
             open_dir(rootfs).map_err(|e| Error::sys(format!("root.path: opening {rootfs:?}"), e))?
         }
         Slot::RootfsParent => {
-            let info = read_init_file(init, init_pidfd, "mountinfo")?;
-            let holder = mount_point_of(&info, rootfs);
-            open_dir(&holder).map_err(|e| {
-                Error::sys(
-                    format!("root.path: opening {holder:?}, the mount holding the rootfs"),
-                    e,
-                )
-            })?
+            return Err(Error::Process(
+                "the container init asked for the rootfs's parent mount alone".into(),
+            ))
         }
         Slot::Bind(i) => {
             let m = spec
@@ -125,6 +147,37 @@ pub(crate) fn answer(
         }
     };
     Ok(ch.send_fd(&Msg::MountSource(wanted), fd.as_fd())?)
+}
+
+/// The root of the mount holding `rootfs`: the nearest of its ancestors,
+/// itself included, that statx calls a mount's root. A few statx calls
+/// instead of having the kernel format the whole mountinfo. `None` where
+/// the kernel does not say (STATX_ATTR_MOUNT_ROOT is Linux 5.8).
+fn open_holder(
+    open_dir: &dyn Fn(&Path) -> rustix::io::Result<OwnedFd>,
+    rootfs: &Path,
+) -> Result<Option<OwnedFd>> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    for dir in rootfs.ancestors() {
+        let fd = open_dir(dir).map_err(|e| {
+            Error::sys(
+                format!("root.path: opening {dir:?}, looking for the mount holding the rootfs"),
+                e,
+            )
+        })?;
+        let st = match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::empty()) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOSYS) => return Ok(None),
+            Err(e) => return Err(Error::sys(format!("root.path: statx {dir:?}"), e)),
+        };
+        if !st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+            return Ok(None);
+        }
+        if st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT) {
+            return Ok(Some(fd));
+        }
+    }
+    Ok(None)
 }
 
 /// A bind mount's source as a path: relative ones are the bundle's.

@@ -498,3 +498,95 @@ fn no_pivot_moves_the_rootfs_and_chroots() {
     );
     assert_eq!(r["hostname"], "hull-test");
 }
+
+/// A mount the test made on the host, detached again however it ends.
+struct HostMount(std::path::PathBuf);
+
+impl HostMount {
+    fn sh(args: &[&str]) {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount {args:?}");
+    }
+    fn shared_line(&self) -> Option<String> {
+        let p = self.0.to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .rev()
+            .find(|l| l.split(' ').nth(4) == Some(p.as_str()))
+            .map(String::from)
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// pivot_root refuses a new root whose parent mount is shared, so the init
+/// makes the mount holding the rootfs private in its own namespace: that
+/// is the rootfs itself when it is a mount point (podman's overlay), else
+/// the nearest mount above it. Either way the host's mount stays shared.
+#[test]
+fn rootfs_held_by_a_shared_mount() {
+    require_root!();
+    let rt = Runtime::new("root_holder");
+    // The rootfs is a shared mount point of its own.
+    let mut b = rt.bundle();
+    let root = b.private_rootfs();
+    let r = root.to_string_lossy().into_owned();
+    HostMount::sh(&["--bind", &r, &r]);
+    let held = HostMount(root.clone());
+    HostMount::sh(&["--make-shared", &r]);
+    // The rootfs two directories below a shared tmpfs.
+    let mut nested = rt.bundle();
+    let holder = nested.host_dir("holder");
+    let h = holder.to_string_lossy().into_owned();
+    HostMount::sh(&["-t", "tmpfs", "-o", "size=64m", "tmpfs", &h]);
+    let tmpfs = HostMount(holder.clone());
+    HostMount::sh(&["--make-shared", &h]);
+    std::fs::create_dir_all(holder.join("a")).unwrap();
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs())
+        .arg(holder.join("a/rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(holder.join("a/rootfs/.hull-nested"), "").unwrap();
+    nested.spec["root"]["path"] = json!(holder.join("a/rootfs").to_string_lossy());
+
+    let marker = format!("/.hull-marker-{}", b.id);
+    for (b, marker, mount) in [
+        (&mut b, marker, &held),
+        (&mut nested, "/.hull-nested".to_string(), &tmpfs),
+    ] {
+        b.args(&[
+            "sh",
+            "-c",
+            &format!("hull-probe stat {marker}; hull-probe report"),
+        ]);
+        let o = rt.run(b);
+        o.ok();
+        let v = o.json_all();
+        assert_eq!(v.len(), 2, "{o}");
+        assert_eq!(
+            v[0]["stat"][marker.as_str()]["type"],
+            "file",
+            "{marker} is in the container's root: {}",
+            v[0]
+        );
+        let line = mount.shared_line().expect("the host mount is still there");
+        assert!(
+            line.split(" - ").next().unwrap().contains(" shared:"),
+            "the host's mount stays shared: {line}"
+        );
+    }
+}

@@ -54,7 +54,7 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
     mount(NONE, "/", NONE, prop, NONE)
         .map_err(|e| Error::sys("linux.rootfsPropagation: setting propagation of /", e))?;
     // pivot_root refuses a new root whose parent mount is shared.
-    let holder = mount_sources::request(ctx.channel, Slot::RootfsParent)?;
+    let (holder, rootfs) = mount_sources::request_rootfs(ctx.channel)?;
     mount(
         NONE,
         fd_path(&holder).as_str(),
@@ -71,7 +71,7 @@ pub(crate) fn prepare(ctx: &RootfsCtx) -> Result<OwnedFd> {
             e,
         )
     })?;
-    let rootfs = mount_sources::request(ctx.channel, Slot::Rootfs)?;
+    drop(holder);
     let root = bind_onto_itself(&rootfs)
         .map_err(|e| Error::sys(format!("root.path: bind-mounting {:?}", ctx.rootfs), e))?;
 
