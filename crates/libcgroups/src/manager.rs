@@ -340,6 +340,17 @@ impl Manager {
         (!files.is_empty()).then(|| SelfPlacement::new(files))
     }
 
+    /// Whether [`Manager::add_placed_child`] would write nothing for such a
+    /// child: it moved itself into every v1 hierarchy and was born in the
+    /// cgroup2 one, and no systemd unit is to be started for it.
+    pub fn places_nothing(&self, born_in_unified: bool, placed_itself: bool) -> bool {
+        self.handle.systemd.is_none()
+            && self.handle.hierarchies.iter().all(|h| match h.unified {
+                true => born_in_unified,
+                false => placed_itself,
+            })
+    }
+
     /// Places a freshly forked, single-threaded child: through each v1
     /// hierarchy's `tasks` file, and skipping the cgroup2 hierarchy when the
     /// child was born there (`born_in_unified`).

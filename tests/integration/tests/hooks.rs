@@ -300,6 +300,36 @@ fn failing_create_runtime_hook_aborts_create() {
     assert!(parse_probe(&rt.container_stdout(&b.id)).is_none());
 }
 
+/// With poststop hooks only, the init never waits for the runtime's
+/// hooks phase; a create that fails after its mounts still ends the
+/// lifecycle at delete, which runs them (as runc's destroy does).
+#[test]
+fn poststop_alone_runs_when_create_fails() {
+    require_root!();
+    let rt = Runtime::new("hooks_ps_alone");
+    let mut b = rt.bundle();
+    let out = b.host_dir("out");
+    b.args(&["/no/such/program"]);
+    let o = out.to_str().unwrap();
+    b.add_hook(
+        "poststop",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststop >> {o}/order")]}),
+    );
+    let failed = rt.create(&b);
+    failed.failed();
+    assert!(
+        failed.stderr.contains("/no/such/program"),
+        "the init's own error: {failed}"
+    );
+    assert_eq!(order(&out), ["poststop"]);
+    assert!(!rt.state_dir(&b.id).exists(), "state dir left");
+    assert!(
+        rt.cgroup_dirs(&b).is_empty(),
+        "cgroups left: {:?}",
+        rt.cgroup_dirs(&b)
+    );
+}
+
 #[test]
 fn failing_start_container_hook_fails_start() {
     require_root!();

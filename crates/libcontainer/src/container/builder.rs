@@ -388,6 +388,21 @@ impl ContainerBuilder {
         let container_hooks: &[Hook] = hooks
             .and_then(|h| h.create_container().as_deref())
             .unwrap_or(&[]);
+        // The init needs the state document (and the parent's go) only for
+        // hooks; without any, neither side waits for the other there. With
+        // poststop hooks the hand-over still marks where a failure starts
+        // to run them (the first hook's place in the lifecycle).
+        let hooks_sync = hooks.is_some_and(|h| {
+            [
+                h.prestart(),
+                h.create_runtime(),
+                h.create_container(),
+                h.start_container(),
+                h.poststop(),
+            ]
+            .iter()
+            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()))
+        });
 
         let crate::terminal::Console {
             child_end: console,
@@ -423,6 +438,9 @@ impl ContainerBuilder {
             .filter(|c| !c.is_systemd())
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        // Here, not in the child: a child in a new user namespace would
+        // read its own, still empty uid_map.
+        let runtime_in_userns = crate::rootless::running_in_userns();
         // The child moves itself into the v1 hierarchies, which spares the
         // kernel's global migration lock (see libcgroups::SelfPlacement).
         let mut placement = cg.as_ref().and_then(|c| c.self_placement());
@@ -456,13 +474,14 @@ impl ContainerBuilder {
                 preserve_fds: self.preserve_fds + self.listen_fds,
                 executor: self.executor.as_ref(),
                 hooks_timeout: hooks_budget(&runtime_hooks),
+                hooks_sync,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
                 placement: placement.as_ref(),
                 unprivileged: !rustix::process::geteuid().is_root(),
-                runtime_in_userns: crate::rootless::running_in_userns(),
+                runtime_in_userns,
                 stdio: [0, 1, 2].map(|i| self.stdio[i].as_ref().map(|f| f.as_fd())),
             }),
             Side::Parent(c) => (c.pid, c.pidfd, c.born_in_cgroup),
@@ -477,6 +496,28 @@ impl ContainerBuilder {
         );
         cleanup.child = Some((child_pid, child_fd));
         crate::fault::point("clone");
+
+        // When the parent has nothing to do to the child at ChildReady (no
+        // cgroup or resctrl group to put it in, no id maps, no network
+        // devices, no oom score to write, each of which could also fail on
+        // a child that died meanwhile), the go goes out at once: the child
+        // never stops for the parent's bookkeeping.
+        let early_go = !plan.new_user
+            && state.intel_rdt.is_none()
+            && linux
+                .and_then(|l| l.net_devices().as_ref())
+                .is_none_or(|d| d.is_empty())
+            && spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.oom_score_adj())
+                .is_none()
+            && cg
+                .as_ref()
+                .is_none_or(|c| c.places_nothing(born_in_cgroup, placed_itself));
+        if early_go {
+            parent_ch.send(&Msg::Proceed)?;
+        }
 
         state.pid = child_pid;
         state.pid_start_time = procfs::stat(child_pid).map(|s| s.start_time).unwrap_or(0);
@@ -534,7 +575,9 @@ impl ContainerBuilder {
                     state.net_devices = Some(n.record.clone());
                     state.save(dir)?;
                 }
-                parent_ch.send(&Msg::Proceed)?;
+                if !early_go {
+                    parent_ch.send(&Msg::Proceed)?;
+                }
             }
             got => return Err(unexpected(got, "ChildReady")),
         }
@@ -574,46 +617,55 @@ impl ContainerBuilder {
             cleanup.child.as_ref().map(|(_, fd)| fd)
         }
         .ok_or_else(|| Error::Process("the container init's pidfd is missing".into()))?;
-        let mut mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
+        const MOUNTS: &str = "the container's mounts";
+        let (mut mounted, mut mounted_fd) = parent_ch.recv_with_fd(PHASE_TIMEOUT, MOUNTS)?;
         while let Msg::NeedMountSource(wanted) = mounted {
             crate::mount_sources::answer(
                 &parent_ch, init_pid, init_pidfd, wanted, spec, bundle, &rootfs,
             )?;
-            mounted = recv(&parent_ch, PHASE_TIMEOUT, "the container's mounts")?;
+            (mounted, mounted_fd) = parent_ch.recv_with_fd(PHASE_TIMEOUT, MOUNTS)?;
         }
-        match mounted {
-            Msg::RuntimeHooks => {
-                let oci = state.spec_state_json(Status::Creating);
-                // From the first hook on, a failure continues the lifecycle
-                // at delete, which runs the poststop hooks.
-                cleanup.poststop = Some((
-                    state.poststop.clone(),
-                    state.spec_state_json(Status::Stopped).into_bytes(),
-                ));
-                // As runc, which runs them from the bundle directory.
-                let ctx = hooks::Context {
-                    env: None,
-                    cwd: Some(bundle),
-                };
-                hooks::run_all(
-                    "prestart",
-                    hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]),
-                    oci.as_bytes(),
-                    ctx,
-                )?;
-                hooks::run_all(
-                    "createRuntime",
-                    hooks
-                        .and_then(|h| h.create_runtime().as_deref())
-                        .unwrap_or(&[]),
-                    oci.as_bytes(),
-                    ctx,
-                )?;
-                parent_ch.send(&Msg::HooksDone(oci))?;
-            }
-            got => return Err(unexpected(got, "RuntimeHooks")),
+        if let Msg::Error(m) = mounted {
+            return Err(Error::Init(m));
         }
         let creating = state.spec_state_json(Status::Creating);
+        let after_mounts = if hooks_sync {
+            match mounted {
+                Msg::RuntimeHooks => {
+                    // From the first hook on, a failure continues the
+                    // lifecycle at delete, which runs the poststop hooks.
+                    cleanup.poststop = Some((
+                        state.poststop.clone(),
+                        state.spec_state_json(Status::Stopped).into_bytes(),
+                    ));
+                    // As runc, which runs them from the bundle directory.
+                    let ctx = hooks::Context {
+                        env: None,
+                        cwd: Some(bundle),
+                    };
+                    hooks::run_all(
+                        "prestart",
+                        hooks.and_then(|h| h.prestart().as_deref()).unwrap_or(&[]),
+                        creating.as_bytes(),
+                        ctx,
+                    )?;
+                    hooks::run_all(
+                        "createRuntime",
+                        hooks
+                            .and_then(|h| h.create_runtime().as_deref())
+                            .unwrap_or(&[]),
+                        creating.as_bytes(),
+                        ctx,
+                    )?;
+                    parent_ch.send(&Msg::HooksDone(creating.clone()))?;
+                }
+                got => return Err(unexpected(got, "RuntimeHooks")),
+            }
+            None
+        } else {
+            // The init went on to its last steps: what it sent is theirs.
+            Some((mounted, mounted_fd))
+        };
         match recv_ready(
             &parent_ch,
             hooks_budget(container_hooks),
@@ -621,6 +673,7 @@ impl ContainerBuilder {
             seccomp_spec,
             init_pid,
             &creating,
+            after_mounts,
         )? {
             Msg::InitReady => {}
             got => return Err(unexpected(got, "InitReady")),
@@ -668,7 +721,8 @@ fn recv(ch: &Channel, timeout: Duration, what: &'static str) -> Result<Msg> {
 /// Receives the message ending setup. With a seccomp notify filter the
 /// notify fd comes first and is handed to the agent at listenerPath at
 /// once, before waiting further: the child may already be blocked on a
-/// notified syscall that only the agent can answer.
+/// notified syscall that only the agent can answer. `first` is a message
+/// (and fd) of this phase the caller has received already.
 pub(super) fn recv_ready(
     ch: &Channel,
     timeout: Duration,
@@ -676,9 +730,14 @@ pub(super) fn recv_ready(
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     pid: i32,
     state_json: &str,
+    mut first: Option<(Msg, Option<OwnedFd>)>,
 ) -> Result<Msg> {
     loop {
-        match ch.recv_with_fd(timeout, what)? {
+        let got = match first.take() {
+            Some(m) => m,
+            None => ch.recv_with_fd(timeout, what)?,
+        };
+        match got {
             (Msg::SeccompFd, Some(fd)) => {
                 let s = seccomp.ok_or_else(|| {
                     Error::InvalidArgument(

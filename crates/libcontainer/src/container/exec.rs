@@ -456,6 +456,7 @@ impl Container {
             seccomp,
             pid,
             &state,
+            None,
         )? {
             Msg::InitReady => {}
             Msg::Error(m) => return Err(Error::Init(m)),

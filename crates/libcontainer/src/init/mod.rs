@@ -42,6 +42,10 @@ pub(crate) struct InitArgs<'a> {
     pub executor: &'a dyn Executor,
     /// Wait for the parent's go for the whole hooks phase this long.
     pub hooks_timeout: Duration,
+    /// Some hook run before or by the init, or a poststop hook, exists:
+    /// the init hands over to the parent after its mounts and gets the
+    /// state document back. Without one it goes straight on.
+    pub hooks_sync: bool,
     /// The compiled linux.seccomp filter.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Console socket and size when process.terminal is set.
@@ -215,10 +219,14 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     if dumpable_for_parent {
         set_dumpable(rustix::process::DumpableBehavior::NotDumpable)?;
     }
-    a.channel.send(&Msg::RuntimeHooks)?;
-    let state_json = match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
-        Msg::HooksDone(s) => s,
-        got => return Err(crate::sync::SyncError::unexpected(got, "HooksDone").into()),
+    let state_json = if a.hooks_sync {
+        a.channel.send(&Msg::RuntimeHooks)?;
+        match a.channel.recv(a.hooks_timeout, "the createRuntime hooks")? {
+            Msg::HooksDone(s) => s,
+            got => return Err(crate::sync::SyncError::unexpected(got, "HooksDone").into()),
+        }
+    } else {
+        String::new()
     };
     let hooks = spec.hooks().as_ref();
     let process_env = spec
