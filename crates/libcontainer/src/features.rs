@@ -87,8 +87,6 @@ const NAMESPACES: &[&str] = &[
 /// implements, whatever this kernel offers). Fields hull leaves unset are
 /// `None`; runc omits them from its JSON, as `hull features` does.
 pub fn features() -> Features {
-    let mut caps: Vec<caps::Capability> = caps::all().into_iter().collect();
-    caps.sort_by_key(|c| c.index());
     let mut cgroup = Cgroup::default();
     cgroup.set_v1(Some(true));
     cgroup.set_v2(Some(true));
@@ -124,7 +122,9 @@ pub fn features() -> Features {
             .filter_map(|n| serde_json::from_value(serde_json::Value::from(*n)).ok())
             .collect(),
     ));
-    linux.set_capabilities(Some(caps.iter().map(|c| c.to_string()).collect()));
+    linux.set_capabilities(Some(
+        crate::caps::names(rustix::thread::CapabilitySet::all()).collect(),
+    ));
     linux.set_cgroup(Some(cgroup));
     linux.set_seccomp(Some(seccomp));
     linux.set_apparmor(Some(apparmor));

@@ -67,6 +67,7 @@
 
 mod apparmor;
 mod attrs;
+mod caps;
 mod config;
 mod criu;
 mod error;

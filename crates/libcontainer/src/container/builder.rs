@@ -254,7 +254,15 @@ impl ContainerBuilder {
         let result = self
             .adjust_spec(spec, &dir)
             .and_then(|(spec, notify_mount)| {
-                self.create_locked(&spec, notify_mount, &bundle, &dir, &lock, &mut cleanup)
+                self.create_locked(
+                    &spec,
+                    host.bounding,
+                    notify_mount,
+                    &bundle,
+                    &dir,
+                    &lock,
+                    &mut cleanup,
+                )
             });
         match result {
             Ok(c) => {
@@ -287,9 +295,11 @@ impl ContainerBuilder {
         Ok((spec, notify_mount))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_locked(
         &self,
         spec: &Spec,
+        bounding: Option<rustix::thread::CapabilitySet>,
         notify_mount: Option<usize>,
         bundle: &Path,
         dir: &Path,
@@ -415,6 +425,7 @@ impl ContainerBuilder {
             "process.terminal",
             "--console-socket",
         )?;
+        let caps = init::process::CapPlan::for_this_runtime(spec.process().as_ref(), bounding)?;
         let seccomp_spec = linux.and_then(|l| l.seccomp().as_ref());
         let filter = seccomp_spec
             .map(crate::seccomp::Filter::build)
@@ -477,6 +488,7 @@ impl ContainerBuilder {
                 hooks_sync,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
+                caps: &caps,
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
                 placement: placement.as_ref(),

@@ -222,11 +222,10 @@ impl Container {
         let process = build_process(spec.process().as_ref(), &o)?;
         spec.set_process(Some(process));
         // Same checks as create, on the merged process.
-        crate::spec::validate(
-            &spec,
-            &crate::spec::HostSupport::probe(),
-            &self.dir.join(crate::state::SPEC_FILE),
-        )?;
+        let host = crate::spec::HostSupport::probe();
+        crate::spec::validate(&spec, &host, &self.dir.join(crate::state::SPEC_FILE))?;
+        let caps =
+            init::process::CapPlan::for_this_runtime(spec.process().as_ref(), host.bounding)?;
         for w in spec
             .process()
             .iter()
@@ -339,6 +338,7 @@ impl Container {
                 executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
+                caps: &caps,
                 exec_stub: stub.fd(),
                 pid_ns: child_pid_ns.as_ref(),
                 placement: placement.as_ref(),
@@ -503,6 +503,8 @@ struct ExecChild<'a> {
     executor: &'a dyn Executor,
     console: Option<(std::os::fd::BorrowedFd<'a>, Option<(u16, u16)>)>,
     seccomp: Option<&'a crate::seccomp::Filter>,
+    /// process.capabilities, planned against the runtime's bounding set.
+    caps: &'a init::process::CapPlan,
     exec_stub: Option<std::os::fd::BorrowedFd<'a>>,
     /// The container's pid namespace, entered by the child (after its user
     /// namespace) with one more fork, when hull could not enter it itself.
@@ -575,14 +577,10 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
     }
     // In the container's root and mount namespace: its /etc/passwd.
     let spec = init::home::with_home(a.spec);
-    let proc = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Init("process: required".into()))?;
     init::apply_process(
-        proc,
-        a.executor,
         &spec,
+        a.caps,
+        a.executor,
         a.preserve_fds,
         a.seccomp,
         a.channel,

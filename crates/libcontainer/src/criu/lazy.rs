@@ -118,12 +118,7 @@ pub(crate) fn check_pipe_size() -> Result<(), CriuError> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    let privileged = caps::has_cap(
-        None,
-        caps::CapSet::Effective,
-        caps::Capability::CAP_SYS_RESOURCE,
-    )
-    .unwrap_or(false);
+    let privileged = crate::caps::effective_has(rustix::thread::CapabilitySet::SYS_RESOURCE);
     if max >= LAZY_PIPE_BYTES || privileged {
         return Ok(());
     }

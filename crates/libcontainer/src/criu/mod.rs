@@ -50,9 +50,9 @@ pub(crate) fn require_privilege(what: &'static str) -> Result<(), CriuError> {
             reason: "hull runs in a user namespace (rootless), and CRIU needs CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE in the initial one".into(),
         });
     }
-    let has = |c| caps::has_cap(None, caps::CapSet::Effective, c).unwrap_or(false);
+    use rustix::thread::CapabilitySet;
     if rustix::process::geteuid().is_root()
-        || (has(caps::Capability::CAP_CHECKPOINT_RESTORE) && has(caps::Capability::CAP_SYS_PTRACE))
+        || crate::caps::effective_has(CapabilitySet::CHECKPOINT_RESTORE | CapabilitySet::SYS_PTRACE)
     {
         return Ok(());
     }

@@ -14,6 +14,7 @@ use std::{
 };
 
 use oci_spec::runtime::{Hook, Spec};
+use rustix::thread::CapabilitySet;
 
 use crate::{
     error::{Error, Result},
@@ -48,6 +49,8 @@ pub(crate) struct InitArgs<'a> {
     pub hooks_sync: bool,
     /// The compiled linux.seccomp filter.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// process.capabilities, planned against the runtime's bounding set.
+    pub caps: &'a process::CapPlan,
     /// Console socket and size when process.terminal is set.
     pub console: Option<(BorrowedFd<'a>, Option<(u16, u16)>)>,
     /// Idmapped mounts the parent prepared, for `mounts` to attach.
@@ -301,9 +304,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         .as_ref()
         .ok_or_else(|| Error::Init("process: required".into()))?;
     apply_process(
-        proc,
-        a.executor,
         spec,
+        a.caps,
+        a.executor,
         a.preserve_fds,
         a.seccomp,
         a.channel,
@@ -344,16 +347,19 @@ fn init(a: &InitArgs) -> Result<Infallible> {
 /// Without no_new_privs loading needs CAP_SYS_ADMIN: it stays effective
 /// through the user switch and goes right after the load.
 pub(crate) fn apply_process(
-    proc: &oci_spec::runtime::Process,
-    executor: &dyn Executor,
     spec: &Spec,
+    caps: &process::CapPlan,
+    executor: &dyn Executor,
     preserve_fds: u32,
     seccomp: Option<&crate::seccomp::Filter>,
     channel: &Channel,
     procfs: &ProcfsHandle,
 ) -> Result<()> {
+    let proc = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Init("process: required".into()))?;
     let nnp = proc.no_new_privileges() == Some(true);
-    let caps = process::CapPlan::from_process(proc)?;
     crate::rlimits::set_rlimits(proc)?;
     // Before the capability drop: realtime classes and a lower nice value
     // need CAP_SYS_NICE.
@@ -367,15 +373,16 @@ pub(crate) fn apply_process(
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
     let keep = (seccomp.is_some() && !nnp)
-        .then_some(caps::Capability::CAP_SYS_ADMIN)
-        .filter(|c| caps::has_cap(None, caps::CapSet::Permitted, *c).unwrap_or(false));
+        .then_some(CapabilitySet::SYS_ADMIN)
+        .filter(|c| crate::caps::permitted_has(*c))
+        .unwrap_or(CapabilitySet::empty());
     // As runc, before the user switch, no_new_privs and seccomp: the
     // change happens at execve (children forked before then, such as
     // startContainer hooks, inherit the request, as in runc).
     if let Some(profile) = proc.apparmor_profile().as_deref() {
         crate::apparmor::change_onexec(procfs, profile)?;
     }
-    process::set_user_and_caps(proc, &caps, setgroups_allowed, keep)?;
+    process::set_user_and_caps(proc, caps, setgroups_allowed, keep)?;
     if early_cd.is_err() {
         nix::unistd::chdir(cwd)
             .map_err(|e| Error::sys(format!("process.cwd: chdir {cwd:?}"), e))?;
@@ -397,7 +404,7 @@ pub(crate) fn apply_process(
     if let Some(f) = seccomp {
         load_seccomp(f, channel)?;
     }
-    if keep.is_some() {
+    if !keep.is_empty() {
         caps.drop_kept()?;
     }
     Ok(())

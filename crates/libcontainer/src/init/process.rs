@@ -1,11 +1,8 @@
 //! The process attributes applied last in init: oom score, user and
 //! groups, capabilities, umask, cwd (rlimits: `crate::rlimits`).
 
-use std::collections::HashSet;
-
-use caps::{CapSet, CapsHashSet};
 use oci_spec::runtime::{Capabilities, Process};
-use rustix::thread::{Gid, Uid};
+use rustix::thread::{CapabilitySet, CapabilitySets, Gid, Uid};
 
 use crate::{
     error::{Error, Result},
@@ -36,68 +33,84 @@ pub(crate) fn set_oom_score_adj(p: &Process, proc: &ProcfsHandle, of: ProcBase) 
     Ok(())
 }
 
-/// The capability sets as the caps crate sees them, each checked against
-/// what this runtime can grant (its own bounding set). Ambient
-/// capabilities the kernel would refuse to raise (not both permitted and
-/// inheritable) are left out, as runc and crun leave them out; the parent
-/// warns about them (`spec::warnings`).
+/// The process's capability sets, checked against what this runtime can
+/// grant (its own bounding set). Ambient capabilities the kernel would
+/// refuse to raise (not both permitted and inheritable) are left out, as
+/// runc and crun leave them out; the parent warns about them
+/// (`spec::warnings`). Planned by the runtime before the fork (the child
+/// inherits its bounding set unchanged), applied by the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CapPlan {
-    /// The bounding set this process has now (read once: it only shrinks).
-    available: CapsHashSet,
-    bounding: CapsHashSet,
-    effective: CapsHashSet,
-    permitted: CapsHashSet,
-    inheritable: CapsHashSet,
-    ambient: CapsHashSet,
+    /// The bounding set the runtime has (it only shrinks).
+    available: CapabilitySet,
+    bounding: CapabilitySet,
+    effective: CapabilitySet,
+    permitted: CapabilitySet,
+    inheritable: CapabilitySet,
+    ambient: CapabilitySet,
 }
 
 fn convert(
     field: &str,
-    set: Option<&Capabilities>,
-    available: Option<&CapsHashSet>,
-) -> Result<CapsHashSet> {
-    let mut out = HashSet::new();
-    for c in set.into_iter().flatten() {
-        let name = format!("CAP_{c}");
-        let cap: caps::Capability = name.parse().map_err(|_| {
-            Error::Init(format!(
-                "process.capabilities.{field}: unknown capability {name}"
-            ))
-        })?;
-        if available.is_some_and(|a| !a.contains(&cap)) {
-            return Err(Error::Init(format!("process.capabilities.{field}: {name} is not in this runtime's bounding set, so it cannot be granted")));
-        }
-        out.insert(cap);
+    list: Option<&Capabilities>,
+    available: Option<CapabilitySet>,
+) -> Result<CapabilitySet> {
+    let set = crate::caps::from_spec(list).map_err(|name| {
+        Error::InvalidArgument(format!(
+            "process.capabilities.{field}: unknown capability {name}"
+        ))
+    })?;
+    if let Some(missing) = available
+        .map(|a| set.difference(a))
+        .filter(|m| !m.is_empty())
+    {
+        let names: Vec<String> = crate::caps::names(missing).collect();
+        return Err(Error::InvalidArgument(format!(
+            "process.capabilities.{field}: {} not in this runtime's bounding set, so it cannot be granted",
+            names.join(", ")
+        )));
     }
-    Ok(out)
+    Ok(set)
 }
 
 impl CapPlan {
-    pub fn from_process(p: &Process) -> Result<CapPlan> {
-        let available = caps::read(None, CapSet::Bounding)
-            .map_err(|e| Error::Init(format!("reading the bounding set: {e}")))?;
+    /// Every capability dropped.
+    fn none(available: CapabilitySet) -> CapPlan {
+        let empty = CapabilitySet::empty();
+        CapPlan {
+            available,
+            bounding: empty,
+            effective: empty,
+            permitted: empty,
+            inheritable: empty,
+            ambient: empty,
+        }
+    }
+
+    /// The plan for `p`, given the runtime's bounding set `available`.
+    pub fn from_process(p: &Process, available: CapabilitySet) -> Result<CapPlan> {
         let Some(c) = p.capabilities() else {
             // No capabilities object: the process gets none, as runc does.
-            return Ok(CapPlan {
-                available,
-                bounding: HashSet::new(),
-                effective: HashSet::new(),
-                permitted: HashSet::new(),
-                inheritable: HashSet::new(),
-                ambient: HashSet::new(),
-            });
+            return Ok(CapPlan::none(available));
         };
-        let permitted = convert("permitted", c.permitted().as_ref(), Some(&available))?;
-        let inheritable = convert("inheritable", c.inheritable().as_ref(), Some(&available))?;
+        let permitted = convert("permitted", c.permitted().as_ref(), Some(available))?;
+        let inheritable = convert("inheritable", c.inheritable().as_ref(), Some(available))?;
         // Outside the bounding set an ambient capability cannot be
         // permitted either, so it is among those left out.
-        let ambient = convert("ambient", c.ambient().as_ref(), None)?
-            .into_iter()
-            .filter(|cap| permitted.contains(cap) && inheritable.contains(cap))
-            .collect();
+        let ambient = convert("ambient", c.ambient().as_ref(), None)? & permitted & inheritable;
+        let effective = convert("effective", c.effective().as_ref(), Some(available))?;
+        let beyond = effective.difference(permitted);
+        if !beyond.is_empty() {
+            // capset would refuse the three sets with a bare EPERM.
+            let names: Vec<String> = crate::caps::names(beyond).collect();
+            return Err(Error::InvalidArgument(format!(
+                "process.capabilities.effective: {} is not in process.capabilities.permitted",
+                names.join(", ")
+            )));
+        }
         Ok(CapPlan {
-            bounding: convert("bounding", c.bounding().as_ref(), Some(&available))?,
-            effective: convert("effective", c.effective().as_ref(), Some(&available))?,
+            bounding: convert("bounding", c.bounding().as_ref(), Some(available))?,
+            effective,
             permitted,
             inheritable,
             ambient,
@@ -105,13 +118,32 @@ impl CapPlan {
         })
     }
 
+    /// The plan for `p` with this process's bounding set (`bounding`, if
+    /// the caller has read it already). Without a process, an empty plan:
+    /// the init refuses to go on without one anyway.
+    pub fn for_this_runtime(
+        p: Option<&Process>,
+        bounding: Option<CapabilitySet>,
+    ) -> Result<CapPlan> {
+        let Some(p) = p else {
+            return Ok(CapPlan::none(CapabilitySet::empty()));
+        };
+        let available = match bounding {
+            Some(b) => b,
+            None => crate::caps::bounding()
+                .map_err(|e| Error::sys("reading this runtime's bounding set", e))?,
+        };
+        CapPlan::from_process(p, available)
+    }
+
     /// Must run while the process still has CAP_SETPCAP, before setuid.
     fn drop_bounding(&self) -> Result<()> {
         // The bounding set can only shrink, one capability at a time.
-        for cap in self.available.difference(&self.bounding) {
-            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
+        for cap in self.available.difference(self.bounding).iter() {
+            rustix::thread::remove_capability_from_bounding_set(cap).map_err(|e| {
                 Error::Init(format!(
-                    "process.capabilities.bounding: dropping {cap}: {e}"
+                    "process.capabilities.bounding: dropping {}: {e}",
+                    crate::caps::names(cap).collect::<String>()
                 ))
             })?;
         }
@@ -121,25 +153,30 @@ impl CapPlan {
     /// Sets the planned sets, with `keep` (when it is permitted now) also
     /// in effective and permitted, for the init's own use until
     /// [`CapPlan::drop_kept`].
-    fn apply(&self, keep: Option<caps::Capability>) -> Result<()> {
-        let with_kept =
-            |set: &CapsHashSet| -> CapsHashSet { set.iter().copied().chain(keep).collect() };
-        // Order matters to capset: inheritable and effective shrink first
-        // while the permitted set still covers them, permitted last.
-        caps::set(None, CapSet::Inheritable, &self.inheritable)
-            .map_err(|e| Error::Init(format!("process.capabilities.inheritable: {e}")))?;
-        caps::set(None, CapSet::Effective, &with_kept(&self.effective))
-            .map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
-        caps::set(None, CapSet::Permitted, &with_kept(&self.permitted)).map_err(|e| {
+    fn apply(&self, keep: CapabilitySet) -> Result<()> {
+        // One capset sets all three; the kernel checks them together
+        // (effective within permitted, nothing gained that was not held).
+        rustix::thread::set_capabilities(
+            None,
+            CapabilitySets {
+                effective: self.effective | keep,
+                permitted: self.permitted | keep,
+                inheritable: self.inheritable,
+            },
+        )
+        .map_err(|e| {
             Error::Init(format!(
-                "process.capabilities.permitted: {e} (effective must be a subset of permitted)"
+                "process.capabilities: setting effective, permitted and inheritable: {e} (effective must be a subset of permitted)"
             ))
         })?;
-        caps::clear(None, CapSet::Ambient)
+        rustix::thread::clear_ambient_capability_set()
             .map_err(|e| Error::Init(format!("process.capabilities.ambient: {e}")))?;
-        for cap in &self.ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| {
-                Error::Init(format!("process.capabilities.ambient: raising {cap}: {e}"))
+        for cap in self.ambient.iter() {
+            rustix::thread::configure_capability_in_ambient_set(cap, true).map_err(|e| {
+                Error::Init(format!(
+                    "process.capabilities.ambient: raising {}: {e}",
+                    crate::caps::names(cap).collect::<String>()
+                ))
             })?;
         }
         Ok(())
@@ -149,10 +186,19 @@ impl CapPlan {
     /// what [`set_user_and_caps`] kept. Ambient capabilities survive: each
     /// is in the planned permitted set.
     pub fn drop_kept(&self) -> Result<()> {
-        caps::set(None, CapSet::Effective, &self.effective)
-            .map_err(|e| Error::Init(format!("process.capabilities.effective: {e}")))?;
-        caps::set(None, CapSet::Permitted, &self.permitted)
-            .map_err(|e| Error::Init(format!("process.capabilities.permitted: {e}")))
+        rustix::thread::set_capabilities(
+            None,
+            CapabilitySets {
+                effective: self.effective,
+                permitted: self.permitted,
+                inheritable: self.inheritable,
+            },
+        )
+        .map_err(|e| {
+            Error::Init(format!(
+                "process.capabilities: dropping what setup kept: {e}"
+            ))
+        })
     }
 }
 
@@ -164,7 +210,7 @@ pub(crate) fn set_user_and_caps(
     p: &Process,
     caps: &CapPlan,
     setgroups_allowed: bool,
-    keep: Option<caps::Capability>,
+    keep: CapabilitySet,
 ) -> Result<()> {
     let u = p.user();
     caps.drop_bounding()?;
@@ -206,19 +252,39 @@ mod tests {
 
     #[test]
     fn unknown_or_unavailable_caps_are_errors() {
-        let mut avail = HashSet::new();
-        avail.insert(caps::Capability::CAP_KILL);
+        let avail = CapabilitySet::KILL;
         let set: Capabilities = serde_json::from_str(r#"["CAP_KILL"]"#).unwrap();
         assert_eq!(
-            convert("bounding", Some(&set), Some(&avail)).unwrap().len(),
-            1
+            convert("bounding", Some(&set), Some(avail)).unwrap(),
+            CapabilitySet::KILL
         );
-        let set: Capabilities = serde_json::from_str(r#"["CAP_SYS_RESOURCE"]"#).unwrap();
-        let e = convert("effective", Some(&set), Some(&avail))
+        let set: Capabilities =
+            serde_json::from_str(r#"["CAP_SYS_RESOURCE", "CAP_KILL", "CAP_BPF"]"#).unwrap();
+        let e = convert("effective", Some(&set), Some(avail))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("process.capabilities.effective: CAP_SYS_RESOURCE is not in this runtime's bounding set"), "{e}");
-        assert_eq!(convert("ambient", Some(&set), None).unwrap().len(), 1);
+        assert!(e.contains("process.capabilities.effective: CAP_SYS_RESOURCE, CAP_BPF not in this runtime's bounding set"), "{e}");
+        assert_eq!(
+            convert("ambient", Some(&set), None).unwrap(),
+            CapabilitySet::SYS_RESOURCE | CapabilitySet::KILL | CapabilitySet::BPF
+        );
+    }
+
+    #[test]
+    fn effective_beyond_permitted_is_refused_before_the_fork() {
+        let p: Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0}, "capabilities": {
+                "effective": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL"]
+            }
+        }))
+        .unwrap();
+        let e = CapPlan::from_process(&p, CapabilitySet::all())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("process.capabilities.effective: CAP_CHOWN is not in process.capabilities.permitted"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -233,17 +299,19 @@ mod tests {
             }}),
         )
         .unwrap();
-        assert!(CapPlan::from_process(&p).unwrap().ambient.is_empty());
+        let all = CapabilitySet::all();
+        assert!(CapPlan::from_process(&p, all).unwrap().ambient.is_empty());
         let mut c = p.capabilities().clone().unwrap();
         c.set_inheritable(Some(
             serde_json::from_str(r#"["CAP_KILL", "CAP_SYS_ADMIN"]"#).unwrap(),
         ));
         p.set_capabilities(Some(c));
-        let plan = CapPlan::from_process(&p).unwrap();
+        let plan = CapPlan::from_process(&p, all).unwrap();
         assert_eq!(
             plan.ambient,
-            HashSet::from([caps::Capability::CAP_KILL]),
+            CapabilitySet::KILL,
             "CAP_SYS_ADMIN is inheritable but not permitted"
         );
+        assert_eq!(plan.available, all);
     }
 }

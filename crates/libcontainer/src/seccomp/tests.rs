@@ -619,12 +619,12 @@ fn load_without_nnp_or_cap_sys_admin_is_refused_with_a_hint() {
     );
     let code = in_child(|| {
         if nix::unistd::geteuid().is_root()
-            && caps::drop(
-                None,
-                caps::CapSet::Effective,
-                caps::Capability::CAP_SYS_ADMIN,
-            )
-            .is_err()
+            && rustix::thread::capabilities(None)
+                .and_then(|mut s| {
+                    s.effective.remove(rustix::thread::CapabilitySet::SYS_ADMIN);
+                    rustix::thread::set_capabilities(None, s)
+                })
+                .is_err()
         {
             return 100;
         }

@@ -21,9 +21,9 @@ use load::{absolute_root, parse_checked, read, Parsed};
 pub(crate) struct HostSupport {
     pub apparmor: bool,
     pub selinux: bool,
-    /// This runtime's bounding set, as capability names ("CAP_KILL"); None
-    /// when unknown (then capability checks are left to the init).
-    pub bounding: Option<HashSet<String>>,
+    /// This runtime's bounding set; None when it could not be read (then
+    /// create fails when it plans the process's capabilities).
+    pub bounding: Option<rustix::thread::CapabilitySet>,
     /// Whether rlimits may be raised and oom_score_adj lowered at will.
     pub sys_resource: bool,
     /// What becomes of device rules here.
@@ -37,15 +37,8 @@ impl HostSupport {
     pub fn probe() -> Self {
         let apparmor = crate::apparmor::is_enabled();
         let selinux = Path::new("/sys/fs/selinux/enforce").exists();
-        let bounding = caps::read(None, caps::CapSet::Bounding)
-            .ok()
-            .map(|s| s.iter().map(|c| c.to_string()).collect::<HashSet<_>>());
-        let sys_resource = caps::has_cap(
-            None,
-            caps::CapSet::Effective,
-            caps::Capability::CAP_SYS_RESOURCE,
-        )
-        .unwrap_or(false);
+        let bounding = crate::caps::bounding().ok();
+        let sys_resource = crate::caps::effective_has(rustix::thread::CapabilitySet::SYS_RESOURCE);
         HostSupport {
             apparmor,
             selinux,
@@ -262,7 +255,7 @@ pub(crate) fn validate(spec: &Spec, host: &HostSupport, path: &Path) -> Result<(
                 for (set, caps) in sets {
                     for name in cap_names(caps.as_ref())
                         .into_iter()
-                        .filter(|n| !bounding.contains(n))
+                        .filter(|n| crate::caps::parse(n).is_none_or(|c| !bounding.contains(c)))
                     {
                         is.push(
                             format!("process.capabilities.{set}"),
