@@ -600,6 +600,14 @@ fn dir_err(ctx: &str, dir: &Path, e: io::Error) -> CgroupError {
 /// may be one this walk found already there: when a level vanishes that
 /// way between two steps, the walk starts over (a few times at most).
 fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Result<()> {
+    // Most often only the leaf is new (its parent is a slice or a pod's
+    // cgroup): one mkdir then, instead of a failed mkdir and a stat for
+    // every existing level. Anything else takes the walk below.
+    let leaf = comps.iter().fold(base.to_path_buf(), |p, c| p.join(c));
+    if !comps.is_empty() && std::fs::create_dir(&leaf).is_ok() {
+        created.push(leaf);
+        return Ok(());
+    }
     const ATTEMPTS: usize = 5;
     let mut attempt = 1;
     'walk: loop {

@@ -678,6 +678,14 @@ impl ContainerBuilder {
             // The init went on to its last steps: what it sent is theirs.
             Some((mounted, mounted_fd))
         };
+        // While the init does its longest stretch (pivot_root, the /proc
+        // and /dev work, the process attributes): exec, update and
+        // checkpoint read this copy of the spec.
+        crate::state::write_private(
+            dir,
+            crate::state::SPEC_FILE,
+            &serde_json::to_vec(spec).unwrap_or_default(),
+        )?;
         match recv_ready(
             &parent_ch,
             hooks_budget(container_hooks),
@@ -699,11 +707,6 @@ impl ContainerBuilder {
         state.status = Status::Created;
         state.save(dir)?;
         crate::fault::point("created");
-        crate::state::write_private(
-            dir,
-            crate::state::SPEC_FILE,
-            &serde_json::to_vec(spec).unwrap_or_default(),
-        )?;
         if let Some(pf) = &self.pid_file {
             crate::state::write_pid_file(pf, init_pid)?;
         }

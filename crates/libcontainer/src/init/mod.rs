@@ -313,6 +313,10 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         &procfs,
     )?;
     a.channel.send(&Msg::InitReady)?;
+    // Freeing the private procfs waits out an expedited RCU grace period
+    // (the detached mount is dissolved): here it overlaps the parent's
+    // last steps of create instead of delaying the exec after start.
+    drop(procfs);
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
     // In the process's own cwd (apply_process changed into it), with its
     // environment, HOME included (as runc's, which sets it in the init).
