@@ -79,6 +79,12 @@ pub(super) enum Parsed {
 pub(super) fn parse_checked(raw: &[u8], path: &Path) -> Result<Parsed, SpecError> {
     let fixed = spec_spellings(raw);
     let raw = fixed.as_deref().unwrap_or(raw);
+    // A config that fits is parsed without path tracking, which keeps a
+    // copy of every key it passes; the tracked parse runs only to say
+    // where a misfit is.
+    if let Ok(spec) = serde_json::from_slice::<Spec>(raw) {
+        return Ok(Parsed::Fits(spec));
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     let first = match serde_path_to_error::deserialize::<_, Spec>(de) {
         Ok(spec) => return Ok(Parsed::Fits(spec)),
