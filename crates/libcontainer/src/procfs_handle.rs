@@ -6,13 +6,24 @@
 //! whatever the container's mounts (or a container sharing one of them)
 //! made it: a bind of /proc/sys/kernel/core_pattern over
 //! /proc/self/oom_score_adj turns a harmless write into a host escape (runc's
-//! CVE-2025-52881). So a [`ProcfsHandle`] is a private procfs instance made
-//! with fsopen/fsmount and never attached to any mount tree, created before
-//! the process enters anything the container controls. Where the kernel
-//! refuses a new instance (no CAP_SYS_ADMIN over the pid namespace, e.g.
-//! hull itself inside a user namespace), the `/proc` of the caller's own
-//! mount namespace is used instead, checked the same way; if neither can be
-//! had, the operation fails.
+//! CVE-2025-52881). So a [`ProcfsHandle`] is opened before the process
+//! enters anything the container controls, and held as an fd:
+//!
+//! - The container's init uses the runtime's own `/proc`
+//!   ([`ProcfsHandle::mounted`]), opened by the parent before the fork in
+//!   the caller's mount namespace, which no container can mount into.
+//!   Where a path in it crosses a mount (a read-only /proc/sys an engine
+//!   bound over it, when hull itself runs in a container) or is hidden
+//!   (`subset=pid`), that path comes from a private instance made then.
+//!   No instance per container: freeing one (dissolving its detached
+//!   mount) waits out an expedited RCU grace period, and those queue up
+//!   behind each other when many containers start at once.
+//! - Other children (exec) make a private instance with fsopen/fsmount,
+//!   never attached to any mount tree ([`ProcfsHandle::new`]); where the
+//!   kernel refuses one (no CAP_SYS_ADMIN over the pid namespace, e.g.
+//!   hull itself inside a user namespace), the mounted `/proc` is used
+//!   instead, checked the same way. If neither can be had, the operation
+//!   fails.
 //!
 //! Every file is opened with openat2 RESOLVE_BENEATH | RESOLVE_NO_XDEV |
 //! RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS (nothing can be mounted over
@@ -47,6 +58,12 @@ pub(crate) enum ProcBase {
 #[derive(Debug)]
 pub(crate) struct ProcfsHandle {
     root: OwnedFd,
+    /// `root` is the caller's mounted /proc ([`ProcfsHandle::mounted`]).
+    mounted: bool,
+    /// For a mounted /proc: a private instance, made the first time a
+    /// path in the mounted one crosses a mount or is hidden
+    /// ([`ProcfsHandle::open`]).
+    private: std::cell::OnceCell<OwnedFd>,
 }
 
 fn resolve() -> ResolveFlags {
@@ -86,7 +103,11 @@ impl ProcfsHandle {
     /// Call it before entering any namespace the container controls.
     pub fn new() -> std::io::Result<ProcfsHandle> {
         match Self::private() {
-            Ok(root) => Ok(ProcfsHandle { root }),
+            Ok(root) => Ok(ProcfsHandle {
+                root,
+                mounted: false,
+                private: std::cell::OnceCell::new(),
+            }),
             Err(e) => {
                 tracing::debug!("no private procfs instance ({e}); using the mounted /proc");
                 Self::mounted()
@@ -96,7 +117,10 @@ impl ProcfsHandle {
 
     /// The `/proc` of the caller's mount namespace, checked to be a procfs
     /// root. Only for code that has not entered the container's mount
-    /// namespace: hull trusts its caller's view of the system.
+    /// namespace: hull trusts its caller's view of the system. Where a
+    /// path in it crosses a mount (a read-only /proc/sys bound over it, as
+    /// container engines do) or is hidden (`subset=pid`), [`Self::open`]
+    /// takes it from a private instance instead.
     pub fn mounted() -> std::io::Result<ProcfsHandle> {
         let fd = rustix::fs::open(
             "/proc",
@@ -105,6 +129,8 @@ impl ProcfsHandle {
         )?;
         Ok(ProcfsHandle {
             root: check_root(fd, "/proc")?,
+            mounted: true,
+            private: std::cell::OnceCell::new(),
         })
     }
 
@@ -118,9 +144,9 @@ impl ProcfsHandle {
         check_root(mnt, "the new procfs instance")
     }
 
-    /// The calling process's pid as this procfs names it.
-    fn self_pid(&self) -> std::io::Result<u32> {
-        let link = rustix::fs::readlinkat(&self.root, "self", Vec::new()).map_err(|e| match e {
+    /// The calling process's pid as the procfs at `root` names it.
+    fn self_pid(root: &OwnedFd) -> std::io::Result<u32> {
+        let link = rustix::fs::readlinkat(root, "self", Vec::new()).map_err(|e| match e {
             // The instance belongs to a pid namespace the caller is not in.
             Errno::NOENT => invalid("this process is not visible in hull's procfs".into()),
             e => e.into(),
@@ -133,10 +159,10 @@ impl ProcfsHandle {
             .ok_or_else(|| invalid(format!("procfs self link reads {link:?}")))
     }
 
-    fn relative(&self, base: ProcBase, path: &str) -> std::io::Result<String> {
+    fn relative(root: &OwnedFd, base: ProcBase, path: &str) -> std::io::Result<String> {
         Ok(match base {
             ProcBase::Root => path.to_owned(),
-            ProcBase::SelfProcess => format!("{}/{path}", self.self_pid()?),
+            ProcBase::SelfProcess => format!("{}/{path}", Self::self_pid(root)?),
             ProcBase::Pid(pid) if pid > 0 => format!("{pid}/{path}"),
             ProcBase::Pid(pid) => return Err(invalid(format!("invalid pid {pid}"))),
         })
@@ -145,25 +171,47 @@ impl ProcfsHandle {
     /// Opens `path` under `base` without crossing a mount or following any
     /// link, and checks the result is a procfs file.
     pub fn open(&self, base: ProcBase, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
-        let rel = self.relative(base, path)?;
+        let (fd, rel) = match Self::open_in(&self.root, base, path, flags) {
+            Err(e)
+                if self.mounted
+                    && matches!(e.raw_os_error(), Some(libc::EXDEV) | Some(libc::ENOENT)) =>
+            {
+                let private = match self.private.get() {
+                    Some(p) => p,
+                    None => {
+                        // The mounted /proc's answer stands where no
+                        // private instance can be had.
+                        let p = Self::private().map_err(|_| e)?;
+                        self.private.get_or_init(|| p)
+                    }
+                };
+                Self::open_in(private, base, path, flags)?
+            }
+            r => r?,
+        };
+        let fs = rustix::fs::fstatfs(&fd)?;
+        if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
+            return Err(invalid(format!("{rel} is not on a procfs")));
+        }
+        Ok(fd)
+    }
+
+    fn open_in(
+        root: &OwnedFd,
+        base: ProcBase,
+        path: &str,
+        flags: OFlags,
+    ) -> std::io::Result<(OwnedFd, String)> {
+        let rel = Self::relative(root, base, path)?;
         // openat2 refuses any flag O_PATH ignores.
         let extra = if flags.contains(OFlags::PATH) {
             OFlags::CLOEXEC
         } else {
             OFlags::CLOEXEC | OFlags::NOCTTY
         };
-        let fd = rustix::fs::openat2(
-            &self.root,
-            rel.as_str(),
-            flags | extra,
-            Mode::empty(),
-            resolve(),
-        )?;
-        let fs = rustix::fs::fstatfs(&fd)?;
-        if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
-            return Err(invalid(format!("{rel} is not on a procfs")));
-        }
-        Ok(fd)
+        let fd = rustix::fs::openat2(root, rel.as_str(), flags | extra, Mode::empty(), resolve())
+            .map_err(std::io::Error::from)?;
+        Ok((fd, rel))
     }
 
     /// Writes `data` in one write(2), as procfs files such as uid_map require.
@@ -203,6 +251,13 @@ impl ProcfsHandle {
     #[cfg(test)]
     fn root(&self) -> std::os::fd::BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(&self.root)
+    }
+}
+
+impl std::os::fd::AsFd for ProcfsHandle {
+    /// The root fd, for a child to inherit the handle across clone.
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.root.as_fd()
     }
 }
 
@@ -314,6 +369,8 @@ mod tests {
             // other than the mounted /proc's.
             let private = ProcfsHandle {
                 root: ProcfsHandle::private().unwrap(),
+                mounted: false,
+                private: std::cell::OnceCell::new(),
             };
             let st = rustix::fs::fstat(private.root()).unwrap();
             assert_eq!(st.st_ino, PROC_ROOT_INO);
@@ -325,6 +382,63 @@ mod tests {
                 status.contains(&format!("Pid:\t{}", std::process::id())),
                 "{status}"
             );
+        }
+    }
+
+    /// A mounted /proc with a mount over /proc/sys/kernel (as engines
+    /// bind read-only copies over /proc/sys): the path is taken from a
+    /// private instance, never from what covers it.
+    #[test]
+    fn a_path_under_a_mount_in_the_mounted_proc_comes_from_a_private_instance() {
+        if !is_root() {
+            eprintln!("note: not root; no mount namespace to cover /proc/sys/kernel in");
+            return;
+        }
+        use nix::sys::wait::{waitpid, WaitStatus};
+        use nix::unistd::{fork, ForkResult};
+        // SAFETY: the child makes system calls and small allocations on a
+        // heap no other thread of it uses, then _exits.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = (|| {
+                    use rustix::mount::{mount, mount_change, MountFlags, MountPropagationFlags};
+                    // SAFETY: a new mount namespace for this single-threaded
+                    // child only; no fs state is shared with anything.
+                    let unshared = unsafe {
+                        rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS)
+                    };
+                    if unshared.is_err() {
+                        return 10;
+                    }
+                    let rec = MountPropagationFlags::PRIVATE | MountPropagationFlags::REC;
+                    if mount_change("/", rec).is_err()
+                        || mount(
+                            "tmpfs",
+                            "/proc/sys/kernel",
+                            "tmpfs",
+                            MountFlags::empty(),
+                            None,
+                        )
+                        .is_err()
+                    {
+                        return 11;
+                    }
+                    let Ok(p) = ProcfsHandle::mounted() else {
+                        return 12;
+                    };
+                    match p.read_to_string(ProcBase::Root, "sys/kernel/ostype") {
+                        Ok(s) if s.starts_with("Linux") && p.private.get().is_some() => 0,
+                        Ok(_) => 13,
+                        Err(_) => 14,
+                    }
+                })();
+                // SAFETY: leave without running the harness's exit handlers.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
+                WaitStatus::Exited(_, code) => assert_eq!(code, 0, "see the child's codes"),
+                other => panic!("child ended with {other:?}"),
+            },
         }
     }
 

@@ -449,6 +449,8 @@ impl ContainerBuilder {
             .filter(|c| !c.is_systemd())
             .and_then(|c| c.unified_dir_fd());
         let stub = crate::exe::ExecStub::prepare()?;
+        let procfs = crate::procfs_handle::ProcfsHandle::mounted()
+            .map_err(|e| Error::sys("opening /proc", e))?;
         // Here, not in the child: a child in a new user namespace would
         // read its own, still empty uid_map.
         let runtime_in_userns = crate::rootless::running_in_userns();
@@ -456,14 +458,19 @@ impl ContainerBuilder {
         // kernel's global migration lock (see libcgroups::SelfPlacement).
         let mut placement = cg.as_ref().and_then(|c| c.self_placement());
         // SAFETY: the child runs init::run, which ends in exec or _exit.
-        let keep: Vec<_> = [Some(child_ch.as_fd()), Some(state_dir.as_fd()), stub.fd()]
-            .into_iter()
-            .flatten()
-            .chain(placement.iter().flat_map(|p| p.fds()))
-            .chain(console.as_ref().map(|c| c.as_fd()))
-            .chain(idmapped.fds())
-            .chain(self.stdio.iter().flatten().map(|f| f.as_fd()))
-            .collect();
+        let keep: Vec<_> = [
+            Some(child_ch.as_fd()),
+            Some(state_dir.as_fd()),
+            Some(procfs.as_fd()),
+            stub.fd(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(placement.iter().flat_map(|p| p.fds()))
+        .chain(console.as_ref().map(|c| c.as_fd()))
+        .chain(idmapped.fds())
+        .chain(self.stdio.iter().flatten().map(|f| f.as_fd()))
+        .collect();
         let forked = unsafe {
             spawn::spawn(
                 plan.clone_flags,
@@ -489,6 +496,7 @@ impl ContainerBuilder {
                 console: console.as_ref().map(|c| (c.as_fd(), size)),
                 seccomp: filter.as_ref(),
                 caps: &caps,
+                procfs: &procfs,
                 idmapped: &idmapped,
                 exec_stub: stub.fd(),
                 placement: placement.as_ref(),

@@ -49,6 +49,10 @@ pub(crate) struct InitArgs<'a> {
     pub hooks_sync: bool,
     /// The compiled linux.seccomp filter.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// The runtime's /proc, opened before the fork: nothing the container
+    /// controls can shape it, and no procfs instance is made (and freed,
+    /// an expedited RCU grace period) per container.
+    pub procfs: &'a ProcfsHandle,
     /// process.capabilities, planned against the runtime's bounding set.
     pub caps: &'a process::CapPlan,
     /// Console socket and size when process.terminal is set.
@@ -152,9 +156,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         place_self(p)?;
     }
     set_stdio(&a.stdio)?;
-    // Made before any namespace is joined and before the rootfs exists,
-    // so nothing the container controls can shape it.
-    let procfs = ProcfsHandle::new().map_err(|e| Error::sys("opening a private procfs", e))?;
+    let procfs = a.procfs;
     let plan = a.plan;
     if !plan.joins.is_empty() {
         namespaces::join_all(plan)?;
@@ -176,7 +178,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         PHASE_TIMEOUT,
         "the parent to set up cgroups and id maps",
     )?;
-    namespaces::enter_late(plan, &procfs)?;
+    namespaces::enter_late(plan, procfs)?;
     if plan.fork_for_pid {
         // As the caller's own child, which it can wait for without being a
         // subreaper.
@@ -310,13 +312,9 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         a.preserve_fds,
         a.seccomp,
         a.channel,
-        &procfs,
+        procfs,
     )?;
     a.channel.send(&Msg::InitReady)?;
-    // Freeing the private procfs waits out an expedited RCU grace period
-    // (the detached mount is dissolved): here it overlaps the parent's
-    // last steps of create instead of delaying the exec after start.
-    drop(procfs);
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
     // In the process's own cwd (apply_process changed into it), with its
     // environment, HOME included (as runc's, which sets it in the init).
