@@ -152,7 +152,8 @@ pub(crate) fn answer(
 /// The root of the mount holding `rootfs`: the nearest of its ancestors,
 /// itself included, that statx calls a mount's root. A few statx calls
 /// instead of having the kernel format the whole mountinfo. `None` where
-/// the kernel does not say (STATX_ATTR_MOUNT_ROOT is Linux 5.8).
+/// the kernel does not say (STATX_ATTR_MOUNT_ROOT is Linux 5.8) or statx
+/// is refused.
 fn open_holder(
     open_dir: &dyn Fn(&Path) -> rustix::io::Result<OwnedFd>,
     rootfs: &Path,
@@ -165,10 +166,10 @@ fn open_holder(
                 e,
             )
         })?;
-        let st = match rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::empty()) {
-            Ok(st) => st,
-            Err(rustix::io::Errno::NOSYS) => return Ok(None),
-            Err(e) => return Err(Error::sys(format!("root.path: statx {dir:?}"), e)),
+        // Refused (old kernel, a seccomp profile the caller runs under):
+        // the mountinfo says it instead.
+        let Ok(st) = rustix::fs::statx(&fd, "", AtFlags::EMPTY_PATH, StatxFlags::empty()) else {
+            return Ok(None);
         };
         if !st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
             return Ok(None);

@@ -172,9 +172,12 @@ impl ProcfsHandle {
     /// link, and checks the result is a procfs file.
     pub fn open(&self, base: ProcBase, path: &str, flags: OFlags) -> std::io::Result<OwnedFd> {
         let (fd, rel) = match Self::open_in(&self.root, base, path, flags) {
+            // A mount crossed, or (subset=pid) a top-level entry hidden; a
+            // missing file of a process is just missing.
             Err(e)
                 if self.mounted
-                    && matches!(e.raw_os_error(), Some(libc::EXDEV) | Some(libc::ENOENT)) =>
+                    && (e.raw_os_error() == Some(libc::EXDEV)
+                        || (e.raw_os_error() == Some(libc::ENOENT) && base == ProcBase::Root)) =>
             {
                 let private = match self.private.get() {
                     Some(p) => p,

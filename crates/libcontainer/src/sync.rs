@@ -255,7 +255,7 @@ impl Channel {
     ) -> Result<(Msg, Option<OwnedFd>), SyncError> {
         self.wait_readable(timeout, what)?;
         let (buf, fd) = loop {
-            match crate::fdpass::recv_fd(&self.fd) {
+            match crate::fdpass::recv_fd_into(&self.fd, vec![0u8; MAX_MSG]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
                     return Err(SyncError::PeerGone(what))

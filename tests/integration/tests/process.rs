@@ -649,3 +649,37 @@ fn scheduler_flag_spellings_elsewhere_arrive_unchanged() {
         r["env"]
     );
 }
+
+/// A process entering a user namespace gets the full bounding set there,
+/// whatever the runtime's was: the init drops every capability outside
+/// process.capabilities.bounding, not only those the runtime held. hull
+/// runs here under a smaller bounding set, as inside another engine's
+/// container.
+#[test]
+fn bounding_set_in_a_user_namespace_is_the_configs_when_hull_has_less() {
+    require_root!();
+    let rt = Runtime::new("caps_userns_bset");
+    let mut b = rt.bundle();
+    let bin = b.host_dir("bin").join("hull-less-caps");
+    std::fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\nexec setpriv --bounding-set=-sys_module,-sys_rawio {} \"$@\"\n",
+            hull_bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rt = rt.with_bin(bin);
+    b.set_namespace("user", None);
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.process()["capabilities"] = caps_json(&["CAP_KILL"], &["CAP_KILL"], &["CAP_KILL"], &[], &[]);
+    let r = rt.report(&b);
+    assert_eq!(
+        r["CapBnd"],
+        cap_hex(&["CAP_KILL"]).as_str(),
+        "CAP_SYS_MODULE and CAP_SYS_RAWIO, outside hull's own bounding set, must not come back: {r}"
+    );
+    assert_eq!(r["CapEff"], cap_hex(&["CAP_KILL"]).as_str());
+}

@@ -536,7 +536,9 @@ impl ContainerBuilder {
                 .as_ref()
                 .is_none_or(|c| c.places_nothing(born_in_cgroup, placed_itself));
         if early_go {
-            parent_ch.send(&Msg::Proceed)?;
+            // A child that already failed and exited refuses the send; its
+            // error is queued, and the next receive reports it.
+            let _ = parent_ch.send(&Msg::Proceed);
         }
 
         state.pid = child_pid;
@@ -637,13 +639,31 @@ impl ContainerBuilder {
             cleanup.child.as_ref().map(|(_, fd)| fd)
         }
         .ok_or_else(|| Error::Process("the container init's pidfd is missing".into()))?;
+        // exec, update and checkpoint read this copy of the spec. Written
+        // once the init has its rootfs (it mounts everything else next),
+        // or at once when it has no mounts to ask for.
+        let write_spec = || {
+            crate::state::write_private(
+                dir,
+                crate::state::SPEC_FILE,
+                &serde_json::to_vec(spec).unwrap_or_default(),
+            )
+        };
+        let mut spec_written = false;
         const MOUNTS: &str = "the container's mounts";
         let (mut mounted, mut mounted_fd) = parent_ch.recv_with_fd(PHASE_TIMEOUT, MOUNTS)?;
         while let Msg::NeedMountSource(wanted) = mounted {
             crate::mount_sources::answer(
                 &parent_ch, init_pid, init_pidfd, wanted, spec, bundle, &rootfs,
             )?;
+            if !spec_written {
+                write_spec()?;
+                spec_written = true;
+            }
             (mounted, mounted_fd) = parent_ch.recv_with_fd(PHASE_TIMEOUT, MOUNTS)?;
+        }
+        if !spec_written {
+            write_spec()?;
         }
         if let Msg::Error(m) = mounted {
             return Err(Error::Init(m));
@@ -686,14 +706,6 @@ impl ContainerBuilder {
             // The init went on to its last steps: what it sent is theirs.
             Some((mounted, mounted_fd))
         };
-        // While the init does its longest stretch (pivot_root, the /proc
-        // and /dev work, the process attributes): exec, update and
-        // checkpoint read this copy of the spec.
-        crate::state::write_private(
-            dir,
-            crate::state::SPEC_FILE,
-            &serde_json::to_vec(spec).unwrap_or_default(),
-        )?;
         match recv_ready(
             &parent_ch,
             hooks_budget(container_hooks),

@@ -41,8 +41,6 @@ pub(crate) fn set_oom_score_adj(p: &Process, proc: &ProcfsHandle, of: ProcBase) 
 /// inherits its bounding set unchanged), applied by the child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CapPlan {
-    /// The bounding set the runtime has (it only shrinks).
-    available: CapabilitySet,
     bounding: CapabilitySet,
     effective: CapabilitySet,
     permitted: CapabilitySet,
@@ -75,10 +73,9 @@ fn convert(
 
 impl CapPlan {
     /// Every capability dropped.
-    fn none(available: CapabilitySet) -> CapPlan {
+    fn none() -> CapPlan {
         let empty = CapabilitySet::empty();
         CapPlan {
-            available,
             bounding: empty,
             effective: empty,
             permitted: empty,
@@ -91,7 +88,7 @@ impl CapPlan {
     pub fn from_process(p: &Process, available: CapabilitySet) -> Result<CapPlan> {
         let Some(c) = p.capabilities() else {
             // No capabilities object: the process gets none, as runc does.
-            return Ok(CapPlan::none(available));
+            return Ok(CapPlan::none());
         };
         let permitted = convert("permitted", c.permitted().as_ref(), Some(available))?;
         let inheritable = convert("inheritable", c.inheritable().as_ref(), Some(available))?;
@@ -114,7 +111,6 @@ impl CapPlan {
             permitted,
             inheritable,
             ambient,
-            available,
         })
     }
 
@@ -126,7 +122,7 @@ impl CapPlan {
         bounding: Option<CapabilitySet>,
     ) -> Result<CapPlan> {
         let Some(p) = p else {
-            return Ok(CapPlan::none(CapabilitySet::empty()));
+            return Ok(CapPlan::none());
         };
         let available = match bounding {
             Some(b) => b,
@@ -137,15 +133,23 @@ impl CapPlan {
     }
 
     /// Must run while the process still has CAP_SETPCAP, before setuid.
+    ///
+    /// Drops every capability outside the plan, not only those the
+    /// runtime has: a process entering a user namespace gets the full
+    /// bounding set there, whatever the runtime's was.
     fn drop_bounding(&self) -> Result<()> {
         // The bounding set can only shrink, one capability at a time.
-        for cap in self.available.difference(self.bounding).iter() {
-            rustix::thread::remove_capability_from_bounding_set(cap).map_err(|e| {
-                Error::Init(format!(
-                    "process.capabilities.bounding: dropping {}: {e}",
-                    crate::caps::names(cap).collect::<String>()
-                ))
-            })?;
+        for cap in CapabilitySet::all().difference(self.bounding).iter() {
+            match rustix::thread::remove_capability_from_bounding_set(cap) {
+                // Not a capability this kernel knows: nothing to drop.
+                Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => {
+                    return Err(Error::Init(format!(
+                        "process.capabilities.bounding: dropping {}: {e}",
+                        crate::caps::names(cap).collect::<String>()
+                    )))
+                }
+            }
         }
         Ok(())
     }
@@ -166,7 +170,7 @@ impl CapPlan {
         )
         .map_err(|e| {
             Error::Init(format!(
-                "process.capabilities: setting effective, permitted and inheritable: {e} (effective must be a subset of permitted)"
+                "process.capabilities: setting effective, permitted and inheritable: {e}"
             ))
         })?;
         rustix::thread::clear_ambient_capability_set()
@@ -312,6 +316,5 @@ mod tests {
             CapabilitySet::KILL,
             "CAP_SYS_ADMIN is inheritable but not permitted"
         );
-        assert_eq!(plan.available, all);
     }
 }
