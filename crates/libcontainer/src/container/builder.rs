@@ -565,8 +565,6 @@ impl ContainerBuilder {
                 // By hull, as the host's root: inside a user namespace the
                 // child could no longer write its own score.
                 if let Some(p) = spec.process() {
-                    let procfs = crate::procfs_handle::ProcfsHandle::mounted()
-                        .map_err(|e| Error::sys("opening /proc", e))?;
                     init::process::set_oom_score_adj(
                         p,
                         &procfs,
