@@ -2,25 +2,73 @@
 //! context (spec field or operation) so errors always say what was wanted.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::error::{CgroupError, Result};
+
+/// A cgroup directory: its path, for messages and as the fallback, and
+/// where the kernel's walk to its files may start (an fd from `Dirs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Loc<'a> {
+    path: &'a Path,
+    /// An fd, and the directory's path relative to it ("" for the fd's own).
+    at: Option<(BorrowedFd<'a>, &'a Path)>,
+}
+
+impl<'a> Loc<'a> {
+    pub(crate) fn at(path: &'a Path, fd: BorrowedFd<'a>, rel: &'a Path) -> Loc<'a> {
+        Loc {
+            path,
+            at: Some((fd, rel)),
+        }
+    }
+
+    /// The directory's path.
+    pub(crate) fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// Opens `file` in the directory, never creating it.
+    fn open(&self, file: &str, flags: OFlags) -> io::Result<File> {
+        let flags = flags | OFlags::CLOEXEC;
+        let fd = match self.at {
+            Some((fd, rel)) if rel.as_os_str().is_empty() => {
+                rustix::fs::openat(fd, file, flags, Mode::empty())?
+            }
+            Some((fd, rel)) => rustix::fs::openat(fd, rel.join(file), flags, Mode::empty())?,
+            None => rustix::fs::open(self.path.join(file), flags, Mode::empty())?,
+        };
+        Ok(File::from(fd))
+    }
+}
+
+impl<'a> From<&'a Path> for Loc<'a> {
+    fn from(path: &'a Path) -> Loc<'a> {
+        Loc { path, at: None }
+    }
+}
+
+impl<'a> From<&'a PathBuf> for Loc<'a> {
+    fn from(path: &'a PathBuf) -> Loc<'a> {
+        Loc { path, at: None }
+    }
+}
 
 /// Opens without O_CREAT: a missing knob must surface as ENOENT instead of
 /// silently creating a regular file (matters for test trees made of plain
 /// directories, and makes "knob absent" detectable everywhere).
-pub(crate) fn try_write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+pub(crate) fn try_write<'a>(dir: impl Into<Loc<'a>>, file: &str, value: &str) -> io::Result<()> {
     write_one(&open_write(dir, file)?, value)
 }
 
 /// A cgroupfs file opened for writing (without O_CREAT, as try_write).
-pub(crate) fn open_write(dir: &Path, file: &str) -> io::Result<std::fs::File> {
-    OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(dir.join(file))
+pub(crate) fn open_write<'a>(dir: impl Into<Loc<'a>>, file: &str) -> io::Result<File> {
+    dir.into().open(file, OFlags::WRONLY | OFlags::TRUNC)
 }
 
 /// One value in one write(2): cgroupfs parses each call as one value.
@@ -35,12 +83,13 @@ pub(crate) fn write_one(mut f: &std::fs::File, value: &str) -> io::Result<()> {
     Ok(())
 }
 
-pub(crate) fn write(ctx: &str, dir: &Path, file: &str, value: &str) -> Result<()> {
-    try_write(dir, file, value).map_err(|e| CgroupError::file(ctx, "writing", file, dir, e))
+pub(crate) fn write<'a>(ctx: &str, dir: impl Into<Loc<'a>>, file: &str, value: &str) -> Result<()> {
+    let dir = dir.into();
+    try_write(dir, file, value).map_err(|e| CgroupError::file(ctx, "writing", file, dir.path(), e))
 }
 
-pub(crate) fn try_read(dir: &Path, file: &str) -> io::Result<String> {
-    String::from_utf8(read_whole(&dir.join(file))?)
+pub(crate) fn try_read<'a>(dir: impl Into<Loc<'a>>, file: &str) -> io::Result<String> {
+    String::from_utf8(read_all(dir.into().open(file, OFlags::RDONLY)?)?)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -49,8 +98,11 @@ pub(crate) fn try_read(dir: &Path, file: &str) -> io::Result<String> {
 /// these filesystems), then probes with 32-byte reads: four syscalls for a
 /// short knob, and mountinfo formatted again for every small read.
 pub(crate) fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
+    read_all(File::open(path)?)
+}
+
+fn read_all(mut f: File) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     loop {
@@ -68,20 +120,23 @@ pub(crate) fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-pub(crate) fn read(ctx: &str, dir: &Path, file: &str) -> Result<String> {
-    try_read(dir, file).map_err(|e| CgroupError::file(ctx, "reading", file, dir, e))
+pub(crate) fn read<'a>(ctx: &str, dir: impl Into<Loc<'a>>, file: &str) -> Result<String> {
+    let dir = dir.into();
+    try_read(dir, file).map_err(|e| CgroupError::file(ctx, "reading", file, dir.path(), e))
 }
 
 /// A file the kernel produces as one short record (`freezer.state`,
 /// `cgroup.events`): a single read(2) returns all of it, which skips the
 /// size probe and EOF reads of `read_to_string` (three syscalls a file,
 /// paid per container by `hull list` and `hull state`).
-pub(crate) fn read_record(ctx: &str, dir: &Path, file: &str) -> Result<String> {
+pub(crate) fn read_record<'a>(ctx: &str, dir: impl Into<Loc<'a>>, file: &str) -> Result<String> {
     use std::io::Read;
+    let dir = dir.into();
     let mut buf = [0u8; 256];
-    let n = std::fs::File::open(dir.join(file))
+    let n = dir
+        .open(file, OFlags::RDONLY)
         .and_then(|mut f| f.read(&mut buf))
-        .map_err(|e| CgroupError::file(ctx, "reading", file, dir, e))?;
+        .map_err(|e| CgroupError::file(ctx, "reading", file, dir.path(), e))?;
     if n == buf.len() {
         // Longer than expected: it may go on, so read it to the end.
         return read(ctx, dir, file);
@@ -90,11 +145,16 @@ pub(crate) fn read_record(ctx: &str, dir: &Path, file: &str) -> Result<String> {
 }
 
 /// Absent file => `None`; stats use this because knobs vary by kernel config.
-pub(crate) fn read_opt(ctx: &str, dir: &Path, file: &str) -> Result<Option<String>> {
+pub(crate) fn read_opt<'a>(
+    ctx: &str,
+    dir: impl Into<Loc<'a>>,
+    file: &str,
+) -> Result<Option<String>> {
+    let dir = dir.into();
     match try_read(dir, file) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CgroupError::file(ctx, "reading", file, dir, e)),
+        Err(e) => Err(CgroupError::file(ctx, "reading", file, dir.path(), e)),
     }
 }
 

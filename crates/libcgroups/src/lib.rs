@@ -16,6 +16,7 @@
 //! (see `v2::devices`).
 
 mod convert;
+mod dirs;
 mod error;
 mod fs;
 mod handle;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::dirs::Dirs;
 use crate::error::{CgroupError, Result};
 use crate::fs;
 use crate::handle::{CgroupHandle, CgroupOptions, Driver, HierarchyDir};
@@ -23,9 +24,19 @@ use crate::v2::{self, V2};
 const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Manages one container's cgroup.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Manager {
     handle: CgroupHandle,
+    /// Directory fds kept by the create that made this manager.
+    dirs: Dirs,
+}
+
+impl Clone for Manager {
+    /// The clone has the handle; the fds stay with the original, and the
+    /// clone reaches its files by path.
+    fn clone(&self) -> Manager {
+        Manager::from_handle(self.handle.clone())
+    }
 }
 
 impl Manager {
@@ -91,10 +102,11 @@ impl Manager {
             systemd: None,
             denied: Vec::new(),
         };
+        let mut dirs = Dirs::open(plans.iter().map(|(h, _, _)| h.mountpoint.as_path()));
         let mut first_denied = None;
         for (h, base, _) in &plans {
             let mut created = Vec::new();
-            let res = mkdir_levels(base, comps, &mut created);
+            let res = mkdir_levels(&dirs, base, comps, &mut created);
             if skip_denied && res.as_ref().is_err_and(CgroupError::is_permission_denied) {
                 for d in created.iter().rev() {
                     let _ = std::fs::remove_dir(d);
@@ -104,16 +116,20 @@ impl Manager {
                 continue;
             }
             let is_cpuset = h.controllers.iter().any(|c| c == "cpuset");
+            let leaf = join_components(base, comps);
+            if res.is_ok() {
+                dirs.keep(&leaf);
+            }
             handle.hierarchies.push(HierarchyDir {
                 controllers: h.controllers.clone(),
                 unified: h.unified,
                 mountpoint: h.mountpoint.clone(),
-                dir: join_components(base, comps),
+                dir: leaf.clone(),
                 created: created.clone(),
             });
             let res = res.and_then(|()| {
                 if is_cpuset {
-                    init_cpuset_levels(&h.mountpoint, &join_components(base, comps))
+                    init_cpuset_levels(&dirs, &h.mountpoint, &leaf)
                 } else {
                     Ok(())
                 }
@@ -138,11 +154,11 @@ impl Manager {
                 }
             }
         }
-        if let Err(e) = refuse_frozen(&handle) {
+        if let Err(e) = refuse_frozen(&handle, &dirs) {
             rollback(&handle);
             return Err(e);
         }
-        Ok(Manager { handle })
+        Ok(Manager { handle, dirs })
     }
 
     /// The systemd driver: plans the scope unit for `opts.cgroups_path`
@@ -152,9 +168,7 @@ impl Manager {
     /// closed when systemd is not init, on a v1 host without the devices
     /// controller, or for `user` on a host that is not pure cgroup v2.
     pub fn create_systemd(opts: &CgroupOptions, user: bool) -> Result<Manager> {
-        Ok(Manager {
-            handle: systemd::plan(opts, user)?,
-        })
+        Ok(Manager::from_handle(systemd::plan(opts, user)?))
     }
 
     /// Whether the cgroup is a systemd unit's.
@@ -197,7 +211,10 @@ impl Manager {
 
     /// Rebuilds a manager from a persisted handle; does no I/O.
     pub fn from_handle(h: CgroupHandle) -> Manager {
-        Manager { handle: h }
+        Manager {
+            handle: h,
+            dirs: Dirs::default(),
+        }
     }
 
     /// The handle to persist for later commands.
@@ -207,7 +224,10 @@ impl Manager {
 
     fn driver(&self) -> Result<Box<dyn Driver + '_>> {
         match self.handle.setup {
-            CgroupSetup::Legacy | CgroupSetup::Hybrid => Ok(Box::new(V1 { h: &self.handle })),
+            CgroupSetup::Legacy | CgroupSetup::Hybrid => Ok(Box::new(V1 {
+                h: &self.handle,
+                dirs: &self.dirs,
+            })),
             CgroupSetup::Unified => {
                 let dir = self.handle.unified_dir().ok_or_else(|| {
                     CgroupError::Detect(
@@ -229,15 +249,17 @@ impl Manager {
             ));
         }
         for h in &self.handle.hierarchies {
-            fs::try_write(&h.dir, "cgroup.procs", &pid.to_string()).map_err(|e| {
-                placing_error(
-                    format!("adding pid {pid}"),
-                    "cgroup.procs",
-                    &h.dir,
-                    h.has("cpuset"),
-                    e,
-                )
-            })?;
+            fs::try_write(self.dirs.loc(&h.dir), "cgroup.procs", &pid.to_string()).map_err(
+                |e| {
+                    placing_error(
+                        format!("adding pid {pid}"),
+                        "cgroup.procs",
+                        &h.dir,
+                        h.has("cpuset"),
+                        e,
+                    )
+                },
+            )?;
         }
         Ok(())
     }
@@ -326,7 +348,7 @@ impl Manager {
         }
         let mut files = Vec::new();
         for h in self.handle.hierarchies.iter().filter(|h| !h.unified) {
-            match fs::open_write(&h.dir, "tasks") {
+            match fs::open_write(self.dirs.loc(&h.dir), "tasks") {
                 Ok(fd) => files.push((h.dir.clone(), h.has("cpuset"), fd)),
                 Err(e) => {
                     tracing::debug!(
@@ -380,7 +402,7 @@ impl Manager {
                 (false, _) if placed_itself => continue,
                 (false, _) => "tasks",
             };
-            let written = fs::try_write(&h.dir, file, &pid.to_string());
+            let written = fs::try_write(self.dirs.loc(&h.dir), file, &pid.to_string());
             if let (Err(e), Some(u)) = (&written, &self.handle.systemd) {
                 // A user manager's scope, from outside the user's
                 // delegation: its manager moves the process (asking PID 1
@@ -412,7 +434,11 @@ impl Manager {
             // it re-applies its settings, then the files (runc does both).
             let legacy = self.handle.setup != CgroupSetup::Unified;
             if legacy {
-                V1 { h: &self.handle }.precheck(r)?;
+                V1 {
+                    h: &self.handle,
+                    dirs: &self.dirs,
+                }
+                .precheck(r)?;
             } else {
                 let dir = self.handle.unified_dir().ok_or_else(|| {
                     CgroupError::Detect("systemd handle without a cgroup2 directory".into())
@@ -518,9 +544,16 @@ impl Manager {
         // An empty leaf without sub-cgroups, the usual case once the init
         // is gone, goes with one rmdir; the reads of wait_empty and the
         // listings of remove_tree are for the ones that refuse (EBUSY).
+        let root;
+        let dirs = if self.dirs.has_root() {
+            &self.dirs
+        } else {
+            root = Dirs::open(hs.iter().map(|h| h.mountpoint.as_path()));
+            &root
+        };
         let gone: Vec<bool> = hs
             .iter()
-            .map(|h| h.leaf_created() && remove_if_empty(&h.dir))
+            .map(|h| h.leaf_created() && remove_if_empty(dirs, &h.dir))
             .collect();
         let ours: Vec<&HierarchyDir> = hs
             .iter()
@@ -599,12 +632,17 @@ fn dir_err(ctx: &str, dir: &Path, e: io::Error) -> CgroupError {
 /// A create that fails removes the levels it made, and a parent it made
 /// may be one this walk found already there: when a level vanishes that
 /// way between two steps, the walk starts over (a few times at most).
-fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Result<()> {
+fn mkdir_levels(
+    dirs: &Dirs,
+    base: &Path,
+    comps: &[String],
+    created: &mut Vec<PathBuf>,
+) -> Result<()> {
     // Most often only the leaf is new (its parent is a slice or a pod's
     // cgroup): one mkdir then, instead of a failed mkdir and a stat for
     // every existing level. Anything else takes the walk below.
     let leaf = comps.iter().fold(base.to_path_buf(), |p, c| p.join(c));
-    if !comps.is_empty() && std::fs::create_dir(&leaf).is_ok() {
+    if !comps.is_empty() && dirs.mkdir(&leaf).is_ok() {
         created.push(leaf);
         return Ok(());
     }
@@ -653,13 +691,13 @@ fn mkdir_levels(base: &Path, comps: &[String], created: &mut Vec<PathBuf>) -> Re
 /// down to `leaf`, not only the ones we made: a concurrent create may have
 /// made a shared parent and not yet filled it in (runc's
 /// cpusetEnsureParent does the same).
-fn init_cpuset_levels(mountpoint: &Path, leaf: &Path) -> Result<()> {
-    let levels: Vec<PathBuf> = leaf
+fn init_cpuset_levels(dirs: &Dirs, mountpoint: &Path, leaf: &Path) -> Result<()> {
+    let mut levels: Vec<&Path> = leaf
         .ancestors()
         .take_while(|p| p.starts_with(mountpoint) && *p != mountpoint)
-        .map(Path::to_path_buf)
         .collect();
-    v1::cpuset::init_created(&levels.into_iter().rev().collect::<Vec<_>>())
+    levels.reverse();
+    v1::cpuset::init_created(dirs, &levels)
 }
 
 /// systemd driver on v1: makes the scope's path in every v1 hierarchy
@@ -681,9 +719,9 @@ fn make_unmanaged_dirs(handle: &mut CgroupHandle) -> Result<()> {
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect();
-        mkdir_levels(&h.mountpoint, &comps, &mut h.created)?;
+        mkdir_levels(&Dirs::default(), &h.mountpoint, &comps, &mut h.created)?;
         if h.has("cpuset") {
-            init_cpuset_levels(&h.mountpoint, &h.dir)?;
+            init_cpuset_levels(&Dirs::default(), &h.mountpoint, &h.dir)?;
         }
     }
     Ok(())
@@ -692,12 +730,12 @@ fn make_unmanaged_dirs(handle: &mut CgroupHandle) -> Result<()> {
 /// A process placed in a frozen cgroup stops at once: the container's init
 /// would hang, and create with it (runc refuses too). Checked in every
 /// hierarchy with a freezer: v1's freezer controller, and cgroup2 (core).
-fn refuse_frozen(h: &CgroupHandle) -> Result<()> {
+fn refuse_frozen(h: &CgroupHandle, dirs: &Dirs) -> Result<()> {
     for hd in &h.hierarchies {
         let by = if hd.unified {
             core_freezer::frozen_by(&hd.dir, &hd.mountpoint)?
         } else if hd.has("freezer") {
-            v1::freezer::frozen_by(&hd.dir, &hd.mountpoint)?
+            v1::freezer::frozen_by(dirs.loc(&hd.dir), &hd.mountpoint)?
         } else {
             None
         };
@@ -828,8 +866,8 @@ fn remove_dir_retry(dir: &Path) -> io::Result<()> {
 
 /// One rmdir of `dir`: whether it is gone now. Any refusal (processes or
 /// sub-cgroups left, EBUSY) is left to the careful path.
-fn remove_if_empty(dir: &Path) -> bool {
-    match std::fs::remove_dir(dir) {
+fn remove_if_empty(dirs: &Dirs, dir: &Path) -> bool {
+    match dirs.rmdir(dir) {
         Ok(()) => true,
         Err(e) => is_gone(&e),
     }

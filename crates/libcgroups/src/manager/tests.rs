@@ -242,7 +242,9 @@ fn cpuset_levels_inherit_parent_values() {
         put(&root.join(d), "cpuset.mems", "\n");
     }
     put(&root.join("a/b"), "cpuset.mems", "0\n");
-    crate::v1::cpuset::init_created(&[root.join("a"), root.join("a/b")]).unwrap();
+    // Through the fds of a manager that made them, as create does.
+    let dirs = crate::dirs::Dirs::open([root.as_path()]);
+    crate::v1::cpuset::init_created(&dirs, &[&root.join("a"), &root.join("a/b")]).unwrap();
     assert_eq!(get(&root.join("a"), "cpuset.cpus"), "0-3");
     assert_eq!(get(&root.join("a/b"), "cpuset.cpus"), "0-3");
     assert_eq!(get(&root.join("a/b"), "cpuset.mems"), "0\n"); // untouched

@@ -1,9 +1,10 @@
 //! v1 cpuset controller.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
+use crate::dirs::Dirs;
 use crate::error::Result;
 use crate::fs;
 
@@ -38,18 +39,18 @@ pub(super) fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
 /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks
 /// (ENOSPC) until they are set, so inherit the parent's values into every
 /// empty level given, outermost first.
-pub(crate) fn init_created(created: &[PathBuf]) -> Result<()> {
+pub(crate) fn init_created(dirs: &Dirs, created: &[&Path]) -> Result<()> {
     const CTX: &str = "initialising cpuset of a new cgroup";
     for dir in created {
         let Some(parent) = dir.parent() else { continue };
         for file in ["cpuset.cpus", "cpuset.mems"] {
-            if !fs::read(CTX, dir, file)?.trim().is_empty() {
+            if !fs::read(CTX, dirs.loc(dir), file)?.trim().is_empty() {
                 continue;
             }
-            let from_parent = fs::read(CTX, parent, file)?;
+            let from_parent = fs::read(CTX, dirs.loc(parent), file)?;
             let v = from_parent.trim();
             if !v.is_empty() {
-                fs::write(CTX, dir, file, v)?;
+                fs::write(CTX, dirs.loc(dir), file, v)?;
             }
         }
     }

@@ -1,11 +1,9 @@
 //! v1 devices controller.
 
-use std::path::Path;
-
 use oci_spec::runtime::LinuxDeviceCgroup;
 
 use crate::error::{CgroupError, Result};
-use crate::fs;
+use crate::fs::{self, Loc};
 use crate::shared::device_rules::{field, rule_string};
 
 /// Writes rules in spec order: the usual list starts with "deny all"
@@ -13,7 +11,7 @@ use crate::shared::device_rules::{field, rule_string};
 /// Each of the two files is opened once for all its rules (a cgroupfs open
 /// is a walk through kernfs, under the lock every concurrent create takes);
 /// the kernel parses each write(2) as one rule.
-pub(super) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+pub(super) fn apply(dir: Loc<'_>, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     let mut allow = None;
     let mut deny = None;
     for (i, rule) in rules.iter().enumerate() {
@@ -27,11 +25,11 @@ pub(super) fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
             Some(f) => f,
             None => slot.insert(
                 fs::open_write(dir, file)
-                    .map_err(|e| CgroupError::file(field(i), "writing", file, dir, e))?,
+                    .map_err(|e| CgroupError::file(field(i), "writing", file, dir.path(), e))?,
             ),
         };
         fs::write_one(f, &line)
-            .map_err(|e| CgroupError::file(field(i), "writing", file, dir, e))?;
+            .map_err(|e| CgroupError::file(field(i), "writing", file, dir.path(), e))?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{CgroupError, Result};
-use crate::fs;
+use crate::fs::{self, Loc};
 
 const STATE: &str = "freezer.state";
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,12 +21,13 @@ pub(crate) fn is_frozen(dir: &Path) -> Result<bool> {
 /// under a frozen one reads FROZEN itself (the kernel freezes children with
 /// their parent); the one to name is the outermost ancestor below `mount`
 /// frozen by itself (`freezer.self_freezing`), else `dir`.
-pub(crate) fn frozen_by(dir: &Path, mount: &Path) -> Result<Option<PathBuf>> {
+pub(crate) fn frozen_by(dir: Loc<'_>, mount: &Path) -> Result<Option<PathBuf>> {
     const CTX: &str = "checking the freezer state";
     match fs::read_opt(CTX, dir, STATE)?.as_deref().map(str::trim) {
         None | Some("THAWED") => return Ok(None),
         Some(_) => {}
     }
+    let dir = dir.path();
     let by = fs::outermost_with(CTX, dir, mount, "freezer.self_freezing", "1")?;
     Ok(Some(by.unwrap_or_else(|| dir.to_path_buf())))
 }

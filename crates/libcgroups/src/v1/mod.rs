@@ -17,6 +17,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::dirs::Dirs;
 use crate::error::{CgroupError, Result};
 use crate::handle::{CgroupHandle, Driver};
 use crate::shared::{self, core_freezer, pids, rdma, unified};
@@ -24,6 +25,8 @@ use crate::stats::Stats;
 
 pub(crate) struct V1<'a> {
     pub h: &'a CgroupHandle,
+    /// The manager's directory fds, where its files are reached from.
+    pub dirs: &'a Dirs,
 }
 
 impl<'a> V1<'a> {
@@ -104,10 +107,8 @@ impl Driver for V1<'_> {
             }
         }
         if let Some(rules) = r.devices().as_ref().filter(|d| !d.is_empty()) {
-            devices::apply(
-                self.need("devices", shared::device_rules::F_DEVICES)?,
-                rules,
-            )?;
+            let dir = self.need("devices", shared::device_rules::F_DEVICES)?;
+            devices::apply(self.dirs.loc(dir), rules)?;
         }
         if let Some(m) = r.memory() {
             // Kernel-memory-only requests are ignored, so the controller
