@@ -36,6 +36,62 @@ pub(crate) fn cloexec_from(first: u32, procfs: &ProcfsHandle) -> std::io::Result
     }
 }
 
+/// Closes every fd from `first` up except `keep`, right before a plain
+/// execve whose path the container chose (see `exe::execve`).
+///
+/// close_range where the kernel and the container's seccomp profile
+/// (loaded by now) allow it; else the fds listed in /proc/self/fd, the
+/// container's procfs by now. If neither works the exec must not happen:
+/// the error says why.
+pub(crate) fn close_from(first: u32, keep: i32) -> std::io::Result<()> {
+    let ranges: &[(u32, u32)] = match u32::try_from(keep) {
+        Ok(k) if k >= first && k < u32::MAX => &[(first, k.saturating_sub(1)), (k + 1, u32::MAX)],
+        _ => &[(first, u32::MAX)],
+    };
+    let mut refused = None;
+    for &(lo, hi) in ranges {
+        if lo > hi {
+            continue;
+        }
+        // SAFETY: close_range takes plain integers; the fds it closes are
+        // the runtime's own, never used again: execve or an exit follows.
+        if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
+            refused = Some(std::io::Error::last_os_error());
+            break;
+        }
+    }
+    let Some(e) = refused else { return Ok(()) };
+    if !matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)
+    ) {
+        return Err(e);
+    }
+    let listed = rustix::fs::open(
+        "/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+    .and_then(fd_numbers)
+    .map_err(|l| {
+        std::io::Error::new(
+            l.kind(),
+            format!(
+                "closing the runtime's fds before exec: close_range: {e}; then /proc/self/fd: {l}"
+            ),
+        )
+    })?;
+    for fd in listed {
+        if fd >= 0 && (fd as u32) >= first && fd != keep {
+            // SAFETY: as above; an fd already gone (the listing's own)
+            // fails with EBADF, which is what is wanted.
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
+}
+
 /// The fd numbers listed in a `/proc/<pid>/fd` directory (the listing's
 /// own fd, closed on return, among them).
 pub(crate) fn fd_numbers(dir: OwnedFd) -> std::io::Result<Vec<i32>> {
@@ -81,46 +137,12 @@ fn cloexec_listed(first: u32, procfs: &ProcfsHandle) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// In a forked child: a filter answers close_range with `errno`, then
-    /// `cloexec_from` must still mark a plain fd close-on-exec. The exit
-    /// code says what happened.
-    fn cloexec_when_close_range_fails(errno: i32) -> i32 {
-        let profile = serde_json::json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
-        });
-        let filter =
-            crate::seccomp::Filter::build(&serde_json::from_value(profile).expect("profile"))
-                .expect("filter");
-        let procfs = ProcfsHandle::new().expect("a procfs");
+    /// Runs `f` in a forked child and returns its exit code (`f`'s value).
+    fn in_child(f: impl FnOnce() -> i32) -> i32 {
         // SAFETY: the child makes plain system calls and _exits.
         match unsafe { libc::fork() } {
             0 => {
-                // SAFETY: prctl and fcntl on this (child) process's own fds.
-                let code = unsafe {
-                    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                        || filter.load().is_err()
-                    {
-                        100
-                    } else if libc::syscall(libc::SYS_close_range, 1000, 1000, 0) != -1
-                        || *libc::__errno_location() != errno
-                    {
-                        101
-                    } else {
-                        let fd = libc::fcntl(0, libc::F_DUPFD, 500);
-                        if fd < 0 || libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
-                            102
-                        } else if cloexec_from(3, &procfs).is_err() {
-                            103
-                        } else if libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
-                            104
-                        } else if libc::fcntl(0, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
-                            105
-                        } else {
-                            0
-                        }
-                    }
-                };
+                let code = f();
                 // SAFETY: leave without the test harness's exit handlers.
                 unsafe { libc::_exit(code) }
             }
@@ -134,6 +156,47 @@ mod tests {
         }
     }
 
+    /// A filter that answers close_range with `errno`.
+    fn refusing_close_range(errno: i32) -> crate::seccomp::Filter {
+        let profile = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
+        });
+        crate::seccomp::Filter::build(&serde_json::from_value(profile).expect("profile"))
+            .expect("filter")
+    }
+
+    /// In a forked child: a filter answers close_range with `errno`, then
+    /// `cloexec_from` must still mark a plain fd close-on-exec. The exit
+    /// code says what happened.
+    fn cloexec_when_close_range_fails(errno: i32) -> i32 {
+        let filter = refusing_close_range(errno);
+        let procfs = ProcfsHandle::new().expect("a procfs");
+        // SAFETY: prctl and fcntl on this (child) process's own fds.
+        in_child(|| unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || filter.load().is_err() {
+                100
+            } else if libc::syscall(libc::SYS_close_range, 1000, 1000, 0) != -1
+                || *libc::__errno_location() != errno
+            {
+                101
+            } else {
+                let fd = libc::fcntl(0, libc::F_DUPFD, 500);
+                if fd < 0 || libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
+                    102
+                } else if cloexec_from(3, &procfs).is_err() {
+                    103
+                } else if libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+                    104
+                } else if libc::fcntl(0, libc::F_GETFD) & libc::FD_CLOEXEC != 0 {
+                    105
+                } else {
+                    0
+                }
+            }
+        })
+    }
+
     #[test]
     fn cloexec_falls_back_to_proc_self_fd() {
         for errno in [libc::EPERM, libc::ENOSYS, libc::EINVAL] {
@@ -141,6 +204,50 @@ mod tests {
                 cloexec_when_close_range_fails(errno),
                 0,
                 "errno {errno}: 100 no filter, 101 close_range not refused, 102 no plain fd, 103 cloexec_from failed, 104 fd not marked, 105 stdin marked"
+            );
+        }
+    }
+
+    /// In a forked child, optionally under a filter that answers
+    /// close_range with `errno`: `close_from` closes the fds above 2 but
+    /// the kept one, and leaves stdio. The exit code says what happened.
+    fn close_from_in_child(errno: Option<i32>) -> i32 {
+        let filter = errno.map(refusing_close_range);
+        // SAFETY: prctl and fcntl on this (child) process's own fds.
+        in_child(|| unsafe {
+            let loaded = match &filter {
+                None => true,
+                Some(f) => {
+                    libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && f.load().is_ok()
+                }
+            };
+            let low = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 20);
+            let keep = libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 30);
+            let high = libc::fcntl(0, libc::F_DUPFD, 900);
+            let open = |fd| libc::fcntl(fd, libc::F_GETFD) != -1;
+            if !loaded {
+                100
+            } else if low < 0 || keep < 0 || high < 0 {
+                101
+            } else if close_from(3, keep).is_err() {
+                102
+            } else if open(low) || open(high) {
+                103
+            } else if !open(keep) || !open(0) {
+                104
+            } else {
+                0
+            }
+        })
+    }
+
+    #[test]
+    fn close_from_closes_all_but_the_kept_fd() {
+        for errno in [None, Some(libc::EPERM), Some(libc::ENOSYS)] {
+            assert_eq!(
+                close_from_in_child(errno),
+                0,
+                "close_range refused with {errno:?}: 100 no filter, 101 no fds, 102 close_from failed, 103 an fd left open, 104 the kept fd or stdin closed"
             );
         }
     }

@@ -286,6 +286,66 @@ fn cwd_through_proc_self_fd_is_refused() {
     }
 }
 
+/// CVE-2024-21626 through the program's path: `args[0]` such as
+/// `/proc/self/fd/N/../../..<host path>` or `/proc/self/fd/N/1/root/..`
+/// would reach a host directory the runtime still holds (its state dir,
+/// its /proc, the cgroupfs) while execve resolves it. With hull's binary
+/// writable, the exec stub resolves the path after its own exec, when those
+/// fds are gone; on a read-only mount there is no stub, and hull closes
+/// them before the execve. Both are tried, with the host's path of the
+/// probe as the target: it printing is an escape.
+#[test]
+fn exec_path_through_proc_self_fd_stays_inside() {
+    require_root!();
+    if is_runc() {
+        return; // about hull's two exec paths
+    }
+    let rt = Runtime::new("cve_21626_exec");
+    let (writable, _) = writable_hull(&rt);
+    // A wrapper that runs the same copy from a read-only bind of its dir,
+    // in a mount namespace of its own.
+    let dir = writable.parent().unwrap().to_path_buf();
+    let wrapper = rt.base.join("hull-ro");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec unshare -m --propagation private sh -c 'mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\" && exec \"$0/hull\" \"$@\"' {} \"$@\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let probe = probe_bin();
+    let host_probe = probe.to_str().unwrap().trim_start_matches('/');
+    let mut escaped = Vec::new();
+    let mut refused = 0;
+    for (how, bin) in [("stub", writable.clone()), ("read-only", wrapper)] {
+        let rt = Runtime::new("cve_21626_exec").with_bin(bin);
+        for fd in 3..40 {
+            for path in [
+                format!("/proc/self/fd/{fd}/../../../../../../../../../../{host_probe}"),
+                format!("/proc/self/fd/{fd}/1/root/{host_probe}"),
+            ] {
+                let mut b = rt.bundle();
+                b.args(&[&path, "echo", "ESCAPED"]);
+                let o = rt.run(&b);
+                if o.stdout.contains("ESCAPED") {
+                    escaped.push(format!("{how}: {path}"));
+                } else if !o.success() {
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(escaped.is_empty(), "ran a host binary: {escaped:#?}");
+    // Every one failed to exec (none ran anything else by chance).
+    assert_eq!(refused, 2 * 37 * 2, "some path ran without printing");
+}
+
 /// The init waits for `start` holding host fds; a process exec'd into the
 /// container meanwhile must not reach them through /proc/<init>/fd.
 #[test]

@@ -587,7 +587,7 @@ fn exec_setup(a: &ExecChild) -> Result<std::convert::Infallible> {
         &procfs,
     )?;
     a.channel.send(&Msg::InitReady)?;
-    crate::exe::arm(a.exec_stub, a.channel.as_fd());
+    crate::exe::arm(a.exec_stub, a.channel.as_fd(), 3 + a.preserve_fds);
     Ok(a.executor.exec(&spec)?)
 }
 

@@ -188,32 +188,52 @@ impl ExecStub {
     }
 }
 
-/// The stub memfd and the fd that reports a failed execve, set in the
-/// container's process just before its executor runs. Each process has its
-/// own copy of these statics: setting them in the forked child never
-/// touches the caller.
+/// The stub memfd, the fd that reports a failed execve, and the first fd
+/// the container's program does not inherit, set in the container's
+/// process just before its executor runs. Each process has its own copy
+/// of these statics: setting them in the forked child never touches the
+/// caller.
 static STUB_FD: AtomicI32 = AtomicI32::new(-1);
 static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+static FIRST_CLOSED: AtomicI32 = AtomicI32::new(-1);
 
-/// Makes [`execve`] go through `stub` in this (forked) process; a failed
-/// execve is then reported on `report` as `Msg::ExecFailed`.
-pub(crate) fn arm(stub: Option<BorrowedFd<'_>>, report: BorrowedFd<'_>) {
+/// Makes [`execve`] go through `stub` in this (forked) process (a failed
+/// execve is then reported on `report` as `Msg::ExecFailed`), or, with no
+/// stub, close every fd from `first_closed` up but `report` first.
+pub(crate) fn arm(stub: Option<BorrowedFd<'_>>, report: BorrowedFd<'_>, first_closed: u32) {
+    REPORT_FD.store(report.as_raw_fd(), Ordering::Relaxed);
+    FIRST_CLOSED.store(
+        i32::try_from(first_closed).unwrap_or(i32::MAX),
+        Ordering::Relaxed,
+    );
     if let Some(s) = stub {
         STUB_FD.store(s.as_raw_fd(), Ordering::Relaxed);
-        REPORT_FD.store(report.as_raw_fd(), Ordering::Relaxed);
     }
 }
 
 /// execve(2) for executors: in a container process set up by this library
 /// for an unprotected caller (see the module docs), it goes through the
 /// exec stub, so `path` is resolved while /proc/self/exe is a sealed memfd.
-/// Elsewhere it is a plain execve. Returns only on failure; a failure the
-/// stub reports after it took over ends the process with status 127 and
-/// is reported to the library's caller instead.
+/// Elsewhere it is a plain execve; in a container process the runtime's
+/// fds are closed first. Returns only on failure; a failure the stub
+/// reports after it took over ends the process with status 127 and is
+/// reported to the library's caller instead.
 pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> std::io::Error {
     let stub = STUB_FD.load(Ordering::Relaxed);
     let report = REPORT_FD.load(Ordering::Relaxed);
     if stub < 0 {
+        let first = FIRST_CLOSED.load(Ordering::Relaxed);
+        if first >= 0 {
+            // CVE-2024-21626: the kernel resolves `path` before it closes
+            // the close-on-exec fds, so /proc/self/fd/N/.. in it would
+            // reach the runtime's directories (the state dir, its /proc,
+            // the cgroupfs). The stub resolves it after its own exec, when
+            // they are gone; here they go first, as runc does. `report`
+            // (a socket: no path goes through it) stays for the error.
+            if let Err(e) = crate::fds::close_from(first as u32, report) {
+                return e;
+            }
+        }
         return nix::unistd::execve(path, argv, envp)
             .map(|_| ())
             .unwrap_err()

@@ -333,7 +333,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         started.as_ref().map(|_| ()).map_err(|e| e.to_string()),
     );
     started?;
-    crate::exe::arm(a.exec_stub, a.channel.as_fd());
+    crate::exe::arm(a.exec_stub, a.channel.as_fd(), 3 + a.preserve_fds);
     Ok(a.executor.exec(spec)?)
 }
 
