@@ -69,11 +69,27 @@ impl Dirs {
         self.root.is_some()
     }
 
+    /// Every fd held, for a forked child to close.
+    pub(crate) fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.root
+            .iter()
+            .chain(self.leaves.iter())
+            .map(|(_, fd)| fd.as_fd())
+    }
+
+    /// The kept fd of `dir`, if any.
+    pub(crate) fn leaf(&self, dir: &Path) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.leaves
+            .iter()
+            .find(|(p, _)| p == dir)
+            .map(|(_, fd)| fd.as_fd())
+    }
+
     /// Where `dir` is reached from: its own fd when kept, else the root's
     /// fd and the rest of the path, else the path.
     pub(crate) fn loc<'a>(&'a self, dir: &'a Path) -> Loc<'a> {
-        if let Some((_, fd)) = self.leaves.iter().find(|(p, _)| p == dir) {
-            return Loc::at(dir, fd.as_fd(), Path::new(""));
+        if let Some(fd) = self.leaf(dir) {
+            return Loc::at(dir, fd, Path::new(""));
         }
         match self.below_root(dir) {
             Some((fd, rel)) => Loc::at(dir, fd, rel),
@@ -134,53 +150,72 @@ mod tests {
 
     #[test]
     fn files_are_reached_from_the_kept_fds() {
-        let t = tempfile_dir();
-        let mounts = [t.join("cpu"), t.join("memory")];
+        let t = TempDir::new();
+        let mounts = [t.0.join("cpu"), t.0.join("memory")];
         for m in &mounts {
             std::fs::create_dir_all(m).unwrap();
         }
         let mut d = Dirs::open(mounts.iter().map(PathBuf::as_path));
-        assert_eq!(d.root.as_ref().map(|(p, _)| p.as_path()), Some(t.as_path()));
-        let leaf = t.join("cpu/c1");
+        assert_eq!(
+            d.root.as_ref().map(|(p, _)| p.as_path()),
+            Some(t.0.as_path())
+        );
+        let leaf = t.0.join("cpu/c1");
         d.mkdir(&leaf).unwrap();
         assert!(leaf.is_dir());
         d.keep(&leaf);
+        assert!(d.leaf(&leaf).is_some());
         std::fs::write(leaf.join("tasks"), "").unwrap();
+        // Moved away, the leaf is still reached through its fd, which
+        // shows the path is not what is used.
+        let moved = t.0.join("cpu/moved");
+        std::fs::rename(&leaf, &moved).unwrap();
         crate::fs::try_write(d.loc(&leaf), "tasks", "42").unwrap();
-        assert_eq!(std::fs::read_to_string(leaf.join("tasks")).unwrap(), "42");
-        // Not kept: reached from the root.
-        std::fs::write(t.join("memory/memory.x"), "7").unwrap();
-        let mem = t.join("memory");
-        assert_eq!(crate::fs::try_read(d.loc(&mem), "memory.x").unwrap(), "7");
+        assert_eq!(std::fs::read_to_string(moved.join("tasks")).unwrap(), "42");
+        std::fs::rename(&moved, &leaf).unwrap();
+        // Not kept: reached from the root's fd, wherever the root went.
+        std::fs::write(t.0.join("memory/memory.x"), "7").unwrap();
+        let mem = t.0.join("memory");
+        let moved_root = PathBuf::from(format!("{}-moved", t.0.display()));
+        std::fs::rename(&t.0, &moved_root).unwrap();
+        let read = crate::fs::try_read(d.loc(&mem), "memory.x");
+        std::fs::rename(&moved_root, &t.0).unwrap();
+        assert_eq!(read.unwrap(), "7");
         // ".." never goes through the root's fd.
-        let odd = t.join("cpu/../memory");
+        let odd = t.0.join("cpu/../memory");
         assert!(d.below_root(&odd).is_none());
         assert_eq!(crate::fs::try_read(d.loc(&odd), "memory.x").unwrap(), "7");
         std::fs::remove_file(leaf.join("tasks")).unwrap();
         d.rmdir(&leaf).unwrap();
         assert!(!leaf.exists());
-        std::fs::remove_dir_all(&t).unwrap();
+        assert_eq!(d.fds().count(), 2);
     }
 
     #[test]
     fn no_root_means_paths() {
         let d = Dirs::open(std::iter::empty());
         assert!(d.root.is_none());
-        let t = tempfile_dir();
-        std::fs::write(t.join("f"), "x").unwrap();
-        assert_eq!(crate::fs::try_read(d.loc(&t), "f").unwrap(), "x");
-        std::fs::remove_dir_all(&t).unwrap();
+        let t = TempDir::new();
+        std::fs::write(t.0.join("f"), "x").unwrap();
+        assert_eq!(crate::fs::try_read(d.loc(&t.0), "f").unwrap(), "x");
     }
 
-    fn tempfile_dir() -> PathBuf {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "hull-dirs-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        p
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("hull-dirs-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct Loc<'a> {
 }
 
 impl<'a> Loc<'a> {
+    /// `path` reached from `fd`: `rel` is the path relative to it, empty
+    /// when `fd` is the directory itself.
     pub(crate) fn at(path: &'a Path, fd: BorrowedFd<'a>, rel: &'a Path) -> Loc<'a> {
         Loc {
             path,

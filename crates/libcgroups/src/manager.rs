@@ -2,7 +2,7 @@
 //! one container's cgroup across every hierarchy of the host.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
@@ -24,6 +24,11 @@ use crate::v2::{self, V2};
 const EMPTY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Manages one container's cgroup.
+///
+/// A manager made by a create holds O_PATH fds (close-on-exec) of
+/// `/sys/fs/cgroup` and of the container's directory in each hierarchy
+/// until it is dropped; [`Manager::fds`] lists them for a forked child to
+/// close. One rebuilt with [`Manager::from_handle`], or cloned, holds none.
 #[derive(Debug)]
 pub struct Manager {
     handle: CgroupHandle,
@@ -217,6 +222,12 @@ impl Manager {
         }
     }
 
+    /// The directory fds this manager holds (see [`Manager`]): a child
+    /// forked while it lives should close them first thing.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.dirs.fds()
+    }
+
     /// The handle to persist for later commands.
     pub fn handle(&self) -> &CgroupHandle {
         &self.handle
@@ -329,6 +340,11 @@ impl Manager {
     /// born in its cgroup needs no migration at all.
     pub fn unified_dir_fd(&self) -> Option<std::os::fd::OwnedFd> {
         let h = self.handle.hierarchies.iter().find(|h| h.unified)?;
+        if let Some(fd) = self.dirs.leaf(&h.dir) {
+            if let Ok(fd) = fd.try_clone_to_owned() {
+                return Some(fd);
+            }
+        }
         rustix::fs::open(
             &h.dir,
             rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -528,8 +544,18 @@ impl Manager {
         for h in hs {
             // A tampered or corrupt handle must not turn destroy() into an
             // arbitrary rmdir.
+            // `starts_with` compares components as written: a ".." in
+            // one would pass it and lead anywhere.
+            let plain = |p: &Path| {
+                p.components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            };
             if let Some(bad) = h.created.iter().find(|c| {
-                !h.dir.starts_with(c) || !c.starts_with(&h.mountpoint) || *c == &h.mountpoint
+                !plain(c)
+                    || !plain(&h.dir)
+                    || !h.dir.starts_with(c)
+                    || !c.starts_with(&h.mountpoint)
+                    || *c == &h.mountpoint
             }) {
                 return Err(CgroupError::InvalidPath {
                     path: bad.display().to_string(),
@@ -544,8 +570,10 @@ impl Manager {
         // An empty leaf without sub-cgroups, the usual case once the init
         // is gone, goes with one rmdir; the reads of wait_empty and the
         // listings of remove_tree are for the ones that refuse (EBUSY).
+        // With one hierarchy (pure v2) the root's fd would only add an
+        // open and a close to the one rmdir.
         let root;
-        let dirs = if self.dirs.has_root() {
+        let dirs = if self.dirs.has_root() || hs.len() < 2 {
             &self.dirs
         } else {
             root = Dirs::open(hs.iter().map(|h| h.mountpoint.as_path()));

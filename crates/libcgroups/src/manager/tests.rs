@@ -242,7 +242,7 @@ fn cpuset_levels_inherit_parent_values() {
         put(&root.join(d), "cpuset.mems", "\n");
     }
     put(&root.join("a/b"), "cpuset.mems", "0\n");
-    // Through the fds of a manager that made them, as create does.
+    // From the root's fd, as create reaches the levels above the leaf.
     let dirs = crate::dirs::Dirs::open([root.as_path()]);
     crate::v1::cpuset::init_created(&dirs, &[&root.join("a"), &root.join("a/b")]).unwrap();
     assert_eq!(get(&root.join("a"), "cpuset.cpus"), "0-3");
@@ -271,6 +271,16 @@ fn destroy_refuses_tampered_handle() {
     h.hierarchies[0].created.insert(0, t.0.join("memory/own"));
     assert!(Manager::from_handle(h).destroy().is_err());
     assert!(t.0.join("memory/own").is_dir());
+    // A ".." that passes a textual prefix test and names a directory
+    // outside the hierarchy.
+    std::fs::create_dir_all(t.0.join("elsewhere")).unwrap();
+    let mut h = m.handle().clone();
+    let out = t.0.join("memory/x/../../elsewhere");
+    h.hierarchies[0].dir = out.join("x");
+    h.hierarchies[0].created = vec![out.clone(), out.join("x")];
+    std::fs::create_dir_all(out.join("x")).unwrap();
+    assert!(Manager::from_handle(h).destroy().is_err());
+    assert!(t.0.join("elsewhere/x").is_dir());
     m.destroy().unwrap();
 }
 

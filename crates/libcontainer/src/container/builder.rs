@@ -484,7 +484,14 @@ impl ContainerBuilder {
                 spec,
                 plan: &plan,
                 channel: &child_ch,
-                close_fds: vec![parent_ch.raw_fd(), lock.raw_fd()],
+                close_fds: [parent_ch.raw_fd(), lock.raw_fd()]
+                    .into_iter()
+                    .chain(
+                        cg.iter()
+                            .flat_map(|c| c.fds())
+                            .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd)),
+                    )
+                    .collect(),
                 state_dir: state_dir.as_fd(),
                 rootfs: &rootfs,
                 no_pivot: self.no_pivot,
