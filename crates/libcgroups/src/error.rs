@@ -16,57 +16,100 @@ pub enum CgroupError {
 
     /// The requested cgroupsPath (or the id used in its place) is unusable.
     #[error("cgroupsPath {path:?}: {reason}")]
-    InvalidPath { path: String, reason: String },
+    InvalidPath {
+        /// The path as given (or as derived from it).
+        path: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
 
     /// A cgroupfs operation failed; `context` is the spec field or the
     /// manager operation that needed it.
     #[error("{context}: {op} {file} in {}: {}", .dir.display(), os_msg(.source))]
     File {
+        /// The spec field or manager operation that needed the file.
         context: String,
+        /// What was done to it ("reading", "writing", "creating directory").
         op: &'static str,
+        /// The file's name within `dir`.
         file: String,
+        /// The cgroup directory.
         dir: PathBuf,
+        /// The kernel's error.
         source: io::Error,
     },
 
     /// A requested resource cannot be applied on this host/setup
     /// (controller not mounted, knob not available on this cgroup version).
     #[error("{field}: {reason}")]
-    Unsupported { field: String, reason: String },
+    Unsupported {
+        /// The spec field, e.g. `linux.resources.memory.swap`.
+        field: String,
+        /// Why this host cannot apply it.
+        reason: String,
+    },
 
     /// A requested resource value is malformed or rejected before writing.
     #[error("{field}: {reason}")]
-    InvalidValue { field: String, reason: String },
+    InvalidValue {
+        /// The spec field (or argument) holding the value.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A cgroup file had unexpected content.
     #[error("parsing {}: {reason}", .path.display())]
-    Parse { path: PathBuf, reason: String },
+    Parse {
+        /// The file read.
+        path: PathBuf,
+        /// What did not fit.
+        reason: String,
+    },
 
     /// A bpf(2) command failed (cgroup v2 device programs); `detail` holds
     /// the verifier's last words when it rejected a program.
     #[error("{context}: bpf({op}) for {}: {}{detail}", .dir.display(), os_msg(.source))]
     Bpf {
+        /// The spec field or operation that needed the program.
         context: String,
+        /// The bpf(2) command ("BPF_PROG_LOAD", "BPF_PROG_ATTACH", ...).
         op: &'static str,
+        /// The cgroup the program is for.
         dir: PathBuf,
+        /// The kernel's error.
         source: io::Error,
+        /// Appended to the message: the verifier's log, or why no program
+        /// can be loaded here; often empty.
         detail: String,
     },
 
     /// A bounded wait (freeze, thaw) did not complete.
     #[error("{context}: {reason}")]
-    Timeout { context: String, reason: String },
+    Timeout {
+        /// The operation that waited.
+        context: String,
+        /// What it was still waiting for.
+        reason: String,
+    },
 
     /// A request to systemd failed (the systemd driver).
     #[error("{context}: {source}")]
     Systemd {
+        /// What hull asked systemd for.
         context: String,
+        /// The bus or systemd error.
         source: crate::systemd::dbus::DbusError,
     },
 
     /// destroy() refuses to remove a cgroup that still holds processes.
     #[error("cgroup {} still has processes {pids:?}; kill them before destroying it", .dir.display())]
-    NotEmpty { dir: PathBuf, pids: Vec<i32> },
+    NotEmpty {
+        /// The cgroup directory.
+        dir: PathBuf,
+        /// The processes still in it (and its sub-cgroups).
+        pids: Vec<i32>,
+    },
 }
 
 impl CgroupError {

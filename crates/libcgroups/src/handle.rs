@@ -15,6 +15,7 @@ use crate::stats::Stats;
 /// so later commands can rebuild the manager without a spec or detection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupHandle {
+    /// The host's cgroup setup when the cgroup was made; it picks the driver.
     pub setup: CgroupSetup,
     /// Cgroup path of the container, e.g. "/hull-test-123/c1" (as seen in
     /// the unified hierarchy on Unified/Hybrid, else the first v1 one; only
@@ -27,7 +28,7 @@ pub struct CgroupHandle {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd: Option<SystemdUnit>,
     /// Rootless: mount points of the hierarchies left out because this user
-    /// may not create the cgroup there ([`Manager::create_rootless`]).
+    /// may not create the cgroup there ([`crate::Manager::create_rootless`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied: Vec<PathBuf>,
 }
@@ -82,7 +83,7 @@ impl CgroupHandle {
     }
 }
 
-/// Inputs for [`Manager::create`].
+/// Inputs for [`crate::Manager::create`].
 #[derive(Debug, Clone, Copy)]
 pub struct CgroupOptions<'a> {
     /// OCI `linux.cgroupsPath`: absolute = from each hierarchy's root,

@@ -15,6 +15,8 @@
 //! become an eBPF program attached to the container's cgroup on Unified
 //! (see `v2::devices`).
 
+#![warn(missing_docs)]
+
 mod convert;
 mod dirs;
 mod error;

@@ -9,47 +9,65 @@ use serde::{Deserialize, Serialize};
 /// All statistics of one container cgroup.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
+    /// CPU time and throttling.
     pub cpu: CpuStats,
+    /// Memory usage and limits.
     pub memory: MemoryStats,
+    /// Number of tasks and their limit.
     pub pids: PidsStats,
+    /// Block I/O counters per device.
     pub blkio: BlkioStats,
     /// Keyed by page size as the kernel spells it ("2MB", "1GB").
     pub hugetlb: BTreeMap<String, HugetlbStats>,
 }
 
+/// CPU accounting (cpuacct on v1, cpu.stat on v2) and CFS throttling.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuStats {
+    /// Time consumed.
     pub usage: CpuUsage,
+    /// Time held back by the CPU quota.
     pub throttling: Throttling,
 }
 
 /// All values in nanoseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuUsage {
+    /// User and system time together.
     pub total: u64,
+    /// Per CPU, in CPU order (v1 only; empty on v2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub percpu: Vec<u64>,
+    /// System time.
     pub kernel: u64,
+    /// User time.
     pub user: u64,
 }
 
+/// CFS bandwidth control counters (cpu.stat).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Throttling {
+    /// Enforcement periods that have elapsed.
     pub periods: u64,
+    /// Periods in which the cgroup was throttled.
     pub throttled_periods: u64,
     /// Nanoseconds.
     pub throttled_time: u64,
 }
 
+/// Memory accounting, shaped like cgroup v1's files.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryStats {
     /// Page cache bytes ("cache" on v1, "file" on v2).
     pub cache: u64,
+    /// Memory (without swap).
     pub usage: MemoryEntry,
     /// Memory+swap, as cgroup v1's memsw (v2 values are summed to match).
     pub swap: MemoryEntry,
+    /// Kernel memory (v1's kmem; zero on v2).
     pub kernel: MemoryEntry,
+    /// TCP buffer memory (v1's kmem.tcp; zero on v2).
     #[serde(rename = "kernelTCP")]
     pub kernel_tcp: MemoryEntry,
     /// memory.stat verbatim.
@@ -60,58 +78,82 @@ pub struct MemoryStats {
 /// Byte counters; `limit` is `u64::MAX`-ish when unlimited, as the kernel reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryEntry {
+    /// The limit.
     pub limit: u64,
+    /// Current usage.
     pub usage: u64,
+    /// Highest usage recorded.
     pub max: u64,
+    /// Times the limit was hit.
     pub failcnt: u64,
 }
 
+/// The pids controller's counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PidsStats {
+    /// Tasks in the cgroup now.
     pub current: u64,
     /// 0 means unlimited (runc's convention).
     pub limit: u64,
 }
 
+/// Block I/O counters, one entry per device and operation, named as in
+/// cgroup v1's `blkio.*_recursive` files (v2's io.stat is mapped onto them).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BlkioStats {
+    /// Bytes transferred.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
+    /// I/O operations issued.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
+    /// Operations queued (v1 only).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
         rename = "ioQueueRecursive"
     )]
     pub io_queued_recursive: Vec<BlkioEntry>,
+    /// Time spent servicing operations, ns (v1 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_service_time_recursive: Vec<BlkioEntry>,
+    /// Time operations spent waiting, ns (v1 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_wait_time_recursive: Vec<BlkioEntry>,
+    /// Operations merged into others (v1 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_merged_recursive: Vec<BlkioEntry>,
+    /// Device time given to the cgroup, ms (v1 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_time_recursive: Vec<BlkioEntry>,
+    /// Sectors transferred (v1 only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sectors_recursive: Vec<BlkioEntry>,
 }
 
+/// One counter of one device.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlkioEntry {
+    /// The device's major number.
     pub major: u64,
+    /// The device's minor number.
     pub minor: u64,
     /// "Read", "Write", "Sync", "Async", "Discard", "Total" or empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub op: String,
+    /// The count.
     pub value: u64,
 }
 
+/// Huge page usage of one page size, in bytes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HugetlbStats {
+    /// Current usage.
     pub usage: u64,
+    /// Highest usage recorded (v1 only).
     pub max: u64,
+    /// Times the limit was hit.
     pub failcnt: u64,
 }
 

@@ -27,22 +27,39 @@ pub(crate) const PRIVATE_SOCKET: &str = "/run/systemd/private";
 /// The system bus, served by dbus-daemon or dbus-broker.
 pub(crate) const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 
+/// What went wrong talking to systemd over D-Bus.
 #[derive(Debug, thiserror::Error)]
 pub enum DbusError {
+    /// The bus socket could not be reached.
     #[error("connecting to {}: {source}", path.display())]
-    Connect { path: PathBuf, source: io::Error },
+    Connect {
+        /// The socket's path.
+        path: PathBuf,
+        /// The kernel's error.
+        source: io::Error,
+    },
     /// A user manager was asked for, and the environment names none.
     #[error("no user bus: {0}")]
     NoUserBus(String),
+    /// The SASL handshake with the bus failed.
     #[error("D-Bus authentication: {0}")]
     Auth(String),
+    /// Reading or writing the socket failed.
     #[error("D-Bus socket: {0}")]
     Io(#[from] io::Error),
+    /// A message hull could not make sense of.
     #[error("D-Bus protocol: {0}")]
     Protocol(String),
     /// An error reply: its name and message.
     #[error("{name}: {message}")]
-    Remote { name: String, message: String },
+    Remote {
+        /// The D-Bus error name, e.g. `org.freedesktop.systemd1.NoSuchUnit`.
+        name: String,
+        /// Its human-readable message.
+        message: String,
+    },
+    /// systemd did not answer, or the job did not finish, in time; the
+    /// text says what hull was waiting for.
     #[error("no answer from systemd within the deadline while {0}")]
     Timeout(String),
 }
