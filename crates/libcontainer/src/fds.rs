@@ -36,25 +36,37 @@ pub(crate) fn cloexec_from(first: u32, procfs: &ProcfsHandle) -> std::io::Result
     }
 }
 
-/// Closes every fd from `first` up except `keep`, right before a plain
-/// execve whose path the container chose (see `exe::execve`).
+/// Closes every fd from `first` up except those in `keep`, right before
+/// something whose path the container chose is exec'd (see `exe::execve`).
 ///
-/// close_range where the kernel and the container's seccomp profile
-/// (loaded by now) allow it; else the fds listed in /proc/self/fd, the
-/// container's procfs by now. If neither works the exec must not happen:
-/// the error says why.
-pub(crate) fn close_from(first: u32, keep: i32) -> std::io::Result<()> {
-    let ranges: &[(u32, u32)] = match u32::try_from(keep) {
-        Ok(k) if k >= first && k < u32::MAX => &[(first, k.saturating_sub(1)), (k + 1, u32::MAX)],
-        _ => &[(first, u32::MAX)],
-    };
-    let mut refused = None;
-    for &(lo, hi) in ranges {
-        if lo > hi {
-            continue;
+/// close_range where the kernel and the container's seccomp profile (once
+/// loaded) allow it; else the fds listed in /proc/self/fd, the container's
+/// procfs by then. If neither works the exec must not happen: the error
+/// says why.
+pub(crate) fn close_from(first: u32, keep: &[i32]) -> std::io::Result<()> {
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter_map(|&k| u32::try_from(k).ok())
+        .filter(|&k| k >= first)
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    // The ranges between the kept fds, the last one open-ended.
+    let mut ranges = Vec::with_capacity(kept.len() + 1);
+    let mut lo = Some(first);
+    for k in kept {
+        if let Some(l) = lo.filter(|&l| k > l) {
+            ranges.push((l, k - 1));
         }
+        lo = k.checked_add(1);
+    }
+    if let Some(l) = lo {
+        ranges.push((l, u32::MAX));
+    }
+    let mut refused = None;
+    for (lo, hi) in ranges {
         // SAFETY: close_range takes plain integers; the fds it closes are
-        // the runtime's own, never used again: execve or an exit follows.
+        // the runtime's own, never used again in this process.
         if unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
             refused = Some(std::io::Error::last_os_error());
             break;
@@ -77,13 +89,11 @@ pub(crate) fn close_from(first: u32, keep: i32) -> std::io::Result<()> {
     .map_err(|l| {
         std::io::Error::new(
             l.kind(),
-            format!(
-                "closing the runtime's fds before exec: close_range: {e}; then /proc/self/fd: {l}"
-            ),
+            format!("close_range: {e}; then /proc/self/fd: {l}"),
         )
     })?;
     for fd in listed {
-        if fd >= 0 && (fd as u32) >= first && fd != keep {
+        if fd >= 0 && (fd as u32) >= first && !keep.contains(&fd) {
             // SAFETY: as above; an fd already gone (the listing's own)
             // fails with EBADF, which is what is wanted.
             unsafe { libc::close(fd) };
@@ -229,7 +239,7 @@ mod tests {
                 100
             } else if low < 0 || keep < 0 || high < 0 {
                 101
-            } else if close_from(3, keep).is_err() {
+            } else if close_from(3, &[keep]).is_err() {
                 102
             } else if open(low) || open(high) {
                 103

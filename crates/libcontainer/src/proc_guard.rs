@@ -165,6 +165,25 @@ pub(crate) fn open_bind_source(
     }
 }
 
+/// Opens `path` in this process's root (the container's, once the setup
+/// process is in it) without following /proc magic links: a link the
+/// container planted at a file the runtime opens as root must not lead
+/// through one of the runtime's fds to a host file.
+pub(crate) fn open_in_own_root(path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::openat2(
+        &root,
+        path.trim_start_matches('/'),
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;

@@ -85,6 +85,29 @@ pub(crate) fn prepare(
     })
 }
 
+/// The container's /dev/ptmx, resolved in its root without magic links
+/// (openpt would follow a /proc/self/fd/N/.. symlink planted there to a
+/// host file, opened read-write as root while the runtime holds host
+/// directories), and only if it is a pty multiplexer (char 5:2).
+fn open_ptmx() -> Result<OwnedFd> {
+    let ctx = "process.terminal: opening /dev/ptmx in the container";
+    let fd = crate::proc_guard::open_in_own_root(
+        "/dev/ptmx",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY,
+    )
+    .map_err(|e| Error::sys(ctx, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys(ctx, e))?;
+    let is_char =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    let dev = st.st_rdev;
+    if !is_char || rustix::fs::major(dev) != 5 || rustix::fs::minor(dev) != 2 {
+        return Err(Error::Init(format!(
+            "{ctx}: it is not the pty multiplexer (char 5:2)"
+        )));
+    }
+    Ok(fd)
+}
+
 /// Child side, in the container's mount namespace and after setsid: makes a
 /// pty, takes the slave as controlling terminal and stdio, sends the master.
 /// The slave goes to `uid`, the process's user.
@@ -94,9 +117,7 @@ pub(crate) fn setup(
     mount_console: bool,
     uid: u32,
 ) -> Result<()> {
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .map_err(|e| Error::sys("process.terminal: opening /dev/ptmx in the container", e))?;
+    let master = open_ptmx()?;
     rustix::pty::grantpt(&master).map_err(|e| Error::sys("process.terminal: grantpt", e))?;
     rustix::pty::unlockpt(&master).map_err(|e| Error::sys("process.terminal: unlockpt", e))?;
     let name = rustix::pty::ptsname(&master, Vec::new())

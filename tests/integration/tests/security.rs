@@ -346,6 +346,76 @@ fn exec_path_through_proc_self_fd_stays_inside() {
     assert_eq!(refused, 2 * 37 * 2, "some path ran without printing");
 }
 
+/// The same through a startContainer hook: its path is resolved in the
+/// container, so the image decides where `/hook` leads, and hull runs it
+/// from the init, which held the runtime's directories open.
+#[test]
+fn start_hook_through_proc_self_fd_stays_inside() {
+    require_root!();
+    if is_runc() {
+        return; // about hull's init
+    }
+    let rt = Runtime::new("cve_21626_hook");
+    let probe = probe_bin();
+    let host_probe = probe.to_str().unwrap().trim_start_matches('/');
+    let mut escaped = Vec::new();
+    for fd in 3..40 {
+        let mut b = rt.bundle();
+        let rootfs = b.private_rootfs();
+        let link = format!("/proc/self/fd/{fd}/../../../../../../../../../../{host_probe}");
+        std::os::unix::fs::symlink(&link, rootfs.join("hook")).unwrap();
+        b.add_hook(
+            "startContainer",
+            json!({"path": "/hook", "args": ["hull-probe", "echo", "ESCAPED"]}),
+        );
+        b.args(&["true"]);
+        let o = rt.run(&b);
+        if o.stdout.contains("ESCAPED") || o.stderr.contains("ESCAPED") {
+            escaped.push(fd);
+        }
+    }
+    assert!(
+        escaped.is_empty(),
+        "a hook ran a host binary through fds {escaped:?}"
+    );
+}
+
+/// The same through the container's /etc/passwd, which hull reads as root
+/// (for HOME) while it holds host directories: a symlink from the image
+/// through /proc/self/fd/N must not reach a host file.
+#[test]
+fn passwd_through_proc_self_fd_stays_inside() {
+    require_root!();
+    let rt = Runtime::new("cve_21626_passwd");
+    let host_passwd = rt.base.join("host-passwd");
+    std::fs::write(&host_passwd, "root:x:0:0:root:/escaped-home:/bin/sh\n").unwrap();
+    let target = host_passwd
+        .to_str()
+        .unwrap()
+        .trim_start_matches('/')
+        .to_string();
+    let mut escaped = Vec::new();
+    for fd in 3..40 {
+        let mut b = rt.bundle();
+        let rootfs = b.private_rootfs();
+        let etc = rootfs.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        let _ = std::fs::remove_file(etc.join("passwd"));
+        let link = format!("/proc/self/fd/{fd}/../../../../../../../../../../{target}");
+        std::os::unix::fs::symlink(&link, etc.join("passwd")).unwrap();
+        b.args(&["sh", "-c", "echo HOME=$HOME"]);
+        let o = rt.run(&b);
+        o.ok();
+        if o.stdout.contains("escaped-home") {
+            escaped.push(fd);
+        }
+    }
+    assert!(
+        escaped.is_empty(),
+        "HOME came from a host file through fds {escaped:?}"
+    );
+}
+
 /// The init waits for `start` holding host fds; a process exec'd into the
 /// container meanwhile must not reach them through /proc/<init>/fd.
 #[test]

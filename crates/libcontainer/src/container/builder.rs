@@ -484,11 +484,14 @@ impl ContainerBuilder {
                 spec,
                 plan: &plan,
                 channel: &child_ch,
+                // Host directories the child never uses: the cgroup
+                // manager's, and the cgroup2 leaf it is born in.
                 close_fds: [parent_ch.raw_fd(), lock.raw_fd()]
                     .into_iter()
                     .chain(
                         cg.iter()
                             .flat_map(|c| c.fds())
+                            .chain(cg_fd.as_ref().map(|f| f.as_fd()))
                             .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd)),
                     )
                     .collect(),

@@ -333,7 +333,12 @@ impl Container {
                 ns,
                 root,
                 channel: &child_ch,
-                close_fds: vec![parent_ch.raw_fd()],
+                // The child was born in its cgroup (or is placed by the
+                // parent): the directory fd is the host's, and not its.
+                close_fds: [parent_ch.raw_fd()]
+                    .into_iter()
+                    .chain(cg_fd.as_ref().map(std::os::fd::AsRawFd::as_raw_fd))
+                    .collect(),
                 preserve_fds: o.preserve_fds,
                 executor,
                 console: console.as_ref().map(|c| (c.as_fd(), size)),

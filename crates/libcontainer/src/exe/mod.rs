@@ -230,7 +230,7 @@ pub fn execve(path: &CStr, argv: &[CString], envp: &[CString]) -> std::io::Error
             // the cgroupfs). The stub resolves it after its own exec, when
             // they are gone; here they go first, as runc does. `report`
             // (a socket: no path goes through it) stays for the error.
-            if let Err(e) = crate::fds::close_from(first as u32, report) {
+            if let Err(e) = crate::fds::close_from(first as u32, &[report]) {
                 return e;
             }
         }

@@ -23,7 +23,10 @@ pub use error::ExecutorError;
 /// caller has more than one thread, the child lets go of every
 /// close-on-exec fd it was not given before this runs: an fd the executor
 /// needs must not be close-on-exec (the library marks it so just before
-/// `exec`, from fd 3 + `preserve_fds` on).
+/// `exec`, from fd 3 + `preserve_fds` on). With startContainer hooks, whose
+/// paths the container chooses, every fd from 3 + `preserve_fds` on but
+/// the library's own is closed before they run (CVE-2024-21626), so an
+/// in-process executor then has only the fds it was given.
 pub trait Executor: Send + Sync {
     /// Called before `create` reports success, so a program that cannot run
     /// fails `create`, as runc does, not `start`.

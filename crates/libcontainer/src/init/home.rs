@@ -3,7 +3,7 @@
 //! no entry names that uid. Engines (Docker, containerd) rely on it: they
 //! pass the image's environment, which rarely holds HOME.
 
-use std::{borrow::Cow, io::Read, os::unix::fs::OpenOptionsExt};
+use std::{borrow::Cow, io::Read};
 
 use oci_spec::runtime::Spec;
 
@@ -42,13 +42,18 @@ pub(crate) fn with_home(spec: &Spec) -> Cow<'_, Spec> {
 }
 
 /// The container's /etc/passwd, if it is a regular file of a sane size.
-/// O_NONBLOCK: a FIFO planted there must not hang the init.
+/// O_NONBLOCK: a FIFO planted there must not hang the init. Resolved in
+/// the container's root without magic links: the runtime still holds host
+/// directories open here, and a symlink through /proc/self/fd/N would
+/// make it open a host file as root. (A kernel without openat2 gives no
+/// passwd, so HOME falls back to "/".)
 fn read_passwd() -> Option<String> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open("/etc/passwd")
-        .ok()?;
+    let fd = crate::proc_guard::open_in_own_root(
+        "/etc/passwd",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+    )
+    .ok()?;
+    let f = std::fs::File::from(fd);
     if !f.metadata().ok()?.is_file() {
         return None;
     }

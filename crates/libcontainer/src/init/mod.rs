@@ -234,11 +234,6 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         String::new()
     };
     let hooks = spec.hooks().as_ref();
-    let process_env = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.env().as_deref())
-        .unwrap_or(&[]);
     // As runc, createContainer hooks run from the rootfs (through the fd:
     // in a user namespace its path may not be reachable).
     match &rootfs_fd {
@@ -246,8 +241,12 @@ fn init(a: &InitArgs) -> Result<Infallible> {
         None => rustix::process::chdir(a.rootfs),
     }
     .map_err(|e| Error::sys(format!("entering the rootfs {:?}", a.rootfs), e))?;
+    // A hook without `env` gets the runtime's environment, not the
+    // container's (runc passes process.env): it is a host binary running as
+    // root from the rootfs, where an image's LD_PRELOAD=./x.so or PATH=bin
+    // would load or run the image's files.
     let ctx = hooks::Context {
-        env: Some(process_env),
+        env: None,
         cwd: None,
     };
     hooks::run_all(
@@ -316,6 +315,21 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     )?;
     a.channel.send(&Msg::InitReady)?;
     let fifo = crate::fifo::wait_for_start(a.state_dir)?;
+    let start_hooks = hook_list(hooks.and_then(|h| h.start_container().as_deref()));
+    if !start_hooks.is_empty() {
+        // CVE-2024-21626 through a hook: its path is the container's, and
+        // the kernel resolves it before close-on-exec fds go, so a
+        // /proc/self/fd/N/.. in it would reach the runtime's directories.
+        // Nothing but the sync socket, the stub and the fifo (none of them
+        // a directory) is needed from here on.
+        let keep: Vec<i32> = [Some(a.channel.as_fd()), a.exec_stub, Some(fifo.as_fd())]
+            .into_iter()
+            .flatten()
+            .map(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd))
+            .collect();
+        crate::fds::close_from(3 + a.preserve_fds, &keep)
+            .map_err(|e| Error::sys("closing the runtime's fds before startContainer hooks", e))?;
+    }
     // In the process's own cwd (apply_process changed into it), with its
     // environment, HOME included (as runc's, which sets it in the init).
     let ctx = hooks::Context {
@@ -324,7 +338,7 @@ fn init(a: &InitArgs) -> Result<Infallible> {
     };
     let started = hooks::run_all(
         "startContainer",
-        hook_list(hooks.and_then(|h| h.start_container().as_deref())),
+        start_hooks,
         with_status(&state_json, "created").as_bytes(),
         ctx,
     );
