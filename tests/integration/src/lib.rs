@@ -839,7 +839,19 @@ impl Runtime {
         if let Some(d) = cwd {
             c.current_dir(d);
         }
-        let child = c.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
+        // A script a test has just written (a wrapper around hull) gives
+        // ETXTBSY while another test thread's fork still holds the write
+        // fd, until that child execs: try again then.
+        let mut tries = 0;
+        let child = loop {
+            match c.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                r => break r.unwrap_or_else(|e| panic!("spawn {desc}: {e}")),
+            }
+        };
         Spawned {
             child,
             cmd: desc,
